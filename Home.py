@@ -1,0 +1,38 @@
+"""Dashboard ("/"): a welcome, the account's funds, shortcuts and the setup checklist.
+
+SIPSTACK staff have no organization: they land on Staff › Organizations here instead.
+"""
+
+import streamlit as st
+
+from portal_core.money import format_cents
+from portal_core.queries import billing, dashboard
+from portal_core.ui import resources, shell, staff_views
+
+viewer = shell.open_page("dashboard")
+
+if viewer.is_staff:
+    staff_views.organizations(viewer)
+else:
+    with resources.reading() as session:
+        funds = billing.funds(session, viewer.actor)
+        checklist = dashboard.setup_checklist(session, viewer.actor)
+
+    st.title(f"Welcome, {viewer.name}")
+    st.caption(f"{viewer.organization_name} · {viewer.role.value.title()}")
+
+    balance, available, credit = st.columns(3)
+    balance.metric("Balance", format_cents(funds.balance_cents), border=True)
+    available.metric("Available funds", format_cents(funds.available_cents), border=True)
+    credit.metric("Credit limit", format_cents(funds.credit_limit_cents), border=True)
+
+    st.subheader("Shortcuts")
+    st.page_link("pages/my_profile.py", label="My Profile", icon=":material/person:")
+
+    done = sum(item.done for item in checklist)
+    with st.expander(
+        f"Setup checklist: {done} of {len(checklist)} done", expanded=done < len(checklist)
+    ):
+        for item in checklist:
+            icon = ":material/check_circle:" if item.done else ":material/radio_button_unchecked:"
+            st.markdown(f"{icon} {item.label}")

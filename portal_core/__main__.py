@@ -1,0 +1,124 @@
+"""The portal's command line: ``python -m portal_core <command>``.
+
+Commands: ``migrate``, ``seed``, ``create-staff EMAIL``, ``outbox``, ``check-balances``.
+Bad input prints one clear line and exits with status 2; nothing is half-done.
+"""
+
+from __future__ import annotations
+
+import argparse
+import getpass
+import sys
+from collections.abc import Sequence
+
+from sqlalchemy import Engine
+
+from portal_core import db
+from portal_core.errors import PortalError, ValidationFailed
+from portal_core.mail import outbox_messages
+from portal_core.settings import get_settings
+
+
+def _engine() -> Engine:
+    return db.create_engine(get_settings().database_url)
+
+
+def cmd_migrate(_args: argparse.Namespace) -> int:
+    db.migrate()
+    print("Database is at the newest schema.")
+    return 0
+
+
+def cmd_seed(_args: argparse.Namespace) -> int:
+    from portal_core.services.seed import seed_demo
+
+    with db.write_session(_engine()) as session:
+        seeded = seed_demo(session)
+    print("Seeded the demo organization." if seeded else "The database has users: not seeding.")
+    return 0
+
+
+def cmd_create_staff(args: argparse.Namespace) -> int:
+    from portal_core.services.staff import create_staff
+
+    if args.password_stdin:
+        password = sys.stdin.readline().rstrip("\n")
+    else:
+        password = getpass.getpass("Password for the new staff user: ")
+        if getpass.getpass("Repeat it: ") != password:
+            print("The two passwords differ; nothing was created.", file=sys.stderr)
+            return 2
+    with db.write_session(_engine()) as session:
+        create_staff(session, args.email, args.name or args.email.split("@")[0], password)
+    print(f"Created SIPSTACK staff user {args.email.strip().lower()}.")
+    return 0
+
+
+def cmd_outbox(args: argparse.Namespace) -> int:
+    folder = get_settings().outbox_dir
+    messages = outbox_messages(folder) if folder.exists() else []
+    if not messages:
+        print(f"The outbox ({folder}) is empty.")
+        return 0
+    for message in messages[-args.last :]:
+        body = message.get_body(preferencelist=("plain",))
+        print(f"Date: {message['Date']}\nTo: {message['To']}\nSubject: {message['Subject']}\n")
+        print(body.get_content().strip() if body else "")
+        print("-" * 72)
+    return 0
+
+
+def cmd_check_balances(_args: argparse.Namespace) -> int:
+    from portal_core.services.ledger import balance_mismatches
+
+    with db.read_session(_engine()) as session:
+        mismatches = balance_mismatches(session)
+    for item in mismatches:
+        print(
+            f"{item.organization_id}: cached {item.cached_micros} µ$, "
+            f"ledger {item.ledger_micros} µ$"
+        )
+    print(f"{len(mismatches)} organization(s) whose cached balance differs from the ledger.")
+    return 1 if mismatches else 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="python -m portal_core", description=__doc__)
+    commands = parser.add_subparsers(dest="command", required=True)
+    commands.add_parser("migrate", help="upgrade the database to the newest schema").set_defaults(
+        run=cmd_migrate
+    )
+    commands.add_parser("seed", help="seed the demo on an empty development database").set_defaults(
+        run=cmd_seed
+    )
+    staff = commands.add_parser("create-staff", help="create a SIPSTACK staff user")
+    staff.add_argument("email")
+    staff.add_argument("--name", default="")
+    staff.add_argument(
+        "--password-stdin", action="store_true", help="read the password from standard input"
+    )
+    staff.set_defaults(run=cmd_create_staff)
+    outbox = commands.add_parser("outbox", help="print the newest e-mails of the local outbox")
+    outbox.add_argument("--last", type=int, default=5, help="how many (default 5)")
+    outbox.set_defaults(run=cmd_outbox)
+    commands.add_parser(
+        "check-balances", help="recompute every cached balance from the ledger"
+    ).set_defaults(run=cmd_check_balances)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        return int(args.run(args))
+    except ValidationFailed as error:
+        for field, message in error.errors.items():
+            print(f"{field}: {message}", file=sys.stderr)
+        return 2
+    except PortalError as error:
+        print(error.message, file=sys.stderr)
+        return 2
+
+
+if __name__ == "__main__":
+    sys.exit(main())

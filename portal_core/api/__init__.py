@@ -1,0 +1,1 @@
+"""The REST API: a FastAPI adapter over the services, mounted at ``/api``."""

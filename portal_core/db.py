@@ -1,0 +1,124 @@
+"""Engines, transactions and migrations.
+
+SQLite (the embedded default) runs in WAL mode with a busy timeout and foreign keys on; a
+write transaction starts with ``BEGIN IMMEDIATE`` so it takes SQLite's write lock up front
+instead of failing half-way with "database is locked", and writers inside one process queue
+on a lock of ours rather than sleeping in SQLite's busy handler (DESIGN.md, hot path).
+PostgreSQL, via ``DATABASE_URL``, needs none of that.
+
+``write_session`` is the unit of work: it commits when the block ends, rolls back when it
+raises, and only after a commit runs what was deferred (mail, for one) with ``after_commit``.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+from sqlalchemy import Engine, event
+from sqlalchemy import create_engine as sa_create_engine
+from sqlalchemy.pool import StaticPool
+from sqlmodel import Session
+
+from portal_core.settings import ROOT, get_settings
+
+_WRITE_OPTION = "portal_write"
+_AFTER_COMMIT = "portal_after_commit"
+
+
+def create_engine(url: str, *, echo: bool = False) -> Engine:
+    """An engine for ``url``, with the SQLite behaviour described above when it is SQLite."""
+    if not url.startswith("sqlite"):
+        return sa_create_engine(url, echo=echo, pool_pre_ping=True, pool_size=10, max_overflow=20)
+    in_memory = url in ("sqlite://", "sqlite:///:memory:")
+    if not in_memory:
+        Path(url.removeprefix("sqlite:///")).parent.mkdir(parents=True, exist_ok=True)
+    engine = sa_create_engine(
+        url,
+        echo=echo,
+        connect_args={"check_same_thread": False, "timeout": 30},
+        poolclass=StaticPool if in_memory else None,
+    )
+
+    @event.listens_for(engine, "connect")
+    def _configure(dbapi_connection: Any, _record: Any) -> None:
+        # Let SQLAlchemy's "begin" event below issue BEGIN, so writes can say IMMEDIATE.
+        dbapi_connection.isolation_level = None
+        cursor = dbapi_connection.cursor()
+        if not in_memory:
+            cursor.execute("PRAGMA journal_mode=WAL")
+            cursor.execute("PRAGMA synchronous=NORMAL")
+        cursor.execute("PRAGMA busy_timeout=30000")
+        cursor.execute("PRAGMA foreign_keys=ON")
+        cursor.close()
+
+    @event.listens_for(engine, "begin")
+    def _begin(connection: Any) -> None:
+        write = connection.get_execution_options().get(_WRITE_OPTION, False)
+        connection.exec_driver_sql("BEGIN IMMEDIATE" if write else "BEGIN")
+
+    engine.info_write_lock = threading.Lock()  # type: ignore[attr-defined]
+    return engine
+
+
+def is_sqlite(engine: Engine) -> bool:
+    return engine.dialect.name == "sqlite"
+
+
+@contextmanager
+def write_session(engine: Engine) -> Iterator[Session]:
+    """The unit of work: commit at the end of the block, roll back on any exception."""
+    lock: threading.Lock | None = getattr(engine, "info_write_lock", None)
+    if lock is not None:
+        lock.acquire()
+    try:
+        with Session(engine, expire_on_commit=False) as session:
+            session.connection(execution_options={_WRITE_OPTION: True})
+            session.info[_AFTER_COMMIT] = []
+            try:
+                yield session
+                session.commit()
+            except BaseException:
+                session.rollback()
+                raise
+            deferred: list[Callable[[], None]] = session.info[_AFTER_COMMIT]
+    finally:
+        if lock is not None:
+            lock.release()
+    for action in deferred:
+        action()
+
+
+@contextmanager
+def read_session(engine: Engine) -> Iterator[Session]:
+    """A session for reads; nothing is committed. Closing it (not rolling back) keeps the
+    loaded objects readable after the block."""
+    with Session(engine, expire_on_commit=False) as session:
+        yield session
+
+
+def after_commit(session: Session, action: Callable[[], None]) -> None:
+    """Run ``action`` once the unit of work commits; never if it rolls back."""
+    pending = session.info.get(_AFTER_COMMIT)
+    if pending is None:
+        raise RuntimeError("after_commit needs a session from write_session()")
+    pending.append(action)
+
+
+def alembic_config(url: str) -> Any:
+    from alembic.config import Config
+
+    config = Config(str(ROOT / "migrations" / "alembic.ini"))
+    config.set_main_option("script_location", str(ROOT / "migrations"))
+    config.set_main_option("sqlalchemy.url", url.replace("%", "%%"))
+    return config
+
+
+def migrate(url: str | None = None) -> None:
+    """Upgrade the database at ``url`` (default: the settings') to the newest migration."""
+    from alembic import command
+
+    command.upgrade(alembic_config(url or get_settings().database_url), "head")

@@ -1,0 +1,59 @@
+"""Domain errors, each with a message fit for a partner's eyes.
+
+Services raise them inside a transaction that then rolls back; pages show ``str(error)``;
+the API turns them into problem JSON with ``status``.
+"""
+
+from __future__ import annotations
+
+
+class PortalError(Exception):
+    """Base of every error a partner may see; ``status`` is its HTTP meaning."""
+
+    status: int = 400
+    title: str = "Bad request"
+
+    def __init__(self, message: str, *, field: str | None = None) -> None:
+        super().__init__(message)
+        self.message = message
+        self.field = field
+
+
+class ValidationFailed(PortalError):
+    """Input that breaks a rule; ``errors`` maps each field to its message."""
+
+    status = 422
+    title = "Invalid input"
+
+    def __init__(self, errors: dict[str, str]) -> None:
+        super().__init__("; ".join(errors.values()))
+        self.errors = errors
+
+
+class NotFound(PortalError):
+    status = 404
+    title = "Not found"
+
+
+class PermissionDenied(PortalError):
+    status = 403
+    title = "Forbidden"
+
+
+class AuthenticationFailed(PortalError):
+    status = 401
+    title = "Unauthorized"
+
+
+class Throttled(PortalError):
+    status = 429
+    title = "Too many requests"
+
+    def __init__(self, message: str, *, retry_after_seconds: int) -> None:
+        super().__init__(message)
+        self.retry_after_seconds = retry_after_seconds
+
+
+class Conflict(PortalError):
+    status = 409
+    title = "Conflict"

@@ -1,0 +1,69 @@
+"""Who is signed in, and the single-use links sent by e-mail.
+
+A browser's session is a row here (DESIGN.md, rule 7): the cookie carries a random handle,
+the table keeps only its SHA-256, and a session is alive while the row says so. Logging out,
+changing the password or deactivating the user ends rows, so a copied cookie stops working.
+"""
+
+from __future__ import annotations
+
+import uuid
+from datetime import datetime
+from enum import StrEnum
+
+from sqlalchemy import Index, String
+from sqlmodel import Field, SQLModel
+
+from portal_core.models.base import UTCDateTime, created_at_field, optional_time_field, uuid_pk
+
+
+class LoginSession(SQLModel, table=True):
+    __tablename__ = "sessions"
+
+    id: uuid.UUID = uuid_pk()
+    user_id: uuid.UUID = Field(foreign_key="users.id", index=True)
+    handle_hash: str = Field(max_length=64, unique=True)
+    created_at: datetime = created_at_field()
+    last_seen_at: datetime = Field(sa_type=UTCDateTime, nullable=False)
+    expires_at: datetime = Field(sa_type=UTCDateTime, nullable=False)
+    ended_at: datetime | None = optional_time_field()
+    ended_reason: str | None = Field(default=None, max_length=40)
+    ip_address: str | None = Field(default=None, max_length=45)
+    user_agent: str | None = Field(default=None, max_length=300)
+
+
+class TokenPurpose(StrEnum):
+    VERIFY_EMAIL = "verify_email"
+    RESET_PASSWORD = "reset_password"
+    CHANGE_EMAIL = "change_email"
+
+
+class EmailToken(SQLModel, table=True):
+    """A single-use, expiring link; only the SHA-256 of its secret is stored."""
+
+    __tablename__ = "email_tokens"
+    __table_args__ = (Index("ix_email_tokens_user_purpose", "user_id", "purpose", "created_at"),)
+
+    id: uuid.UUID = uuid_pk()
+    user_id: uuid.UUID = Field(foreign_key="users.id")
+    purpose: TokenPurpose = Field(sa_type=String(20))
+    token_hash: str = Field(max_length=64, unique=True)
+    new_email: str | None = Field(default=None, max_length=254)
+    created_at: datetime = created_at_field()
+    expires_at: datetime = Field(sa_type=UTCDateTime, nullable=False)
+    used_at: datetime | None = optional_time_field()
+
+
+class LoginFailure(SQLModel, table=True):
+    """One failed sign-in; the throttle counts recent rows per e-mail and per address."""
+
+    __tablename__ = "login_failures"
+    __table_args__ = (
+        Index("ix_login_failures_email_at", "email", "at"),
+        Index("ix_login_failures_ip_at", "ip_address", "at"),
+    )
+
+    id: uuid.UUID = uuid_pk()
+    email: str = Field(max_length=254)
+    ip_address: str = Field(max_length=45)
+    at: datetime = Field(sa_type=UTCDateTime, nullable=False)

@@ -1,0 +1,146 @@
+"""Organizations, their brand domains, and the people who use the portal.
+
+A partner user belongs to exactly one organization with one role; a SIPSTACK staff user
+belongs to none (SPEC.md, Who uses it). An organization is *active* once its owner finishes
+the activation wizard; until then ``activated_at`` is empty.
+"""
+
+from __future__ import annotations
+
+import uuid
+from datetime import datetime
+from enum import StrEnum
+
+from sqlalchemy import CheckConstraint, String
+from sqlmodel import Field, SQLModel
+
+from portal_core.models.base import (
+    created_at_field,
+    optional_time_field,
+    updated_at_field,
+    uuid_pk,
+)
+
+
+class Role(StrEnum):
+    """A partner's role in its organization (SPEC.md's matrix); staff is SIPSTACK's own."""
+
+    OWNER = "owner"
+    ADMIN = "admin"
+    BILLING = "billing"
+    DEVELOPER = "developer"
+    VIEWER = "viewer"
+    STAFF = "staff"
+
+
+PARTNER_ROLES: frozenset[Role] = frozenset(
+    {Role.OWNER, Role.ADMIN, Role.BILLING, Role.DEVELOPER, Role.VIEWER}
+)
+
+
+class UserStatus(StrEnum):
+    UNVERIFIED = "unverified"
+    ACTIVE = "active"
+    DEACTIVATED = "deactivated"
+
+
+class OrganizationStatus(StrEnum):
+    ACTIVE = "active"
+    DEACTIVATED = "deactivated"
+
+
+class Organization(SQLModel, table=True):
+    __tablename__ = "organizations"
+
+    id: uuid.UUID = uuid_pk()
+    name: str = Field(max_length=120, index=True)
+    legal_name: str | None = Field(default=None, max_length=200)
+    country: str | None = Field(default=None, min_length=2, max_length=2)
+    province: str | None = Field(default=None, max_length=3)
+    address_line: str | None = Field(default=None, max_length=200)
+    city: str | None = Field(default=None, max_length=100)
+    postal_code: str | None = Field(default=None, max_length=20)
+    tax_id: str | None = Field(default=None, max_length=40)
+    brand_name: str | None = Field(default=None, max_length=120)
+    status: OrganizationStatus = Field(default=OrganizationStatus.ACTIVE, sa_type=String(20))
+    activated_at: datetime | None = optional_time_field()
+    created_at: datetime = created_at_field()
+    updated_at: datetime = updated_at_field()
+
+
+class BrandDomain(SQLModel, table=True):
+    """A domain an organization registered with SIPSTACK (SPEC.md, Brand)."""
+
+    __tablename__ = "brand_domains"
+
+    id: uuid.UUID = uuid_pk()
+    organization_id: uuid.UUID = Field(foreign_key="organizations.id", index=True)
+    domain: str = Field(max_length=253, unique=True)
+    created_at: datetime = created_at_field()
+
+
+class User(SQLModel, table=True):
+    __tablename__ = "users"
+    __table_args__ = (
+        CheckConstraint(
+            "(role = 'staff' AND organization_id IS NULL) OR "
+            "(role <> 'staff' AND organization_id IS NOT NULL)",
+            name="ck_users_staff_have_no_organization",
+        ),
+    )
+
+    id: uuid.UUID = uuid_pk()
+    # Stored lower-cased: e-mail addresses are compared case-insensitively (SPEC.md, 4).
+    email: str = Field(max_length=254, unique=True)
+    name: str = Field(max_length=120)
+    password_hash: str = Field(max_length=100)
+    role: Role = Field(sa_type=String(20), index=True)
+    organization_id: uuid.UUID | None = Field(
+        default=None, foreign_key="organizations.id", index=True
+    )
+    status: UserStatus = Field(default=UserStatus.UNVERIFIED, sa_type=String(20), index=True)
+    email_verified_at: datetime | None = optional_time_field()
+    tos_version: str | None = Field(default=None, max_length=20)
+    tos_accepted_at: datetime | None = optional_time_field()
+    dark_mode: bool = False
+    notify_low_balance: bool = True
+    low_balance_threshold_cents: int = Field(default=2_000, ge=0)
+    notify_invoices: bool = True
+    notify_disputes: bool = True
+    notify_product_news: bool = False
+    password_changed_at: datetime | None = optional_time_field()
+    created_at: datetime = created_at_field()
+    updated_at: datetime = updated_at_field()
+
+    @property
+    def is_staff(self) -> bool:
+        return self.role == Role.STAFF
+
+
+class UserUpdate(SQLModel):
+    """What a user may change about themselves on My Profile › General."""
+
+    name: str | None = Field(default=None, min_length=1, max_length=120)
+
+
+class NotificationPreferences(SQLModel):
+    """My Profile › Notifications (stored now; billing and disputes read them)."""
+
+    notify_low_balance: bool
+    low_balance_threshold_cents: int = Field(ge=0, le=100_000_000)
+    notify_invoices: bool
+    notify_disputes: bool
+    notify_product_news: bool
+
+
+__all__ = [
+    "BrandDomain",
+    "NotificationPreferences",
+    "Organization",
+    "OrganizationStatus",
+    "PARTNER_ROLES",
+    "Role",
+    "User",
+    "UserStatus",
+    "UserUpdate",
+]

@@ -1,0 +1,50 @@
+"""Money: integer cents and micro-dollars, Decimal only at parsing and rounding.
+
+Ledger entries, payments, invoices, fees and taxes are integer **cents**; unit prices and
+metered usage are integer **micro-dollars** (1 USD = 1,000,000), because one request costs a
+fraction of a cent (DESIGN.md, rule 4). Rounding is half-up, done once where a figure leaves
+micro-dollars for cents. Formatting lives here alone and is called at the edges.
+"""
+
+from __future__ import annotations
+
+from decimal import ROUND_HALF_UP, Decimal, InvalidOperation
+
+MICROS_PER_CENT = 10_000
+MICROS_PER_DOLLAR = 1_000_000
+
+
+def cents_to_micros(cents: int) -> int:
+    return cents * MICROS_PER_CENT
+
+
+def micros_to_cents(micros: int) -> int:
+    """Round micro-dollars to whole cents, half-up (away from zero on negatives)."""
+    return int((Decimal(micros) / MICROS_PER_CENT).quantize(Decimal(1), rounding=ROUND_HALF_UP))
+
+
+def parse_dollars(text: str) -> int:
+    """Parse what a partner typed ("1,250.50", "$10") into cents; refuse fractions of a cent."""
+    cleaned = text.strip().replace(",", "").removeprefix("$").strip()
+    try:
+        amount = Decimal(cleaned)
+    except InvalidOperation:
+        raise ValueError(f"“{text}” is not an amount in dollars, such as 25.00.") from None
+    if not amount.is_finite():
+        raise ValueError(f"“{text}” is not an amount in dollars, such as 25.00.")
+    cents = amount * 100
+    if cents != cents.to_integral_value():
+        raise ValueError("Amounts are in whole cents: use at most two decimals.")
+    return int(cents)
+
+
+def format_cents(cents: int) -> str:
+    """$1,234.56, and −$3.00 for negatives (a minus sign, not a hyphen)."""
+    sign = "−" if cents < 0 else ""
+    dollars, rest = divmod(abs(cents), 100)
+    return f"{sign}${dollars:,}.{rest:02d}"
+
+
+def format_micros(micros: int) -> str:
+    """A balance held in micro-dollars, shown as cents (rounded half-up)."""
+    return format_cents(micros_to_cents(micros))

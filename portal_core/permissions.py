@@ -1,0 +1,110 @@
+"""Who may do what: SPEC.md's role matrix as data, checked by pages and again by services.
+
+Pages use it to decide what to offer and to refuse a deep link; services call ``require`` so
+that an API route or a command gets the same answer (DESIGN.md, rule 3).
+"""
+
+from __future__ import annotations
+
+import uuid
+from dataclasses import dataclass
+from enum import StrEnum
+
+from portal_core.errors import PermissionDenied
+from portal_core.models.accounts import Role
+
+
+class Capability(StrEnum):
+    USE_PORTAL = "use_portal"  # Dashboard, Logs, top-bar funds
+    MY_PROFILE = "my_profile"
+    LOOKUP = "lookup"  # Smart CNAM lookups
+    WHOIS_READ = "whois_read"
+    WHOIS_WRITE = "whois_write"
+    COMPANY_READ = "company_read"
+    COMPANY_EDIT = "company_edit"
+    USERS_INVITE = "users_invite"
+    USERS_MANAGE = "users_manage"  # deactivate, change roles
+    API_TOKENS = "api_tokens"
+    BILLING_READ = "billing_read"
+    BILLING_MANAGE = "billing_manage"  # add funds, cards, plan
+    EXPLORE = "explore"
+    STAFF = "staff"
+
+
+_EVERY_PARTNER = {Capability.USE_PORTAL, Capability.MY_PROFILE, Capability.COMPANY_READ}
+
+GRANTS: dict[Role, frozenset[Capability]] = {
+    Role.OWNER: frozenset(
+        _EVERY_PARTNER
+        | {
+            Capability.LOOKUP,
+            Capability.WHOIS_READ,
+            Capability.WHOIS_WRITE,
+            Capability.COMPANY_EDIT,
+            Capability.USERS_INVITE,
+            Capability.USERS_MANAGE,
+            Capability.API_TOKENS,
+            Capability.BILLING_READ,
+            Capability.BILLING_MANAGE,
+            Capability.EXPLORE,
+        }
+    ),
+    Role.ADMIN: frozenset(
+        _EVERY_PARTNER
+        | {
+            Capability.LOOKUP,
+            Capability.WHOIS_READ,
+            Capability.WHOIS_WRITE,
+            Capability.COMPANY_EDIT,
+            Capability.USERS_INVITE,
+            Capability.API_TOKENS,
+            Capability.BILLING_READ,
+            Capability.BILLING_MANAGE,
+            Capability.EXPLORE,
+        }
+    ),
+    Role.BILLING: frozenset(
+        _EVERY_PARTNER | {Capability.BILLING_READ, Capability.BILLING_MANAGE, Capability.EXPLORE}
+    ),
+    Role.DEVELOPER: frozenset(
+        _EVERY_PARTNER
+        | {
+            Capability.LOOKUP,
+            Capability.WHOIS_READ,
+            Capability.WHOIS_WRITE,
+            Capability.API_TOKENS,
+        }
+    ),
+    Role.VIEWER: frozenset(_EVERY_PARTNER | {Capability.WHOIS_READ}),
+    Role.STAFF: frozenset({Capability.STAFF, Capability.MY_PROFILE, Capability.EXPLORE}),
+}
+
+
+@dataclass(frozen=True)
+class Actor:
+    """The signed-in person a service acts for; rebuilt from the database on each request."""
+
+    user_id: uuid.UUID
+    email: str
+    role: Role
+    organization_id: uuid.UUID | None
+
+    @property
+    def is_staff(self) -> bool:
+        return self.role == Role.STAFF
+
+    def can(self, capability: Capability) -> bool:
+        return capability in GRANTS[self.role]
+
+
+def require(actor: Actor, capability: Capability) -> None:
+    """Refuse, with a message a partner understands, what the actor's role does not allow."""
+    if not actor.can(capability):
+        raise PermissionDenied("Your role does not allow this. Ask an owner of your organization.")
+
+
+def require_organization(actor: Actor) -> uuid.UUID:
+    """The actor's organization, for services that scope every read and write by it."""
+    if actor.organization_id is None:
+        raise PermissionDenied("This needs a partner organization.")
+    return actor.organization_id

@@ -1,0 +1,1 @@
+"""The read side: filtered, sorted, paged reads and aggregates for tables and charts."""

@@ -1,0 +1,1 @@
+"""The use cases: the only code that writes. Each takes the session and the acting user."""

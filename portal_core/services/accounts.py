@@ -1,0 +1,517 @@
+"""Accounts: Get Started, e-mail verification, the activation wizard and My Profile.
+
+The life cycle (SPEC.md, Account life cycle): sign-up makes an organization and its owner,
+*unverified*; the e-mailed link verifies the address; the wizard collects the company and
+brand; finishing it activates the organization. Nothing here reveals whether an e-mail is
+registered: sign-up, resend and reset answer the same either way.
+"""
+
+from __future__ import annotations
+
+import re
+import uuid
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from enum import StrEnum
+
+import pycountry
+from sqlalchemy import func
+from sqlmodel import Session, col, select
+
+from portal_core import emails
+from portal_core.errors import Conflict, NotFound, ValidationFailed
+from portal_core.mail import send_after_commit
+from portal_core.models.access import EmailToken, TokenPurpose
+from portal_core.models.accounts import (
+    BrandDomain,
+    NotificationPreferences,
+    Organization,
+    Role,
+    User,
+    UserStatus,
+)
+from portal_core.models.base import utcnow
+from portal_core.models.billing import BillingAccount
+from portal_core.permissions import Actor, Capability, require, require_organization
+from portal_core.services import audit, sessions
+from portal_core.services.passwords import hash_password, password_problem, verify_password
+from portal_core.services.secrets import digest, new_secret
+from portal_core.services.validation import (
+    checked,
+    domain_problem,
+    email_problem,
+    normalize_domain,
+    normalize_email,
+    text_problem,
+)
+from portal_core.terms import current_terms
+
+VERIFY_LINK_LIFETIME = timedelta(hours=24)
+RESEND_MIN_INTERVAL = timedelta(minutes=1)
+RESEND_MAX_PER_DAY = 5
+
+
+# --- Get Started -------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class SignUp:
+    name: str
+    email: str
+    company: str
+    password: str
+    accepted_terms: bool
+
+
+def sign_up(session: Session, form: SignUp, *, now: datetime | None = None) -> None:
+    """Create an organization and its owner, unverified, and e-mail the verification link.
+
+    An address that is already registered gets the same answer, creates nothing, and its
+    owner is told by e-mail that someone tried (no account enumeration).
+    """
+    now = now or utcnow()
+    errors = _sign_up_errors(form)
+    if errors:
+        raise ValidationFailed(errors)
+    email = normalize_email(form.email)
+    password_hash = hash_password(form.password)  # also for a known address: same timing
+    if _user_by_email(session, email) is not None:
+        send_after_commit(session, emails.sign_up_attempt(email))
+        audit.record(session, "signup.existing_email", subject=email)
+        return
+    organization = Organization(name=form.company.strip(), created_at=now, updated_at=now)
+    session.add(organization)
+    session.flush()
+    user = User(
+        email=email,
+        name=form.name.strip(),
+        password_hash=password_hash,
+        role=Role.OWNER,
+        organization_id=organization.id,
+        status=UserStatus.UNVERIFIED,
+        tos_version=current_terms().version,
+        tos_accepted_at=now,
+        password_changed_at=now,
+        created_at=now,
+        updated_at=now,
+    )
+    session.add(user)
+    session.add(BillingAccount(organization_id=organization.id))
+    session.flush()
+    secret = _issue_token(session, user, TokenPurpose.VERIFY_EMAIL, VERIFY_LINK_LIFETIME, now)
+    send_after_commit(session, emails.verify_email(email, user.name, secret))
+    audit.record(session, "signup", organization_id=organization.id, subject=email)
+
+
+def _sign_up_errors(form: SignUp) -> dict[str, str]:
+    errors: dict[str, str] = {}
+    for field, problem in {
+        "name": text_problem(form.name, label="your name", max_length=120),
+        "email": email_problem(form.email),
+        "company": text_problem(form.company, label="your company's name", max_length=120),
+        "password": password_problem(
+            form.password, user_inputs=(form.name, form.email, form.company)
+        ),
+    }.items():
+        if problem:
+            errors[field] = problem
+    if not form.accepted_terms:
+        errors["accepted_terms"] = "Accept the Terms of Service to create an account."
+    return errors
+
+
+def _user_by_email(session: Session, email: str) -> User | None:
+    return session.exec(select(User).where(User.email == email)).first()
+
+
+def _issue_token(
+    session: Session,
+    user: User,
+    purpose: TokenPurpose,
+    lifetime: timedelta,
+    now: datetime,
+    *,
+    new_email: str | None = None,
+) -> str:
+    secret = new_secret()
+    session.add(
+        EmailToken(
+            user_id=user.id,
+            purpose=purpose,
+            token_hash=digest(secret),
+            new_email=new_email,
+            created_at=now,
+            expires_at=now + lifetime,
+        )
+    )
+    return secret
+
+
+def consume_token(
+    session: Session, secret: str, purposes: set[TokenPurpose], now: datetime
+) -> EmailToken:
+    """Use a single-use link, or say clearly why it cannot be used."""
+    token = session.exec(
+        select(EmailToken).where(EmailToken.token_hash == digest(secret.strip()))
+    ).first()
+    if token is None or token.purpose not in purposes:
+        raise NotFound("This link is not valid. Check that you copied all of it.")
+    if token.used_at is not None:
+        raise Conflict("This link has already been used.")
+    if token.expires_at <= now:
+        raise Conflict("This link has expired. Ask for a new one.")
+    token.used_at = now
+    session.add(token)
+    return token
+
+
+# --- Verification ------------------------------------------------------------------------
+
+
+class VerifiedWhat(StrEnum):
+    SIGN_UP = "sign_up"
+    NEW_EMAIL = "new_email"
+
+
+def verify_email(session: Session, secret: str, *, now: datetime | None = None) -> VerifiedWhat:
+    """Follow a verification link: a new account's address, or a changed e-mail."""
+    now = now or utcnow()
+    token = consume_token(
+        session, secret, {TokenPurpose.VERIFY_EMAIL, TokenPurpose.CHANGE_EMAIL}, now
+    )
+    user = session.get(User, token.user_id)
+    if user is None or user.status == UserStatus.DEACTIVATED:
+        raise NotFound("This link is not valid any more.")
+    if token.purpose == TokenPurpose.CHANGE_EMAIL:
+        assert token.new_email is not None
+        if _user_by_email(session, token.new_email) is not None:
+            raise Conflict("That e-mail address is now used by another account.")
+        old_email = user.email
+        user.email = token.new_email
+        user.updated_at = now
+        session.add(user)
+        send_after_commit(session, emails.email_changed(old_email, token.new_email))
+        audit.record(
+            session,
+            "email.changed",
+            organization_id=user.organization_id,
+            subject=token.new_email,
+            detail=f"from {old_email}",
+        )
+        return VerifiedWhat.NEW_EMAIL
+    if user.status == UserStatus.UNVERIFIED:
+        user.status = UserStatus.ACTIVE
+        user.email_verified_at = now
+        user.updated_at = now
+        session.add(user)
+        audit.record(
+            session, "email.verified", organization_id=user.organization_id, subject=user.email
+        )
+    return VerifiedWhat.SIGN_UP
+
+
+def resend_verification(session: Session, actor: Actor, *, now: datetime | None = None) -> None:
+    """Send a fresh verification link; at most one a minute and five a day."""
+    now = now or utcnow()
+    user = _load_user(session, actor)
+    if user.status != UserStatus.UNVERIFIED:
+        raise Conflict("Your e-mail address is already verified.")
+    recent = session.exec(
+        select(EmailToken.created_at)
+        .where(EmailToken.user_id == user.id, EmailToken.purpose == TokenPurpose.VERIFY_EMAIL)
+        .where(EmailToken.created_at > now - timedelta(days=1))
+        .order_by(col(EmailToken.created_at).desc())
+    ).all()
+    if recent and recent[0] > now - RESEND_MIN_INTERVAL:
+        raise Conflict("We just sent a link. Wait a minute before asking for another.")
+    if len(recent) >= RESEND_MAX_PER_DAY:
+        raise Conflict("We have sent five links today. Check your spam folder, or try tomorrow.")
+    secret = _issue_token(session, user, TokenPurpose.VERIFY_EMAIL, VERIFY_LINK_LIFETIME, now)
+    send_after_commit(session, emails.verify_email(user.email, user.name, secret))
+
+
+# --- The activation wizard ---------------------------------------------------------------
+
+
+class WizardStep(StrEnum):
+    COMPANY = "company"
+    BRAND = "brand"
+    CONFIRM = "confirm"
+    DONE = "done"
+
+
+WIZARD_STEPS: tuple[WizardStep, ...] = (WizardStep.COMPANY, WizardStep.BRAND, WizardStep.CONFIRM)
+
+COUNTRIES_WITH_PROVINCES = {"CA", "US"}
+
+
+@dataclass(frozen=True)
+class CompanyDetails:
+    legal_name: str
+    country: str
+    province: str
+    address_line: str
+    city: str
+    postal_code: str
+    tax_id: str
+
+
+def countries() -> list[tuple[str, str]]:
+    """(ISO code, name) of every country, by name."""
+    return sorted(((c.alpha_2, c.name) for c in pycountry.countries), key=lambda pair: pair[1])
+
+
+def provinces(country: str) -> list[tuple[str, str]]:
+    """(code, name) of a country's provinces or states, for the countries that need one."""
+    if country not in COUNTRIES_WITH_PROVINCES:
+        return []
+    return sorted(
+        (
+            (sub.code.split("-", 1)[1], sub.name)
+            for sub in pycountry.subdivisions.get(country_code=country) or []
+            if sub.type in {"Province", "Territory", "State", "District"}
+        ),
+        key=lambda pair: pair[1],
+    )
+
+
+_POSTAL_CODE = {
+    "CA": (re.compile(r"^[A-Z]\d[A-Z] ?\d[A-Z]\d$"), "a Canadian postal code such as K1A 0B1"),
+    "US": (re.compile(r"^\d{5}(-\d{4})?$"), "a ZIP code such as 94105"),
+}
+
+
+def _company_errors(details: CompanyDetails) -> dict[str, str]:
+    errors: dict[str, str] = {}
+    checks = {
+        "legal_name": text_problem(
+            details.legal_name, label="your company's legal name", max_length=200
+        ),
+        "address_line": text_problem(details.address_line, label="the address", max_length=200),
+        "city": text_problem(details.city, label="the city", max_length=100),
+        "postal_code": text_problem(
+            details.postal_code, label="the postal code", max_length=20, required=False
+        ),
+        "tax_id": text_problem(details.tax_id, label="the tax id", max_length=40, required=False),
+    }
+    errors.update({field: problem for field, problem in checks.items() if problem})
+    country = details.country.strip().upper()
+    if pycountry.countries.get(alpha_2=country) is None:
+        errors["country"] = "Choose your company's country."
+    elif country in COUNTRIES_WITH_PROVINCES:
+        codes = {code for code, _ in provinces(country)}
+        if details.province.strip().upper() not in codes:
+            errors["province"] = "Choose the province or state: it decides the taxes."
+        pattern = _POSTAL_CODE.get(country)
+        postal = details.postal_code.strip().upper()
+        if pattern and "postal_code" not in errors and not pattern[0].match(postal):
+            errors["postal_code"] = f"Enter {pattern[1]}."
+    return errors
+
+
+def save_company(
+    session: Session, actor: Actor, details: CompanyDetails, *, now: datetime | None = None
+) -> None:
+    """Company details (the wizard's first step, and Organization › Company later)."""
+    require(actor, Capability.COMPANY_EDIT)
+    errors = _company_errors(details)
+    if errors:
+        raise ValidationFailed(errors)
+    organization = _load_organization(session, actor)
+    country = details.country.strip().upper()
+    organization.legal_name = details.legal_name.strip()
+    organization.country = country
+    organization.province = (
+        details.province.strip().upper() if country in COUNTRIES_WITH_PROVINCES else None
+    )
+    organization.address_line = details.address_line.strip()
+    organization.city = details.city.strip()
+    organization.postal_code = details.postal_code.strip().upper() or None
+    organization.tax_id = details.tax_id.strip() or None
+    organization.updated_at = now or utcnow()
+    session.add(organization)
+    audit.record(session, "company.updated", actor=actor)
+
+
+def add_brand_domain(
+    session: Session,
+    actor: Actor,
+    domain: str,
+    *,
+    brand_name: str = "",
+    now: datetime | None = None,
+) -> None:
+    require(actor, Capability.COMPANY_EDIT)
+    errors: dict[str, str] = {}
+    if problem := domain_problem(domain):
+        errors["domain"] = problem
+    if problem := text_problem(brand_name, label="the brand name", max_length=120, required=False):
+        errors["brand_name"] = problem
+    if errors:
+        raise ValidationFailed(errors)
+    organization = _load_organization(session, actor)
+    normalized = normalize_domain(domain)
+    existing = session.exec(select(BrandDomain).where(BrandDomain.domain == normalized)).first()
+    if existing is not None:
+        if existing.organization_id == organization.id:
+            return
+        raise ValidationFailed({"domain": "That domain is already registered with SIPSTACK."})
+    session.add(
+        BrandDomain(organization_id=organization.id, domain=normalized, created_at=now or utcnow())
+    )
+    if brand_name.strip():
+        organization.brand_name = brand_name.strip()
+        session.add(organization)
+    audit.record(session, "brand.domain_added", actor=actor, subject=normalized)
+
+
+def wizard_step(session: Session, actor: Actor) -> WizardStep:
+    """Where the wizard resumes: derived from what is filled in, never stored."""
+    organization = _load_organization(session, actor)
+    if organization.activated_at is not None:
+        return WizardStep.DONE
+    if not (organization.legal_name and organization.country and organization.address_line):
+        return WizardStep.COMPANY
+    has_domain = session.exec(
+        select(func.count())
+        .select_from(BrandDomain)
+        .where(BrandDomain.organization_id == organization.id)
+    ).one()
+    if not has_domain:
+        return WizardStep.BRAND
+    return WizardStep.CONFIRM
+
+
+def activate(session: Session, actor: Actor, *, now: datetime | None = None) -> None:
+    """Finish the wizard: the organization becomes active."""
+    require(actor, Capability.COMPANY_EDIT)
+    step = wizard_step(session, actor)
+    if step == WizardStep.DONE:
+        return
+    if step != WizardStep.CONFIRM:
+        raise Conflict("Finish the company and brand steps first.")
+    organization = _load_organization(session, actor)
+    organization.activated_at = now or utcnow()
+    session.add(organization)
+    audit.record(session, "organization.activated", actor=actor)
+
+
+# --- My Profile --------------------------------------------------------------------------
+
+
+def rename(session: Session, actor: Actor, name: str, *, now: datetime | None = None) -> None:
+    if problem := text_problem(name, label="your name", max_length=120):
+        raise ValidationFailed({"name": problem})
+    user = _load_user(session, actor)
+    user.name = name.strip()
+    user.updated_at = now or utcnow()
+    session.add(user)
+
+
+def request_email_change(
+    session: Session,
+    actor: Actor,
+    new_email: str,
+    current_password: str,
+    *,
+    now: datetime | None = None,
+) -> None:
+    """E-mail a confirmation link to the new address; the old one counts until it is used."""
+    now = now or utcnow()
+    user = _load_user(session, actor)
+    if problem := email_problem(new_email):
+        raise ValidationFailed({"email": problem})
+    email = normalize_email(new_email)
+    if email == user.email:
+        raise ValidationFailed({"email": "That is already your e-mail address."})
+    if not verify_password(current_password, user.password_hash):
+        raise ValidationFailed({"current_password": "Your current password is not right."})
+    if _user_by_email(session, email) is not None:
+        # Same answer as for a free address: whether it is taken is not ours to tell.
+        send_after_commit(session, emails.sign_up_attempt(email))
+        return
+    secret = _issue_token(
+        session, user, TokenPurpose.CHANGE_EMAIL, VERIFY_LINK_LIFETIME, now, new_email=email
+    )
+    send_after_commit(session, emails.confirm_new_email(email, secret))
+    audit.record(session, "email.change_requested", actor=actor, subject=email)
+
+
+def change_password(
+    session: Session,
+    actor: Actor,
+    *,
+    current_password: str,
+    new_password: str,
+    keep_session_handle: str | None,
+    now: datetime | None = None,
+) -> None:
+    """Change the password; every other session ends, and the user is told by e-mail."""
+    now = now or utcnow()
+    user = _load_user(session, actor)
+    if not verify_password(current_password, user.password_hash):
+        raise ValidationFailed({"current_password": "Your current password is not right."})
+    if problem := password_problem(new_password, user_inputs=(user.name, user.email)):
+        raise ValidationFailed({"new_password": problem})
+    if verify_password(new_password, user.password_hash):
+        raise ValidationFailed({"new_password": "Choose a password you are not using now."})
+    set_password(session, user, new_password, now=now)
+    sessions.end_user_sessions(
+        session, user.id, reason="password_changed", now=now, except_handle=keep_session_handle
+    )
+    audit.record(session, "password.changed", actor=actor, subject=user.email)
+
+
+def set_password(session: Session, user: User, password: str, *, now: datetime) -> None:
+    user.password_hash = hash_password(password)
+    user.password_changed_at = now
+    user.updated_at = now
+    session.add(user)
+    send_after_commit(session, emails.password_changed(user.email))
+
+
+def save_notifications(
+    session: Session, actor: Actor, preferences: NotificationPreferences
+) -> None:
+    valid = checked(
+        NotificationPreferences,
+        preferences,
+        {"low_balance_threshold_cents": "The alert threshold must be between $0 and $1,000,000."},
+    )
+    user = _load_user(session, actor)
+    user.sqlmodel_update(valid.model_dump())
+    user.updated_at = utcnow()
+    session.add(user)
+
+
+def set_dark_mode(session: Session, actor: Actor, enabled: bool) -> None:
+    user = _load_user(session, actor)
+    user.dark_mode = enabled
+    session.add(user)
+
+
+def profile(session: Session, actor: Actor) -> User:
+    return _load_user(session, actor)
+
+
+def organization_of(session: Session, actor: Actor) -> Organization:
+    return _load_organization(session, actor)
+
+
+def _load_user(session: Session, actor: Actor) -> User:
+    user = session.get(User, actor.user_id)
+    if user is None:
+        raise NotFound("Your account was not found.")
+    return user
+
+
+def _load_organization(session: Session, actor: Actor) -> Organization:
+    organization = session.get(Organization, require_organization(actor))
+    if organization is None:
+        raise NotFound("Your organization was not found.")
+    return organization
+
+
+def user_id_by_email(session: Session, email: str) -> uuid.UUID | None:
+    user = _user_by_email(session, normalize_email(email))
+    return user.id if user else None

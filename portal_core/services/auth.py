@@ -1,0 +1,215 @@
+"""Logging in, out, and back in after a forgotten password.
+
+Throttling (SPEC.md, 4): failed attempts are rows in ``login_failures``; within a sliding
+window (15 minutes by default) an e-mail and address pair may fail 5 times, one e-mail
+50 times from all addresses together, and one address 20 times. Past a limit the answer is
+"try again in N minutes" until the oldest counted failure leaves the window, so the lock
+always expires, and an attacker elsewhere cannot lock a user out of the user's own address
+with the pair limit. An unknown e-mail is answered exactly like a wrong password, and costs
+the same bcrypt time.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+from sqlalchemy import ColumnElement, delete, func
+from sqlmodel import Session, col, select
+
+from portal_core import emails
+from portal_core.errors import AuthenticationFailed, Throttled, ValidationFailed
+from portal_core.mail import send_after_commit
+from portal_core.models.access import EmailToken, LoginFailure, TokenPurpose
+from portal_core.models.accounts import Organization, OrganizationStatus, User, UserStatus
+from portal_core.models.base import utcnow
+from portal_core.services import audit, sessions
+from portal_core.services.accounts import _issue_token, consume_token, set_password
+from portal_core.services.passwords import (
+    burn_verification_time,
+    password_problem,
+    verify_password,
+)
+from portal_core.services.validation import normalize_email
+from portal_core.settings import get_settings
+
+WRONG_CREDENTIALS = "That e-mail and password do not match an account."
+DEACTIVATED = "This account has been deactivated. Contact your organization's owner."
+RESET_LINK_LIFETIME = timedelta(hours=1)
+RESETS_PER_HOUR = 3
+UNKNOWN_ADDRESS = "unknown"
+
+
+@dataclass(frozen=True)
+class LoggedIn:
+    handle: str
+    view: sessions.SessionView
+
+
+def log_in(
+    session: Session,
+    email: str,
+    password: str,
+    *,
+    ip_address: str | None,
+    user_agent: str | None = None,
+    now: datetime | None = None,
+) -> LoggedIn:
+    """Check the password and open a session, or raise ``AuthenticationFailed``/``Throttled``.
+
+    The password is taken exactly as typed: nothing stripped, nothing lower-cased.
+    """
+    now = now or utcnow()
+    address = (ip_address or UNKNOWN_ADDRESS)[:45]
+    normalized = normalize_email(email)[:254]
+    _refuse_if_throttled(session, normalized, address, now)
+    user = session.exec(select(User).where(User.email == normalized)).first()
+    if user is None:
+        burn_verification_time(password)
+    if user is None or not verify_password(password, user.password_hash):
+        session.add(LoginFailure(email=normalized, ip_address=address, at=now))
+        audit.record(
+            session,
+            "login.failed",
+            organization_id=user.organization_id if user else None,
+            subject=normalized,
+            ip_address=address,
+        )
+        raise AuthenticationFailed(WRONG_CREDENTIALS)
+    organization = session.get(Organization, user.organization_id) if user.organization_id else None
+    if user.status == UserStatus.DEACTIVATED or (
+        organization is not None and organization.status == OrganizationStatus.DEACTIVATED
+    ):
+        audit.record(
+            session,
+            "login.refused_deactivated",
+            organization_id=user.organization_id,
+            subject=normalized,
+            ip_address=address,
+        )
+        raise AuthenticationFailed(DEACTIVATED)
+    session.execute(delete(LoginFailure).where(col(LoginFailure.email) == normalized))
+    handle = sessions.start_session(
+        session, user.id, ip_address=ip_address, user_agent=user_agent, now=now
+    )
+    audit.record(
+        session,
+        "login",
+        organization_id=user.organization_id,
+        subject=normalized,
+        ip_address=address,
+    )
+    session.flush()
+    view = sessions.resolve(session, handle, now=now)
+    assert view is not None
+    return LoggedIn(handle=handle, view=view)
+
+
+def _refuse_if_throttled(session: Session, email: str, address: str, now: datetime) -> None:
+    settings = get_settings()
+    window = timedelta(minutes=settings.login_window_minutes)
+    since = now - window
+    limits: list[tuple[list[ColumnElement[bool]], int]] = [
+        (
+            [col(LoginFailure.email) == email, col(LoginFailure.ip_address) == address],
+            settings.login_failures_per_account,
+        ),
+        ([col(LoginFailure.email) == email], settings.login_failures_per_account_everywhere),
+        ([col(LoginFailure.ip_address) == address], settings.login_failures_per_address),
+    ]
+    for conditions, limit in limits:
+        # The limit-th most recent failure in the window: while it is inside, we refuse.
+        nth_latest = session.exec(
+            select(LoginFailure.at)
+            .where(*conditions, col(LoginFailure.at) > since)
+            .order_by(col(LoginFailure.at).desc())
+            .offset(limit - 1)
+            .limit(1)
+        ).first()
+        if nth_latest is not None:
+            wait = nth_latest + window - now
+            minutes = max(1, math.ceil(wait.total_seconds() / 60))
+            raise Throttled(
+                f"Too many failed attempts. Try again in {minutes} minute"
+                f"{'s' if minutes != 1 else ''}, or reset your password.",
+                retry_after_seconds=max(1, math.ceil(wait.total_seconds())),
+            )
+
+
+def log_out(session: Session, handle: str, *, now: datetime | None = None) -> None:
+    view = sessions.resolve(session, handle, now=now)
+    sessions.end_session(session, handle, reason="logout", now=now)
+    if view is not None:
+        audit.record(session, "logout", actor=view.actor, subject=view.email)
+
+
+def log_out_other_sessions(session: Session, handle: str, *, now: datetime | None = None) -> int:
+    view = sessions.resolve(session, handle, now=now)
+    if view is None:
+        raise AuthenticationFailed("Your session has ended. Log in again.")
+    ended = sessions.end_user_sessions(
+        session, view.user_id, reason="logged_out_elsewhere", now=now, except_handle=handle
+    )
+    audit.record(
+        session, "sessions.others_ended", actor=view.actor, subject=view.email, detail=f"{ended}"
+    )
+    return ended
+
+
+def forget_expired_failures(session: Session, *, now: datetime | None = None) -> int:
+    """Delete failures older than the window (they count for nothing any more)."""
+    now = now or utcnow()
+    window = timedelta(minutes=get_settings().login_window_minutes)
+    result = session.execute(delete(LoginFailure).where(col(LoginFailure.at) <= now - window))
+    return int(getattr(result, "rowcount", 0) or 0)
+
+
+# --- Forgotten password ------------------------------------------------------------------
+
+
+def request_password_reset(session: Session, email: str, *, now: datetime | None = None) -> None:
+    """E-mail a reset link if the address has an account; the answer is the same if not."""
+    now = now or utcnow()
+    user = session.exec(select(User).where(User.email == normalize_email(email))).first()
+    if user is None or user.status == UserStatus.DEACTIVATED:
+        return
+    recent = session.exec(
+        select(func.count())
+        .select_from(EmailToken)
+        .where(EmailToken.user_id == user.id, EmailToken.purpose == TokenPurpose.RESET_PASSWORD)
+        .where(col(EmailToken.created_at) > now - timedelta(hours=1))
+    ).one()
+    if recent >= RESETS_PER_HOUR:
+        return
+    secret = _issue_token(session, user, TokenPurpose.RESET_PASSWORD, RESET_LINK_LIFETIME, now)
+    send_after_commit(session, emails.reset_password(user.email, secret))
+    audit.record(
+        session,
+        "password.reset_requested",
+        organization_id=user.organization_id,
+        subject=user.email,
+    )
+
+
+def reset_password(
+    session: Session, secret: str, new_password: str, *, now: datetime | None = None
+) -> None:
+    """Set a new password from a reset link; every session of the user ends."""
+    now = now or utcnow()
+    token = consume_token(session, secret, {TokenPurpose.RESET_PASSWORD}, now)
+    user = session.get(User, token.user_id)
+    if user is None or user.status == UserStatus.DEACTIVATED:
+        raise ValidationFailed({"token": "This link is not valid any more."})
+    if problem := password_problem(new_password, user_inputs=(user.name, user.email)):
+        raise ValidationFailed({"new_password": problem})
+    set_password(session, user, new_password, now=now)
+    if user.status == UserStatus.UNVERIFIED:
+        # The link reached the inbox, which is what verification proves.
+        user.status = UserStatus.ACTIVE
+        user.email_verified_at = now
+    sessions.end_user_sessions(session, user.id, reason="password_reset", now=now)
+    session.execute(delete(LoginFailure).where(col(LoginFailure.email) == user.email))
+    audit.record(
+        session, "password.reset", organization_id=user.organization_id, subject=user.email
+    )

@@ -1,0 +1,112 @@
+"""Posting to the ledger, and checking the cached balances against it (DESIGN.md, rule 5).
+
+An entry is appended with its idempotency key; the organization's cached balance moves by the
+same amount in the same transaction, by one atomic ``UPDATE … SET balance = balance + x``, so
+concurrent postings never lose one another. Posting the same key again returns the first
+entry and changes nothing: a double click, a retry or a replayed webhook posts once.
+"""
+
+from __future__ import annotations
+
+import uuid
+from dataclasses import dataclass
+
+from sqlalchemy import func, update
+from sqlalchemy.exc import IntegrityError
+from sqlmodel import Session, col, select
+
+from portal_core.errors import Conflict, NotFound, ValidationFailed
+from portal_core.models.accounts import Organization
+from portal_core.models.base import utcnow
+from portal_core.models.billing import BillingAccount, EntryKind, LedgerEntry
+from portal_core.money import MICROS_PER_CENT
+
+
+def post_entry(
+    session: Session,
+    *,
+    organization_id: uuid.UUID,
+    kind: EntryKind,
+    amount_cents: int,
+    idempotency_key: str,
+    memo: str,
+    created_by: uuid.UUID | None = None,
+) -> LedgerEntry:
+    """Append one entry (or find the one already posted under ``idempotency_key``)."""
+    if not idempotency_key or len(idempotency_key) > 120:
+        raise ValidationFailed({"idempotency_key": "An idempotency key of 1–120 characters."})
+    existing = _entry_by_key(session, idempotency_key)
+    if existing is not None:
+        return _same_request(existing, organization_id, kind, amount_cents)
+    if session.get(Organization, organization_id) is None:
+        raise NotFound("That organization was not found.")
+    entry = LedgerEntry(
+        organization_id=organization_id,
+        kind=kind,
+        amount_cents=amount_cents,
+        idempotency_key=idempotency_key,
+        memo=memo[:300],
+        created_at=utcnow(),
+        created_by=created_by,
+    )
+    try:
+        with session.begin_nested():
+            session.add(entry)
+            session.flush()
+    except IntegrityError:
+        # Another transaction posted the same key between our look-up and our insert.
+        existing = _entry_by_key(session, idempotency_key)
+        if existing is None:
+            raise
+        return _same_request(existing, organization_id, kind, amount_cents)
+    session.execute(
+        update(BillingAccount)
+        .where(col(BillingAccount.organization_id) == organization_id)
+        .values(balance_micros=BillingAccount.balance_micros + amount_cents * MICROS_PER_CENT)
+    )
+    return entry
+
+
+def _entry_by_key(session: Session, key: str) -> LedgerEntry | None:
+    return session.exec(select(LedgerEntry).where(LedgerEntry.idempotency_key == key)).first()
+
+
+def _same_request(
+    entry: LedgerEntry, organization_id: uuid.UUID, kind: EntryKind, amount_cents: int
+) -> LedgerEntry:
+    if (entry.organization_id, entry.kind, entry.amount_cents) != (
+        organization_id,
+        kind,
+        amount_cents,
+    ):
+        raise Conflict("That idempotency key was already used for a different entry.")
+    return entry
+
+
+@dataclass(frozen=True)
+class BalanceMismatch:
+    organization_id: uuid.UUID
+    cached_micros: int
+    ledger_micros: int
+
+
+def balance_mismatches(session: Session) -> list[BalanceMismatch]:
+    """Every organization whose cached balance differs from the sum of its ledger."""
+    sums = (
+        select(
+            LedgerEntry.organization_id,
+            func.coalesce(func.sum(LedgerEntry.amount_cents), 0).label("cents"),
+        )
+        .group_by(col(LedgerEntry.organization_id))
+        .subquery()
+    )
+    rows = session.exec(
+        select(
+            BillingAccount.organization_id, BillingAccount.balance_micros, sums.c.cents
+        ).outerjoin(sums, sums.c.organization_id == BillingAccount.organization_id)
+    ).all()
+    return [
+        BalanceMismatch(organization_id, cached, (cents or 0) * MICROS_PER_CENT)
+        for organization_id, cached, cents in rows
+        if cached != (cents or 0) * MICROS_PER_CENT
+    ]

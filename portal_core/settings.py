@@ -1,0 +1,93 @@
+"""One typed settings object for the whole portal.
+
+Values come from the environment first, then ``.streamlit/secrets.toml``, then the
+development defaults below, so ``make run`` works on a fresh checkout. Outside development the
+placeholder secrets are refused at start-up rather than silently used.
+"""
+
+from __future__ import annotations
+
+from functools import lru_cache
+from pathlib import Path
+from typing import Literal
+
+from pydantic import Field, model_validator
+from pydantic_settings import (
+    BaseSettings,
+    PydanticBaseSettingsSource,
+    SettingsConfigDict,
+    TomlConfigSettingsSource,
+)
+
+ROOT = Path(__file__).resolve().parent.parent
+DATA_DIR = ROOT / "data"
+SECRETS_FILE = ROOT / ".streamlit" / "secrets.toml"
+
+DEVELOPMENT_COOKIE_KEY = "development-only-cookie-key-change-me"
+
+
+class Settings(BaseSettings):
+    """Everything the portal reads from its environment, typed, with development defaults."""
+
+    model_config = SettingsConfigDict(extra="ignore", toml_file=SECRETS_FILE)
+
+    portal_env: Literal["development", "test", "production"] = "development"
+    database_url: str = f"sqlite:///{DATA_DIR / 'portal.db'}"
+    public_url: str = "http://localhost:8501"
+
+    cookie_name: str = "sipstack_portal"
+    cookie_key: str = DEVELOPMENT_COOKIE_KEY
+    cookie_expiry_days: float = Field(default=14.0, gt=0, le=90)
+    session_idle_days: float = Field(default=14.0, gt=0, le=90)
+
+    smtp_host: str | None = None
+    smtp_port: int = 587
+    smtp_username: str | None = None
+    smtp_password: str | None = None
+    smtp_starttls: bool = True
+    mail_from: str = "SIPSTACK Partner Portal <no-reply@sipstack.test>"
+    outbox_dir: Path = DATA_DIR / "outbox"
+
+    # bcrypt's cost; each step doubles the time (12 ≈ 0.25 s here). Tests lower it.
+    bcrypt_rounds: int = Field(default=12, ge=4, le=16)
+
+    login_window_minutes: int = Field(default=15, ge=1)
+    login_failures_per_account: int = Field(default=5, ge=1)  # from one address
+    login_failures_per_account_everywhere: int = Field(default=50, ge=1)
+    login_failures_per_address: int = Field(default=20, ge=1)
+
+    @classmethod
+    def settings_customise_sources(
+        cls,
+        settings_cls: type[BaseSettings],
+        init_settings: PydanticBaseSettingsSource,
+        env_settings: PydanticBaseSettingsSource,
+        dotenv_settings: PydanticBaseSettingsSource,
+        file_secret_settings: PydanticBaseSettingsSource,
+    ) -> tuple[PydanticBaseSettingsSource, ...]:
+        return (init_settings, env_settings, TomlConfigSettingsSource(settings_cls))
+
+    @model_validator(mode="after")
+    def _refuse_placeholder_secrets(self) -> Settings:
+        if self.portal_env == "production" and self.cookie_key == DEVELOPMENT_COOKIE_KEY:
+            raise ValueError(
+                "COOKIE_KEY still has its development value: set a long random secret "
+                "before running in production."
+            )
+        if self.portal_env == "production" and len(self.cookie_key) < 32:
+            raise ValueError("COOKIE_KEY must be at least 32 characters in production.")
+        return self
+
+    @property
+    def is_development(self) -> bool:
+        return self.portal_env == "development"
+
+    @property
+    def uses_smtp(self) -> bool:
+        return bool(self.smtp_host)
+
+
+@lru_cache(maxsize=1)
+def get_settings() -> Settings:
+    """The process's settings, read once."""
+    return Settings()

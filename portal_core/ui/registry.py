@@ -1,0 +1,144 @@
+"""The one registry of pages: id, script, title, section, who may open it.
+
+The left pane is drawn from it, every page's shell checks it, and a test walks it against
+the files in ``pages/``. It imports no streamlit, so tests and tools can read it.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from enum import StrEnum
+from pathlib import PurePosixPath
+
+from portal_core.permissions import Capability
+
+
+class Section(StrEnum):
+    """SPEC.md's sections of the left pane, in order."""
+
+    TOP = ""
+    PARTNER = "Partner"
+    ANALYTICS = "Analytics"
+    ORGANIZATION = "Organization"
+    ACCESS = "Access"
+    BILLING = "Billing"
+    STAFF = "Staff"
+
+
+class Audience(StrEnum):
+    """Which stage of the account life cycle a page is for (SPEC.md, Account life cycle 5)."""
+
+    PUBLIC = "public"  # anyone, signed in or not: Get Started, verify e-mail, reset, Terms
+    ACTIVATION = "activation"  # a verified owner whose organization is not active yet
+    MEMBER = "member"  # an active account whose role has the page's capability
+
+
+@dataclass(frozen=True)
+class PageSpec:
+    id: str
+    script: str
+    title: str
+    icon: str
+    section: Section
+    audience: Audience
+    capability: Capability | None = None
+    in_pane: bool = True
+
+    @property
+    def url_path(self) -> str:
+        """The path Streamlit serves the page at: "" for Home.py, the file's stem otherwise."""
+        return "" if self.script == "Home.py" else PurePosixPath(self.script).stem
+
+
+PAGES: tuple[PageSpec, ...] = (
+    PageSpec(
+        id="dashboard",
+        script="Home.py",
+        title="Dashboard",
+        icon=":material/dashboard:",
+        section=Section.TOP,
+        audience=Audience.MEMBER,
+        capability=None,
+    ),
+    PageSpec(
+        id="access.my_profile",
+        script="pages/my_profile.py",
+        title="My Profile",
+        icon=":material/person:",
+        section=Section.ACCESS,
+        audience=Audience.MEMBER,
+        capability=Capability.MY_PROFILE,
+    ),
+    PageSpec(
+        id="staff.organizations",
+        script="pages/staff_organizations.py",
+        title="Organizations",
+        icon=":material/corporate_fare:",
+        section=Section.STAFF,
+        audience=Audience.MEMBER,
+        capability=Capability.STAFF,
+    ),
+    PageSpec(
+        id="staff.audit_log",
+        script="pages/staff_audit_log.py",
+        title="Audit log",
+        icon=":material/policy:",
+        section=Section.STAFF,
+        audience=Audience.MEMBER,
+        capability=Capability.STAFF,
+    ),
+    PageSpec(
+        id="account.activate",
+        script="pages/activate.py",
+        title="Activate your account",
+        icon=":material/rocket_launch:",
+        section=Section.TOP,
+        audience=Audience.ACTIVATION,
+        in_pane=False,
+    ),
+    PageSpec(
+        id="public.get_started",
+        script="pages/get_started.py",
+        title="Get Started",
+        icon=":material/person_add:",
+        section=Section.TOP,
+        audience=Audience.PUBLIC,
+        in_pane=False,
+    ),
+    PageSpec(
+        id="public.verify_email",
+        script="pages/verify_email.py",
+        title="Verify your e-mail",
+        icon=":material/mark_email_read:",
+        section=Section.TOP,
+        audience=Audience.PUBLIC,
+        in_pane=False,
+    ),
+    PageSpec(
+        id="public.reset_password",
+        script="pages/reset_password.py",
+        title="Reset your password",
+        icon=":material/lock_reset:",
+        section=Section.TOP,
+        audience=Audience.PUBLIC,
+        in_pane=False,
+    ),
+    PageSpec(
+        id="public.terms",
+        script="pages/terms.py",
+        title="Terms of Service",
+        icon=":material/gavel:",
+        section=Section.TOP,
+        audience=Audience.PUBLIC,
+        in_pane=False,
+    ),
+)
+
+BY_ID: dict[str, PageSpec] = {page.id: page for page in PAGES}
+
+
+def page(page_id: str) -> PageSpec:
+    try:
+        return BY_ID[page_id]
+    except KeyError:
+        raise KeyError(f"no page {page_id!r} in portal_core.ui.registry.PAGES") from None

@@ -1,0 +1,239 @@
+"""The shell every page opens through first: config, login, the gate, top bar and left pane.
+
+With a ``pages/`` folder, Streamlit runs a deep-linked page's script alone, never ``Home.py``,
+so each page's first statement is ``shell.open_page(<id>)`` (or ``open_public_page`` for the
+few pages anyone may open). It decides, from the database, who is signed in and what the
+account's stage and role allow (SPEC.md, Account life cycle 5; the role matrix), refuses with
+``st.stop()`` what they may not see, and draws the chrome from the one page registry.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from pathlib import Path
+
+import streamlit as st
+
+from portal_core.errors import PortalError
+from portal_core.models.accounts import Role
+from portal_core.money import format_cents
+from portal_core.permissions import Capability
+from portal_core.queries import billing
+from portal_core.services import accounts, sessions
+from portal_core.services.sessions import SessionView
+from portal_core.ui import resources, state, theme
+from portal_core.ui.auth import LoginCookie, current_view, log_out, login_form
+from portal_core.ui.registry import PAGES, Audience, PageSpec, Section, page
+
+LOGO = str(Path(__file__).parent / "assets" / "sipstack_logo.svg")
+_SECTION_ORDER = list(Section)
+
+
+def open_page(page_id: str) -> SessionView:
+    """Open a page that needs an active account; refuses (and stops) everyone else."""
+    spec = page(page_id)
+    if spec.audience is Audience.PUBLIC:
+        raise ValueError(f"{page_id} is public: open it with open_public_page")
+    cookie = _start(spec)
+    view = current_view(cookie)
+    if view is None:
+        view = login_form(cookie)
+        if view is None:
+            st.stop()
+    refusal = _refusal(spec, view)
+    _draw_chrome(spec, view)
+    if refusal is not None:
+        refusal(view)
+        st.stop()
+    st.session_state[state.JUST_LOGGED_IN] = False
+    return view
+
+
+def open_public_page(page_id: str) -> SessionView | None:
+    """Open a page anyone may see (Get Started, verify e-mail, reset password, Terms)."""
+    spec = page(page_id)
+    if spec.audience is not Audience.PUBLIC:
+        raise ValueError(f"{page_id} is not public: open it with open_page")
+    cookie = _start(spec)
+    view = current_view(cookie)
+    if view is None:
+        st.logo(LOGO, size="large")
+        _show_flash()
+    else:
+        _draw_chrome(spec, view)
+    return view
+
+
+def _start(spec: PageSpec) -> LoginCookie:
+    st.set_page_config(
+        page_title=f"{spec.title} · SIPSTACK Partner Portal",
+        page_icon=":material/graphic_eq:",
+        layout="wide",
+    )
+    state.init()
+    return LoginCookie()
+
+
+# --- The gate ----------------------------------------------------------------------------
+
+
+Refusal = Callable[[SessionView], None]
+
+
+def _refusal(spec: PageSpec, view: SessionView) -> Refusal | None:
+    """What to show instead of the page, or None when the viewer may open it."""
+    if view.is_staff:
+        if spec.audience is Audience.ACTIVATION:
+            return _not_for_staff
+    elif not view.verified:
+        return _check_your_email
+    elif not view.organization_active:
+        if view.role is not Role.OWNER:
+            return _owner_activates
+        if spec.audience is not Audience.ACTIVATION:
+            return _finish_activation
+    if spec.capability is not None and not view.actor.can(spec.capability):
+        return _not_your_role
+    return None
+
+
+def _not_your_role(_view: SessionView) -> None:
+    _refuse("Your role does not give you access to this page.")
+
+
+def _owner_activates(_view: SessionView) -> None:
+    st.title("Your organization is being set up")
+    st.write("Its owner is finishing the activation; the portal opens when they are done.")
+
+
+def _not_for_staff(_view: SessionView) -> None:
+    _refuse("Activation is for partner accounts; staff accounts are ready to use.")
+
+
+def _refuse(message: str) -> None:
+    st.title("No access")
+    st.error(message, icon=":material/block:")
+    st.page_link("Home.py", label="Back to the Dashboard", icon=":material/arrow_back:")
+
+
+def _check_your_email(view: SessionView) -> None:
+    st.title("Check your e-mail")
+    st.write(
+        f"We sent a link to **{_escape(view.email)}** to verify your e-mail address. Follow it "
+        "to continue setting up your SIPSTACK partner account. It can take a minute to arrive; "
+        "check your spam folder."
+    )
+    if st.button("Send the link again", icon=":material/forward_to_inbox:"):
+        try:
+            with resources.writing() as session:
+                accounts.resend_verification(session, view.actor)
+            st.success("Sent. Use the newest link: the older ones still work until used.")
+        except PortalError as error:
+            st.warning(error.message)
+
+
+def _finish_activation(_view: SessionView) -> None:
+    st.title("Finish activating your account")
+    st.write(
+        "Your e-mail is verified. A few details about your company and brand, and your "
+        "account is ready."
+    )
+    st.page_link(
+        page("account.activate").script,
+        label="Continue activation",
+        icon=":material/arrow_forward:",
+    )
+
+
+# --- The chrome --------------------------------------------------------------------------
+
+
+def visible_pages(view: SessionView) -> list[PageSpec]:
+    """The pages the left pane offers this viewer, in SPEC.md's order of sections."""
+    if not view.is_staff and not view.verified:
+        return []
+    if not view.is_staff and not view.organization_active:
+        return [page("account.activate")]
+    return [
+        spec
+        for spec in PAGES
+        if spec.in_pane
+        and spec.audience is Audience.MEMBER
+        and (spec.capability is None or view.actor.can(spec.capability))
+    ]
+
+
+def _draw_chrome(spec: PageSpec, view: SessionView) -> None:
+    st.logo(LOGO, size="large")
+    _left_pane(view)
+    _top_bar(view)
+    theme.apply(view.dark_mode, spec)
+    _show_flash()
+
+
+def _left_pane(view: SessionView) -> None:
+    with st.sidebar:
+        current: Section | None = None
+        for spec in sorted(visible_pages(view), key=lambda p: _SECTION_ORDER.index(p.section)):
+            if spec.section is not current and spec.section is not Section.TOP:
+                st.caption(spec.section.value.upper())
+            current = spec.section
+            st.page_link(spec.script, label=spec.title, icon=spec.icon)
+
+
+def _top_bar(view: SessionView) -> None:
+    left, middle, right = st.columns([6, 2, 2], vertical_alignment="center")
+    with left:
+        if view.organization_name:
+            st.markdown(f"**{_escape(view.organization_name)}**")
+        elif view.is_staff:
+            st.markdown("**SIPSTACK staff**")
+    with middle:
+        if (
+            view.organization_id
+            and view.organization_active
+            and view.actor.can(Capability.USE_PORTAL)
+        ):
+            with resources.reading() as session:
+                funds = billing.funds(session, view.actor)
+            st.metric(
+                "Available funds",
+                format_cents(funds.available_cents),
+                help="Your balance less usage not yet invoiced.",
+            )
+    with right:
+        with st.popover(view.name, icon=":material/account_circle:", width="stretch"):
+            st.caption(view.email)
+            if view.verified and (view.is_staff or view.organization_active):
+                st.page_link(
+                    page("access.my_profile").script, label="My Profile", icon=":material/person:"
+                )
+            st.toggle(
+                "Dark mode",
+                value=view.dark_mode,
+                key="portal.dark_mode",
+                on_change=_save_dark_mode,
+            )
+            st.button("Log out", icon=":material/logout:", on_click=log_out, key="portal.logout")
+
+
+def _save_dark_mode() -> None:
+    handle = st.session_state.get(state.SESSION_HANDLE)
+    if not handle:
+        return
+    with resources.writing() as session:
+        view = sessions.resolve(session, handle)
+        if view is not None:
+            accounts.set_dark_mode(session, view.actor, bool(st.session_state["portal.dark_mode"]))
+
+
+def _show_flash() -> None:
+    message = state.pop_flash()
+    if message:
+        st.toast(message, icon=":material/check_circle:")
+
+
+def _escape(text: str) -> str:
+    """Markdown-escape a partner's own words before they are shown as markdown."""
+    specials = "\\`*_{}[]()#+-.!|<>~$"
+    return "".join(f"\\{char}" if char in specials else char for char in text)

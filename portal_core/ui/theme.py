@@ -1,0 +1,66 @@
+"""Dark mode, remembered per user in the database and applied on every page.
+
+Streamlit 1.67 cannot set the theme from Python, and CSS cannot restyle its data grids or
+Plotly charts; ``.streamlit/config.toml`` defines ``[theme.light]`` and ``[theme.dark]``, and
+the browser picks the active one from ``localStorage["stActiveTheme-<path>-v2"]`` (one key per
+URL path; the value is the JSON string "Light", "Dark" or "System"). So each run, a small
+script writes the user's choice under the key of every page of the portal and reloads once
+if the current page's key was different. A new device or a cleared browser gets the same
+choice on its first page. The key's format belongs to Streamlit: the browser journey test
+``test_dark_mode_survives_reload`` fails if an upgrade changes it.
+"""
+
+from __future__ import annotations
+
+import json
+
+import streamlit as st
+
+from portal_core.settings import get_settings
+from portal_core.ui.registry import PAGES, PageSpec
+
+THEME_KEY_FORMAT = "stActiveTheme-{path}-v2"
+
+_SCRIPT = """
+<script>
+(() => {
+  const want = JSON.stringify(%(theme)s);
+  const here = %(here)s;
+  const path = window.location.pathname;
+  const base = here && path.endsWith("/" + here)
+    ? path.slice(0, -here.length - 1)
+    : path.replace(/\\/$/, "");
+  let reload = false;
+  for (const page of %(pages)s) {
+    const key = "stActiveTheme-" + base + "/" + page + "-v2";
+    if (window.localStorage.getItem(key) !== want) {
+      window.localStorage.setItem(key, want);
+      if (page === here) reload = true;
+    }
+  }
+  if (!reload) return;
+  // Reload only once the login cookie is stored, so a first login is not lost.
+  const cookie = %(cookie)s;
+  let tries = 0;
+  const go = () => {
+    if (document.cookie.split("; ").some(c => c.startsWith(cookie + "=")) || tries++ > 20) {
+      window.location.reload();
+    } else {
+      setTimeout(go, 150);
+    }
+  };
+  go();
+})();
+</script>
+"""
+
+
+def apply(dark: bool, current: PageSpec) -> None:
+    """Make the browser show the user's theme on every page of the portal."""
+    script = _SCRIPT % {
+        "theme": json.dumps("Dark" if dark else "Light"),
+        "here": json.dumps(current.url_path),
+        "pages": json.dumps(sorted({page.url_path for page in PAGES})),
+        "cookie": json.dumps(get_settings().cookie_name),
+    }
+    st.html(script, unsafe_allow_javascript=True)

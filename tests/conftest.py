@@ -1,0 +1,135 @@
+"""Fixtures shared by every layer of tests.
+
+``engine`` is an in-memory SQLite database (``StaticPool``) for unit and service tests; the
+tests under ``services/``, ``queries/`` and ``api/`` run a second time on PostgreSQL
+(DESIGN.md, Tests). ``concurrent_engine`` is a file-based SQLite in WAL mode, and
+PostgreSQL, for the tests that race threads: one shared in-memory connection proves nothing
+about concurrency. Settings point at a temporary outbox, and bcrypt runs at its cheapest cost.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from sqlalchemy import Engine, text
+from sqlmodel import SQLModel
+
+os.environ["PORTAL_ENV"] = "test"
+os.environ["BCRYPT_ROUNDS"] = "4"
+os.environ.pop("SMTP_HOST", None)
+
+import portal_core.models  # noqa: E402,F401  (every table on the metadata)
+from portal_core import db  # noqa: E402
+from portal_core.settings import get_settings  # noqa: E402
+from tests.support.postgres import PostgresUnavailable, temporary_server  # noqa: E402
+
+TESTS = Path(__file__).parent
+TWO_BACKENDS = {"services", "queries", "api"}
+
+
+def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
+    if "backend" not in metafunc.fixturenames:
+        return
+    top = Path(str(metafunc.definition.path)).relative_to(TESTS).parts[0]
+    backends = ["sqlite"]
+    if top in TWO_BACKENDS or "concurrent_engine" in metafunc.fixturenames:
+        backends.append("postgres")
+    metafunc.parametrize(
+        "backend",
+        [
+            pytest.param(name, marks=[pytest.mark.postgres] if name == "postgres" else [])
+            for name in backends
+        ],
+    )
+
+
+@pytest.fixture(autouse=True)
+def _settings(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
+    monkeypatch.setenv("OUTBOX_DIR", str(tmp_path / "outbox"))
+    get_settings.cache_clear()
+    yield
+    get_settings.cache_clear()
+
+
+@pytest.fixture
+def outbox_dir(tmp_path: Path) -> Path:
+    return tmp_path / "outbox"
+
+
+# --- PostgreSQL ----------------------------------------------------------------------------
+
+
+def _unavailable(reason: str) -> None:
+    if os.environ.get("REQUIRE_POSTGRES") == "1":
+        pytest.fail(f"PostgreSQL is required (REQUIRE_POSTGRES=1) but {reason}")
+    pytest.skip(f"PostgreSQL unavailable: {reason}")
+
+
+@pytest.fixture(scope="session")
+def postgres_url() -> Iterator[str]:
+    given = os.environ.get("TEST_DATABASE_URL")
+    if given:
+        yield given
+        return
+    try:
+        with temporary_server() as url:
+            yield url
+    except PostgresUnavailable as error:
+        _unavailable(str(error))
+
+
+@pytest.fixture(scope="session")
+def postgres_engine(postgres_url: str) -> Iterator[Engine]:
+    """The test database, emptied and migrated from nothing once per run (so the
+    migrations are tested on PostgreSQL too)."""
+    engine = db.create_engine(postgres_url)
+    with engine.begin() as connection:
+        connection.execute(text("DROP SCHEMA public CASCADE"))
+        connection.execute(text("CREATE SCHEMA public"))
+    db.migrate(postgres_url)
+    yield engine
+    engine.dispose()
+
+
+def _truncate(engine: Engine) -> None:
+    names = ", ".join(f'"{table.name}"' for table in SQLModel.metadata.sorted_tables)
+    with engine.begin() as connection:
+        connection.execute(text(f"TRUNCATE {names} CASCADE"))
+
+
+@pytest.fixture
+def backend() -> str:
+    return "sqlite"
+
+
+@pytest.fixture
+def engine(backend: str, request: pytest.FixtureRequest) -> Iterator[Engine]:
+    if backend == "postgres":
+        engine = request.getfixturevalue("postgres_engine")
+        _truncate(engine)
+        yield engine
+        return
+    engine = db.create_engine("sqlite://")
+    SQLModel.metadata.create_all(engine)
+    yield engine
+    engine.dispose()
+
+
+@pytest.fixture
+def concurrent_engine(
+    backend: str, request: pytest.FixtureRequest, tmp_path: Path
+) -> Iterator[Engine]:
+    """A database that several threads can really race on: file SQLite (WAL), PostgreSQL."""
+    if backend == "postgres":
+        engine = request.getfixturevalue("postgres_engine")
+        _truncate(engine)
+        yield engine
+        return
+    url = f"sqlite:///{tmp_path / 'concurrent.db'}"
+    db.migrate(url)
+    engine = db.create_engine(url)
+    yield engine
+    engine.dispose()
