@@ -8,6 +8,7 @@ import streamlit as st
 from portal_core.money import format_cents
 from portal_core.queries import billing, dashboard
 from portal_core.ui import resources, shell, staff_views
+from portal_core.ui.text import markdown_escape
 
 viewer = shell.open_page("dashboard")
 
@@ -18,8 +19,8 @@ else:
         funds = billing.funds(session, viewer.actor)
         checklist = dashboard.setup_checklist(session, viewer.actor)
 
-    st.title(f"Welcome, {viewer.name}")
-    st.caption(f"{viewer.organization_name} · {viewer.role.value.title()}")
+    st.title(f"Welcome, {markdown_escape(viewer.name)}")
+    st.caption(f"{markdown_escape(viewer.organization_name or '')} · {viewer.role.value.title()}")
 
     balance, available, credit = st.columns(3)
     balance.metric("Balance", format_cents(funds.balance_cents), border=True)

@@ -20,6 +20,9 @@ if st.session_state.get("get_started.sent_to"):
         icon=":material/mark_email_read:",
     )
     st.page_link("Home.py", label="Log in", icon=":material/login:")
+    if st.button("Sign up with another e-mail", key="get_started.again"):
+        del st.session_state["get_started.sent_to"]
+        st.rerun()
     st.stop()
 
 st.write("Create your partner account: the activation wizard takes you from there.")

@@ -6,7 +6,7 @@ from portal_core.errors import ValidationFailed
 from portal_core.models.accounts import NotificationPreferences
 from portal_core.money import format_cents, parse_dollars
 from portal_core.services import accounts, auth
-from portal_core.ui import forms, resources, shell, state
+from portal_core.ui import confirm, forms, resources, shell, state
 
 viewer = shell.open_page("access.my_profile")
 
@@ -92,10 +92,26 @@ with advanced:
 
     st.subheader("Sessions")
     st.write("Log out every other browser and device where you are signed in.")
-    if st.button("Log out other sessions", icon=":material/devices:"):
+
+    def log_out_others() -> str:
         with resources.writing() as session:
             ended = auth.log_out_other_sessions(session, viewer.handle)
-        st.success(f"Logged out {ended} other session{'s' if ended != 1 else ''}.")
+        return f"Logged out {ended} other session{'s' if ended != 1 else ''}."
+
+    st.button(
+        "Log out other sessions",
+        icon=":material/devices:",
+        key="profile.log_out_others",
+        on_click=confirm.ask,
+        args=("profile.log_out_others.asked",),
+    )
+    confirm.dialog(
+        "profile.log_out_others.asked",
+        title="Log out other sessions?",
+        message="Every other browser and device signed in as you will need to log in again.",
+        confirm_label="Log them out",
+        action=log_out_others,
+    )
 
 with notifications:
     with st.form("profile.notifications"):

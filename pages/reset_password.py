@@ -20,6 +20,9 @@ if not token:
             icon=":material/mark_email_read:",
         )
         st.page_link("Home.py", label="Back to log in", icon=":material/login:")
+        if st.button("Send a link to another e-mail", key="reset_password.again"):
+            del st.session_state["reset_password.requested"]
+            st.rerun()
         st.stop()
     with st.form("reset_password.request"):
         errors = forms.FieldErrors()

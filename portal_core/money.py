@@ -8,10 +8,12 @@ micro-dollars for cents. Formatting lives here alone and is called at the edges.
 
 from __future__ import annotations
 
-from decimal import ROUND_HALF_UP, Decimal, InvalidOperation
+import re
+from decimal import ROUND_HALF_UP, Decimal
 
 MICROS_PER_CENT = 10_000
 MICROS_PER_DOLLAR = 1_000_000
+_PLAIN_AMOUNT = re.compile(r"(?P<dollars>[0-9]{0,13})(?:\.(?P<fraction>[0-9]*))?")
 
 
 def cents_to_micros(cents: int) -> int:
@@ -24,18 +26,18 @@ def micros_to_cents(micros: int) -> int:
 
 
 def parse_dollars(text: str) -> int:
-    """Parse what a partner typed ("1,250.50", "$10") into cents; refuse fractions of a cent."""
-    cleaned = text.strip().replace(",", "").removeprefix("$").strip()
-    try:
-        amount = Decimal(cleaned)
-    except InvalidOperation:
-        raise ValueError(f"“{text}” is not an amount in dollars, such as 25.00.") from None
-    if not amount.is_finite():
+    """Parse what a partner typed ("1,250.50", "$10", "−$3.00") into cents; refuse fractions
+    of a cent, and Decimal's own spellings ("1e3", "1_000", "NaN") that no partner means.
+    Whole dollars are capped at 13 digits, beyond any real amount."""
+    cleaned = text.strip().replace(",", "").replace("−", "-")
+    sign = -1 if cleaned.startswith("-") else 1
+    amount = _PLAIN_AMOUNT.fullmatch(cleaned.removeprefix("-").strip().removeprefix("$").strip())
+    if amount is None or not (amount["dollars"] or amount["fraction"]):
         raise ValueError(f"“{text}” is not an amount in dollars, such as 25.00.")
-    cents = amount * 100
-    if cents != cents.to_integral_value():
+    dollars, fraction = amount["dollars"] or "0", (amount["fraction"] or "").rstrip("0")
+    if len(fraction) > 2:
         raise ValueError("Amounts are in whole cents: use at most two decimals.")
-    return int(cents)
+    return sign * (int(dollars) * 100 + int(fraction.ljust(2, "0")))
 
 
 def format_cents(cents: int) -> str:

@@ -32,49 +32,21 @@ class Capability(StrEnum):
 
 
 _EVERY_PARTNER = {Capability.USE_PORTAL, Capability.MY_PROFILE, Capability.COMPANY_READ}
+_PRODUCTS = {
+    Capability.LOOKUP,
+    Capability.WHOIS_READ,
+    Capability.WHOIS_WRITE,
+    Capability.API_TOKENS,
+}
+_MONEY = {Capability.BILLING_READ, Capability.BILLING_MANAGE, Capability.EXPLORE}
+# An admin runs everything but other members' roles and deactivation (SPEC.md's matrix).
+_ADMIN = _EVERY_PARTNER | _PRODUCTS | _MONEY | {Capability.COMPANY_EDIT, Capability.USERS_INVITE}
 
 GRANTS: dict[Role, frozenset[Capability]] = {
-    Role.OWNER: frozenset(
-        _EVERY_PARTNER
-        | {
-            Capability.LOOKUP,
-            Capability.WHOIS_READ,
-            Capability.WHOIS_WRITE,
-            Capability.COMPANY_EDIT,
-            Capability.USERS_INVITE,
-            Capability.USERS_MANAGE,
-            Capability.API_TOKENS,
-            Capability.BILLING_READ,
-            Capability.BILLING_MANAGE,
-            Capability.EXPLORE,
-        }
-    ),
-    Role.ADMIN: frozenset(
-        _EVERY_PARTNER
-        | {
-            Capability.LOOKUP,
-            Capability.WHOIS_READ,
-            Capability.WHOIS_WRITE,
-            Capability.COMPANY_EDIT,
-            Capability.USERS_INVITE,
-            Capability.API_TOKENS,
-            Capability.BILLING_READ,
-            Capability.BILLING_MANAGE,
-            Capability.EXPLORE,
-        }
-    ),
-    Role.BILLING: frozenset(
-        _EVERY_PARTNER | {Capability.BILLING_READ, Capability.BILLING_MANAGE, Capability.EXPLORE}
-    ),
-    Role.DEVELOPER: frozenset(
-        _EVERY_PARTNER
-        | {
-            Capability.LOOKUP,
-            Capability.WHOIS_READ,
-            Capability.WHOIS_WRITE,
-            Capability.API_TOKENS,
-        }
-    ),
+    Role.OWNER: frozenset(_ADMIN | {Capability.USERS_MANAGE}),
+    Role.ADMIN: frozenset(_ADMIN),
+    Role.BILLING: frozenset(_EVERY_PARTNER | _MONEY),
+    Role.DEVELOPER: frozenset(_EVERY_PARTNER | _PRODUCTS),
     Role.VIEWER: frozenset(_EVERY_PARTNER | {Capability.WHOIS_READ}),
     Role.STAFF: frozenset({Capability.STAFF, Capability.MY_PROFILE, Capability.EXPLORE}),
 }

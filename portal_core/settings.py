@@ -69,10 +69,10 @@ class Settings(BaseSettings):
 
     @model_validator(mode="after")
     def _refuse_placeholder_secrets(self) -> Settings:
-        if self.portal_env == "production" and self.cookie_key == DEVELOPMENT_COOKIE_KEY:
+        if self.portal_env != "development" and self.cookie_key == DEVELOPMENT_COOKIE_KEY:
             raise ValueError(
-                "COOKIE_KEY still has its development value: set a long random secret "
-                "before running in production."
+                f"COOKIE_KEY still has its development value: set a long random secret "
+                f"before running with PORTAL_ENV={self.portal_env}."
             )
         if self.portal_env == "production" and len(self.cookie_key) < 32:
             raise ValueError("COOKIE_KEY must be at least 32 characters in production.")

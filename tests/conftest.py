@@ -19,6 +19,7 @@ from sqlmodel import SQLModel
 
 os.environ["PORTAL_ENV"] = "test"
 os.environ["BCRYPT_ROUNDS"] = "4"
+os.environ["COOKIE_KEY"] = "test-only-cookie-key-0123456789abcdefghijklmnop"
 os.environ.pop("SMTP_HOST", None)
 
 import portal_core.models  # noqa: E402,F401  (every table on the metadata)

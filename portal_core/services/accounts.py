@@ -16,6 +16,7 @@ from enum import StrEnum
 
 import pycountry
 from sqlalchemy import func
+from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session, col, select
 
 from portal_core import emails
@@ -76,12 +77,9 @@ def sign_up(session: Session, form: SignUp, *, now: datetime | None = None) -> N
     email = normalize_email(form.email)
     password_hash = hash_password(form.password)  # also for a known address: same timing
     if _user_by_email(session, email) is not None:
-        send_after_commit(session, emails.sign_up_attempt(email))
-        audit.record(session, "signup.existing_email", subject=email)
+        _tell_owner_of_sign_up_attempt(session, email)
         return
     organization = Organization(name=form.company.strip(), created_at=now, updated_at=now)
-    session.add(organization)
-    session.flush()
     user = User(
         email=email,
         name=form.name.strip(),
@@ -95,12 +93,28 @@ def sign_up(session: Session, form: SignUp, *, now: datetime | None = None) -> N
         created_at=now,
         updated_at=now,
     )
-    session.add(user)
-    session.add(BillingAccount(organization_id=organization.id))
-    session.flush()
+    try:
+        with session.begin_nested():
+            session.add(organization)
+            session.flush()
+            session.add(user)
+            session.add(BillingAccount(organization_id=organization.id))
+            session.flush()
+    except IntegrityError:
+        # The same address signed up a moment ago in another transaction (a double click,
+        # two tabs): the unique e-mail caught it, and the answer is the same as above.
+        if _user_by_email(session, email) is None:
+            raise
+        _tell_owner_of_sign_up_attempt(session, email)
+        return
     secret = _issue_token(session, user, TokenPurpose.VERIFY_EMAIL, VERIFY_LINK_LIFETIME, now)
     send_after_commit(session, emails.verify_email(email, user.name, secret))
     audit.record(session, "signup", organization_id=organization.id, subject=email)
+
+
+def _tell_owner_of_sign_up_attempt(session: Session, email: str) -> None:
+    send_after_commit(session, emails.sign_up_attempt(email))
+    audit.record(session, "signup.existing_email", subject=email)
 
 
 def _sign_up_errors(form: SignUp) -> dict[str, str]:

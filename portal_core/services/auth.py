@@ -14,6 +14,7 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from typing import NoReturn
 
 from sqlalchemy import ColumnElement, delete, func
 from sqlmodel import Session, col, select
@@ -76,7 +77,7 @@ def log_in(
             subject=normalized,
             ip_address=address,
         )
-        raise AuthenticationFailed(WRONG_CREDENTIALS)
+        _commit_then_refuse(session, AuthenticationFailed(WRONG_CREDENTIALS))
     organization = session.get(Organization, user.organization_id) if user.organization_id else None
     if user.status == UserStatus.DEACTIVATED or (
         organization is not None and organization.status == OrganizationStatus.DEACTIVATED
@@ -88,7 +89,7 @@ def log_in(
             subject=normalized,
             ip_address=address,
         )
-        raise AuthenticationFailed(DEACTIVATED)
+        _commit_then_refuse(session, AuthenticationFailed(DEACTIVATED))
     session.execute(delete(LoginFailure).where(col(LoginFailure.email) == normalized))
     handle = sessions.start_session(
         session, user.id, ip_address=ip_address, user_agent=user_agent, now=now
@@ -104,6 +105,16 @@ def log_in(
     view = sessions.resolve(session, handle, now=now)
     assert view is not None
     return LoggedIn(handle=handle, view=view)
+
+
+def _commit_then_refuse(session: Session, error: AuthenticationFailed) -> NoReturn:
+    """Keep the failure row and the audit event, then raise.
+
+    The unit of work rolls back on the error it is about to see; without this commit the
+    throttle would never count a failure, and the audit log would never show one.
+    """
+    session.commit()
+    raise error
 
 
 def _refuse_if_throttled(session: Session, email: str, address: str, now: datetime) -> None:

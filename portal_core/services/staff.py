@@ -72,8 +72,8 @@ def set_user_active(
     user = session.get(User, user_id)
     if user is None:
         raise NotFound("That user was not found.")
-    if user.id == actor.user_id:
-        raise Conflict("You cannot deactivate yourself.")
+    if user.role == Role.STAFF:
+        raise Conflict("Staff accounts are managed by SIPSTACK's administrators, not here.")
     now = utcnow()
     if active:
         user.status = UserStatus.ACTIVE if user.email_verified_at else UserStatus.UNVERIFIED

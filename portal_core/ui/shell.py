@@ -24,6 +24,7 @@ from portal_core.services.sessions import SessionView
 from portal_core.ui import resources, state, theme
 from portal_core.ui.auth import LoginCookie, current_view, log_out, login_form
 from portal_core.ui.registry import PAGES, Audience, PageSpec, Section, page
+from portal_core.ui.text import markdown_escape
 
 LOGO = str(Path(__file__).parent / "assets" / "sipstack_logo.svg")
 _SECTION_ORDER = list(Section)
@@ -37,6 +38,7 @@ def open_page(page_id: str) -> SessionView:
     cookie = _start(spec)
     view = current_view(cookie)
     if view is None:
+        st.logo(LOGO, size="large")
         view = login_form(cookie)
         if view is None:
             st.stop()
@@ -119,8 +121,8 @@ def _refuse(message: str) -> None:
 def _check_your_email(view: SessionView) -> None:
     st.title("Check your e-mail")
     st.write(
-        f"We sent a link to **{_escape(view.email)}** to verify your e-mail address. Follow it "
-        "to continue setting up your SIPSTACK partner account. It can take a minute to arrive; "
+        f"We sent a link to **{markdown_escape(view.email)}** to verify your e-mail address. "
+        "Follow it to continue setting up your SIPSTACK partner account. It can take a minute to arrive; "
         "check your spam folder."
     )
     if st.button("Send the link again", icon=":material/forward_to_inbox:"):
@@ -185,7 +187,7 @@ def _top_bar(view: SessionView) -> None:
     left, middle, right = st.columns([6, 2, 2], vertical_alignment="center")
     with left:
         if view.organization_name:
-            st.markdown(f"**{_escape(view.organization_name)}**")
+            st.markdown(f"**{markdown_escape(view.organization_name)}**")
         elif view.is_staff:
             st.markdown("**SIPSTACK staff**")
     with middle:
@@ -231,9 +233,3 @@ def _show_flash() -> None:
     message = state.pop_flash()
     if message:
         st.toast(message, icon=":material/check_circle:")
-
-
-def _escape(text: str) -> str:
-    """Markdown-escape a partner's own words before they are shown as markdown."""
-    specials = "\\`*_{}[]()#+-.!|<>~$"
-    return "".join(f"\\{char}" if char in specials else char for char in text)

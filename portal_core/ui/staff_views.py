@@ -1,9 +1,286 @@
-"""Staff screens shared by several pages."""
+"""Staff screens: Organizations (staff land on it at "/", and Staff › Organizations) and the
+audit log.
+
+An organization opens below the list when its row is selected, or from a link that carries
+``?organization=<id>``; the query parameter is the one record of which organization is open,
+so the link can be shared. Deactivating or reactivating a user or an organization asks for a
+reason in a confirmation dialog, then calls ``services.staff`` (which checks the role again
+and writes the audit event).
+"""
+
+from __future__ import annotations
+
+import uuid
+from dataclasses import dataclass
+from datetime import datetime
 
 import streamlit as st
+from streamlit.delta_generator import DeltaGenerator
 
+from portal_core.errors import NotFound, PortalError
+from portal_core.money import format_cents
+from portal_core.queries import staff as staff_queries
+from portal_core.queries.staff import Member, OrganizationDetail
+from portal_core.services import staff as staff_services
 from portal_core.services.sessions import SessionView
+from portal_core.ui import resources, table
+from portal_core.ui.text import markdown_escape
+
+ORGANIZATION_PARAM = "organization"
+_ORGANIZATIONS_TABLE = "staff.organizations"
+_ORGANIZATION_AUDIT_TABLE = "staff.organization_audit"
+_AUDIT_TABLE = "staff.audit_log"
+_PENDING = "staff.pending_change"  # the change waiting for its confirmation
+_DONE = "staff.change_done"  # the last change's result, shown once
+
+
+@dataclass(frozen=True)
+class _Change:
+    """A deactivation or reactivation waiting to be confirmed (ids only, no ORM objects)."""
+
+    target: str  # "user" or "organization"
+    id: uuid.UUID
+    name: str
+    activate: bool
+
+    @property
+    def verb(self) -> str:
+        return "Reactivate" if self.activate else "Deactivate"
+
+    @property
+    def reason_key(self) -> str:
+        return f"staff.change.{self.target}.{self.id}.{self.verb.lower()}.reason"
 
 
 def organizations(viewer: SessionView) -> None:
     st.title("Organizations")
+    st.caption("Every partner organization. Select a row to see its users and act on it.")
+    table.data_table(
+        staff_queries.organizations(viewer.actor),
+        key=_ORGANIZATIONS_TABLE,
+        on_select=_open_selected,
+    )
+    raw = st.query_params.get(ORGANIZATION_PARAM)
+    if raw:
+        try:
+            organization_id = uuid.UUID(raw)
+        except ValueError:
+            st.warning("That link does not name an organization.", icon=":material/link_off:")
+        else:
+            _organization(viewer, organization_id)
+    change = st.session_state.get(_PENDING)
+    if isinstance(change, _Change):
+        st.dialog(f"{change.verb} {change.target}", on_dismiss=_forget_change)(_confirm)(
+            viewer, change
+        )
+
+
+def audit_log(viewer: SessionView) -> None:
+    st.title("Audit log")
+    st.caption(
+        "Sign-ins and failed sign-ins, password and e-mail changes, deactivations and every "
+        "staff action. Times are in UTC."
+    )
+    table.data_table(staff_queries.audit_log(viewer.actor), key=_AUDIT_TABLE)
+
+
+# --- One organization ----------------------------------------------------------------------
+
+
+def _organization(viewer: SessionView, organization_id: uuid.UUID) -> None:
+    try:
+        with resources.reading() as session:
+            detail = staff_queries.organization_detail(session, viewer.actor, organization_id)
+    except NotFound as error:
+        st.warning(error.message, icon=":material/search_off:")
+        return
+    st.divider()
+    heading, close = st.columns([6, 1], vertical_alignment="center")
+    heading.subheader(markdown_escape(detail.name))
+    close.button(
+        "Close",
+        key="staff.organization.close",
+        icon=":material/close:",
+        on_click=_close_organization,
+        width="stretch",
+    )
+    done = st.session_state.pop(_DONE, None)
+    if done:
+        st.success(done, icon=":material/check_circle:")
+    _organization_facts(detail)
+    _organization_action(detail)
+    _members(detail)
+    st.markdown("#### Activity")
+    table.data_table(
+        staff_queries.audit_log(viewer.actor, organization_id=detail.id),
+        key=_ORGANIZATION_AUDIT_TABLE,
+    )
+
+
+def _organization_facts(detail: OrganizationDetail) -> None:
+    st.caption(f"{detail.state_label} · created {_when(detail.created_at)}")
+    place = ", ".join(
+        part
+        for part in (
+            detail.address_line,
+            detail.city,
+            detail.province,
+            detail.postal_code,
+            detail.country,
+        )
+        if part
+    )
+    company, where, when = st.columns(3)
+    _fact(company, "Legal name", detail.legal_name)
+    _fact(company, "Brand name", detail.brand_name)
+    _fact(company, "Tax ID", detail.tax_id)
+    _fact(where, "Address", place)
+    _fact(where, "Brand domains", ", ".join(detail.domains))
+    _fact(when, "Activated", _when(detail.activated_at) if detail.activated_at else None)
+    _fact(when, "Last updated", _when(detail.updated_at))
+    balance, available, credit = st.columns(3)
+    balance.metric("Balance", format_cents(detail.funds.balance_cents), border=True)
+    available.metric("Available funds", format_cents(detail.funds.available_cents), border=True)
+    credit.metric("Credit limit", format_cents(detail.funds.credit_limit_cents), border=True)
+
+
+def _fact(where: DeltaGenerator, label: str, value: str | None) -> None:
+    where.markdown(f"**{label}**  \n{markdown_escape(value) if value else '—'}")
+
+
+def _organization_action(detail: OrganizationDetail) -> None:
+    change = _Change("organization", detail.id, detail.name, activate=detail.deactivated)
+    if detail.deactivated:
+        st.warning(
+            "This organization is deactivated: none of its users can sign in.",
+            icon=":material/block:",
+        )
+    st.button(
+        f"{change.verb} organization",
+        key="staff.organization.toggle",
+        icon=":material/play_circle:" if change.activate else ":material/block:",
+        on_click=_ask,
+        args=(change,),
+    )
+
+
+def _members(detail: OrganizationDetail) -> None:
+    st.markdown(f"#### Users ({len(detail.members)})")
+    if not detail.members:
+        st.info("This organization has no users.", icon=":material/group_off:")
+        return
+    widths = [3, 4, 1.5, 1.5, 2, 1.6]
+    for column, label in zip(
+        st.columns(widths), ["Name", "E-mail", "Role", "Status", "Created", ""], strict=True
+    ):
+        column.caption(label)
+    for member in detail.members:
+        _member_row(member, widths)
+
+
+def _member_row(member: Member, widths: list[float]) -> None:
+    name, email, role, status, created, action = st.columns(widths, vertical_alignment="center")
+    name.markdown(markdown_escape(member.name))
+    email.markdown(markdown_escape(member.email))
+    role.markdown(member.role.value.title())
+    status.markdown(member.status.value.title())
+    created.markdown(_when(member.created_at))
+    change = _Change(
+        "user", member.id, f"{member.name} ({member.email})", activate=member.deactivated
+    )
+    action.button(
+        change.verb,
+        key=f"staff.user.{member.id}.toggle",
+        on_click=_ask,
+        args=(change,),
+        width="stretch",
+    )
+
+
+# --- Confirming a change -------------------------------------------------------------------
+
+
+def _confirm(viewer: SessionView, change: _Change) -> None:
+    st.markdown(_consequence(change))
+    reason = st.text_area(
+        "Reason",
+        key=change.reason_key,
+        max_chars=300,
+        placeholder="Why; kept in the audit log",
+    )
+    confirm, cancel = st.columns(2)
+    if confirm.button(change.verb, type="primary", key="staff.change.confirm", width="stretch"):
+        try:
+            with resources.writing() as session:
+                if change.target == "user":
+                    staff_services.set_user_active(
+                        session, viewer.actor, change.id, change.activate, reason=reason
+                    )
+                else:
+                    staff_services.set_organization_active(
+                        session, viewer.actor, change.id, change.activate, reason=reason
+                    )
+        except PortalError as error:
+            st.error(error.message, icon=":material/error:")
+        else:
+            st.session_state[_DONE] = _outcome(change)
+            _forget_change()
+            st.rerun()
+    if cancel.button("Cancel", key="staff.change.cancel", width="stretch"):
+        _forget_change()
+        st.rerun()
+
+
+def _consequence(change: _Change) -> str:
+    name = f"**{markdown_escape(change.name)}**"
+    if change.target == "user":
+        if change.activate:
+            return f"{name} will be able to sign in again."
+        return f"{name} is signed out everywhere at once and cannot sign in until reactivated."
+    if change.activate:
+        return f"The users of {name} will be able to sign in again."
+    return (
+        f"Every user of {name} is signed out at once, and none can sign in until the "
+        "organization is reactivated."
+    )
+
+
+def _outcome(change: _Change) -> str:
+    if change.target == "user":
+        if change.activate:
+            return f"{change.name} is reactivated and can sign in again."
+        return f"{change.name} is deactivated; their sessions have ended."
+    if change.activate:
+        return f"{change.name} is reactivated."
+    return f"{change.name} is deactivated; its users' sessions have ended."
+
+
+# --- Callbacks -----------------------------------------------------------------------------
+
+
+def _open_selected(organization_id: object | None) -> None:
+    if organization_id is None:
+        st.query_params.pop(ORGANIZATION_PARAM, None)
+    else:
+        st.query_params[ORGANIZATION_PARAM] = str(organization_id)
+
+
+def _close_organization() -> None:
+    st.query_params.pop(ORGANIZATION_PARAM, None)
+    table.clear_selection(_ORGANIZATIONS_TABLE)
+    _forget_change()
+
+
+def _ask(change: _Change) -> None:
+    st.session_state[_PENDING] = change
+
+
+def _forget_change() -> None:
+    st.session_state.pop(_PENDING, None)
+
+
+# --- Text ----------------------------------------------------------------------------------
+
+
+def _when(moment: datetime) -> str:
+    return moment.strftime("%Y-%m-%d %H:%M UTC")

@@ -1,0 +1,1 @@
+"""Benchmarks at scale, run by ``make bench`` (``python -m bench``)."""

@@ -1,0 +1,46 @@
+"""``python -m bench``: seed a fresh database at scale, time the portal's paths, print medians.
+
+``BENCH_DATABASE_URL`` points the run at another database (an empty PostgreSQL one, say);
+by default a temporary SQLite file is used.
+"""
+
+from __future__ import annotations
+
+import os
+
+from sqlalchemy import Engine
+
+from bench import accounts, scale, staff_list
+from bench.harness import report
+from portal_core import db
+from portal_core.services import auth, staff
+from portal_core.services.sessions import SessionView
+from portal_core.settings import get_settings
+
+STAFF_EMAIL = "bench-staff@sipstack.test"
+
+
+def _staff_session(engine: Engine) -> SessionView:
+    with db.write_session(engine) as session:
+        staff.create_staff(session, STAFF_EMAIL, "Bench Staff", scale.PASSWORD)
+    with db.write_session(engine) as session:
+        return auth.log_in(session, STAFF_EMAIL, scale.PASSWORD, ip_address="198.51.100.20").view
+
+
+def main() -> None:
+    url = os.environ.get("BENCH_DATABASE_URL") or accounts.temporary_sqlite_url()
+    os.environ["DATABASE_URL"] = url
+    os.environ.setdefault("PORTAL_ENV", "test")
+    os.environ.setdefault("COOKIE_KEY", "benchmark-only-cookie-key-0123456789abcdef")
+    get_settings.cache_clear()
+    db.migrate(url)
+    engine = db.create_engine(url)
+    owners = scale.seed(engine, organizations=accounts.ORGANIZATIONS, users=accounts.USERS)
+    staff_view = _staff_session(engine)
+    results = accounts.run(engine, owners)
+    results += staff_list.run(engine, staff_view.actor, staff_view.handle)
+    report(results, title=f"SIPSTACK portal benchmarks on {url.split(':')[0]} (medians of 5)")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,129 @@
+"""money.py: parsing what partners type, formatting, and half-up rounding of micro-dollars."""
+
+from __future__ import annotations
+
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
+from portal_core.money import (
+    MICROS_PER_CENT,
+    cents_to_micros,
+    format_cents,
+    format_micros,
+    micros_to_cents,
+    parse_dollars,
+)
+
+
+@pytest.mark.parametrize(
+    ("typed", "cents"),
+    [
+        ("1,250.50", 125_050),
+        ("$10", 1_000),
+        ("  $ 25.00 ", 2_500),
+        ("0.01", 1),
+        ("7.5", 750),
+        ("1.230", 123),
+        ("0", 0),
+        ("1,000,000", 100_000_000),
+        (".5", 50),
+        ("5.", 500),
+        ("−$3.00", -300),
+        ("-$3", -300),
+        ("9999999999999.99", 999_999_999_999_999),
+    ],
+)
+def test_parse_dollars_accepts_what_a_partner_types(typed, cents):
+    assert parse_dollars(typed) == cents
+
+
+@pytest.mark.parametrize(
+    ("typed", "words"),
+    [
+        ("abc", "not an amount"),
+        ("", "not an amount"),
+        ("$", "not an amount"),
+        ("1.234", "whole cents"),
+        ("0.001", "whole cents"),
+        ("nan", "not an amount"),
+        ("NaN", "not an amount"),
+        ("inf", "not an amount"),
+        ("-Infinity", "not an amount"),
+        ("10 dollars", "not an amount"),
+        ("1e3", "not an amount"),
+        ("1_000", "not an amount"),
+        ("$-5", "not an amount"),
+        ("--5", "not an amount"),
+        (".", "not an amount"),
+        ("٣", "not an amount"),
+        ("99999999999999", "not an amount"),
+        ("1.000000000000000000000000000001", "whole cents"),
+    ],
+)
+def test_parse_dollars_refuses_what_is_not_an_amount_in_cents(typed, words):
+    with pytest.raises(ValueError, match=words):
+        parse_dollars(typed)
+
+
+@pytest.mark.parametrize(
+    ("cents", "shown"),
+    [
+        (0, "$0.00"),
+        (5, "$0.05"),
+        (123_456_789, "$1,234,567.89"),
+        (-300, "−$3.00"),
+        (-5, "−$0.05"),
+        (-125_050, "−$1,250.50"),
+    ],
+)
+def test_format_cents(cents, shown):
+    assert format_cents(cents) == shown
+
+
+@pytest.mark.parametrize(
+    ("micros", "cents"),
+    [
+        (0, 0),
+        (4_999, 0),
+        (5_000, 1),
+        (14_999, 1),
+        (15_000, 2),
+        (-4_999, 0),
+        (-5_000, -1),
+        (-15_000, -2),
+        (30_000_000, 3_000),
+    ],
+)
+def test_micros_to_cents_rounds_half_up_away_from_zero(micros, cents):
+    assert micros_to_cents(micros) == cents
+
+
+def test_format_micros_rounds_to_cents():
+    assert format_micros(1_234_565_000) == "$1,234.57"
+    assert format_micros(-25_000) == "−$0.03"
+
+
+@given(st.integers(min_value=-(10**15) + 1, max_value=10**15 - 1))
+def test_formatted_cents_parse_back_to_the_same_cents(cents):
+    assert parse_dollars(format_cents(cents)) == cents
+
+
+@given(st.integers(min_value=-(10**15), max_value=10**15))
+def test_cents_survive_a_trip_through_micros(cents):
+    assert micros_to_cents(cents_to_micros(cents)) == cents
+
+
+@given(st.integers(min_value=-(10**18), max_value=10**18))
+def test_rounding_to_cents_is_never_more_than_half_a_cent_off(micros):
+    error = micros_to_cents(micros) * MICROS_PER_CENT - micros
+
+    assert -MICROS_PER_CENT // 2 <= error <= MICROS_PER_CENT // 2
+    # Exactly half a cent always rounds away from zero.
+    if abs(error) == MICROS_PER_CENT // 2:
+        assert (error > 0) == (micros > 0)
+
+
+@given(st.integers(min_value=-(10**15), max_value=10**15))
+def test_rounding_is_symmetric_around_zero(micros):
+    assert micros_to_cents(-micros) == -micros_to_cents(micros)

@@ -1,0 +1,63 @@
+"""Settings: development defaults work as they are; production refuses placeholder secrets."""
+
+from __future__ import annotations
+
+import pydantic
+import pytest
+
+from portal_core.settings import DEVELOPMENT_COOKIE_KEY, Settings
+
+A_REAL_KEY = "p9Vf2Qz7Lx4Nc8Rt1Hw6Jb3Ym5Ka0GdE"  # 32 random characters
+
+
+def test_production_refuses_the_development_cookie_key_by_default(monkeypatch):
+    monkeypatch.delenv("COOKIE_KEY", raising=False)
+
+    with pytest.raises(pydantic.ValidationError, match="development value"):
+        Settings(portal_env="production")
+
+
+def test_production_refuses_the_development_cookie_key_given_explicitly():
+    with pytest.raises(pydantic.ValidationError, match="development value"):
+        Settings(portal_env="production", cookie_key=DEVELOPMENT_COOKIE_KEY)
+
+
+def test_production_refuses_a_short_cookie_key():
+    with pytest.raises(pydantic.ValidationError, match="at least 32 characters"):
+        Settings(portal_env="production", cookie_key=A_REAL_KEY[:31])
+
+
+def test_production_accepts_a_long_random_cookie_key():
+    settings = Settings(portal_env="production", cookie_key=A_REAL_KEY)
+
+    assert settings.cookie_key == A_REAL_KEY
+    assert not settings.is_development
+
+
+def test_production_reads_the_cookie_key_from_the_environment(monkeypatch):
+    monkeypatch.setenv("COOKIE_KEY", A_REAL_KEY)
+
+    assert Settings(portal_env="production").cookie_key == A_REAL_KEY
+
+
+def test_development_runs_on_the_defaults(monkeypatch):
+    monkeypatch.delenv("COOKIE_KEY", raising=False)
+
+    settings = Settings(portal_env="development")
+
+    assert settings.cookie_key == DEVELOPMENT_COOKIE_KEY
+    assert settings.is_development
+
+
+def test_smtp_is_used_only_when_a_host_is_set(monkeypatch):
+    monkeypatch.delenv("SMTP_HOST", raising=False)
+    assert not Settings().uses_smtp
+    assert Settings(smtp_host="smtp.example.com").uses_smtp
+
+
+@pytest.mark.parametrize(
+    ("field", "value"), [("bcrypt_rounds", 3), ("bcrypt_rounds", 17), ("cookie_expiry_days", 0)]
+)
+def test_out_of_range_settings_are_refused(field, value):
+    with pytest.raises(pydantic.ValidationError):
+        Settings(**{field: value})
