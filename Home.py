@@ -22,10 +22,20 @@ else:
     st.title(f"Welcome, {markdown_escape(viewer.name)}")
     st.caption(f"{markdown_escape(viewer.organization_name or '')} · {viewer.role.value.title()}")
 
-    balance, available, credit = st.columns(3)
-    balance.metric("Balance", format_cents(funds.balance_cents), border=True)
-    available.metric("Available funds", format_cents(funds.available_cents), border=True)
-    credit.metric("Credit limit", format_cents(funds.credit_limit_cents), border=True)
+    # Available funds are in the top bar on every page; here, what they are made of.
+    balance, credit = st.columns(2)
+    balance.metric(
+        "Balance",
+        format_cents(funds.balance_cents),
+        help="Payments and credits less invoices: the sum of your ledger.",
+        border=True,
+    )
+    credit.metric(
+        "Credit limit",
+        format_cents(funds.credit_limit_cents),
+        help="How far requests may run past your available funds before they stop.",
+        border=True,
+    )
 
     st.subheader("Shortcuts")
     st.page_link("pages/my_profile.py", label="My Profile", icon=":material/person:")

@@ -134,6 +134,8 @@ PAGES: tuple[PageSpec, ...] = (
     ),
 )
 
+HOME = "dashboard"  # Home.py, at "/": where everyone lands after logging in
+
 BY_ID: dict[str, PageSpec] = {page.id: page for page in PAGES}
 
 
