@@ -32,7 +32,7 @@ with general:
                 st.rerun()
 
     with st.form("profile.email", clear_on_submit=True):
-        st.markdown(f"**E-mail:** {me.email}")
+        st.markdown(f"**E-mail:** `{me.email}`")
         st.caption("A new address counts once you follow the link we send to it.")
         new_email = st.text_input("New e-mail", autocomplete="email")
         email_errors = forms.FieldErrors()

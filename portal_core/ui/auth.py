@@ -12,6 +12,9 @@ deactivation ends the session row, and a copy of the cookie is refused afterward
 
 from __future__ import annotations
 
+import time
+
+import jwt
 import streamlit as st
 import streamlit_authenticator as stauth
 
@@ -21,54 +24,90 @@ from portal_core.settings import get_settings
 from portal_core.ui import resources, state
 
 _LIBRARY_KEYS = ("name", "username", "authentication_status", "email", "roles")
+# The keys under which the library's cookie component reports that it has set or deleted the
+# cookie (its component returns True once it has acted).
+_COMPONENT_KEYS = {"set": "set", "delete": "delete"}
 
 
 class LoginCookie:
-    """The browser's login cookie, through streamlit-authenticator (built once per run)."""
+    """The browser's login cookie: read on the server, written by streamlit-authenticator.
+
+    The library draws a cookie component each time it is built, and that component reports
+    back and reruns the page; built on every run, it would run every page twice and drop the
+    clicks made in between. So the library is built only while a change of the cookie is
+    pending (after a login or a logout), until its component reports the change done.
+    Reading needs no component: the cookie arrives with the page's request, and is the
+    library's signed token (HS256; ``username``, ``exp_date``), checked as the library does.
+    """
 
     def __init__(self) -> None:
         settings = get_settings()
         self._name = settings.cookie_name
-        # A fresh credentials dict on every run: the library rewrites the one it is given.
-        self._authenticator = stauth.Authenticate(
-            {"usernames": {}},
-            cookie_name=settings.cookie_name,
-            cookie_key=settings.cookie_key,
-            cookie_expiry_days=settings.cookie_expiry_days,
-            auto_hash=False,
-        )
+        self._key = settings.cookie_key
+        self._expiry_days = settings.cookie_expiry_days
+        self._library: stauth.Authenticate | None = None
 
     def present(self) -> bool:
         return self._name in st.context.cookies
 
     def handle(self) -> str | None:
         """The session handle the cookie carries, if it is ours, unexpired and not logged out."""
-        token = self._authenticator.cookie_controller.get_cookie()
-        if not token:
+        if st.session_state.get("logout") or not self.present():
             return None
-        handle = token.get("username")
-        return handle if isinstance(handle, str) and handle else None
+        try:
+            token = jwt.decode(st.context.cookies[self._name], self._key, algorithms=["HS256"])
+        except jwt.PyJWTError:
+            return None
+        handle, expires = token.get("username"), token.get("exp_date")
+        if not isinstance(handle, str) or not isinstance(expires, int | float):
+            return None
+        return handle if handle and expires > time.time() else None
 
     def remember(self, handle: str) -> None:
+        """After a login: the cookie will name this session (drawn by ``settle``)."""
         st.session_state["username"] = handle
         st.session_state["authentication_status"] = True
         st.session_state["logout"] = None
-        self._authenticator.cookie_controller.set_cookie()
+        st.session_state[state.COOKIE_CHANGE] = "set"
 
     def forget(self) -> None:
+        """After a logout or a dead session: the browser's copy goes (drawn by ``settle``)."""
         st.session_state["logout"] = True
         for key in _LIBRARY_KEYS:
             st.session_state[key] = None
-        if self.present():
-            self._authenticator.cookie_controller.delete_cookie()
+        st.session_state[state.COOKIE_CHANGE] = "delete"
+
+    def settle(self) -> None:
+        """Draw the pending change of the cookie, until the browser reports it done."""
+        change = st.session_state.get(state.COOKIE_CHANGE)
+        if change not in _COMPONENT_KEYS:
+            return
+        if st.session_state.get(_COMPONENT_KEYS[change]) is True:
+            st.session_state[state.COOKIE_CHANGE] = None
+            return
+        controller = self._authenticator().cookie_controller
+        if change == "set":
+            controller.set_cookie()
+        else:
+            controller.delete_cookie()
+
+    def _authenticator(self) -> stauth.Authenticate:
+        if self._library is None:
+            # A fresh credentials dict each time: the library rewrites the one it is given.
+            self._library = stauth.Authenticate(
+                {"usernames": {}},
+                cookie_name=self._name,
+                cookie_key=self._key,
+                cookie_expiry_days=self._expiry_days,
+                auto_hash=False,
+            )
+        return self._library
 
 
 def current_view(cookie: LoginCookie) -> sessions.SessionView | None:
     """Who is signed in on this tab, as the database says now (DESIGN.md, rule 7)."""
     handle = st.session_state.get(state.SESSION_HANDLE) or cookie.handle()
     if not handle:
-        if st.session_state.get("logout"):
-            cookie.forget()  # logged out on this tab: drop the browser's copy too
         return None
     with resources.reading() as session:
         view = sessions.resolve(session, handle)
@@ -108,20 +147,26 @@ def login_form(cookie: LoginCookie) -> sessions.SessionView | None:
     try:
         with resources.writing() as session:
             logged_in = auth.log_in(
-                session,
-                email,
-                password,
-                ip_address=st.context.ip_address,
-                user_agent=st.context.headers.get("User-Agent"),
+                session, email, password, ip_address=_client_address(), user_agent=_user_agent()
             )
     except (AuthenticationFailed, Throttled) as error:
         message.error(error.message)
         return None
     slot.empty()
     st.session_state[state.SESSION_HANDLE] = logged_in.handle
-    st.session_state[state.JUST_LOGGED_IN] = True
     cookie.remember(logged_in.handle)
     return logged_in.view
+
+
+def _client_address() -> str | None:
+    """The browser's IP address when Streamlit knows it (not behind every proxy, nor in tests)."""
+    address = st.context.ip_address
+    return address if isinstance(address, str) else None
+
+
+def _user_agent() -> str | None:
+    agent = st.context.headers.get("User-Agent")
+    return agent if isinstance(agent, str) else None
 
 
 def log_out() -> None:
@@ -131,4 +176,4 @@ def log_out() -> None:
         with resources.writing() as session:
             auth.log_out(session, handle)
     st.session_state[state.SESSION_HANDLE] = None
-    st.session_state["logout"] = True
+    LoginCookie().forget()

@@ -20,7 +20,7 @@ class Section(StrEnum):
     PARTNER = "Partner"
     ANALYTICS = "Analytics"
     ORGANIZATION = "Organization"
-    ACCESS = "Access"
+    ACCESS = "Organization › Access"
     BILLING = "Billing"
     STAFF = "Staff"
 

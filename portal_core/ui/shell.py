@@ -23,10 +23,11 @@ from portal_core.services import accounts, sessions
 from portal_core.services.sessions import SessionView
 from portal_core.ui import resources, state, theme
 from portal_core.ui.auth import LoginCookie, current_view, log_out, login_form
-from portal_core.ui.registry import PAGES, Audience, PageSpec, Section, page
+from portal_core.ui.registry import HOME, PAGES, Audience, PageSpec, Section, page
 from portal_core.ui.text import markdown_escape
 
 LOGO = str(Path(__file__).parent / "assets" / "sipstack_logo.svg")
+MARK = str(Path(__file__).parent / "assets" / "sipstack_mark.png")  # the favicon, served by us
 _SECTION_ORDER = list(Section)
 
 
@@ -40,14 +41,14 @@ def open_page(page_id: str) -> SessionView:
     if view is None:
         st.logo(LOGO, size="large")
         view = login_form(cookie)
-        if view is None:
-            st.stop()
+    cookie.settle()
+    if view is None:
+        st.stop()
     refusal = _refusal(spec, view)
     _draw_chrome(spec, view)
     if refusal is not None:
         refusal(view)
         st.stop()
-    st.session_state[state.JUST_LOGGED_IN] = False
     return view
 
 
@@ -58,6 +59,7 @@ def open_public_page(page_id: str) -> SessionView | None:
         raise ValueError(f"{page_id} is not public: open it with open_page")
     cookie = _start(spec)
     view = current_view(cookie)
+    cookie.settle()
     if view is None:
         st.logo(LOGO, size="large")
         _show_flash()
@@ -69,7 +71,7 @@ def open_public_page(page_id: str) -> SessionView | None:
 def _start(spec: PageSpec) -> LoginCookie:
     st.set_page_config(
         page_title=f"{spec.title} · SIPSTACK Partner Portal",
-        page_icon=":material/graphic_eq:",
+        page_icon=MARK,
         layout="wide",
     )
     state.init()
@@ -122,8 +124,8 @@ def _check_your_email(view: SessionView) -> None:
     st.title("Check your e-mail")
     st.write(
         f"We sent a link to **{markdown_escape(view.email)}** to verify your e-mail address. "
-        "Follow it to continue setting up your SIPSTACK partner account. It can take a minute to arrive; "
-        "check your spam folder."
+        "Follow it to continue setting up your SIPSTACK partner account. It can take a minute "
+        "to arrive; check your spam folder."
     )
     if st.button("Send the link again", icon=":material/forward_to_inbox:"):
         try:
@@ -162,11 +164,19 @@ def visible_pages(view: SessionView) -> list[PageSpec]:
         if spec.in_pane
         and spec.audience is Audience.MEMBER
         and (spec.capability is None or view.actor.can(spec.capability))
+        # For staff, "/" shows Staff › Organizations, which the pane already links.
+        and not (view.is_staff and spec.id == HOME)
     ]
+
+
+_LAYOUT_CSS = """<style>
+[data-testid="stMainBlockContainer"] { padding-top: 2.5rem; }
+</style>"""
 
 
 def _draw_chrome(spec: PageSpec, view: SessionView) -> None:
     st.logo(LOGO, size="large")
+    st.html(_LAYOUT_CSS)
     _left_pane(view)
     _top_bar(view)
     theme.apply(view.dark_mode, spec)
@@ -205,7 +215,7 @@ def _top_bar(view: SessionView) -> None:
             )
     with right:
         with st.popover(view.name, icon=":material/account_circle:", width="stretch"):
-            st.caption(view.email)
+            st.text(view.email)
             if view.verified and (view.is_staff or view.organization_active):
                 st.page_link(
                     page("access.my_profile").script, label="My Profile", icon=":material/person:"

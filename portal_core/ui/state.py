@@ -9,8 +9,8 @@ from __future__ import annotations
 import streamlit as st
 
 SESSION_HANDLE = "portal.session_handle"  # the server-side session of this browser tab
-JUST_LOGGED_IN = "portal.just_logged_in"  # the login happened in this run: no reloads now
 FLASH = "portal.flash"  # one message to show at the top of the next run
+COOKIE_CHANGE = "portal.cookie_change"  # "set" or "delete" until the browser has done it
 
 
 def init() -> None:

@@ -39,13 +39,14 @@ _SCRIPT = """
     }
   }
   if (!reload) return;
-  // Reload only once the login cookie is stored, so a first login is not lost.
+  // Reload only once the login cookie is stored: a reload without it would lose a first
+  // login. If it never comes, keep the page as it is; the next page tries again.
   const cookie = %(cookie)s;
   let tries = 0;
   const go = () => {
-    if (document.cookie.split("; ").some(c => c.startsWith(cookie + "=")) || tries++ > 20) {
+    if (document.cookie.split("; ").some(c => c.startsWith(cookie + "="))) {
       window.location.reload();
-    } else {
+    } else if (tries++ < 60) {
       setTimeout(go, 150);
     }
   };

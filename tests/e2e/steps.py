@@ -1,11 +1,18 @@
 """What a person does in the portal, as Playwright steps the journeys share.
 
-Two facts of the portal shape these steps. The login cookie is written by
-streamlit-authenticator's cookie component (JavaScript, after the run that logged in), so a
-journey waits for it before it leaves the page. And the theme is applied by a script
-(``portal_core.ui.theme``) that stores the user's choice in the browser and reloads the page
-once when the stored choice was different: the first signed-in page of a fresh browser, and a
-flip of "Dark mode", each reload once, and a step that causes it waits for that reload.
+Three facts of the portal shape these steps:
+
+- A page is settled when Streamlit's run of it has finished (the app root's
+  ``data-test-script-state`` is "notRunning"); ``goto`` and ``settled`` wait for that.
+- Logging in and out changes the login cookie through streamlit-authenticator's cookie
+  component, drawn only while that change is pending (``portal_core.ui.auth.LoginCookie``);
+  the component reports back when it has acted, and that report reruns the page. The steps
+  that log in or out wait for the report (``settles``) and for the cookie itself before they
+  leave the page.
+- The theme is applied by a script (``portal_core.ui.theme``) that stores the user's choice in
+  the browser and reloads the page once when the stored choice differs: the first signed-in
+  page of a fresh browser and each flip of "Dark mode" reload once, and the step that causes
+  it waits for that reload (``theme_reload``).
 """
 
 from __future__ import annotations
@@ -22,8 +29,40 @@ from playwright.sync_api import BrowserContext, Locator, Page, expect
 from portal_core.mail import outbox_messages
 
 WRONG_CREDENTIALS = "That e-mail and password do not match an account."
+
+# Counts, per document, the values Streamlit components post to the page (the cookie
+# component's report among them); added to every browser context by the fixtures.
+WATCH_COMPONENTS = """
+window.__componentValues = 0;
+window.addEventListener("message", (event) => {
+  const data = event.data;
+  if (data && data.isStreamlitMessage && data.type === "streamlit:setComponentValue") {
+    window.__componentValues += 1;
+  }
+});
+"""
 RELOAD_TIMEOUT_MS = 30_000
 COOKIE_TIMEOUT_S = 30.0
+
+
+def settled(page: Page) -> None:
+    """Wait until Streamlit has finished running the page."""
+    expect(page.get_by_test_id("stApp")).to_have_attribute("data-test-script-state", "notRunning")
+
+
+@contextmanager
+def settles(page: Page) -> Iterator[None]:
+    """The block logs in or out, which draws the cookie component: wait for its report (and
+    the run that follows it) before the next step."""
+    page.evaluate("() => { window.__componentValues = 0; }")
+    yield
+    page.wait_for_function("() => window.__componentValues > 0")
+    settled(page)
+
+
+def goto(page: Page, path: str) -> None:
+    page.goto(path)
+    settled(page)
 
 
 def login_form(page: Page) -> Locator:
@@ -39,21 +78,24 @@ def fill_login(page: Page, email: str, password: str) -> None:
 
 
 @contextmanager
-def theme_reload(page: Page, *, loads_before: int = 0) -> Iterator[None]:
+def theme_reload(page: Page, *, documents_before: int = 0) -> Iterator[None]:
     """Wait, after the block, for the theme script's one reload of the page.
 
-    ``loads_before`` counts the page loads the block itself makes (1 for a ``goto``), which
-    are not the reload.
+    ``documents_before`` counts the documents the block itself opens (1 for a ``goto``),
+    which are not the reload. Documents are counted by DOMContentLoaded, which each one
+    reaches before the app's first run: the reload can cut short the first document's
+    "load", never that.
     """
-    loads = 0
+    documents = 0
 
     def is_reload(_page: Page) -> bool:
-        nonlocal loads
-        loads += 1
-        return loads > loads_before
+        nonlocal documents
+        documents += 1
+        return documents > documents_before
 
-    with page.expect_event("load", predicate=is_reload, timeout=RELOAD_TIMEOUT_MS):
+    with page.expect_event("domcontentloaded", predicate=is_reload, timeout=RELOAD_TIMEOUT_MS):
         yield
+    settled(page)
 
 
 def log_in(page: Page, email: str, password: str, *, first_in_browser: bool) -> None:
@@ -66,7 +108,8 @@ def log_in(page: Page, email: str, password: str, *, first_in_browser: bool) -> 
         with theme_reload(page):
             fill_login(page, email, password)
     else:
-        fill_login(page, email, password)
+        with settles(page):
+            fill_login(page, email, password)
     expect(login_form(page)).to_have_count(0)
 
 
@@ -87,6 +130,12 @@ def wait_for_login_cookie(context: BrowserContext, name: str, *, stored: bool = 
         time.sleep(0.1)
 
 
+def log_out(page: Page, user_name: str) -> None:
+    with settles(page):
+        open_profile_menu(page, user_name).get_by_role("button", name="Log out").click()
+    expect(login_form(page)).to_be_visible()
+
+
 def open_profile_menu(page: Page, user_name: str) -> Locator:
     """Open the popover in the top bar that carries the user's name; return its body."""
     page.get_by_role("button", name=user_name).click()
@@ -95,8 +144,14 @@ def open_profile_menu(page: Page, user_name: str) -> Locator:
     return menu
 
 
+def shown(page: Page) -> Locator:
+    """What the page's latest run drew: during a rerun Streamlit keeps the previous run's
+    elements on screen, marked stale, until the run replaces or removes them."""
+    return page.locator('[data-testid="stElementContainer"][data-stale="false"]')
+
+
 def dashboard(page: Page, user_name: str) -> Locator:
-    return page.get_by_role("heading", name=f"Welcome, {user_name}")
+    return shown(page).get_by_role("heading", name=f"Welcome, {user_name}")
 
 
 def background_luminance(page: Page) -> float:

@@ -149,11 +149,23 @@ def test_staff_cannot_deactivate_themselves(engine):
     with db.write_session(engine) as session:
         member = make_staff(session)
 
-    with pytest.raises(Conflict, match="yourself"):
+    with pytest.raises(Conflict, match="Staff accounts are managed by SIPSTACK"):
         with db.write_session(engine) as session:
             staff.set_user_active(session, actor_of(member), member.id, False, reason="testing")
 
     assert fetch(engine, User, member.id).status == UserStatus.ACTIVE
+
+
+def test_staff_cannot_deactivate_another_staff_account(engine):
+    with db.write_session(engine) as session:
+        actor = actor_of(make_staff(session))
+        colleague = make_staff(session)
+
+    with pytest.raises(Conflict, match="Staff accounts are managed by SIPSTACK"):
+        with db.write_session(engine) as session:
+            staff.set_user_active(session, actor, colleague.id, False, reason="testing")
+
+    assert fetch(engine, User, colleague.id).status == UserStatus.ACTIVE
 
 
 @pytest.mark.parametrize("reason", ["", "   "])
