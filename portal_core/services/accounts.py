@@ -107,7 +107,7 @@ def sign_up(session: Session, form: SignUp, *, now: datetime | None = None) -> N
             raise
         _tell_owner_of_sign_up_attempt(session, email)
         return
-    secret = _issue_token(session, user, TokenPurpose.VERIFY_EMAIL, VERIFY_LINK_LIFETIME, now)
+    secret = issue_token(session, user, TokenPurpose.VERIFY_EMAIL, VERIFY_LINK_LIFETIME, now)
     send_after_commit(session, emails.verify_email(email, user.name, secret))
     audit.record(session, "signup", organization_id=organization.id, subject=email)
 
@@ -138,7 +138,7 @@ def _user_by_email(session: Session, email: str) -> User | None:
     return session.exec(select(User).where(User.email == email)).first()
 
 
-def _issue_token(
+def issue_token(
     session: Session,
     user: User,
     purpose: TokenPurpose,
@@ -147,6 +147,7 @@ def _issue_token(
     *,
     new_email: str | None = None,
 ) -> str:
+    """Store a new single-use link for ``user`` and return its secret (only its digest is kept)."""
     secret = new_secret()
     session.add(
         EmailToken(
@@ -240,7 +241,7 @@ def resend_verification(session: Session, actor: Actor, *, now: datetime | None 
         raise Conflict("We just sent a link. Wait a minute before asking for another.")
     if len(recent) >= RESEND_MAX_PER_DAY:
         raise Conflict("We have sent five links today. Check your spam folder, or try tomorrow.")
-    secret = _issue_token(session, user, TokenPurpose.VERIFY_EMAIL, VERIFY_LINK_LIFETIME, now)
+    secret = issue_token(session, user, TokenPurpose.VERIFY_EMAIL, VERIFY_LINK_LIFETIME, now)
     send_after_commit(session, emails.verify_email(user.email, user.name, secret))
 
 
@@ -444,7 +445,7 @@ def request_email_change(
         # Same answer as for a free address: whether it is taken is not ours to tell.
         send_after_commit(session, emails.sign_up_attempt(email))
         return
-    secret = _issue_token(
+    secret = issue_token(
         session, user, TokenPurpose.CHANGE_EMAIL, VERIFY_LINK_LIFETIME, now, new_email=email
     )
     send_after_commit(session, emails.confirm_new_email(email, secret))

@@ -26,7 +26,7 @@ from portal_core.models.access import EmailToken, LoginFailure, TokenPurpose
 from portal_core.models.accounts import Organization, OrganizationStatus, User, UserStatus
 from portal_core.models.base import utcnow
 from portal_core.services import audit, sessions
-from portal_core.services.accounts import _issue_token, consume_token, set_password
+from portal_core.services.accounts import consume_token, issue_token, set_password
 from portal_core.services.passwords import (
     burn_verification_time,
     password_problem,
@@ -193,7 +193,7 @@ def request_password_reset(session: Session, email: str, *, now: datetime | None
     ).one()
     if recent >= RESETS_PER_HOUR:
         return
-    secret = _issue_token(session, user, TokenPurpose.RESET_PASSWORD, RESET_LINK_LIFETIME, now)
+    secret = issue_token(session, user, TokenPurpose.RESET_PASSWORD, RESET_LINK_LIFETIME, now)
     send_after_commit(session, emails.reset_password(user.email, secret))
     audit.record(
         session,

@@ -107,6 +107,10 @@ def test_new_partner_signs_up_verifies_activates_and_keeps_dark_mode(
     assert background_luminance(page) < DARK_BELOW
     snapshot(page, "my-profile-dark")
 
+    page.get_by_test_id("stLogoLink").click()  # the SIPSTACK logo leads to the Dashboard
+    expect(dashboard(page, name)).to_be_visible()
+    settled(page)
+
     log_out(page, name)
     wait_for_login_cookie(context, served_portal.cookie_name, stored=False)
 
