@@ -23,7 +23,7 @@ os.environ["COOKIE_KEY"] = "test-only-cookie-key-0123456789abcdefghijklmnop"
 os.environ.pop("SMTP_HOST", None)
 
 import portal_core.models  # noqa: E402,F401  (every table on the metadata)
-from portal_core import db  # noqa: E402
+from portal_core import db, reference  # noqa: E402
 from portal_core.settings import get_settings  # noqa: E402
 from tests.support.postgres import PostgresUnavailable, temporary_server  # noqa: E402
 
@@ -96,9 +96,18 @@ def postgres_engine(postgres_url: str) -> Iterator[Engine]:
 
 
 def _truncate(engine: Engine) -> None:
+    """Empty every table, then put the reference data (plans, taxes, settings) back."""
     names = ", ".join(f'"{table.name}"' for table in SQLModel.metadata.sorted_tables)
     with engine.begin() as connection:
         connection.execute(text(f"TRUNCATE {names} CASCADE"))
+        reference.install(connection)
+
+
+def build_schema(engine: Engine) -> None:
+    """The models' schema and the reference data, for databases the tests build directly."""
+    SQLModel.metadata.create_all(engine)
+    with engine.begin() as connection:
+        reference.install(connection)
 
 
 @pytest.fixture
@@ -114,7 +123,7 @@ def engine(backend: str, request: pytest.FixtureRequest) -> Iterator[Engine]:
         yield engine
         return
     engine = db.create_engine("sqlite://")
-    SQLModel.metadata.create_all(engine)
+    build_schema(engine)
     yield engine
     engine.dispose()
 

@@ -15,9 +15,8 @@ from sqlmodel import Session
 from portal_core import db
 from portal_core.models.accounts import BrandDomain, Organization, Role, User, UserStatus
 from portal_core.models.base import utcnow
-from portal_core.models.billing import BillingAccount
 from portal_core.permissions import Actor
-from portal_core.services import auth
+from portal_core.services import auth, subscriptions
 
 PASSWORD = "Factory-Lantern-Harbor-77"
 
@@ -57,7 +56,7 @@ def make_organization(
     )
     session.add(organization)
     session.flush()
-    session.add(BillingAccount(organization_id=organization.id))
+    subscriptions.open_billing(session, organization.id, now=now)
     if active and with_domain:
         session.add(
             BrandDomain(

@@ -32,9 +32,8 @@ from portal_core.models.accounts import (
     UserStatus,
 )
 from portal_core.models.base import utcnow
-from portal_core.models.billing import BillingAccount
 from portal_core.permissions import Actor, Capability, require, require_organization
-from portal_core.services import audit, sessions
+from portal_core.services import audit, sessions, subscriptions
 from portal_core.services.passwords import hash_password, password_problem, verify_password
 from portal_core.services.secrets import digest, new_secret
 from portal_core.services.validation import (
@@ -98,7 +97,7 @@ def sign_up(session: Session, form: SignUp, *, now: datetime | None = None) -> N
             session.add(organization)
             session.flush()
             session.add(user)
-            session.add(BillingAccount(organization_id=organization.id))
+            subscriptions.open_billing(session, organization.id, now=now)
             session.flush()
     except IntegrityError:
         # The same address signed up a moment ago in another transaction (a double click,

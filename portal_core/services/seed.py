@@ -12,8 +12,7 @@ from sqlmodel import Session, select
 from portal_core.errors import Conflict
 from portal_core.models.accounts import BrandDomain, Organization, Role, User, UserStatus
 from portal_core.models.base import utcnow
-from portal_core.models.billing import BillingAccount
-from portal_core.services import audit
+from portal_core.services import audit, subscriptions
 from portal_core.services.passwords import hash_password
 from portal_core.services.staff import create_staff
 from portal_core.settings import get_settings
@@ -59,7 +58,7 @@ def seed_demo(session: Session) -> bool:
     session.add(organization)
     session.flush()
     session.add(BrandDomain(organization_id=organization.id, domain=DEMO_DOMAIN, created_at=now))
-    session.add(BillingAccount(organization_id=organization.id))
+    subscriptions.open_billing(session, organization.id, now=now)
     for role in DEMO_ROLES:
         session.add(
             User(

@@ -13,13 +13,13 @@ from pathlib import Path
 import pytest
 import streamlit as st
 from sqlalchemy import Engine
-from sqlmodel import SQLModel
 from streamlit.testing.v1 import AppTest
 
 from portal_core import db
 from portal_core.models.accounts import User
 from portal_core.settings import ROOT, get_settings
 from portal_core.ui import state
+from tests.conftest import build_schema
 from tests.factories import log_in
 
 
@@ -43,7 +43,7 @@ def portal(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Portal]:
     monkeypatch.setenv("DATABASE_URL", url)
     get_settings.cache_clear()
     engine = db.create_engine(url)
-    SQLModel.metadata.create_all(engine)
+    build_schema(engine)
     st.cache_resource.clear()  # the pages' cached engine must be this test's
     yield Portal(engine)
     st.cache_resource.clear()
