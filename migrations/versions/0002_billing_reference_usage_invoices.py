@@ -113,6 +113,7 @@ def upgrade() -> None:
         sa.Column("organization_id", sa.Uuid(), nullable=False),
         sa.Column("product", sa.String(length=20), nullable=False),
         sa.Column("lookup_type", sa.String(length=20), nullable=False),
+        sa.Column("period", sqlmodel.sql.sqltypes.AutoString(length=7), nullable=False),
         sa.Column("included", sa.Boolean(), nullable=False),
         sa.Column("cost_micros", sa.BigInteger(), nullable=False),
         sa.Column("request_key", sqlmodel.sql.sqltypes.AutoString(length=120), nullable=False),
@@ -127,6 +128,9 @@ def upgrade() -> None:
     with op.batch_alter_table("usage_records", schema=None) as batch_op:
         batch_op.create_index(
             "ix_usage_records_org_created", ["organization_id", "created_at"], unique=False
+        )
+        batch_op.create_index(
+            "ix_usage_records_org_period", ["organization_id", "period"], unique=False
         )
 
     op.create_table(
@@ -335,6 +339,7 @@ def downgrade() -> None:
 
     op.drop_table("platform_settings")
     with op.batch_alter_table("usage_records", schema=None) as batch_op:
+        batch_op.drop_index("ix_usage_records_org_period")
         batch_op.drop_index("ix_usage_records_org_created")
 
     op.drop_table("usage_records")

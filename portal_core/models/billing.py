@@ -157,12 +157,17 @@ class UsageRecord(SQLModel, table=True):
     """One billable request, priced when it was made."""
 
     __tablename__ = "usage_records"
-    __table_args__ = (Index("ix_usage_records_org_created", "organization_id", "created_at"),)
+    __table_args__ = (
+        Index("ix_usage_records_org_created", "organization_id", "created_at"),
+        Index("ix_usage_records_org_period", "organization_id", "period"),
+    )
 
     id: uuid.UUID = uuid_pk()
     organization_id: uuid.UUID = Field(foreign_key="organizations.id")
     product: Product = Field(sa_type=String(20))
     lookup_type: LookupType = Field(sa_type=String(20))
+    # The billing period (YYYY-MM, billing time zone) the request counted in: its invoice's.
+    period: str = Field(max_length=7)
     included: bool  # within the plan's monthly allowance
     cost_micros: int = Field(sa_type=BigInteger)
     request_key: str = Field(max_length=120, unique=True)
