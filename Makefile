@@ -3,6 +3,7 @@
 VENV ?= .venv
 PYTHON := $(VENV)/bin/python
 PORT ?= 8501
+HOST ?= 127.0.0.1
 STAMP := $(VENV)/.installed
 DEV_STAMP := $(VENV)/.installed-dev
 
@@ -32,7 +33,7 @@ seed: migrate
 	$(PYTHON) -m portal_core seed
 
 run: seed
-	$(PYTHON) -m uvicorn portal_core.ui.asgi:app --host 0.0.0.0 --port $(PORT)
+	$(PYTHON) -m uvicorn portal_core.ui.asgi:app --host $(HOST) --port $(PORT)
 
 lint: $(DEV_STAMP)
 	$(PYTHON) -m ruff check .
