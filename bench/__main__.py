@@ -10,7 +10,7 @@ import os
 
 from sqlalchemy import Engine
 
-from bench import accounts, scale, staff_list
+from bench import accounts, invoices, meter, scale, staff_list
 from bench.harness import report
 from portal_core import db
 from portal_core.services import auth, staff
@@ -39,6 +39,8 @@ def main() -> None:
     staff_view = _staff_session(engine)
     results = accounts.run(engine, owners)
     results += staff_list.run(engine, staff_view.actor, staff_view.handle)
+    results += meter.run(engine)
+    results += invoices.run(engine)
     report(results, title=f"SIPSTACK portal benchmarks on {url.split(':')[0]} (medians of 5)")
 
 

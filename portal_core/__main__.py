@@ -1,7 +1,9 @@
 """The portal's command line: ``python -m portal_core <command>``.
 
-Commands: ``migrate``, ``seed``, ``create-staff EMAIL``, ``outbox``, ``check-balances``.
-Bad input prints one clear line and exits with status 2; nothing is half-done.
+Commands: ``migrate``, ``seed``, ``create-staff EMAIL``, ``outbox``, ``check-balances``,
+``invoices run [--period YYYY-MM]``.
+Bad input prints one clear line and exits with status 2; nothing is half-done. ``invoices run``
+exits with status 1 when an organization could not be invoiced (the others are; run it again).
 """
 
 from __future__ import annotations
@@ -75,11 +77,47 @@ def cmd_check_balances(_args: argparse.Namespace) -> int:
         mismatches = balance_mismatches(session)
     for item in mismatches:
         print(
-            f"{item.organization_id}: cached {item.cached_micros} µ$, "
-            f"ledger {item.ledger_micros} µ$"
+            f"{item.organization_id}: {item.figure} cached {item.cached_micros} µ$, "
+            f"recomputed {item.ledger_micros} µ$"
         )
-    print(f"{len(mismatches)} organization(s) whose cached balance differs from the ledger.")
+    organizations = len({item.organization_id for item in mismatches})
+    print(
+        f"{organizations} organization(s) whose cached balance or unbilled usage differs from "
+        "the ledger and the usage records."
+    )
     return 1 if mismatches else 0
+
+
+def cmd_invoices_run(args: argparse.Namespace) -> int:
+    """Invoice a month (default: last month); one line per tenth of the way, then a summary."""
+    from portal_core.money import format_cents
+    from portal_core.services.invoices import run_invoices
+
+    def progress(period: str, done: int, total: int) -> None:
+        if done == total or done % max(1, total // 10) == 0:
+            print(f"Invoicing {period}: {done:,} of {total:,} organizations", flush=True)
+
+    summary = run_invoices(_engine(), period=args.period, progress=progress)
+    print(
+        f"Invoices for {summary.period}: {summary.created:,} created, "
+        f"{summary.already_invoiced:,} already invoiced, "
+        f"{summary.nothing_to_invoice:,} with nothing to invoice, "
+        f"{len(summary.failures):,} failed; "
+        f"total invoiced {format_cents(summary.invoiced_cents)}."
+    )
+    if summary.emails_sent or summary.emails_failed:
+        print(f"Invoice e-mails: {summary.emails_sent:,} sent, {summary.emails_failed:,} not sent.")
+    for failure in summary.failures:
+        print(
+            f"Not invoiced: {failure.organization_name} ({failure.organization_id}): "
+            f"{failure.message}",
+            file=sys.stderr,
+        )
+    if summary.failures:
+        print(
+            "Run the same command again to retry them; the others stay invoiced.", file=sys.stderr
+        )
+    return 1 if summary.failures else 0
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -102,8 +140,19 @@ def build_parser() -> argparse.ArgumentParser:
     outbox.add_argument("--last", type=int, default=5, help="how many (default 5)")
     outbox.set_defaults(run=cmd_outbox)
     commands.add_parser(
-        "check-balances", help="recompute every cached balance from the ledger"
+        "check-balances",
+        help="recompute every cached balance and unbilled usage from the ledger and usage",
     ).set_defaults(run=cmd_check_balances)
+    invoices = commands.add_parser("invoices", help="the monthly invoices").add_subparsers(
+        dest="invoices_command", required=True
+    )
+    run = invoices.add_parser(
+        "run", help="invoice a month for every organization (running it twice is harmless)"
+    )
+    run.add_argument(
+        "--period", help="the month to invoice, YYYY-MM (default: last month, billing time zone)"
+    )
+    run.set_defaults(run=cmd_invoices_run)
     return parser
 
 

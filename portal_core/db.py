@@ -8,6 +8,8 @@ PostgreSQL, via ``DATABASE_URL``, needs none of that.
 
 ``write_session`` is the unit of work: it commits when the block ends, rolls back when it
 raises, and only after a commit runs what was deferred (mail, for one) with ``after_commit``.
+``write_connection`` is the same unit of work for SQLAlchemy Core statements, without the ORM,
+for the hot path (the meter), where an ORM session costs several times the statements' work.
 """
 
 from __future__ import annotations
@@ -18,7 +20,7 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import Engine, event
+from sqlalchemy import Connection, Engine, event
 from sqlalchemy import create_engine as sa_create_engine
 from sqlalchemy.pool import StaticPool
 from sqlmodel import Session
@@ -90,6 +92,23 @@ def write_session(engine: Engine) -> Iterator[Session]:
             lock.release()
     for action in deferred:
         action()
+
+
+@contextmanager
+def write_connection(engine: Engine) -> Iterator[Connection]:
+    """A Core connection in one write transaction: the same process write lock and
+    ``BEGIN IMMEDIATE`` as ``write_session``; commit at the end, roll back on any exception."""
+    lock: threading.Lock | None = getattr(engine, "info_write_lock", None)
+    if lock is not None:
+        lock.acquire()
+    try:
+        with engine.connect() as connection:
+            connection.execution_options(**{_WRITE_OPTION: True})
+            with connection.begin():
+                yield connection
+    finally:
+        if lock is not None:
+            lock.release()
 
 
 @contextmanager

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from portal_core.mail import Mail
+from portal_core.money import format_cents
 from portal_core.settings import get_settings
 
 _SIGNATURE = "\n\n— SIPSTACK Partner Portal\nIf you did not expect this e-mail, you can ignore it."
@@ -79,5 +80,29 @@ def email_changed(to: str, new_email: str) -> Mail:
         body=(
             f"The e-mail of your SIPSTACK partner account is now {new_email}. If this was not "
             "you, contact SIPSTACK support at once." + _SIGNATURE
+        ),
+    )
+
+
+def invoice_issued(
+    to: str, name: str, *, number: int, month: str, total_cents: int, paid: bool
+) -> Mail:
+    """A new invoice, to a user who asked for invoice e-mails (My Profile › Notifications)."""
+    settlement = (
+        "It was paid from your prepaid balance."
+        if paid
+        else "Your balance did not cover it, so it is due: add funds in Billing › Overview "
+        "to pay it."
+    )
+    return Mail(
+        to=to,
+        subject=f"SIPSTACK invoice {number} for {month}: {format_cents(total_cents)}",
+        body=(
+            f"Hello {name},\n\nInvoice {number} for {month} is ready: "
+            f"{format_cents(total_cents)}, taxes included. {settlement}\n\n"
+            "See its lines and taxes in Billing › Invoices:\n\n"
+            f"{get_settings().public_url.rstrip('/')}\n\n"
+            "— SIPSTACK Partner Portal\nYou get this e-mail because invoice e-mails are on in "
+            "My Profile › Notifications."
         ),
     )

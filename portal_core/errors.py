@@ -57,3 +57,17 @@ class Throttled(PortalError):
 class Conflict(PortalError):
     status = 409
     title = "Conflict"
+
+
+class InsufficientFunds(PortalError):
+    """A billable request that the available funds plus the credit limit cannot cover."""
+
+    status = 402
+    title = "Payment required"
+
+
+class PlanCapReached(PortalError):
+    """A request past the allowance of a plan that has no price per additional request."""
+
+    status = 402
+    title = "Plan allowance used"

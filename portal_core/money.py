@@ -50,3 +50,10 @@ def format_cents(cents: int) -> str:
 def format_micros(micros: int) -> str:
     """A balance held in micro-dollars, shown as cents (rounded half-up)."""
     return format_cents(micros_to_cents(micros))
+
+
+def format_unit_price(micros: int) -> str:
+    """A per-request price as SIPSTACK publishes it, to the tenth of a cent or finer: $0.0030."""
+    dollars, fraction = divmod(micros, MICROS_PER_DOLLAR)
+    digits = f"{fraction:06d}".rstrip("0").ljust(4, "0")
+    return f"${dollars:,}.{digits}"

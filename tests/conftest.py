@@ -95,7 +95,7 @@ def postgres_engine(postgres_url: str) -> Iterator[Engine]:
     engine.dispose()
 
 
-def _truncate(engine: Engine) -> None:
+def reset_database(engine: Engine) -> None:
     """Empty every table, then put the reference data (plans, taxes, settings) back."""
     names = ", ".join(f'"{table.name}"' for table in SQLModel.metadata.sorted_tables)
     with engine.begin() as connection:
@@ -119,7 +119,7 @@ def backend() -> str:
 def engine(backend: str, request: pytest.FixtureRequest) -> Iterator[Engine]:
     if backend == "postgres":
         engine = request.getfixturevalue("postgres_engine")
-        _truncate(engine)
+        reset_database(engine)
         yield engine
         return
     engine = db.create_engine("sqlite://")
@@ -135,7 +135,7 @@ def concurrent_engine(
     """A database that several threads can really race on: file SQLite (WAL), PostgreSQL."""
     if backend == "postgres":
         engine = request.getfixturevalue("postgres_engine")
-        _truncate(engine)
+        reset_database(engine)
         yield engine
         return
     url = f"sqlite:///{tmp_path / 'concurrent.db'}"

@@ -4,12 +4,16 @@ An entry is appended with its idempotency key; the organization's cached balance
 same amount in the same transaction, by one atomic ``UPDATE … SET balance = balance + x``, so
 concurrent postings never lose one another. Posting the same key again returns the first
 entry and changes nothing: a double click, a retry or a replayed webhook posts once.
+
+The check (``balance_mismatches``, the ``check-balances`` command) recomputes both cached
+figures that money moves: the balance from the entries, the unbilled usage from the records.
 """
 
 from __future__ import annotations
 
 import uuid
 from dataclasses import dataclass
+from enum import StrEnum
 
 from sqlalchemy import func, update
 from sqlalchemy.exc import IntegrityError
@@ -18,7 +22,13 @@ from sqlmodel import Session, col, select
 from portal_core.errors import Conflict, NotFound, ValidationFailed
 from portal_core.models.accounts import Organization
 from portal_core.models.base import utcnow
-from portal_core.models.billing import BillingAccount, EntryKind, LedgerEntry
+from portal_core.models.billing import (
+    BillingAccount,
+    EntryKind,
+    Invoice,
+    LedgerEntry,
+    UsageRecord,
+)
 from portal_core.money import MICROS_PER_CENT
 
 
@@ -83,16 +93,30 @@ def _same_request(
     return entry
 
 
+class AccountFigure(StrEnum):
+    """A figure that ``billing_accounts`` caches and the check recomputes."""
+
+    BALANCE = "balance"  # the sum of the organization's ledger entries
+    UNBILLED = "unbilled usage"  # its usage records of periods not invoiced yet
+
+
 @dataclass(frozen=True)
 class BalanceMismatch:
+    """A cached figure that differs from what it is recomputed from; ``ledger_micros`` is the
+    recomputed one (the entries' sum, or the un-invoiced usage records' sum)."""
+
     organization_id: uuid.UUID
     cached_micros: int
     ledger_micros: int
+    figure: AccountFigure = AccountFigure.BALANCE
 
 
 def balance_mismatches(session: Session) -> list[BalanceMismatch]:
-    """Every organization whose cached balance differs from the sum of its ledger."""
-    sums = (
+    """Every cached account figure that differs from its source: the balance from the sum of
+    the ledger, and the unbilled usage from the cost of the usage records whose (organization,
+    period) has no invoice yet (the meter adds each cost; an invoice run takes its period's
+    sum off when it posts the invoice)."""
+    entries = (
         select(
             LedgerEntry.organization_id,
             func.coalesce(func.sum(LedgerEntry.amount_cents), 0).label("cents"),
@@ -100,13 +124,39 @@ def balance_mismatches(session: Session) -> list[BalanceMismatch]:
         .group_by(col(LedgerEntry.organization_id))
         .subquery()
     )
-    rows = session.exec(
+    invoiced = (
+        select(Invoice.id)
+        .where(
+            col(Invoice.organization_id) == col(UsageRecord.organization_id),
+            col(Invoice.period) == col(UsageRecord.period),
+        )
+        .exists()
+    )
+    usage = (
         select(
-            BillingAccount.organization_id, BillingAccount.balance_micros, sums.c.cents
-        ).outerjoin(sums, sums.c.organization_id == BillingAccount.organization_id)
+            UsageRecord.organization_id,
+            func.coalesce(func.sum(UsageRecord.cost_micros), 0).label("micros"),
+        )
+        .where(~invoiced)
+        .group_by(col(UsageRecord.organization_id))
+        .subquery()
+    )
+    balances = session.exec(
+        select(
+            BillingAccount.organization_id, BillingAccount.balance_micros, entries.c.cents
+        ).outerjoin(entries, entries.c.organization_id == BillingAccount.organization_id)
+    ).all()
+    unbilled = session.exec(
+        select(
+            BillingAccount.organization_id, BillingAccount.unbilled_micros, usage.c.micros
+        ).outerjoin(usage, usage.c.organization_id == BillingAccount.organization_id)
     ).all()
     return [
         BalanceMismatch(organization_id, cached, (cents or 0) * MICROS_PER_CENT)
-        for organization_id, cached, cents in rows
+        for organization_id, cached, cents in balances
         if cached != (cents or 0) * MICROS_PER_CENT
+    ] + [
+        BalanceMismatch(organization_id, cached, micros or 0, AccountFigure.UNBILLED)
+        for organization_id, cached, micros in unbilled
+        if cached != (micros or 0)
     ]

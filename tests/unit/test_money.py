@@ -11,6 +11,7 @@ from portal_core.money import (
     cents_to_micros,
     format_cents,
     format_micros,
+    format_unit_price,
     micros_to_cents,
     parse_dollars,
 )
@@ -127,3 +128,19 @@ def test_rounding_to_cents_is_never_more_than_half_a_cent_off(micros):
 @given(st.integers(min_value=-(10**15), max_value=10**15))
 def test_rounding_is_symmetric_around_zero(micros):
     assert micros_to_cents(-micros) == -micros_to_cents(micros)
+
+
+@pytest.mark.parametrize(
+    ("micros", "shown"),
+    [
+        (3_000, "$0.0030"),
+        (2_800, "$0.0028"),
+        (2_500, "$0.0025"),
+        (1_234, "$0.001234"),
+        (0, "$0.0000"),
+        (1_500_000, "$1.5000"),
+        (12_345_678_900, "$12,345.6789"),
+    ],
+)
+def test_unit_prices_show_at_least_four_decimals_and_never_round(micros, shown):
+    assert format_unit_price(micros) == shown

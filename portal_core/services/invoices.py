@@ -1,0 +1,536 @@
+"""The monthly invoice run (``python -m portal_core invoices run``; SPEC.md, Billing model).
+
+A scheduler calls it on the 1st for the month before, in the billing time zone (a platform
+setting). Each organization with a subscription is invoiced in its own transaction, so one
+failure undoes nothing else and running again resumes where it stopped; running twice makes
+nothing twice (UNIQUE (organization_id, period) on invoices, and the ledger entry's key).
+
+The rules of one invoice, all in integers (DESIGN.md, rules 4 and 5):
+- The subscription line. A monthly plan pays the whole month's fee, whatever day it joined
+  (SPEC.md: "a mid-month join pays the full fee"; an upgrade pays the new plan's fee). A
+  yearly plan pays 12 months at its yearly per-month price on the invoice of the month its
+  term starts (and of that month each following year: a new term), nothing on the others.
+  Carrier pays its contract's monthly figure. Free costs $0, so it has no line.
+- A line per lookup type for the requests beyond the allowance: the period's usage records
+  not ``included``, counted, their ``cost_micros`` summed and rounded half-up to cents once
+  for the line. Records are priced when made, so a price change within the month (an upgrade)
+  gives that lookup type a line per price, and quantity × unit always explains the amount.
+- Taxes on the subtotal for Canadian companies only: each tax of the company's province
+  (``tax_rates``), rounded half-up once per tax. Other countries pay none.
+- Total = subtotal + taxes. Nothing to invoice (a total of $0) makes no invoice.
+- The invoice is posted to the ledger (−total); in the same transaction the period's usage
+  cost leaves ``unbilled_micros`` (exactly the sum of its records, in micro-dollars), so the
+  available funds do not count it twice. The invoice is *paid* when the balance after it is
+  still ≥ 0, else *due*.
+- A pending downgrade takes effect for the next period (a yearly plan's at the end of its
+  term, which was paid in advance), with the new plan's credit limit.
+Invoice e-mails go out after each organization's commit, to its active users who asked.
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+import uuid
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from decimal import ROUND_HALF_UP, Decimal
+from enum import StrEnum
+from zoneinfo import ZoneInfo
+
+from sqlalchemy import Engine, func, update
+from sqlalchemy import select as sa_select
+from sqlmodel import Session, col, select
+
+from portal_core import db, emails
+from portal_core.errors import NotFound, PortalError, ValidationFailed
+from portal_core.mail import Mail, send
+from portal_core.models.accounts import Organization, User, UserStatus
+from portal_core.models.base import utcnow
+from portal_core.models.billing import (
+    BillingAccount,
+    BillingCycle,
+    EntryKind,
+    Invoice,
+    InvoiceLine,
+    InvoiceStatus,
+    InvoiceTax,
+    LookupType,
+    Plan,
+    Subscription,
+    TaxRate,
+    UsageRecord,
+)
+from portal_core.money import MICROS_PER_CENT, cents_to_micros, micros_to_cents
+from portal_core.permissions import Actor, Capability, require
+from portal_core.services import audit, ledger, platform
+
+log = logging.getLogger(__name__)
+
+TAXED_COUNTRY = "CA"  # SPEC.md: sales tax applies to Canadian companies only
+_RATE_SCALE = 100_000  # rates are thousandths of a percent: 13 % = 13,000
+_PERIOD = re.compile(r"(?P<year>[0-9]{4})-(?P<month>0[1-9]|1[0-2])")
+
+LOOKUP_TYPE_NAMES: dict[str, str] = {
+    LookupType.SOURCE_RISK: "Source/Risk",
+    LookupType.CALLER_ID: "Caller ID",
+    LookupType.REGIONAL: "Regional",
+    LookupType.TELCO_CARRIER: "Telco/Carrier",
+    LookupType.ONLINE_PROFILES: "Online Profiles",
+}
+_LOOKUP_ORDER = {lookup_type: index for index, lookup_type in enumerate(LookupType)}
+
+
+# --- Periods -------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Period:
+    """A billing month (YYYY-MM) and its bounds in the billing time zone."""
+
+    year: int
+    month: int
+    time_zone: ZoneInfo
+
+    @property
+    def code(self) -> str:
+        return f"{self.year:04d}-{self.month:02d}"
+
+    @property
+    def label(self) -> str:
+        return self.starts_at.strftime("%B %Y")
+
+    @property
+    def starts_at(self) -> datetime:
+        return datetime(self.year, self.month, 1, tzinfo=self.time_zone)
+
+    @property
+    def ends_at(self) -> datetime:
+        """The first instant of the next month (exclusive)."""
+        year, month = (self.year + 1, 1) if self.month == 12 else (self.year, self.month + 1)
+        return datetime(year, month, 1, tzinfo=self.time_zone)
+
+
+def parse_period(text: str, time_zone: ZoneInfo) -> Period:
+    found = _PERIOD.fullmatch(text.strip())
+    if found is None:
+        raise ValidationFailed({"period": f"“{text}” is not a month: use YYYY-MM, as in 2026-10."})
+    return Period(int(found["year"]), int(found["month"]), time_zone)
+
+
+def last_month(time_zone: ZoneInfo, now: datetime) -> Period:
+    """The month before ``now``'s, in the billing time zone: what the 1st's run invoices."""
+    local = now.astimezone(time_zone)
+    year, month = (local.year - 1, 12) if local.month == 1 else (local.year, local.month - 1)
+    return Period(year, month, time_zone)
+
+
+# --- The run ---------------------------------------------------------------------------------
+
+
+class Outcome(StrEnum):
+    CREATED = "created"
+    ALREADY_INVOICED = "already_invoiced"
+    NOTHING_TO_INVOICE = "nothing_to_invoice"
+
+
+@dataclass(frozen=True)
+class Failure:
+    organization_id: uuid.UUID
+    organization_name: str
+    message: str
+
+
+@dataclass
+class RunSummary:
+    period: str
+    organizations: int = 0
+    created: int = 0
+    already_invoiced: int = 0
+    nothing_to_invoice: int = 0
+    invoiced_cents: int = 0  # the totals of the invoices this run created
+    failures: list[Failure] = field(default_factory=list)
+    emails_sent: int = 0
+    emails_failed: int = 0
+
+
+Progress = Callable[[str, int, int], None]  # (period, organizations done, of how many)
+
+
+def run_invoices(
+    engine: Engine,
+    *,
+    period: str | None = None,
+    now: datetime | None = None,
+    actor: Actor | None = None,
+    progress: Progress | None = None,
+) -> RunSummary:
+    """Invoice ``period`` (default: last month) for every organization with a subscription.
+
+    ``actor`` is the staff user who asked (a page); the command line runs without one.
+    ``progress(period, done, total)`` is called before the first organization and after each.
+    """
+    if actor is not None:
+        require(actor, Capability.STAFF)
+    now = now or utcnow()
+    with db.read_session(engine) as session:
+        time_zone = platform.billing_time_zone(session)
+        seller = platform.seller(session)
+        billed = parse_period(period, time_zone) if period else last_month(time_zone, now)
+        if billed.ends_at > now:
+            raise ValidationFailed(
+                {
+                    "period": f"{billed.code} has not ended yet in the billing time zone "
+                    f"({time_zone.key}): it can be invoiced from "
+                    f"{billed.ends_at.date().isoformat()}."
+                }
+            )
+        organizations = session.exec(
+            select(Organization.id, Organization.name)
+            .join(Subscription, col(Subscription.organization_id) == Organization.id)
+            .order_by(col(Organization.created_at), col(Organization.id))
+        ).all()
+    summary = RunSummary(period=billed.code, organizations=len(organizations))
+    seller_details = _seller_details(seller)
+    if progress is not None:
+        progress(billed.code, 0, len(organizations))
+    for done, (organization_id, name) in enumerate(organizations, start=1):
+        _invoice_one(engine, organization_id, name, billed, seller_details, now, summary)
+        if progress is not None:
+            progress(billed.code, done, len(organizations))
+    with db.write_session(engine) as session:
+        audit.record(
+            session,
+            "invoices.run",
+            actor=actor,
+            subject=billed.code,
+            detail=(
+                f"{summary.created} created, {summary.already_invoiced} already invoiced, "
+                f"{summary.nothing_to_invoice} with nothing to invoice, "
+                f"{len(summary.failures)} failed; {summary.invoiced_cents} cents invoiced"
+            ),
+        )
+    return summary
+
+
+def _invoice_one(
+    engine: Engine,
+    organization_id: uuid.UUID,
+    name: str,
+    period: Period,
+    seller_details: str,
+    now: datetime,
+    summary: RunSummary,
+) -> None:
+    """One organization in its own transaction; its failure is counted, not raised, so the
+    others are still invoiced and a later run retries it."""
+    try:
+        with db.write_session(engine) as session:
+            issued = _invoice_organization(session, organization_id, period, seller_details, now)
+    except PortalError as error:
+        # A domain error says what to fix (a province without taxes, say): the summary shows it.
+        summary.failures.append(Failure(organization_id, name, error.message))
+        return
+    except Exception as error:
+        log.exception("Invoicing %s for %s failed", organization_id, period.code)
+        summary.failures.append(Failure(organization_id, name, repr(error).splitlines()[0][:300]))
+        return
+    if issued.outcome is Outcome.CREATED:
+        summary.created += 1
+        summary.invoiced_cents += issued.total_cents
+    elif issued.outcome is Outcome.ALREADY_INVOICED:
+        summary.already_invoiced += 1
+    else:
+        summary.nothing_to_invoice += 1
+    for mail in issued.mails:
+        # Mail is sent only once the invoice is committed; a mail server's trouble must not
+        # make the run report an invoice that exists as failed.
+        try:
+            send(mail)
+        except Exception:
+            log.exception("Sending the invoice e-mail to %s failed", mail.to)
+            summary.emails_failed += 1
+        else:
+            summary.emails_sent += 1
+
+
+# --- One organization ---------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class _Line:
+    description: str
+    quantity: int
+    unit_micros: int
+    amount_cents: int
+
+
+@dataclass(frozen=True)
+class _Issued:
+    outcome: Outcome
+    total_cents: int = 0
+    mails: Sequence[Mail] = ()
+
+
+def _invoice_organization(
+    session: Session,
+    organization_id: uuid.UUID,
+    period: Period,
+    seller_details: str,
+    now: datetime,
+) -> _Issued:
+    already = session.exec(
+        select(Invoice.id).where(
+            Invoice.organization_id == organization_id, Invoice.period == period.code
+        )
+    ).first()
+    if already is not None:
+        return _Issued(Outcome.ALREADY_INVOICED)
+    organization = session.get(Organization, organization_id)
+    subscription = session.get(Subscription, organization_id)
+    if organization is None or subscription is None:
+        raise NotFound("That organization or its subscription was not found.")
+    plan = session.get(Plan, subscription.plan_code)
+    if plan is None:
+        raise NotFound(f"The plan “{subscription.plan_code}” was not found.")
+
+    lines: list[_Line] = []
+    if (subscription_line := _subscription_line(subscription, plan, period)) is not None:
+        lines.append(subscription_line)
+    usage_lines, usage_cost_micros = _usage(session, organization_id, period)
+    lines.extend(usage_lines)
+    subtotal = sum(line.amount_cents for line in lines)
+
+    _apply_pending_downgrade(session, subscription, period, now)
+    if subtotal == 0:
+        return _Issued(Outcome.NOTHING_TO_INVOICE)
+
+    taxes = _taxes(session, organization, subtotal)
+    total = subtotal + sum(amount for _tax, _rate, amount in taxes)
+    number = (session.exec(select(func.max(Invoice.number))).one() or 0) + 1
+    entry = ledger.post_entry(
+        session,
+        organization_id=organization_id,
+        kind=EntryKind.INVOICE,
+        amount_cents=-total,
+        idempotency_key=f"invoice:{organization_id}:{period.code}",
+        memo=f"Invoice {number} for {period.label}",
+    )
+    session.execute(
+        update(BillingAccount)
+        .where(col(BillingAccount.organization_id) == organization_id)
+        .values(unbilled_micros=BillingAccount.unbilled_micros - usage_cost_micros)
+    )
+    balance_micros = session.exec(
+        select(BillingAccount.balance_micros).where(
+            BillingAccount.organization_id == organization_id
+        )
+    ).one()
+    paid = balance_micros >= 0
+    invoice = Invoice(
+        organization_id=organization_id,
+        number=number,
+        period=period.code,
+        status=InvoiceStatus.PAID if paid else InvoiceStatus.DUE,
+        subtotal_cents=subtotal,
+        tax_cents=total - subtotal,
+        total_cents=total,
+        issued_at=now,
+        updated_at=now,
+        seller_details=seller_details,
+        buyer_details=_buyer_details(organization),
+        ledger_entry_id=entry.id,
+    )
+    session.add(invoice)
+    session.flush()
+    session.add_all(
+        InvoiceLine(invoice_id=invoice.id, position=position, **vars(line))
+        for position, line in enumerate(lines, start=1)
+    )
+    session.add_all(
+        InvoiceTax(invoice_id=invoice.id, tax=tax, rate_millipercent=rate, amount_cents=amount)
+        for tax, rate, amount in taxes
+    )
+    session.flush()
+    recipients = session.exec(
+        select(User.email, User.name).where(
+            User.organization_id == organization_id,
+            col(User.notify_invoices).is_(True),
+            User.status == UserStatus.ACTIVE,
+        )
+    ).all()
+    mails = [
+        emails.invoice_issued(
+            email, name, number=number, month=period.label, total_cents=total, paid=paid
+        )
+        for email, name in recipients
+    ]
+    return _Issued(Outcome.CREATED, total, mails)
+
+
+def _subscription_line(subscription: Subscription, plan: Plan, period: Period) -> _Line | None:
+    """The plan's fee for ``period``, or None when the period owes none."""
+    if subscription.term_started_at >= period.ends_at:
+        return None  # the current plan began after the period: it owes that plan nothing
+    if subscription.contract_monthly_cents is not None:
+        monthly_cents: int | None = subscription.contract_monthly_cents
+        name = f"{plan.name} contract"
+    else:
+        monthly_cents = (
+            plan.yearly_monthly_cents
+            if subscription.cycle == BillingCycle.YEARLY
+            else plan.monthly_cents
+        )
+        name = f"{plan.name} plan"
+    if not monthly_cents:
+        return None
+    if subscription.cycle == BillingCycle.YEARLY:
+        if not _starts_a_term(subscription, period):
+            return None
+        return _Line(
+            f"{name}, yearly: 12 months from {period.label}",
+            12,
+            cents_to_micros(monthly_cents),
+            12 * monthly_cents,
+        )
+    return _Line(f"{name}, {period.label}", 1, cents_to_micros(monthly_cents), monthly_cents)
+
+
+def _term_start_month(subscription: Subscription, period: Period) -> int:
+    return subscription.term_started_at.astimezone(period.time_zone).month
+
+
+def _starts_a_term(subscription: Subscription, period: Period) -> bool:
+    """A yearly term starts in the month of ``term_started_at`` and in that month each year."""
+    return period.month == _term_start_month(subscription, period)
+
+
+def _usage(session: Session, organization_id: uuid.UUID, period: Period) -> tuple[list[_Line], int]:
+    """The lines for requests beyond the allowance, and the period's whole usage cost.
+
+    One aggregate over the organization's records of the period (index on organization and
+    period); Python sees a handful of groups, never the records.
+    """
+    records = UsageRecord.__table__.c  # type: ignore[attr-defined]
+    rows = session.execute(
+        sa_select(
+            records.lookup_type,
+            records.included,
+            records.cost_micros,
+            func.count(),
+            func.sum(records.cost_micros),
+        )
+        .where(records.organization_id == organization_id, records.period == period.code)
+        .group_by(records.lookup_type, records.included, records.cost_micros)
+    ).all()
+    usage_cost = sum(int(cost) for *_group, cost in rows)
+    beyond = sorted(
+        (row for row in rows if not row[1] and row[4] > 0),
+        key=lambda row: (_LOOKUP_ORDER.get(row[0], len(_LOOKUP_ORDER)), row[2]),
+    )
+    lines = [
+        _Line(
+            f"{LOOKUP_TYPE_NAMES.get(lookup_type, lookup_type)} lookups beyond the allowance",
+            int(requests),
+            int(unit),
+            micros_to_cents(int(cost)),
+        )
+        for lookup_type, _included, unit, requests, cost in beyond
+    ]
+    return lines, usage_cost
+
+
+def _taxes(
+    session: Session, organization: Organization, subtotal_cents: int
+) -> list[tuple[str, int, int]]:
+    """(tax, rate, amount) for each of the province's taxes; none outside Canada."""
+    if organization.country != TAXED_COUNTRY:
+        return []
+    rates = session.exec(
+        select(TaxRate)
+        .where(TaxRate.country == TAXED_COUNTRY, TaxRate.province == (organization.province or ""))
+        .order_by(col(TaxRate.tax))
+    ).all()
+    if not rates:
+        raise ValidationFailed(
+            {
+                "province": f"{organization.name} is a Canadian company whose province "
+                f"(“{organization.province or ''}”) has no sales taxes on file: set its "
+                "province (Company page) or the province's taxes, then run again."
+            }
+        )
+    return [
+        (rate.tax, rate.rate_millipercent, tax_cents(subtotal_cents, rate.rate_millipercent))
+        for rate in rates
+    ]
+
+
+def tax_cents(subtotal_cents: int, rate_millipercent: int) -> int:
+    """One tax on a subtotal, rounded half-up to the cent once (13 % of $30.05 = $3.91)."""
+    exact = Decimal(subtotal_cents) * rate_millipercent / _RATE_SCALE
+    return int(exact.quantize(Decimal(1), rounding=ROUND_HALF_UP))
+
+
+def _apply_pending_downgrade(
+    session: Session, subscription: Subscription, period: Period, now: datetime
+) -> None:
+    """Move to ``next_plan_code`` when ``period`` is the last of the current term.
+
+    Only a downgrade asked for before the period ended is due at its end: one asked for later
+    waits for the next boundary, so re-running an old period never applies it early.
+    """
+    if subscription.next_plan_code is None or subscription.updated_at >= period.ends_at:
+        return
+    if subscription.cycle == BillingCycle.YEARLY:
+        next_month = 1 if period.month == 12 else period.month + 1
+        if next_month != _term_start_month(subscription, period):
+            return
+    plan = session.get(Plan, subscription.next_plan_code)
+    if plan is None:
+        raise NotFound(f"The plan “{subscription.next_plan_code}” was not found.")
+    subscription.plan_code = plan.code
+    subscription.cycle = subscription.next_cycle or subscription.cycle
+    subscription.term_started_at = period.ends_at.astimezone(UTC)
+    subscription.next_plan_code = None
+    subscription.next_cycle = None
+    if not plan.by_contract:
+        subscription.contract_monthly_cents = None
+        subscription.contract_included_requests = None
+        subscription.contract_additional_request_micros = None
+        subscription.contract_lookups_per_second = None
+    subscription.updated_at = now
+    session.add(subscription)
+    if plan.credit_limit_cents is not None:
+        session.execute(
+            update(BillingAccount)
+            .where(col(BillingAccount.organization_id) == subscription.organization_id)
+            .values(credit_limit_micros=plan.credit_limit_cents * MICROS_PER_CENT)
+        )
+
+
+# --- The parties, as printed ---------------------------------------------------------------
+
+
+def _seller_details(seller: platform.Seller) -> str:
+    return "\n".join(
+        [
+            seller.legal_name,
+            seller.address,
+            f"GST/HST registration: {seller.gst_hst_number}",
+            f"QST registration: {seller.qst_number}",
+        ]
+    )
+
+
+def _buyer_details(organization: Organization) -> str:
+    region = " ".join(part for part in (organization.province, organization.postal_code) if part)
+    place = ", ".join(part for part in (organization.city, region) if part)
+    parts = [
+        organization.legal_name or organization.name,
+        organization.address_line,
+        place,
+        organization.country,
+        f"Tax ID: {organization.tax_id}" if organization.tax_id else None,
+    ]
+    return "\n".join(part for part in parts if part)[:1000]
