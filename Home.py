@@ -6,6 +6,7 @@ SIPSTACK staff have no organization: they land on Staff › Organizations here i
 import streamlit as st
 
 from portal_core.money import format_cents
+from portal_core.permissions import Capability
 from portal_core.queries import billing, dashboard
 from portal_core.ui import resources, shell, staff_views
 from portal_core.ui.text import markdown_escape
@@ -39,6 +40,12 @@ else:
 
     st.subheader("Shortcuts")
     st.page_link("pages/my_profile.py", label="My Profile", icon=":material/person:")
+    if viewer.actor.can(Capability.BILLING_READ):
+        st.page_link(
+            "pages/billing_transactions.py",
+            label="Billing history",
+            icon=":material/receipt_long:",
+        )
 
     done = sum(item.done for item in checklist)
     with st.expander(

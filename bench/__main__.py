@@ -7,11 +7,13 @@ by default a temporary SQLite file is used.
 from __future__ import annotations
 
 import os
+import sys
+from collections.abc import Callable
 
 from sqlalchemy import Engine
 
-from bench import accounts, invoices, meter, scale, staff_list
-from bench.harness import report
+from bench import accounts, invoices, meter, scale, staff_list, transactions
+from bench.harness import Result, report
 from portal_core import db
 from portal_core.services import auth, staff
 from portal_core.services.sessions import SessionView
@@ -37,10 +39,20 @@ def main() -> None:
     engine = db.create_engine(url)
     owners = scale.seed(engine, organizations=accounts.ORGANIZATIONS, users=accounts.USERS)
     staff_view = _staff_session(engine)
-    results = accounts.run(engine, owners)
-    results += staff_list.run(engine, staff_view.actor, staff_view.handle)
-    results += meter.run(engine)
-    results += invoices.run(engine)
+    suites: dict[str, Callable[[], list[Result]]] = {
+        "accounts": lambda: accounts.run(engine, owners),
+        "staff": lambda: staff_list.run(engine, staff_view.actor, staff_view.handle),
+        "meter": lambda: meter.run(engine),
+        "invoices": lambda: invoices.run(engine),
+        "transactions": lambda: transactions.run(engine),
+    }
+    chosen = sys.argv[1:] or list(suites)
+    unknown = [name for name in chosen if name not in suites]
+    if unknown:
+        raise SystemExit(
+            f"No benchmark named {', '.join(unknown)}: choose from {', '.join(suites)}."
+        )
+    results = [result for name in chosen for result in suites[name]()]
     report(results, title=f"SIPSTACK portal benchmarks on {url.split(':')[0]} (medians of 5)")
 
 

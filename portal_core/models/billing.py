@@ -28,12 +28,20 @@ class EntryKind(StrEnum):
 
 class LedgerEntry(SQLModel, table=True):
     __tablename__ = "ledger_entries"
-    __table_args__ = (Index("ix_ledger_entries_org_created", "organization_id", "created_at"),)
+    __table_args__ = (
+        Index("ix_ledger_entries_org_created", "organization_id", "created_at"),
+        # Transactions sorts an organization's entries by new balance and by amount in SQL.
+        Index("ix_ledger_entries_org_balance_after", "organization_id", "balance_after_cents"),
+        Index("ix_ledger_entries_org_amount", "organization_id", "amount_cents"),
+    )
 
     id: uuid.UUID = uuid_pk()
     organization_id: uuid.UUID = Field(foreign_key="organizations.id")
     kind: EntryKind = Field(sa_type=String(20))
     amount_cents: int = Field(sa_type=BigInteger)
+    # The organization's balance right after this entry, set from the same atomic UPDATE that
+    # moved the cached balance: Transactions shows, sorts and pages it as a plain column.
+    balance_after_cents: int = Field(sa_type=BigInteger)
     # Every money change carries one, under UNIQUE: a replay finds the first and stops.
     idempotency_key: str = Field(max_length=120, unique=True)
     memo: str = Field(max_length=300)

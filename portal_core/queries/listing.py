@@ -152,6 +152,9 @@ class Listing:
     default_sort: str
     default_descending: bool = True
     filters: tuple[Filter, ...] = ()
+    # What the table says when there are no rows at all (no filter applied); ``None``: "There
+    # are no <noun> yet."
+    empty_message: str | None = None
 
     def __post_init__(self) -> None:
         column_keys = [column.key for column in self.columns]

@@ -322,12 +322,7 @@ def _invoice_organization(
         .where(col(BillingAccount.organization_id) == organization_id)
         .values(unbilled_micros=BillingAccount.unbilled_micros - usage_cost_micros)
     )
-    balance_micros = session.exec(
-        select(BillingAccount.balance_micros).where(
-            BillingAccount.organization_id == organization_id
-        )
-    ).one()
-    paid = balance_micros >= 0
+    paid = entry.balance_after_cents >= 0
     invoice = Invoice(
         organization_id=organization_id,
         number=number,

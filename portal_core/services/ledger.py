@@ -1,8 +1,9 @@
 """Posting to the ledger, and checking the cached balances against it (DESIGN.md, rule 5).
 
 An entry is appended with its idempotency key; the organization's cached balance moves by the
-same amount in the same transaction, by one atomic ``UPDATE … SET balance = balance + x``, so
-concurrent postings never lose one another. Posting the same key again returns the first
+same amount in the same transaction, by one atomic ``UPDATE … SET balance = balance + x
+RETURNING balance``, so concurrent postings never lose one another, and the balance it returns
+is stored on the entry as its new balance. Posting the same key again returns the first
 entry and changes nothing: a double click, a retry or a replayed webhook posts once.
 
 The check (``balance_mismatches``, the ``check-balances`` command) recomputes both cached
@@ -50,30 +51,53 @@ def post_entry(
         return _same_request(existing, organization_id, kind, amount_cents)
     if session.get(Organization, organization_id) is None:
         raise NotFound("That organization was not found.")
-    entry = LedgerEntry(
-        organization_id=organization_id,
-        kind=kind,
-        amount_cents=amount_cents,
-        idempotency_key=idempotency_key,
-        memo=memo[:300],
-        created_at=utcnow(),
-        created_by=created_by,
-    )
     try:
+        # One savepoint holds both writes, so a lost race on the key undoes the balance too.
         with session.begin_nested():
-            session.add(entry)
-            session.flush()
+            entry = _append(
+                session, organization_id, kind, amount_cents, idempotency_key, memo, created_by
+            )
     except IntegrityError:
         # Another transaction posted the same key between our look-up and our insert.
         existing = _entry_by_key(session, idempotency_key)
         if existing is None:
             raise
         return _same_request(existing, organization_id, kind, amount_cents)
-    session.execute(
+    return entry
+
+
+def _append(
+    session: Session,
+    organization_id: uuid.UUID,
+    kind: EntryKind,
+    amount_cents: int,
+    idempotency_key: str,
+    memo: str,
+    created_by: uuid.UUID | None,
+) -> LedgerEntry:
+    # The balance moves first, by one atomic UPDATE that returns it: the entry's new balance
+    # is exactly this posting's running total even among concurrent postings, since the
+    # account row stays locked until commit and the next posting adds to ours.
+    balance_micros = session.execute(
         update(BillingAccount)
         .where(col(BillingAccount.organization_id) == organization_id)
         .values(balance_micros=BillingAccount.balance_micros + amount_cents * MICROS_PER_CENT)
+        .returning(col(BillingAccount.balance_micros))
+    ).scalar_one_or_none()
+    if balance_micros is None:
+        raise NotFound("That organization has no billing account.")
+    entry = LedgerEntry(
+        organization_id=organization_id,
+        kind=kind,
+        amount_cents=amount_cents,
+        balance_after_cents=balance_micros // MICROS_PER_CENT,
+        idempotency_key=idempotency_key,
+        memo=memo[:300],
+        created_at=utcnow(),
+        created_by=created_by,
     )
+    session.add(entry)
+    session.flush()
     return entry
 
 

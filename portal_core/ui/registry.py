@@ -70,6 +70,15 @@ PAGES: tuple[PageSpec, ...] = (
         capability=Capability.MY_PROFILE,
     ),
     PageSpec(
+        id="billing.transactions",
+        script="pages/billing_transactions.py",
+        title="Transactions",
+        icon=":material/receipt_long:",
+        section=Section.BILLING,
+        audience=Audience.MEMBER,
+        capability=Capability.BILLING_READ,
+    ),
+    PageSpec(
         id="staff.organizations",
         script="pages/staff_organizations.py",
         title="Organizations",

@@ -306,7 +306,9 @@ def _empty(listing: Listing, key: str, query: ListQuery) -> None:
             args=(listing, key),
         )
     else:
-        st.info(f"There are no {listing.noun} yet.", icon=":material/inbox:")
+        st.info(
+            listing.empty_message or f"There are no {listing.noun} yet.", icon=":material/inbox:"
+        )
 
 
 def _grid(

@@ -94,6 +94,7 @@ class Ledger:
             organization_id=self.other_id if other else self.organization_id,
             kind=kind,
             amount_cents=amount,
+            balance_after_cents=amount,  # not a column of this list
             idempotency_key=f"test-{uuid.uuid4()}",
             memo=memo,
             created_at=at,

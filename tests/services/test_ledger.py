@@ -170,3 +170,22 @@ def test_a_rolled_back_posting_leaves_no_entry_and_no_balance(engine, organizati
     assert _balance_micros(engine, organization) == 0
     with db.read_session(engine) as session:
         assert session.exec(select(LedgerEntry)).all() == []
+
+
+def test_each_entry_records_the_balance_after_it(engine, organization):
+    payment = _post(engine, organization, 2_500, "payment-after")
+    invoice = _post(engine, organization, -4_000, "invoice-after", EntryKind.INVOICE)
+    credit = _post(engine, organization, 300, "credit-after", EntryKind.CREDIT)
+
+    assert [payment.balance_after_cents, invoice.balance_after_cents] == [2_500, -1_500]
+    assert credit.balance_after_cents == -1_200
+
+
+def test_a_replayed_key_returns_the_first_entry_and_its_balance_untouched(engine, organization):
+    first = _post(engine, organization, 1_000, "replayed")
+    _post(engine, organization, 500, "between")
+
+    again = _post(engine, organization, 1_000, "replayed")
+
+    assert (again.id, again.balance_after_cents) == (first.id, 1_000)
+    assert _balance_micros(engine, organization) == 1_500 * MICROS_PER_CENT

@@ -87,3 +87,22 @@ def test_concurrent_postings_to_two_organizations_stay_apart(concurrent_engine):
     assert _balance_micros(concurrent_engine, second) == 20 * 300 * MICROS_PER_CENT
     with db.read_session(concurrent_engine) as session:
         assert ledger.balance_mismatches(session) == []
+
+
+def test_a_hundred_concurrent_postings_each_record_a_distinct_running_total(concurrent_engine):
+    organization = _organization(concurrent_engine)
+    before_cents = _balance_micros(concurrent_engine, organization) // MICROS_PER_CENT
+    postings = [
+        _posting(concurrent_engine, organization.id, 1_000, f"running-{number}")
+        for number in range(100)
+    ]
+
+    race(postings, threads=8)
+
+    with db.read_session(concurrent_engine) as session:
+        balances_after = session.exec(
+            select(LedgerEntry.balance_after_cents).where(
+                LedgerEntry.organization_id == organization.id
+            )
+        ).all()
+    assert sorted(balances_after) == [before_cents + 1_000 * step for step in range(1, 101)]
