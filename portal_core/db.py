@@ -66,10 +66,6 @@ def create_engine(url: str, *, echo: bool = False) -> Engine:
     return engine
 
 
-def is_sqlite(engine: Engine) -> bool:
-    return engine.dialect.name == "sqlite"
-
-
 @contextmanager
 def write_session(engine: Engine) -> Iterator[Session]:
     """The unit of work: commit at the end of the block, roll back on any exception."""

@@ -9,7 +9,6 @@ registered: sign-up, resend and reset answer the same either way.
 from __future__ import annotations
 
 import re
-import uuid
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from enum import StrEnum
@@ -524,8 +523,3 @@ def _load_organization(session: Session, actor: Actor) -> Organization:
     if organization is None:
         raise NotFound("Your organization was not found.")
     return organization
-
-
-def user_id_by_email(session: Session, email: str) -> uuid.UUID | None:
-    user = _user_by_email(session, normalize_email(email))
-    return user.id if user else None
