@@ -31,8 +31,30 @@ from portal_core.models.billing import (
     UsageDaily,
     UsageRecord,
 )
+from portal_core.models.notices import Notice, NoticeKind, NoticeRead
+from portal_core.models.payments import (
+    AutoRecharge,
+    GatewayCustomer,
+    GatewayEvent,
+    GatewayName,
+    Payment,
+    PaymentMethod,
+    PaymentSource,
+    PaymentStatus,
+)
 
 __all__ = [
+    "AutoRecharge",
+    "GatewayCustomer",
+    "GatewayEvent",
+    "GatewayName",
+    "Payment",
+    "PaymentMethod",
+    "PaymentSource",
+    "PaymentStatus",
+    "Notice",
+    "NoticeKind",
+    "NoticeRead",
     "PARTNER_ROLES",
     "AuditEvent",
     "BillingAccount",

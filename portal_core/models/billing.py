@@ -143,6 +143,9 @@ class Subscription(SQLModel, table=True):
     contract_included_requests: int | None = Field(default=None, sa_type=BigInteger)
     contract_additional_request_micros: int | None = Field(default=None, sa_type=BigInteger)
     contract_lookups_per_second: int | None = None
+    # A credit limit staff set for this organization; empty means the plan's (SPEC.md: twice
+    # the monthly subscription). A plan change recomputes the account's limit from this.
+    credit_limit_override_cents: int | None = Field(default=None, sa_type=BigInteger)
     created_at: datetime = created_at_field()
     updated_at: datetime = updated_at_field()
 

@@ -1,0 +1,53 @@
+"""Notices: what the top bar's bell counts and lists (SPEC.md, The shell).
+
+A notice belongs to an organization and is meant either for one user (``user_id``: their own
+low-balance alert) or for every member whose role holds ``capability`` (failed payments and
+new invoices go to those who may read Billing; disputes, later, to those who may read
+Whois). ``dedupe_key`` is UNIQUE, so the event that posts a notice may run twice and post it
+once. Each reader's "read" mark is a row of ``notice_reads``.
+"""
+
+from __future__ import annotations
+
+import uuid
+from datetime import datetime
+from enum import StrEnum
+
+from sqlalchemy import Column, ForeignKey, Index, String, Uuid
+from sqlmodel import Field, SQLModel
+
+from portal_core.models.base import UTCDateTime, created_at_field, uuid_pk
+
+
+class NoticeKind(StrEnum):
+    LOW_BALANCE = "low_balance"
+    PAYMENT_FAILED = "payment_failed"
+    PAYMENT_NEEDS_AUTHENTICATION = "payment_needs_authentication"
+    AUTO_RECHARGE_FAILED = "auto_recharge_failed"
+    INVOICE_ISSUED = "invoice_issued"
+
+
+class Notice(SQLModel, table=True):
+    __tablename__ = "notices"
+    __table_args__ = (Index("ix_notices_org_created", "organization_id", "created_at"),)
+
+    id: uuid.UUID = uuid_pk()
+    organization_id: uuid.UUID = Field(foreign_key="organizations.id")
+    user_id: uuid.UUID | None = Field(default=None, foreign_key="users.id", index=True)
+    # A permissions.Capability value: who of the organization sees it when user_id is empty.
+    capability: str | None = Field(default=None, max_length=40)
+    kind: NoticeKind = Field(sa_type=String(40))
+    title: str = Field(max_length=120)
+    body: str = Field(max_length=500)
+    # A registry page id the notice links to (billing.invoices…), or empty.
+    link_page_id: str | None = Field(default=None, max_length=60)
+    dedupe_key: str = Field(max_length=160, unique=True)
+    created_at: datetime = created_at_field()
+
+
+class NoticeRead(SQLModel, table=True):
+    __tablename__ = "notice_reads"
+
+    notice_id: uuid.UUID = Field(sa_column=Column(Uuid, ForeignKey("notices.id"), primary_key=True))
+    user_id: uuid.UUID = Field(sa_column=Column(Uuid, ForeignKey("users.id"), primary_key=True))
+    read_at: datetime = Field(sa_type=UTCDateTime, nullable=False)
