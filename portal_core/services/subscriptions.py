@@ -1,7 +1,8 @@
 """An organization's plan: every organization starts on Free, with a billing account.
 
 The credit limit starts at what the plan says (SPEC.md: twice the monthly subscription, a
-figure in ``plans``); staff may change it later.
+figure in ``plans``); staff may set one per organization (``credit_limit_override_cents``),
+which then holds across plan changes.
 """
 
 from __future__ import annotations
@@ -41,3 +42,10 @@ def open_billing(session: Session, organization_id: uuid.UUID, *, now: datetime)
             updated_at=now,
         )
     )
+
+
+def credit_limit_cents(subscription: Subscription, plan: Plan) -> int:
+    """The organization's credit limit: the one staff set, else its plan's (0 when neither)."""
+    if subscription.credit_limit_override_cents is not None:
+        return subscription.credit_limit_override_cents
+    return plan.credit_limit_cents or 0
