@@ -6,6 +6,8 @@ the API turns them into problem JSON with ``status``.
 
 from __future__ import annotations
 
+import uuid
+
 
 class PortalError(Exception):
     """Base of every error a partner may see; ``status`` is its HTTP meaning."""
@@ -71,3 +73,23 @@ class PlanCapReached(PortalError):
 
     status = 402
     title = "Plan allowance used"
+
+
+class PaymentDeclined(PortalError):
+    """A card payment the card's bank (or the gateway) refused. The failed payment is kept,
+    already committed, under ``payment_id``; the message is the gateway's reason."""
+
+    status = 402
+    title = "Payment declined"
+
+    def __init__(self, message: str, *, payment_id: uuid.UUID | None = None) -> None:
+        super().__init__(message)
+        self.payment_id = payment_id
+
+
+class PaymentGatewayUnavailable(PortalError):
+    """The card processor could not be reached or answered with an error of its own. Nothing
+    was charged that will not be settled: trying again with the same key is safe."""
+
+    status = 503
+    title = "Payment service unavailable"

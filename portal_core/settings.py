@@ -56,6 +56,15 @@ class Settings(BaseSettings):
     login_failures_per_account_everywhere: int = Field(default=50, ge=1)
     login_failures_per_address: int = Field(default=20, ge=1)
 
+    # Card payments (DESIGN.md, rule 6). Without a secret key the sandbox gateway offers
+    # Stripe's test cards by name; with one, cards and top-ups go through Stripe Checkout and
+    # the balance is credited from the webhook, verified with the webhook secret.
+    stripe_secret_key: str | None = None
+    stripe_webhook_secret: str | None = None
+    # Where the Stripe SDK sends its requests; unset means Stripe's own API. Tests point it
+    # at a local fake (tests/support/fake_stripe.py).
+    stripe_api_base: str | None = None
+
     @classmethod
     def settings_customise_sources(
         cls,
@@ -76,6 +85,12 @@ class Settings(BaseSettings):
             )
         if self.portal_env == "production" and len(self.cookie_key) < 32:
             raise ValueError("COOKIE_KEY must be at least 32 characters in production.")
+        if self.portal_env == "production" and self.uses_stripe and not self.stripe_webhook_secret:
+            # Stripe would take partners' money that the portal could never credit.
+            raise ValueError(
+                "STRIPE_SECRET_KEY is set without STRIPE_WEBHOOK_SECRET: payments could not be "
+                "credited. Set the webhook's signing secret (whsec_…) too."
+            )
         return self
 
     @property
@@ -85,6 +100,11 @@ class Settings(BaseSettings):
     @property
     def uses_smtp(self) -> bool:
         return bool(self.smtp_host)
+
+    @property
+    def uses_stripe(self) -> bool:
+        """Cards and payments go through Stripe (else through the offline sandbox)."""
+        return bool(self.stripe_secret_key)
 
 
 @lru_cache(maxsize=1)

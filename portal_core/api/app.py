@@ -1,4 +1,4 @@
-"""The FastAPI application: ``/api/healthz`` now; partners' routes and Stripe's webhook next.
+"""The FastAPI application: ``/api/healthz`` and Stripe's webhook (``/api/stripe/webhook``).
 
 Errors are problem JSON (RFC 9457): a domain error keeps its status and message, input that
 fails validation is a 422 listing each field, and anything unexpected is a 500 that reveals
@@ -18,6 +18,7 @@ from sqlalchemy import Engine, text
 from starlette.exceptions import HTTPException
 
 from portal_core import db
+from portal_core.api import webhooks
 from portal_core.errors import PortalError, Throttled, ValidationFailed
 from portal_core.settings import get_settings
 
@@ -66,6 +67,8 @@ def create_app() -> FastAPI:
     @api.exception_handler(Exception)
     async def unexpected(_request: Request, _error: Exception) -> JSONResponse:
         return problem(500, "Internal error", "Something went wrong on our side.")
+
+    api.include_router(webhooks.router(lambda: engine()))
 
     @api.get("/healthz", summary="Liveness and database check")
     def healthz() -> dict[str, str]:

@@ -9,7 +9,9 @@ Rules for a new value (``update_setting``): the fee is a whole number of thousan
 percent from 0 to 10,000 (0 %–10 %: some jurisdictions cap card surcharges, and nothing
 above 10 % is a plausible convenience fee); the time zone is an IANA name such as
 America/Toronto; the seller's details are non-empty single-line text of at most 500
-characters (the column's width).
+characters (the column's width); auto-recharge's daily limit is a whole number of charges
+from 1 to 24 (at least once, so enabling it means something; at most once an hour on
+average, beyond which a card issuer sees a pattern of repeated charges).
 """
 
 from __future__ import annotations
@@ -35,8 +37,10 @@ SELLER_LEGAL_NAME = "seller_legal_name"
 SELLER_ADDRESS = "seller_address"
 SELLER_GST_HST_NUMBER = "seller_gst_hst_number"
 SELLER_QST_NUMBER = "seller_qst_number"
+AUTO_RECHARGE_MAX_PER_DAY = "auto_recharge_max_per_day"
 
 MAX_CARD_FEE_MILLIPERCENT = 10_000  # 10 %
+MAX_AUTO_RECHARGES_PER_DAY = 24
 
 _TEXT_LABELS = {
     SELLER_LEGAL_NAME: "the seller's legal name",
@@ -44,7 +48,7 @@ _TEXT_LABELS = {
     SELLER_GST_HST_NUMBER: "the GST/HST registration number",
     SELLER_QST_NUMBER: "the QST registration number",
 }
-KEYS: tuple[str, ...] = (CARD_FEE, BILLING_TIME_ZONE, *_TEXT_LABELS)
+KEYS: tuple[str, ...] = (CARD_FEE, BILLING_TIME_ZONE, *_TEXT_LABELS, AUTO_RECHARGE_MAX_PER_DAY)
 
 
 @dataclass(frozen=True)
@@ -89,6 +93,11 @@ def billing_time_zone(session: Session) -> ZoneInfo:
     return ZoneInfo(_values(session, (BILLING_TIME_ZONE,))[BILLING_TIME_ZONE])
 
 
+def auto_recharge_max_per_day(session: Session) -> int:
+    """How many auto-recharges may charge an organization's card in one billing-time-zone day."""
+    return int(_values(session, (AUTO_RECHARGE_MAX_PER_DAY,))[AUTO_RECHARGE_MAX_PER_DAY])
+
+
 def seller(session: Session) -> Seller:
     values = _values(session, tuple(_TEXT_LABELS))
     return Seller(
@@ -109,7 +118,7 @@ def update_setting(
     cleaned = value.strip()
     if problem := _problem(key, cleaned):
         raise ValidationFailed({key: problem})
-    if key == CARD_FEE:
+    if key in (CARD_FEE, AUTO_RECHARGE_MAX_PER_DAY):
         cleaned = str(int(cleaned))  # "02950" and "2950" are the same fee
     now = now or utcnow()
     setting = session.get(PlatformSetting, key)
@@ -135,6 +144,14 @@ def _problem(key: str, value: str) -> str | None:
             return "Enter the fee in thousandths of a percent, a whole number (2950 is 2.95 %)."
         if int(value) > MAX_CARD_FEE_MILLIPERCENT:
             return "The card fee must be between 0 and 10,000 (0 % to 10 %)."
+        return None
+    if key == AUTO_RECHARGE_MAX_PER_DAY:
+        whole = value.isascii() and value.isdigit()
+        if not whole or not 1 <= int(value) <= MAX_AUTO_RECHARGES_PER_DAY:
+            return (
+                f"Auto-recharge may charge a card 1 to {MAX_AUTO_RECHARGES_PER_DAY} times a day: "
+                "enter a whole number."
+            )
         return None
     if key == BILLING_TIME_ZONE:
         if value not in available_timezones():
