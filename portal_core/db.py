@@ -10,6 +10,9 @@ PostgreSQL, via ``DATABASE_URL``, needs none of that.
 raises, and only after a commit runs what was deferred (mail, for one) with ``after_commit``.
 ``write_connection`` is the same unit of work for SQLAlchemy Core statements, without the ORM,
 for the hot path (the meter), where an ORM session costs several times the statements' work.
+``after_commit`` takes either: the session, the connection of ``write_connection``, or the
+connection of a ``write_session`` (``session.connection()``), so Core code called from both
+(the funds watcher) defers its mail the same way.
 """
 
 from __future__ import annotations
@@ -29,6 +32,8 @@ from portal_core.settings import ROOT, get_settings
 
 _WRITE_OPTION = "portal_write"
 _AFTER_COMMIT = "portal_after_commit"
+
+Deferred = list[Callable[[], None]]
 
 
 def create_engine(url: str, *, echo: bool = False) -> Engine:
@@ -72,39 +77,50 @@ def write_session(engine: Engine) -> Iterator[Session]:
     lock: threading.Lock | None = getattr(engine, "info_write_lock", None)
     if lock is not None:
         lock.acquire()
+    deferred: Deferred = []
     try:
         with Session(engine, expire_on_commit=False) as session:
-            session.connection(execution_options={_WRITE_OPTION: True})
-            session.info[_AFTER_COMMIT] = []
+            # The same list on the session's connection, for Core code handed
+            # ``session.connection()`` (the funds watcher, from the ledger).
+            session.connection(execution_options={_WRITE_OPTION: True, _AFTER_COMMIT: deferred})
+            session.info[_AFTER_COMMIT] = deferred
             try:
                 yield session
                 session.commit()
             except BaseException:
                 session.rollback()
                 raise
-            deferred: list[Callable[[], None]] = session.info[_AFTER_COMMIT]
     finally:
         if lock is not None:
             lock.release()
-    for action in deferred:
-        action()
+    _run(deferred)
 
 
 @contextmanager
 def write_connection(engine: Engine) -> Iterator[Connection]:
     """A Core connection in one write transaction: the same process write lock and
-    ``BEGIN IMMEDIATE`` as ``write_session``; commit at the end, roll back on any exception."""
+    ``BEGIN IMMEDIATE`` as ``write_session``; commit at the end, roll back on any exception.
+    What ``after_commit`` deferred on the connection runs after the commit, never after a
+    rollback."""
     lock: threading.Lock | None = getattr(engine, "info_write_lock", None)
     if lock is not None:
         lock.acquire()
+    deferred: Deferred = []
     try:
         with engine.connect() as connection:
-            connection.execution_options(**{_WRITE_OPTION: True})
+            connection.execution_options(**{_WRITE_OPTION: True, _AFTER_COMMIT: deferred})
             with connection.begin():
                 yield connection
     finally:
         if lock is not None:
             lock.release()
+    _run(deferred)
+
+
+def _run(deferred: Deferred) -> None:
+    # Outside the write lock: a slow mail server must not hold up the other writers.
+    for action in deferred:
+        action()
 
 
 @contextmanager
@@ -115,11 +131,23 @@ def read_session(engine: Engine) -> Iterator[Session]:
         yield session
 
 
-def after_commit(session: Session, action: Callable[[], None]) -> None:
-    """Run ``action`` once the unit of work commits; never if it rolls back."""
-    pending = session.info.get(_AFTER_COMMIT)
+def after_commit(target: Session | Connection, action: Callable[[], None]) -> None:
+    """Run ``action`` once the unit of work commits; never if it rolls back.
+
+    ``target`` is a session from ``write_session``, its ``session.connection()``, or a
+    connection from ``write_connection``. A connection keeps the list in its execution
+    options, which live as long as that checkout (``Connection.info`` would outlive it: it
+    belongs to the pooled DBAPI connection, which another thread takes next).
+    """
+    if isinstance(target, Connection):
+        pending = target.get_execution_options().get(_AFTER_COMMIT)
+    else:
+        pending = target.info.get(_AFTER_COMMIT)
     if pending is None:
-        raise RuntimeError("after_commit needs a session from write_session()")
+        raise RuntimeError(
+            "after_commit needs a session from write_session() or a connection from "
+            "write_connection()"
+        )
     pending.append(action)
 
 

@@ -6,6 +6,11 @@ RETURNING balance``, so concurrent postings never lose one another, and the bala
 is stored on the entry as its new balance. Posting the same key again returns the first
 entry and changes nothing: a double click, a retry or a replayed webhook posts once.
 
+A negative entry (an adjustment, a debit) lowers the available funds: the same ``RETURNING``
+gives the unbilled usage too, and the funds watcher (``services.funds_watch``: low-balance
+alerts, auto-recharge) is told of the drop. The invoice run, which also takes its usage off
+the unbilled figure, tells the watcher itself, once, and posts with ``watch_funds=False``.
+
 The check (``balance_mismatches``, the ``check-balances`` command) recomputes both cached
 figures that money moves: the balance from the entries, the unbilled usage from the records.
 """
@@ -31,6 +36,7 @@ from portal_core.models.billing import (
     UsageRecord,
 )
 from portal_core.money import MICROS_PER_CENT
+from portal_core.services import funds_watch
 
 
 def post_entry(
@@ -42,6 +48,7 @@ def post_entry(
     idempotency_key: str,
     memo: str,
     created_by: uuid.UUID | None = None,
+    watch_funds: bool = True,
 ) -> LedgerEntry:
     """Append one entry (or find the one already posted under ``idempotency_key``)."""
     if not idempotency_key or len(idempotency_key) > 120:
@@ -54,7 +61,7 @@ def post_entry(
     try:
         # One savepoint holds both writes, so a lost race on the key undoes the balance too.
         with session.begin_nested():
-            entry = _append(
+            entry, available_micros = _append(
                 session, organization_id, kind, amount_cents, idempotency_key, memo, created_by
             )
     except IntegrityError:
@@ -63,6 +70,16 @@ def post_entry(
         if existing is None:
             raise
         return _same_request(existing, organization_id, kind, amount_cents)
+    if amount_cents < 0 and watch_funds:
+        # Outside the savepoint: a lost race above must not leave an alert for a drop that
+        # was rolled back.
+        funds_watch.funds_dropped(
+            session.connection(),
+            organization_id,
+            before_available_micros=available_micros - amount_cents * MICROS_PER_CENT,
+            after_available_micros=available_micros,
+            cause=f"ledger:{idempotency_key}",
+        )
     return entry
 
 
@@ -74,18 +91,20 @@ def _append(
     idempotency_key: str,
     memo: str,
     created_by: uuid.UUID | None,
-) -> LedgerEntry:
+) -> tuple[LedgerEntry, int]:
+    """The entry, and the available funds (balance − unbilled, µ$) right after it."""
     # The balance moves first, by one atomic UPDATE that returns it: the entry's new balance
     # is exactly this posting's running total even among concurrent postings, since the
     # account row stays locked until commit and the next posting adds to ours.
-    balance_micros = session.execute(
+    moved = session.execute(
         update(BillingAccount)
         .where(col(BillingAccount.organization_id) == organization_id)
         .values(balance_micros=BillingAccount.balance_micros + amount_cents * MICROS_PER_CENT)
-        .returning(col(BillingAccount.balance_micros))
-    ).scalar_one_or_none()
-    if balance_micros is None:
+        .returning(col(BillingAccount.balance_micros), col(BillingAccount.unbilled_micros))
+    ).first()
+    if moved is None:
         raise NotFound("That organization has no billing account.")
+    balance_micros, unbilled_micros = int(moved[0]), int(moved[1])
     entry = LedgerEntry(
         organization_id=organization_id,
         kind=kind,
@@ -98,7 +117,7 @@ def _append(
     )
     session.add(entry)
     session.flush()
-    return entry
+    return entry, balance_micros - unbilled_micros
 
 
 def _entry_by_key(session: Session, key: str) -> LedgerEntry | None:

@@ -29,8 +29,10 @@ prices it by CASE (0 within the allowance), adds the price to ``unbilled_micros`
 matches the row while ``balance − unbilled − cost + credit_limit >= 0`` (and, on a capped
 plan, while the allowance lasts). Two concurrent requests can therefore never spend the same
 funds or the same included request; ``RETURNING`` tells which request of the period this one
-was, hence whether it was included. The usage record and the day's roll-up are written in the
-same transaction. Everything here is SQLAlchemy Core (DESIGN.md, *Speed on the hot path*).
+was, hence whether it was included, and the balance and unbilled usage after it, hence the
+drop of available funds that the funds watcher checks (``services.funds_watch``: low-balance
+alerts, auto-recharge). The usage record and the day's roll-up are written in the same
+transaction. Everything here is SQLAlchemy Core (DESIGN.md, *Speed on the hot path*).
 
 A ``request_key`` is the request's idempotency key (UNIQUE on ``usage_records``): a replay
 returns the first result and charges nothing more.
@@ -81,7 +83,7 @@ from portal_core.models.billing import (
     UsageRecord,
 )
 from portal_core.money import format_micros, format_unit_price
-from portal_core.services import platform
+from portal_core.services import funds_watch, platform
 
 TIME_ZONE_SETTING = platform.BILLING_TIME_ZONE
 MAX_REQUEST_KEY = 120  # usage_records.request_key's width
@@ -204,6 +206,18 @@ def meter_request(
             "cost_micros": cost,
         },
     )
+    if cost > 0:
+        # The guarded UPDATE returned the figures after this request: funds were one cost
+        # higher before it (the low-balance alert and auto-recharge watch the drop).
+        after = int(spent.balance_micros) - int(spent.unbilled_micros)
+        funds_watch.funds_dropped(
+            connection,
+            organization_id,
+            before_available_micros=after + cost,
+            after_available_micros=after,
+            cause=f"usage:{request_key}",
+            now=now,
+        )
     return MeteredRequest(
         cost_micros=cost, included=included, period=counted_period, period_requests=period_requests
     )
@@ -366,7 +380,12 @@ def _statements(dialect: str) -> _Statements:
             period_requests=requests_so_far + 1,
             unbilled_micros=accounts.unbilled_micros + cost,
         )
-        .returning(accounts.period, accounts.period_requests)
+        .returning(
+            accounts.period,
+            accounts.period_requests,
+            accounts.balance_micros,
+            accounts.unbilled_micros,
+        )
     )
     undo = (
         update(_accounts)

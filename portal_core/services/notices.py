@@ -4,19 +4,33 @@ Whatever happens to an organization that its members should see next time they l
 balance, a failed payment, a new invoice; disputes later) is posted here, inside the unit of
 work of the event itself, so a notice exists exactly when its event committed. ``dedupe_key``
 names the event (``invoice:<id>``, ``payment-failed:<id>``…): posting it again finds the
-first notice and adds nothing.
+first notice and adds nothing. ``post_for_user`` does the same with a Core statement, for
+the funds watcher on the meter's path (DESIGN.md, Speed on the hot path).
+
+Reading is per member: ``mark_read`` and ``mark_all_read`` record that the acting user read
+notices they may see (``queries.notices`` decides which); another organization's notice is
+not found.
 """
 
 from __future__ import annotations
 
 import uuid
+from datetime import datetime
+from functools import cache
+from typing import Any, cast
 
+from sqlalchemy import Connection, Insert, Table, literal
+from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.exc import IntegrityError
-from sqlmodel import Session, select
+from sqlmodel import Session, col, select
 
 from portal_core.models.base import utcnow
-from portal_core.models.notices import Notice, NoticeKind
-from portal_core.permissions import Capability
+from portal_core.models.notices import Notice, NoticeKind, NoticeRead
+from portal_core.permissions import Actor, Capability, require
+from portal_core.queries import notices as notice_queries
+
+_notices = cast(Table, Notice.__table__)  # type: ignore[attr-defined]
+_reads = cast(Table, NoticeRead.__table__)  # type: ignore[attr-defined]
 
 
 def post(
@@ -30,6 +44,7 @@ def post(
     capability: Capability | None = None,
     user_id: uuid.UUID | None = None,
     link_page_id: str | None = None,
+    now: datetime | None = None,
 ) -> Notice:
     """Post a notice for one user (``user_id``) or for the members holding ``capability``."""
     if (capability is None) == (user_id is None):
@@ -46,7 +61,7 @@ def post(
         body=body[:500],
         link_page_id=link_page_id,
         dedupe_key=dedupe_key[:160],
-        created_at=utcnow(),
+        created_at=now or utcnow(),
     )
     try:
         with session.begin_nested():
@@ -63,3 +78,88 @@ def post(
 
 def _by_key(session: Session, dedupe_key: str) -> Notice | None:
     return session.exec(select(Notice).where(Notice.dedupe_key == dedupe_key[:160])).first()
+
+
+def post_for_user(
+    connection: Connection,
+    *,
+    organization_id: uuid.UUID,
+    user_id: uuid.UUID,
+    kind: NoticeKind,
+    title: str,
+    body: str,
+    dedupe_key: str,
+    link_page_id: str | None = None,
+    now: datetime | None = None,
+) -> None:
+    """Post a personal notice with one Core INSERT that a repeated ``dedupe_key`` skips."""
+    connection.execute(
+        _insert_notice(connection.dialect.name),
+        {
+            "id": uuid.uuid4(),
+            "organization_id": organization_id,
+            "user_id": user_id,
+            "capability": None,
+            "kind": kind.value,
+            "title": title[:120],
+            "body": body[:500],
+            "link_page_id": link_page_id,
+            "dedupe_key": dedupe_key[:160],
+            "created_at": now or utcnow(),
+        },
+    )
+
+
+def mark_read(
+    session: Session, actor: Actor, notice_id: uuid.UUID, *, now: datetime | None = None
+) -> None:
+    """Record that the actor read ``notice_id`` (again: nothing changes). A notice the actor
+    may not see, another organization's for one, is not found."""
+    require(actor, Capability.USE_PORTAL)
+    notice_queries.notice(session, actor, notice_id)  # raises NotFound
+    session.execute(
+        _insert_read(session.get_bind().dialect.name),
+        {"notice_id": notice_id, "user_id": actor.user_id, "read_at": now or utcnow()},
+    )
+
+
+def mark_all_read(session: Session, actor: Actor, *, now: datetime | None = None) -> int:
+    """Mark every notice the actor may see as read, in one INSERT … SELECT; returns how many
+    were unread."""
+    require(actor, Capability.USE_PORTAL)
+    already = (
+        select(NoticeRead.notice_id)
+        .where(
+            col(NoticeRead.notice_id) == col(Notice.id),
+            col(NoticeRead.user_id) == actor.user_id,
+        )
+        .exists()
+    )
+    unread = select(
+        col(Notice.id),
+        literal(actor.user_id, type_=_reads.c.user_id.type),
+        literal(now or utcnow(), type_=_reads.c.read_at.type),
+    ).where(notice_queries.visible_to(actor), ~already)
+    dialect = session.get_bind().dialect.name
+    inserted = session.execute(
+        _upsert(dialect, _reads)
+        .from_select(["notice_id", "user_id", "read_at"], unread)
+        .on_conflict_do_nothing(index_elements=["notice_id", "user_id"])
+        .execution_options(preserve_rowcount=True)
+    )
+    return max(int(getattr(inserted, "rowcount", 0) or 0), 0)
+
+
+def _upsert(dialect: str, table: Table) -> Any:
+    return (postgresql.insert if dialect == "postgresql" else sqlite.insert)(table)
+
+
+@cache
+def _insert_notice(dialect: str) -> Insert:
+    return _upsert(dialect, _notices).on_conflict_do_nothing(index_elements=["dedupe_key"])
+
+
+@cache
+def _insert_read(dialect: str) -> Insert:
+    # Two clicks (or two tabs) reading one notice at once: the second finds the row there.
+    return _upsert(dialect, _reads).on_conflict_do_nothing(index_elements=["notice_id", "user_id"])
