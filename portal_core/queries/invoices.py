@@ -1,16 +1,44 @@
-"""Read side of invoices: one invoice of the acting user's organization, with its lines and
-taxes. Another organization's invoice is simply not found (DESIGN.md, rule 3)."""
+"""Read side of invoices: the organization's list (the table widget's ``Listing``) and one
+invoice with its lines and taxes, for the detail view and the PDF. Everything is scoped to the
+acting user's organization: another organization's invoice is simply not found (DESIGN.md,
+rule 3)."""
 
 from __future__ import annotations
 
 import uuid
 from dataclasses import dataclass
+from datetime import datetime
 
+from sqlalchemy import String, cast
 from sqlmodel import Session, col, select
 
 from portal_core.errors import NotFound
-from portal_core.models.billing import Invoice, InvoiceLine, InvoiceTax
+from portal_core.models.billing import Invoice, InvoiceLine, InvoiceStatus, InvoiceTax
 from portal_core.permissions import Actor, Capability, require, require_organization
+from portal_core.queries.listing import (
+    ChoiceFilter,
+    Column,
+    ColumnKind,
+    DateRangeFilter,
+    Listing,
+    Sort,
+    TextFilter,
+    created_sort,
+    equal_choices,
+    updated_sort,
+)
+
+# An invoice's status in a partner's words (SPEC.md, Billing model: paid, or due until
+# payments cover it).
+STATUS_LABELS: dict[str, str] = {
+    InvoiceStatus.PAID.value: "Paid",
+    InvoiceStatus.DUE.value: "Due",
+}
+
+EMPTY_MESSAGE = (
+    "No invoices yet. Invoices are issued on the 1st of each month for the month before: the "
+    "plan's fee, usage beyond its allowance and taxes, paid from your prepaid balance."
+)
 
 
 @dataclass(frozen=True)
@@ -18,6 +46,64 @@ class InvoiceDetail:
     invoice: Invoice
     lines: list[InvoiceLine]
     taxes: list[InvoiceTax]
+
+
+def period_label(period: str) -> str:
+    """An invoice's period (YYYY-MM) as a partner reads it: "2026-10" → "October 2026"."""
+    return datetime.strptime(period, "%Y-%m").strftime("%B %Y")
+
+
+def invoices(actor: Actor) -> Listing:
+    """The organization's invoices, newest first: number, period, issue date, status and the
+    subtotal, tax and total. Filters: number or period (text), status, issue date."""
+    require(actor, Capability.BILLING_READ)
+    organization_id = require_organization(actor)
+    status = col(Invoice.status)
+    number = col(Invoice.number)
+    return Listing(
+        noun="invoices",
+        select=select(col(Invoice.id))
+        .select_from(Invoice)
+        .where(col(Invoice.organization_id) == organization_id),
+        key=col(Invoice.id),
+        columns=(
+            Column("number", "Number", number, ColumnKind.NUMBER),
+            Column("period", "Period", col(Invoice.period), help="The month invoiced (YYYY-MM)."),
+            Column("issued_at", "Issued", col(Invoice.issued_at), ColumnKind.DATETIME),
+            Column(
+                "status",
+                "Status",
+                status,
+                ColumnKind.STATUS,
+                labels=STATUS_LABELS,
+                help="Paid from your prepaid balance, or due until payments cover it.",
+            ),
+            Column(
+                "subtotal_cents", "Subtotal", col(Invoice.subtotal_cents), ColumnKind.MONEY_CENTS
+            ),
+            Column("tax_cents", "Tax", col(Invoice.tax_cents), ColumnKind.MONEY_CENTS),
+            Column("total_cents", "Total", col(Invoice.total_cents), ColumnKind.MONEY_CENTS),
+        ),
+        sorts=(
+            created_sort(col(Invoice.issued_at)),
+            updated_sort(col(Invoice.updated_at)),
+            Sort("total", "Total", col(Invoice.total_cents)),
+            Sort("number", "Number", number),
+        ),
+        default_sort="created",
+        default_descending=True,
+        filters=(
+            TextFilter(
+                "search",
+                "Number or period",
+                (cast(number, String), col(Invoice.period)),
+                placeholder="123 or 2026-10",
+            ),
+            ChoiceFilter("status", "Status", equal_choices(status, STATUS_LABELS)),
+            DateRangeFilter("issued", "Issued", col(Invoice.issued_at)),
+        ),
+        empty_message=EMPTY_MESSAGE,
+    )
 
 
 def invoice(session: Session, actor: Actor, invoice_id: uuid.UUID) -> InvoiceDetail:

@@ -1,0 +1,351 @@
+"""Billing › Invoices (AppTest): who may open it, the list and its empty state, the detail
+opened from ``?invoice=<id>`` (lines, taxes, total, status, seller and buyer), its PDF download,
+the way back, and "not found" for a bad or another organization's invoice id.
+
+Invoices are issued by ``run_invoices`` over usage recorded as the meter records it.
+"""
+
+from __future__ import annotations
+
+import re
+import uuid
+from collections.abc import Callable
+from datetime import UTC, datetime
+from zoneinfo import ZoneInfo
+
+import pytest
+from sqlalchemy import insert, update
+from sqlmodel import col, select
+from streamlit.runtime.media_file_manager import MediaFileManager
+from streamlit.testing.v1 import AppTest
+
+from portal_core import db
+from portal_core.models.accounts import Organization, Role, User
+from portal_core.models.billing import (
+    BillingAccount,
+    EntryKind,
+    Invoice,
+    LookupType,
+    Subscription,
+    UsageRecord,
+)
+from portal_core.queries.invoices import EMPTY_MESSAGE
+from portal_core.services import invoices, ledger
+from portal_core.settings import ROOT
+from portal_core.ui import state
+from tests.factories import log_in, make_organization, make_staff, make_user
+from tests.pages.conftest import Portal, texts
+from tests.unit.test_invoice_pdf import pdf_runs
+
+PAGE = "pages/billing_invoices.py"
+TORONTO = ZoneInfo("America/Toronto")
+BILLING_ROLES = [Role.OWNER, Role.ADMIN, Role.BILLING]
+OTHER_ROLES = [Role.DEVELOPER, Role.VIEWER]
+NOT_FOUND = "That invoice was not found."
+
+Downloads = dict[str, Callable[[], bytes]]
+
+
+# --- Helpers ---------------------------------------------------------------------------------
+
+
+def starter_member(
+    portal: Portal,
+    role: Role = Role.OWNER,
+    *,
+    legal_name: str = "Northwind Telecom Inc.",
+    top_up_cents: int = 0,
+) -> User:
+    """A user of a new Ontario organization on the Starter plan since January."""
+    with db.write_session(portal.engine) as session:
+        organization = make_organization(session, province="ON")
+        organization.legal_name = legal_name
+        session.add(organization)
+        subscription = session.get(Subscription, organization.id)
+        assert subscription is not None
+        subscription.plan_code = "starter"
+        subscription.term_started_at = datetime(2026, 1, 1, tzinfo=TORONTO)
+        subscription.updated_at = datetime(2026, 1, 1, tzinfo=TORONTO)
+        session.add(subscription)
+        if top_up_cents:
+            ledger.post_entry(
+                session,
+                organization_id=organization.id,
+                kind=EntryKind.PAYMENT,
+                amount_cents=top_up_cents,
+                idempotency_key=f"top-up:{organization.id}",
+                memo="Top-up",
+            )
+        return make_user(session, organization=organization, role=role)
+
+
+def colleague(portal: Portal, user: User, role: Role) -> User:
+    with db.write_session(portal.engine) as session:
+        organization = session.get(Organization, user.organization_id)
+        return make_user(session, organization=organization, role=role)
+
+
+def use(portal: Portal, user: User, period: str, requests: int) -> None:
+    """``requests`` Caller ID lookups beyond the allowance ($0.0030 each) in ``period``."""
+    with db.write_session(portal.engine) as session:
+        session.execute(
+            insert(UsageRecord),
+            [
+                {
+                    "id": uuid.uuid4(),
+                    "organization_id": user.organization_id,
+                    "product": "smart_cnam",
+                    "lookup_type": LookupType.CALLER_ID.value,
+                    "period": period,
+                    "included": False,
+                    "cost_micros": 3_000,
+                    "request_key": uuid.uuid4().hex,
+                    "created_at": datetime.strptime(f"{period}-15", "%Y-%m-%d").replace(tzinfo=UTC),
+                }
+                for _ in range(requests)
+            ],
+        )
+        session.execute(
+            update(BillingAccount)
+            .where(col(BillingAccount.organization_id) == user.organization_id)
+            .values(unbilled_micros=BillingAccount.unbilled_micros + 3_000 * requests)
+        )
+
+
+def run(portal: Portal, period: str) -> None:
+    """The scheduler's run on the 1st after ``period``."""
+    year, month = (int(part) for part in period.split("-"))
+    year, month = (year + 1, 1) if month == 12 else (year, month + 1)
+    invoices.run_invoices(
+        portal.engine, period=period, now=datetime(year, month, 1, 6, tzinfo=TORONTO)
+    )
+
+
+def invoice_of(portal: Portal, user: User, period: str = "2026-10") -> Invoice:
+    with db.read_session(portal.engine) as session:
+        return session.exec(
+            select(Invoice).where(
+                Invoice.organization_id == user.organization_id, Invoice.period == period
+            )
+        ).one()
+
+
+def open_invoice(portal: Portal, user: User, invoice_id: object) -> AppTest:
+    """The page opened from a link naming the invoice (?invoice=…)."""
+    app = AppTest.from_file(str(ROOT / "Home.py"), default_timeout=30)
+    app.session_state[state.SESSION_HANDLE] = log_in(portal.engine, user)
+    app.switch_page(PAGE)
+    app.query_params["invoice"] = str(invoice_id)
+    return app.run()
+
+
+def plain(app: AppTest) -> str:
+    """The text drawn, markdown escapes removed ("\\$30\\.00" reads "$30.00")."""
+    return re.sub(r"\\(.)", r"\1", texts(app))
+
+
+def refused(app: AppTest) -> bool:
+    return [str(title.value) for title in app.title] == ["No access"]
+
+
+@pytest.fixture
+def downloads(monkeypatch: pytest.MonkeyPatch) -> Downloads:
+    """The files offered by download buttons, by file name: Streamlit builds a deferred
+    download only when it is clicked, so the test keeps the builder and calls it."""
+    offered: Downloads = {}
+    original = MediaFileManager.add_deferred
+
+    def add_deferred(
+        manager: MediaFileManager,
+        data_callable: Callable[[], bytes],
+        mimetype: str | None,
+        coordinates: str,
+        file_name: str | None = None,
+        **options: str,
+    ) -> str:
+        assert file_name is not None
+        offered[file_name] = data_callable
+        return original(manager, data_callable, mimetype, coordinates, file_name, **options)
+
+    monkeypatch.setattr(MediaFileManager, "add_deferred", add_deferred)
+    return offered
+
+
+# --- The list --------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("role", BILLING_ROLES, ids=str)
+def test_billing_roles_see_their_invoices_with_status_and_amounts(
+    portal: Portal, role: Role
+) -> None:
+    owner = starter_member(portal, top_up_cents=5_000)
+    use(portal, owner, "2026-10", 1_000)
+    run(portal, "2026-09")  # $33.90, paid from the $50 top-up
+    run(portal, "2026-10")  # $37.29, due
+    member = owner if role is Role.OWNER else colleague(portal, owner, role)
+
+    app = portal.open(PAGE, as_user=member)
+
+    assert not app.exception, app.exception
+    assert [str(title.value) for title in app.title] == ["Invoices"]
+    assert any("Issued on the 1st of each month" in str(c.value) for c in app.caption)
+    [frame] = app.dataframe
+    rows = frame.value[["period", "status", "subtotal_cents", "tax_cents", "total_cents"]]
+    assert rows.values.tolist() == [
+        ["2026-10", "Due", "$33.00", "$4.29", "$37.29"],
+        ["2026-09", "Paid", "$30.00", "$3.90", "$33.90"],
+    ]
+    assert frame.proto.selection_mode  # a row can be selected to open it
+
+
+def test_a_new_organization_is_told_when_invoices_come(portal: Portal) -> None:
+    app = portal.open(PAGE, as_user=starter_member(portal))
+
+    assert not app.exception, app.exception
+    assert not app.dataframe
+    assert EMPTY_MESSAGE in [str(info.value) for info in app.info]
+
+
+def test_another_organizations_invoices_are_not_listed(portal: Portal) -> None:
+    mine = starter_member(portal)
+    theirs = starter_member(portal, legal_name="Elsewhere Ltd.")
+    use(portal, theirs, "2026-10", 100)
+    with db.write_session(portal.engine) as session:
+        subscription = session.get(Subscription, mine.organization_id)
+        assert subscription is not None
+        subscription.plan_code = "free"  # nothing to invoice for mine
+        session.add(subscription)
+    run(portal, "2026-10")
+
+    app = portal.open(PAGE, as_user=mine)
+
+    assert not app.dataframe
+    assert EMPTY_MESSAGE in [str(info.value) for info in app.info]
+
+
+@pytest.mark.parametrize("role", OTHER_ROLES, ids=str)
+def test_roles_without_billing_are_refused_even_with_a_link(portal: Portal, role: Role) -> None:
+    owner = starter_member(portal)
+    run(portal, "2026-10")
+    member = colleague(portal, owner, role)
+
+    for app in (
+        portal.open(PAGE, as_user=member),
+        open_invoice(portal, member, invoice_of(portal, owner).id),
+    ):
+        assert refused(app)
+        assert not app.dataframe
+        assert "Northwind" not in texts(app)
+
+
+def test_staff_are_refused(portal: Portal) -> None:
+    with db.write_session(portal.engine) as session:
+        staff = make_staff(session)
+
+    app = portal.open(PAGE, as_user=staff)
+
+    assert refused(app)
+    assert not app.dataframe
+
+
+# --- One invoice -----------------------------------------------------------------------------
+
+
+def test_a_link_opens_the_invoice_with_its_lines_taxes_total_and_parties(portal: Portal) -> None:
+    owner = starter_member(portal, top_up_cents=10_000)
+    use(portal, owner, "2026-10", 1_000)
+    run(portal, "2026-10")
+    invoice = invoice_of(portal, owner)
+
+    app = open_invoice(portal, owner, invoice.id)
+
+    assert not app.exception, app.exception
+    assert not app.dataframe  # the detail replaces the list
+    assert [str(header.value) for header in app.subheader] == [
+        f"Invoice {invoice.number} · October 2026"
+    ]
+    shown = plain(app)
+    assert ":green-badge[:material/check_circle: Paid]" in shown
+    assert "Issued 2026-11-01 for October 2026 · Prices in USD" in shown
+    assert "| Starter plan, October 2026 | 1 | $30.00 | $30.00 |" in shown
+    assert "| Caller ID lookups beyond the allowance | 1,000 | $0.0030 | $3.00 |" in shown
+    assert "| | | Subtotal | $33.00 |" in shown
+    assert "| | | HST (13%) | $4.29 |" in shown
+    assert "| | | **Total** | **$37.29** |" in shown
+    assert "SIPSTACK Inc.  \n100 Queen Street West" in shown
+    assert "GST/HST registration: 123456789 RT0001" in shown
+    assert "Northwind Telecom Inc.  \n1 Main Street  \nToronto, ON  \nCA" in shown
+    assert not app.warning
+
+
+def test_a_due_invoice_says_so_and_how_to_pay_it(portal: Portal) -> None:
+    owner = starter_member(portal)  # no funds: the invoice takes the balance below zero
+    run(portal, "2026-10")
+
+    app = open_invoice(portal, owner, invoice_of(portal, owner).id)
+
+    assert not app.exception, app.exception
+    assert ":orange-badge[:material/schedule: Due]" in plain(app)
+    assert [str(warning.value) for warning in app.warning] == [
+        "This invoice is due: your prepaid balance did not cover it. Add funds to pay it."
+    ]
+    [link] = [link for link in app.main.get("page_link") if link.proto.label == "Add funds"]
+    assert link.proto.page == "billing_overview"
+
+
+def test_the_invoice_downloads_as_a_pdf_named_by_its_number(
+    portal: Portal, downloads: Downloads
+) -> None:
+    owner = starter_member(portal)
+    run(portal, "2026-10")
+    invoice = invoice_of(portal, owner)
+
+    app = open_invoice(portal, owner, invoice.id)
+
+    [button] = app.get("download_button")
+    assert button.proto.label == "Download PDF"
+    file_name = f"SIPSTACK-invoice-{invoice.number:06d}.pdf"
+    assert list(downloads) == [file_name]
+    data = downloads[file_name]()
+    assert data.startswith(b"%PDF")
+    runs = pdf_runs(data)
+    assert runs[runs.index("Invoice number") + 1] == str(invoice.number)
+    assert "Northwind Telecom Inc." in runs
+
+
+def test_all_invoices_goes_back_to_the_list(portal: Portal) -> None:
+    owner = starter_member(portal)
+    run(portal, "2026-10")
+
+    app = open_invoice(portal, owner, invoice_of(portal, owner).id)
+    app.button(key="billing.invoices.back").click().run()
+
+    assert not app.exception, app.exception
+    assert "invoice" not in app.query_params
+    assert not app.subheader
+    [frame] = app.dataframe
+    assert frame.value["period"].tolist() == ["2026-10"]
+
+
+def test_another_organizations_invoice_by_link_is_not_found(portal: Portal) -> None:
+    mine = starter_member(portal)
+    theirs = starter_member(portal, legal_name="Elsewhere Ltd.")
+    run(portal, "2026-10")
+
+    app = open_invoice(portal, mine, invoice_of(portal, theirs).id)
+
+    assert not app.exception, app.exception
+    assert any(NOT_FOUND in str(warning.value) for warning in app.warning)
+    assert not app.subheader
+    assert not app.get("download_button")
+    assert "Elsewhere" not in texts(app)
+    assert app.button(key="billing.invoices.back")  # the way back is offered
+
+
+@pytest.mark.parametrize("raw", ["not-an-id", str(uuid.uuid4())], ids=["malformed", "unknown"])
+def test_a_bad_invoice_link_is_not_found(portal: Portal, raw: str) -> None:
+    app = open_invoice(portal, starter_member(portal), raw)
+
+    assert not app.exception, app.exception
+    assert any(NOT_FOUND in str(warning.value) for warning in app.warning)
+    assert not app.get("download_button")
