@@ -247,6 +247,18 @@ _AUDIT_KINDS: tuple[tuple[str, str, tuple[str, ...], tuple[str, ...]], ...] = (
     ),
     ("signup", "Sign-ups and activations", ("signup", "organization.activated"), ("signup.",)),
     ("staff", "Staff accounts", (), ("staff.",)),
+    (
+        "billing",
+        "Billing: credits, limits, contracts, plans, taxes, settings, invoice runs",
+        (),
+        ("billing.", "invoices.", "platform_setting."),
+    ),
+    (
+        "plans_and_cards",
+        "Plan changes, cards and auto-recharge",
+        (),
+        ("plan.", "payment_method.", "auto_recharge."),
+    ),
 )
 
 AUDIT_KINDS: dict[str, str] = {value: label for value, label, _, _ in _AUDIT_KINDS}

@@ -4,8 +4,8 @@ audit log.
 An organization opens below the list when its row is selected, or from a link that carries
 ``?organization=<id>``; the query parameter is the one record of which organization is open,
 so the link can be shared. Deactivating or reactivating a user or an organization asks for a
-reason in a confirmation dialog, then calls ``services.staff`` (which checks the role again
-and writes the audit event).
+reason in a confirmation dialog (``confirm.dialog_with_reason``), then calls
+``services.staff`` (which checks the role again and writes the audit event).
 """
 
 from __future__ import annotations
@@ -17,20 +17,22 @@ from datetime import datetime
 import streamlit as st
 from streamlit.delta_generator import DeltaGenerator
 
-from portal_core.errors import NotFound, PortalError
+from portal_core.errors import NotFound
 from portal_core.money import format_cents
 from portal_core.queries import staff as staff_queries
 from portal_core.queries.staff import Member, OrganizationDetail
 from portal_core.services import staff as staff_services
 from portal_core.services.sessions import SessionView
-from portal_core.ui import resources, table
+from portal_core.ui import confirm, resources, table
 from portal_core.ui.text import markdown_escape
 
 ORGANIZATION_PARAM = "organization"
 _ORGANIZATIONS_TABLE = "staff.organizations"
 _ORGANIZATION_AUDIT_TABLE = "staff.organization_audit"
 _AUDIT_TABLE = "staff.audit_log"
-_PENDING = "staff.pending_change"  # the change waiting for its confirmation
+# The change waiting for its confirmation; its dialog's buttons are keyed from it
+# ("staff.change.confirm", "staff.change.cancel").
+_PENDING = "staff.change"
 _DONE = "staff.change_done"  # the last change's result, shown once
 
 
@@ -68,10 +70,16 @@ def organizations(viewer: SessionView) -> None:
             st.warning("That link does not name an organization.", icon=":material/link_off:")
         else:
             _organization(viewer, organization_id)
-    change = st.session_state.get(_PENDING)
+    change = confirm.asked(_PENDING)
     if isinstance(change, _Change):
-        st.dialog(f"{change.verb} {change.target}", on_dismiss=_forget_change)(_confirm)(
-            viewer, change
+        confirm.dialog_with_reason(
+            _PENDING,
+            title=f"{change.verb} {change.target}",
+            message=_consequence(change),
+            confirm_label=change.verb,
+            action=lambda reason: _apply(viewer, change, reason),
+            reason_key=change.reason_key,
+            on_done=_remember_outcome,
         )
 
 
@@ -159,8 +167,8 @@ def _organization_action(detail: OrganizationDetail) -> None:
         f"{change.verb} organization",
         key="staff.organization.toggle",
         icon=":material/play_circle:" if change.activate else ":material/block:",
-        on_click=_ask,
-        args=(change,),
+        on_click=confirm.ask,
+        args=(_PENDING, change),
     )
 
 
@@ -191,8 +199,8 @@ def _member_row(member: Member, widths: list[float]) -> None:
     action.button(
         change.verb,
         key=f"staff.user.{member.id}.toggle",
-        on_click=_ask,
-        args=(change,),
+        on_click=confirm.ask,
+        args=(_PENDING, change),
         width="stretch",
     )
 
@@ -200,35 +208,21 @@ def _member_row(member: Member, widths: list[float]) -> None:
 # --- Confirming a change -------------------------------------------------------------------
 
 
-def _confirm(viewer: SessionView, change: _Change) -> None:
-    st.markdown(_consequence(change))
-    reason = st.text_area(
-        "Reason",
-        key=change.reason_key,
-        max_chars=300,
-        placeholder="Why; kept in the audit log",
-    )
-    confirm, cancel = st.columns(2)
-    if confirm.button(change.verb, type="primary", key="staff.change.confirm", width="stretch"):
-        try:
-            with resources.writing() as session:
-                if change.target == "user":
-                    staff_services.set_user_active(
-                        session, viewer.actor, change.id, change.activate, reason=reason
-                    )
-                else:
-                    staff_services.set_organization_active(
-                        session, viewer.actor, change.id, change.activate, reason=reason
-                    )
-        except PortalError as error:
-            st.error(error.message, icon=":material/error:")
+def _apply(viewer: SessionView, change: _Change, reason: str) -> str:
+    with resources.writing() as session:
+        if change.target == "user":
+            staff_services.set_user_active(
+                session, viewer.actor, change.id, change.activate, reason=reason
+            )
         else:
-            st.session_state[_DONE] = _outcome(change)
-            _forget_change()
-            st.rerun()
-    if cancel.button("Cancel", key="staff.change.cancel", width="stretch"):
-        _forget_change()
-        st.rerun()
+            staff_services.set_organization_active(
+                session, viewer.actor, change.id, change.activate, reason=reason
+            )
+    return _outcome(change)
+
+
+def _remember_outcome(outcome: str) -> None:
+    st.session_state[_DONE] = outcome
 
 
 def _consequence(change: _Change) -> str:
@@ -269,10 +263,6 @@ def _close_organization() -> None:
     st.query_params.pop(ORGANIZATION_PARAM, None)
     table.clear_selection(_ORGANIZATIONS_TABLE)
     _forget_change()
-
-
-def _ask(change: _Change) -> None:
-    st.session_state[_PENDING] = change
 
 
 def _forget_change() -> None:

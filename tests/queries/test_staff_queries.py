@@ -209,3 +209,34 @@ def test_audit_log_of_one_organization_has_only_its_events(
     listed = rows(engine, staff.audit_log(staff_actor, organization_id=north.id))
 
     assert [row["subject"] for row in listed] == ["ada@north.example"]
+
+
+def test_audit_log_filters_billing_actions_and_partners_plan_and_card_changes(
+    engine: Engine, staff_actor: Actor
+) -> None:
+    with db.write_session(engine) as session:
+        for action in (
+            "billing.credit_posted",
+            "invoices.run",
+            "platform_setting.updated",
+            "plan.upgraded",
+            "payment_method.removed",
+            "auto_recharge.updated",
+            "login",
+        ):
+            audit.record(session, action, subject=action)
+    listing = staff.audit_log(staff_actor)
+
+    billing = rows(engine, listing, ListQuery(filters={"kind": "billing"}))
+    partners = rows(engine, listing, ListQuery(filters={"kind": "plans_and_cards"}))
+
+    assert sorted(row["action"] for row in billing) == [
+        "billing.credit_posted",
+        "invoices.run",
+        "platform_setting.updated",
+    ]
+    assert sorted(row["action"] for row in partners) == [
+        "auto_recharge.updated",
+        "payment_method.removed",
+        "plan.upgraded",
+    ]
