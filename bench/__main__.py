@@ -12,7 +12,7 @@ from collections.abc import Callable
 
 from sqlalchemy import Engine
 
-from bench import accounts, invoices, meter, scale, staff_list, transactions
+from bench import accounts, dashboard, invoices, meter, scale, staff_list, transactions
 from bench.harness import Result, report
 from portal_core import db
 from portal_core.services import auth, staff
@@ -45,6 +45,7 @@ def main() -> None:
         "meter": lambda: meter.run(engine),
         "invoices": lambda: invoices.run(engine),
         "transactions": lambda: transactions.run(engine),
+        "dashboard": lambda: dashboard.run(engine),
     }
     chosen = sys.argv[1:] or list(suites)
     unknown = [name for name in chosen if name not in suites]
