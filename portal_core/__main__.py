@@ -1,7 +1,7 @@
 """The portal's command line: ``python -m portal_core <command>``.
 
 Commands: ``migrate``, ``seed``, ``create-staff EMAIL``, ``outbox``, ``check-balances``,
-``invoices run [--period YYYY-MM]``.
+``invoices run [--period YYYY-MM]``, ``billing recharge``.
 Bad input prints one clear line and exits with status 2; nothing is half-done. ``invoices run``
 exits with status 1 when an organization could not be invoiced (the others are; run it again).
 """
@@ -120,6 +120,20 @@ def cmd_invoices_run(args: argparse.Namespace) -> int:
     return 1 if summary.failures else 0
 
 
+def cmd_billing_recharge(_args: argparse.Namespace) -> int:
+    """Auto-recharge's sweep, for a scheduler (every few minutes): organizations under their
+    threshold with no recharge today, and recharges stalled without the gateway's answer."""
+    from portal_core.services.auto_recharge import sweep
+
+    summary = sweep(_engine())
+    print(
+        f"Auto-recharge: {summary.recharged} recharged, {summary.pending} pending at the "
+        f"gateway, {summary.failed} declined, {summary.resumed} stalled asked again, "
+        f"{summary.errors} could not be tried."
+    )
+    return 1 if summary.errors else 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="python -m portal_core", description=__doc__)
     commands = parser.add_subparsers(dest="command", required=True)
@@ -153,6 +167,12 @@ def build_parser() -> argparse.ArgumentParser:
         "--period", help="the month to invoice, YYYY-MM (default: last month, billing time zone)"
     )
     run.set_defaults(run=cmd_invoices_run)
+    billing = commands.add_parser("billing", help="card payments").add_subparsers(
+        dest="billing_command", required=True
+    )
+    billing.add_parser(
+        "recharge", help="auto-recharge organizations under their threshold (for a scheduler)"
+    ).set_defaults(run=cmd_billing_recharge)
     return parser
 
 

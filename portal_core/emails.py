@@ -106,3 +106,127 @@ def invoice_issued(
             "My Profile › Notifications."
         ),
     )
+
+
+def low_balance(
+    to: str,
+    name: str,
+    *,
+    available_cents: int,
+    threshold_cents: int,
+    may_add_funds: bool,
+) -> Mail:
+    """Available funds crossed under a user's threshold (My Profile › Notifications)."""
+    portal = get_settings().public_url.rstrip("/")
+    if may_add_funds:
+        action = (
+            "Add funds, or see what is using them, in Billing › Overview:\n\n"
+            f"{portal}/billing_overview"
+        )
+    else:
+        action = (
+            "An owner, admin or billing member of your organization can add funds in "
+            "Billing › Overview."
+        )
+    return Mail(
+        to=to,
+        subject=f"SIPSTACK available funds are under {format_cents(threshold_cents)}",
+        body=(
+            f"Hello {name},\n\nYour organization's available funds are now "
+            f"{format_cents(available_cents)}, under the {format_cents(threshold_cents)} "
+            "threshold of your low-balance alert. When the funds and the credit limit run "
+            f"out, lookups are refused.\n\n{action}\n\n"
+            "Change the threshold, or turn this alert off, in My Profile › Notifications:\n\n"
+            f"{portal}/my_profile\n\n"
+            "— SIPSTACK Partner Portal\nYou get this e-mail because the low-balance alert is "
+            "on in My Profile › Notifications."
+        ),
+    )
+
+
+def _billing_link(page: str) -> str:
+    return f"{get_settings().public_url.rstrip('/')}/{page}"
+
+
+def payment_receipt(
+    to: str,
+    name: str,
+    *,
+    reference: str,
+    card_label: str,
+    amount_cents: int,
+    fee_cents: int,
+    total_cents: int,
+    automatic: bool,
+) -> Mail:
+    """A succeeded card payment: what was credited, the fee, what the card was charged."""
+    how = "Auto-recharge added funds" if automatic else "Funds were added"
+    return Mail(
+        to=to,
+        subject=f"SIPSTACK receipt {reference}: {format_cents(amount_cents)} added to your balance",
+        body=(
+            f"Hello {name},\n\n{how} to your SIPSTACK balance.\n\n"
+            f"Reference: {reference}\nCard: {card_label}\n"
+            f"Added to your balance: {format_cents(amount_cents)}\n"
+            f"Card convenience fee: {format_cents(fee_cents)}\n"
+            f"Total charged to the card: {format_cents(total_cents)}\n\n"
+            "Download the receipt as a PDF in Billing › Payments:\n\n"
+            f"{_billing_link('billing_payments')}\n\n"
+            "— SIPSTACK Partner Portal\nYou get this e-mail for every card payment to your "
+            "organization's balance."
+        ),
+    )
+
+
+def payment_failed(
+    to: str, name: str, *, reference: str, card_label: str, total_cents: int, reason: str
+) -> Mail:
+    """A top-up that the card's bank refused after the partner left Stripe's page."""
+    return Mail(
+        to=to,
+        subject=f"SIPSTACK payment {reference} did not go through",
+        body=(
+            f"Hello {name},\n\nThe payment of {format_cents(total_cents)} with {card_label} "
+            f"(reference {reference}) did not go through: {reason}\n\nNothing was added to "
+            "your balance. Try again, or with another card, in Billing › Overview:\n\n"
+            f"{_billing_link('billing_overview')}" + _SIGNATURE
+        ),
+    )
+
+
+def auto_recharge_failed(
+    to: str, name: str, *, reference: str, card_label: str, total_cents: int, reason: str
+) -> Mail:
+    """Auto-recharge could not charge the default card."""
+    return Mail(
+        to=to,
+        subject="SIPSTACK auto-recharge failed: your balance was not topped up",
+        body=(
+            f"Hello {name},\n\nAuto-recharge tried to charge {format_cents(total_cents)} to "
+            f"{card_label} (reference {reference}), and it did not go through: {reason}\n\n"
+            "Your available funds stay under your auto-recharge threshold, and lookups stop "
+            "when the funds and the credit limit run out. Add funds now, or make another card "
+            "the default in Billing › Payment Methods:\n\n"
+            f"{_billing_link('billing_payment_methods')}\n\n"
+            "Auto-recharge tries again tomorrow, or as soon as the default card or the "
+            "auto-recharge settings change." + _SIGNATURE
+        ),
+    )
+
+
+def auto_recharge_needs_authentication(
+    to: str, name: str, *, reference: str, card_label: str, total_cents: int
+) -> Mail:
+    """The card's bank wants the cardholder present (3-D Secure) for auto-recharge."""
+    return Mail(
+        to=to,
+        subject="SIPSTACK auto-recharge needs you: your bank asked to confirm the payment",
+        body=(
+            f"Hello {name},\n\nAuto-recharge tried to charge {format_cents(total_cents)} to "
+            f"{card_label} (reference {reference}), and the card's bank asked for the "
+            "cardholder to confirm the payment, which cannot happen while nobody is there. "
+            "Nothing was charged.\n\nAdd funds yourself in Billing › Overview (your bank may "
+            "ask you to confirm there), or make another card the default:\n\n"
+            f"{_billing_link('billing_overview')}" + _SIGNATURE
+        ),
+    )

@@ -7,6 +7,7 @@ passwords all share one precomputed hash, since bcrypt is slow by design.
 from __future__ import annotations
 
 import uuid
+from datetime import datetime
 from functools import lru_cache
 
 from sqlalchemy import Engine
@@ -15,6 +16,7 @@ from sqlmodel import Session
 from portal_core import db
 from portal_core.models.accounts import BrandDomain, Organization, Role, User, UserStatus
 from portal_core.models.base import utcnow
+from portal_core.models.payments import AutoRecharge, GatewayName, PaymentMethod
 from portal_core.permissions import Actor
 from portal_core.services import auth, subscriptions
 
@@ -114,3 +116,73 @@ def log_in(engine: Engine, user: User, *, ip_address: str = "203.0.113.7") -> st
     """Open a real session for ``user`` (as the login form would) and return its handle."""
     with db.write_session(engine) as session:
         return auth.log_in(session, user.email, PASSWORD, ip_address=ip_address).handle
+
+
+def make_card(
+    session: Session,
+    organization: Organization,
+    *,
+    test_card: str = "pm_card_visa",
+    default: bool | None = None,
+    exp_month: int | None = None,
+    exp_year: int | None = None,
+    created_at: datetime | None = None,
+) -> PaymentMethod:
+    """A saved sandbox card of ``organization`` (one of Stripe's test cards, by reference).
+
+    ``default`` None: the default when the organization has none yet, as the service does.
+    ``exp_month``/``exp_year`` override the test card's future expiry (an expired card).
+    """
+    from portal_core.payments.test_cards import card_by_reference
+    from portal_core.services.payments import default_card_of
+
+    card = card_by_reference(test_card)
+    assert card is not None, f"{test_card} is not a sandbox test card"
+    details = card.details()
+    now = created_at or utcnow()
+    if default is None:
+        default = default_card_of(session, organization.id) is None
+    method = PaymentMethod(
+        organization_id=organization.id,
+        gateway=GatewayName.SANDBOX,
+        gateway_ref=details.gateway_ref,
+        brand=details.brand,
+        last4=details.last4,
+        exp_month=exp_month or details.exp_month,
+        exp_year=exp_year or details.exp_year,
+        is_default=default,
+        created_at=now,
+        updated_at=now,
+    )
+    session.add(method)
+    session.flush()
+    return method
+
+
+def make_auto_recharge(
+    session: Session,
+    organization: Organization,
+    *,
+    threshold_cents: int = 2_000,
+    amount_cents: int = 5_000,
+    enabled: bool = True,
+    updated_at: datetime | None = None,
+) -> AutoRecharge:
+    """Auto-recharge settings saved directly (the service checks the card; tests choose)."""
+    settings = AutoRecharge(
+        organization_id=organization.id,
+        enabled=enabled,
+        threshold_cents=threshold_cents,
+        amount_cents=amount_cents,
+        updated_at=updated_at or utcnow(),
+    )
+    session.add(settings)
+    session.flush()
+    return settings
+
+
+def organization_of(session: Session, member: User | Actor) -> Organization:
+    """The organization of a partner user (or actor), as stored."""
+    organization = session.get(Organization, member.organization_id)
+    assert organization is not None, f"{member.email} belongs to no organization"
+    return organization

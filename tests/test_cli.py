@@ -15,6 +15,7 @@ from portal_core import db, mail
 from portal_core.__main__ import main
 from portal_core.models.accounts import Organization, Role, User
 from portal_core.models.billing import BillingAccount, EntryKind
+from portal_core.models.payments import Payment, PaymentMethod, PaymentStatus
 from portal_core.services import auth, ledger
 from portal_core.services.seed import DEMO_ROLES, demo_email, demo_password
 from portal_core.settings import get_settings
@@ -73,6 +74,22 @@ def test_seed_creates_the_demo_once(database, development, capsys):
     )
     with db.read_session(database) as session:
         assert session.exec(select(func.count()).select_from(Organization)).one() == 1
+
+
+def test_seeded_demo_has_a_default_test_card_and_its_first_payment(database, development):
+    main(["seed"])
+
+    with db.read_session(database) as session:
+        cards = session.exec(select(PaymentMethod)).all()
+        paid = session.exec(select(Payment)).all()
+        account = session.exec(select(BillingAccount)).one()
+        mismatches = ledger.balance_mismatches(session)
+    assert [(card.brand, card.last4, card.is_default) for card in cards] == [("visa", "4242", True)]
+    assert [(payment.amount_cents, payment.status) for payment in paid] == [
+        (25_000, PaymentStatus.SUCCEEDED)
+    ]
+    assert account.balance_micros == 250 * 1_000_000
+    assert mismatches == []
 
 
 def test_the_seeded_demo_users_can_log_in(database, development):

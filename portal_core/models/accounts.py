@@ -11,7 +11,7 @@ import uuid
 from datetime import datetime
 from enum import StrEnum
 
-from sqlalchemy import CheckConstraint, String
+from sqlalchemy import CheckConstraint, Index, String
 from sqlmodel import Field, SQLModel
 
 from portal_core.models.base import (
@@ -87,6 +87,9 @@ class User(SQLModel, table=True):
             "(role <> 'staff' AND organization_id IS NOT NULL)",
             name="ck_users_staff_have_no_organization",
         ),
+        # An organization's active members (alert, receipt and invoice recipients): without
+        # it SQLite picks ix_users_status and reads every active user of the platform.
+        Index("ix_users_org_status", "organization_id", "status"),
     )
 
     id: uuid.UUID = uuid_pk()

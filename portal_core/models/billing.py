@@ -146,6 +146,8 @@ class Subscription(SQLModel, table=True):
     # A credit limit staff set for this organization; empty means the plan's (SPEC.md: twice
     # the monthly subscription). A plan change recomputes the account's limit from this.
     credit_limit_override_cents: int | None = Field(default=None, sa_type=BigInteger)
+    # When the owner chose the plan in the activation wizard (its plan step is done).
+    plan_chosen_at: datetime | None = Field(default=None, sa_type=UTCDateTime, nullable=True)
     created_at: datetime = created_at_field()
     updated_at: datetime = updated_at_field()
 

@@ -1,14 +1,17 @@
 """Accounts: Get Started, e-mail verification, the activation wizard and My Profile.
 
 The life cycle (SPEC.md, Account life cycle): sign-up makes an organization and its owner,
-*unverified*; the e-mailed link verifies the address; the wizard collects the company and
-brand; finishing it activates the organization. Nothing here reveals whether an e-mail is
-registered: sign-up, resend and reset answer the same either way.
+*unverified*; the e-mailed link verifies the address; the wizard collects the company, the
+brand, the plan and a card (which Free may skip); finishing it activates the organization.
+Nothing here reveals whether an e-mail is registered: sign-up, resend and reset answer the
+same either way.
 """
 
 from __future__ import annotations
 
 import re
+import uuid
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from enum import StrEnum
@@ -30,7 +33,10 @@ from portal_core.models.accounts import (
     User,
     UserStatus,
 )
+from portal_core.models.audit import AuditEvent
 from portal_core.models.base import utcnow
+from portal_core.models.billing import BillingCycle, Plan, Subscription
+from portal_core.models.payments import PaymentMethod
 from portal_core.permissions import Actor, Capability, require, require_organization
 from portal_core.services import audit, sessions, subscriptions
 from portal_core.services.passwords import hash_password, password_problem, verify_password
@@ -48,6 +54,7 @@ from portal_core.terms import current_terms
 VERIFY_LINK_LIFETIME = timedelta(hours=24)
 RESEND_MIN_INTERVAL = timedelta(minutes=1)
 RESEND_MAX_PER_DAY = 5
+PAYMENT_METHOD_SKIPPED = "wizard.payment_method_skipped"  # the audit action of the skip
 
 
 # --- Get Started -------------------------------------------------------------------------
@@ -249,11 +256,29 @@ def resend_verification(session: Session, actor: Actor, *, now: datetime | None 
 class WizardStep(StrEnum):
     COMPANY = "company"
     BRAND = "brand"
+    PLAN = "plan"
+    PAYMENT_METHOD = "payment_method"
     CONFIRM = "confirm"
     DONE = "done"
 
 
-WIZARD_STEPS: tuple[WizardStep, ...] = (WizardStep.COMPANY, WizardStep.BRAND, WizardStep.CONFIRM)
+# The wizard's steps in order (SPEC.md, Account life cycle 3), and their names as the wizard
+# shows them. A step is done when ``_STEP_DONE`` says so from the saved data (``wizard_step``);
+# a new step is one entry here, one label and one check.
+WIZARD_STEPS: tuple[WizardStep, ...] = (
+    WizardStep.COMPANY,
+    WizardStep.BRAND,
+    WizardStep.PLAN,
+    WizardStep.PAYMENT_METHOD,
+    WizardStep.CONFIRM,
+)
+WIZARD_STEP_LABELS: dict[WizardStep, str] = {
+    WizardStep.COMPANY: "Company",
+    WizardStep.BRAND: "Brand",
+    WizardStep.PLAN: "Plan",
+    WizardStep.PAYMENT_METHOD: "Payment method",
+    WizardStep.CONFIRM: "Done",
+}
 
 COUNTRIES_WITH_PROVINCES = {"CA", "US"}
 
@@ -378,34 +403,139 @@ def add_brand_domain(
     audit.record(session, "brand.domain_added", actor=actor, subject=normalized)
 
 
-def wizard_step(session: Session, actor: Actor) -> WizardStep:
-    """Where the wizard resumes: derived from what is filled in, never stored."""
+def choose_plan(
+    session: Session,
+    actor: Actor,
+    *,
+    plan_code: str,
+    cycle: BillingCycle,
+    now: datetime | None = None,
+) -> None:
+    """The wizard's plan step: the plan is stored on the subscription (Free is a choice too)."""
+    subscriptions.choose_initial_plan(session, actor, plan_code=plan_code, cycle=cycle, now=now)
+
+
+def card_required(session: Session, actor: Actor) -> bool:
+    """Whether the plan chosen in the wizard needs a card to activate: every plan with a fee
+    does (it is paid from the prepaid balance, which a card fills); Free may skip the step."""
+    organization = _load_organization(session, actor)
+    return _card_required(session, organization.id)
+
+
+def skip_payment_method(session: Session, actor: Actor, *, now: datetime | None = None) -> None:
+    """The wizard's "Skip for now" on Free: recorded (in the audit log, which the step reads),
+    so the wizard resumes past it. A paid plan cannot skip it."""
+    require(actor, Capability.COMPANY_EDIT)
     organization = _load_organization(session, actor)
     if organization.activated_at is not None:
-        return WizardStep.DONE
-    if not (organization.legal_name and organization.country and organization.address_line):
-        return WizardStep.COMPANY
-    has_domain = session.exec(
+        raise Conflict("Your account is active: manage cards in Billing › Payment Methods.")
+    if _card_required(session, organization.id):
+        raise Conflict(
+            "Your plan is paid from your prepaid balance: save a card to continue, or start on "
+            "Free instead."
+        )
+    if _payment_method_skipped(session, organization.id):
+        return
+    audit.record(session, PAYMENT_METHOD_SKIPPED, actor=actor)
+    session.flush()
+
+
+def _card_required(session: Session, organization_id: uuid.UUID) -> bool:
+    subscription = session.get(Subscription, organization_id)
+    if subscription is None:
+        raise NotFound("Your organization has no subscription.")
+    plan = session.get(Plan, subscription.plan_code)
+    if plan is None:
+        raise NotFound("Your plan was not found.")
+    return subscriptions.term_fee_cents(plan, subscription.cycle) > 0
+
+
+def _has_usable_card(session: Session, organization_id: uuid.UUID, now: datetime) -> bool:
+    """A saved card that is not removed and not past its expiry month."""
+    card = session.exec(
+        select(PaymentMethod.id).where(
+            PaymentMethod.organization_id == organization_id,
+            col(PaymentMethod.removed_at).is_(None),
+            (col(PaymentMethod.exp_year) * 100 + col(PaymentMethod.exp_month))
+            >= now.year * 100 + now.month,
+        )
+    ).first()
+    return card is not None
+
+
+def _payment_method_skipped(session: Session, organization_id: uuid.UUID) -> bool:
+    skipped = session.exec(
+        select(AuditEvent.id).where(
+            AuditEvent.organization_id == organization_id,
+            AuditEvent.action == PAYMENT_METHOD_SKIPPED,
+        )
+    ).first()
+    return skipped is not None
+
+
+def _company_done(session: Session, organization: Organization, now: datetime) -> bool:
+    return bool(organization.legal_name and organization.country and organization.address_line)
+
+
+def _brand_done(session: Session, organization: Organization, now: datetime) -> bool:
+    domains = session.exec(
         select(func.count())
         .select_from(BrandDomain)
         .where(BrandDomain.organization_id == organization.id)
     ).one()
-    if not has_domain:
-        return WizardStep.BRAND
+    return domains > 0
+
+
+def _plan_done(session: Session, organization: Organization, now: datetime) -> bool:
+    return subscriptions.plan_chosen(session, organization.id)
+
+
+def _payment_method_done(session: Session, organization: Organization, now: datetime) -> bool:
+    """A usable card is saved; or, on a plan without a fee, the step was skipped. Derived on
+    every read, so a card removed or expired before activation reopens the step."""
+    if _has_usable_card(session, organization.id, now):
+        return True
+    return not _card_required(session, organization.id) and _payment_method_skipped(
+        session, organization.id
+    )
+
+
+_STEP_DONE: dict[WizardStep, Callable[[Session, Organization, datetime], bool]] = {
+    WizardStep.COMPANY: _company_done,
+    WizardStep.BRAND: _brand_done,
+    WizardStep.PLAN: _plan_done,
+    WizardStep.PAYMENT_METHOD: _payment_method_done,
+}
+
+
+def wizard_step(session: Session, actor: Actor, *, now: datetime | None = None) -> WizardStep:
+    """Where the wizard resumes: the first step not done, derived from what is saved (never
+    stored); CONFIRM once every step before it is done."""
+    organization = _load_organization(session, actor)
+    if organization.activated_at is not None:
+        return WizardStep.DONE
+    now = now or utcnow()
+    for step in WIZARD_STEPS:
+        done = _STEP_DONE.get(step)
+        if done is None or not done(session, organization, now):
+            return step
     return WizardStep.CONFIRM
 
 
 def activate(session: Session, actor: Actor, *, now: datetime | None = None) -> None:
-    """Finish the wizard: the organization becomes active."""
+    """Finish the wizard: the organization becomes active, and its plan's term starts now
+    (time spent in the wizard is not billed)."""
     require(actor, Capability.COMPANY_EDIT)
-    step = wizard_step(session, actor)
+    now = now or utcnow()
+    step = wizard_step(session, actor, now=now)
     if step == WizardStep.DONE:
         return
     if step != WizardStep.CONFIRM:
-        raise Conflict("Finish the company and brand steps first.")
+        raise Conflict(f"Finish the {WIZARD_STEP_LABELS[step].lower()} step first.")
     organization = _load_organization(session, actor)
-    organization.activated_at = now or utcnow()
+    organization.activated_at = now
     session.add(organization)
+    subscriptions.start_term(session, organization.id, now=now)
     audit.record(session, "organization.activated", actor=actor)
 
 

@@ -21,7 +21,9 @@ The rules of one invoice, all in integers (DESIGN.md, rules 4 and 5):
 - The invoice is posted to the ledger (−total); in the same transaction the period's usage
   cost leaves ``unbilled_micros`` (exactly the sum of its records, in micro-dollars), so the
   available funds do not count it twice. The invoice is *paid* when the balance after it is
-  still ≥ 0, else *due*.
+  still ≥ 0, else *due*. Available funds therefore drop by the total less that usage: the
+  funds watcher (low-balance alerts, auto-recharge) hears of that drop once, and the
+  members who may read Billing get an *invoice issued* notice.
 - A pending downgrade takes effect for the next period (a yearly plan's at the end of its
   term, which was paid in advance), with the new plan's credit limit.
 Invoice e-mails go out after each organization's commit, to its active users who asked.
@@ -62,9 +64,10 @@ from portal_core.models.billing import (
     TaxRate,
     UsageRecord,
 )
-from portal_core.money import MICROS_PER_CENT, cents_to_micros, micros_to_cents
+from portal_core.models.notices import NoticeKind
+from portal_core.money import MICROS_PER_CENT, cents_to_micros, format_cents, micros_to_cents
 from portal_core.permissions import Actor, Capability, require
-from portal_core.services import audit, ledger, platform
+from portal_core.services import audit, funds_watch, ledger, notices, platform, subscriptions
 
 log = logging.getLogger(__name__)
 
@@ -166,7 +169,7 @@ def run_invoices(
     actor: Actor | None = None,
     progress: Progress | None = None,
 ) -> RunSummary:
-    """Invoice ``period`` (default: last month) for every organization with a subscription.
+    """Invoice ``period`` (default: last month) for every activated organization.
 
     ``actor`` is the staff user who asked (a page); the command line runs without one.
     ``progress(period, done, total)`` is called before the first organization and after each.
@@ -189,6 +192,9 @@ def run_invoices(
         organizations = session.exec(
             select(Organization.id, Organization.name)
             .join(Subscription, col(Subscription.organization_id) == Organization.id)
+            # An organization that never finished activating owes nothing, whatever plan its
+            # owner picked in the wizard: its term starts at activation.
+            .where(col(Organization.activated_at).is_not(None))
             .order_by(col(Organization.created_at), col(Organization.id))
         ).all()
     summary = RunSummary(period=billed.code, organizations=len(organizations))
@@ -309,18 +315,30 @@ def _invoice_organization(
     taxes = _taxes(session, organization, subtotal)
     total = subtotal + sum(amount for _tax, _rate, amount in taxes)
     number = (session.exec(select(func.max(Invoice.number))).one() or 0) + 1
+    entry_key = f"invoice:{organization_id}:{period.code}"
     entry = ledger.post_entry(
         session,
         organization_id=organization_id,
         kind=EntryKind.INVOICE,
         amount_cents=-total,
-        idempotency_key=f"invoice:{organization_id}:{period.code}",
+        idempotency_key=entry_key,
         memo=f"Invoice {number} for {period.label}",
+        watch_funds=False,  # told below, once, of the whole change
     )
-    session.execute(
+    balance_micros, unbilled_micros = session.execute(
         update(BillingAccount)
         .where(col(BillingAccount.organization_id) == organization_id)
         .values(unbilled_micros=BillingAccount.unbilled_micros - usage_cost_micros)
+        .returning(col(BillingAccount.balance_micros), col(BillingAccount.unbilled_micros))
+    ).one()
+    available_after = int(balance_micros) - int(unbilled_micros)
+    funds_watch.funds_dropped(
+        session.connection(),
+        organization_id,
+        before_available_micros=available_after + cents_to_micros(total) - usage_cost_micros,
+        after_available_micros=available_after,
+        cause=f"ledger:{entry_key}",
+        now=now,
     )
     paid = entry.balance_after_cents >= 0
     invoice = Invoice(
@@ -348,6 +366,24 @@ def _invoice_organization(
         for tax, rate, amount in taxes
     )
     session.flush()
+    notices.post(
+        session,
+        organization_id=organization_id,
+        kind=NoticeKind.INVOICE_ISSUED,
+        title=f"Invoice {number} for {period.label}",
+        body=(
+            f"Invoice {number} for {period.label}: {format_cents(total)}, taxes included. "
+            + (
+                "Paid from your prepaid balance."
+                if paid
+                else "Due: your balance did not cover it; add funds in Billing › Overview."
+            )
+        ),
+        dedupe_key=f"invoice:{invoice.id}",
+        capability=Capability.BILLING_READ,
+        link_page_id="billing.invoices",
+        now=now,
+    )
     recipients = session.exec(
         select(User.email, User.name).where(
             User.organization_id == organization_id,
@@ -496,12 +532,15 @@ def _apply_pending_downgrade(
         subscription.contract_lookups_per_second = None
     subscription.updated_at = now
     session.add(subscription)
-    if plan.credit_limit_cents is not None:
-        session.execute(
-            update(BillingAccount)
-            .where(col(BillingAccount.organization_id) == subscription.organization_id)
-            .values(credit_limit_micros=plan.credit_limit_cents * MICROS_PER_CENT)
+    # The new plan's limit, unless staff set one for this organization: theirs holds.
+    session.execute(
+        update(BillingAccount)
+        .where(col(BillingAccount.organization_id) == subscription.organization_id)
+        .values(
+            credit_limit_micros=subscriptions.credit_limit_cents(subscription, plan)
+            * MICROS_PER_CENT
         )
+    )
 
 
 # --- The parties, as printed ---------------------------------------------------------------

@@ -1,22 +1,81 @@
-"""An organization's plan: every organization starts on Free, with a billing account.
+"""An organization's plan: every organization starts on Free, with a billing account; a
+partner changes plan on Billing › Pricing, and picks the first one in the activation wizard.
 
 The credit limit starts at what the plan says (SPEC.md: twice the monthly subscription, a
 figure in ``plans``); staff may set one per organization (``credit_limit_override_cents``),
 which then holds across plan changes.
+
+Plan changes (SPEC.md, *Billing model*), in agreement with how ``services.invoices`` bills
+and ``services.meter`` prices:
+
+- Plans rank by ``Plan.position`` (Free < Starter < Competitor < Provider < Carrier); within
+  one plan, yearly ranks above monthly (a year's commitment at a lower monthly price).
+- An **upgrade** (a higher plan, or the same plan monthly → yearly) takes effect at once:
+  ``plan_code``/``cycle`` change, the plan's term starts now, any pending downgrade is dropped,
+  and the credit limit moves to ``credit_limit_cents(subscription, plan)`` in the same
+  transaction. The invoice run bills the subscription it finds, so this month's invoice
+  carries the new plan's fee for the month, not the old one's; a yearly plan's term starts
+  now, so this month's invoice carries its 12 months. Requests are priced by the plan in force
+  when they are made (the meter reads the plan on each request).
+- Leaving a yearly term early by an upgrade credits its **unused months**: when the term's
+  12 months were invoiced (the invoice of the month the term started exists), the months from
+  this one to the term's end are credited at the yearly per-month price, once per term (the
+  ledger key ``plan-credit:<organization>:<term month>``). The current month is among them,
+  since the new plan's fee pays for it.
+- A **downgrade** (a lower plan, or the same plan yearly → monthly) waits in
+  ``next_plan_code``/``next_cycle``: a monthly plan's for the next month, a yearly plan's for
+  the end of the paid term (the 12 months were paid in advance, so yearly → monthly of the same
+  plan waits for the term's end too, like any change away from a paid year). The invoice run
+  applies it when it invoices the last period before that date (``_apply_pending_downgrade``:
+  a change recorded — ``updated_at`` — before that period ended). It can be cancelled until
+  then, and choosing another downgrade replaces it.
+- The same plan and cycle is refused with a clear message; so is a change already scheduled.
+- Carrier is by contract: a partner cannot pick it ("contact us"), and an organization on a
+  contract changes plan through SIPSTACK's staff, not here.
+
+**A paid upgrade needs a way to pay** (as a commercial console asks): a saved card that is not
+removed and not expired, *or* available funds (balance − unbilled usage) that cover what the
+change adds to this month's invoice (the new fee, less any unused yearly months credited),
+taxes excluded. Otherwise the change is refused with what to do: save a card in Billing ›
+Payment Methods, or add funds in Billing › Overview. Downgrades never need one. The wizard's
+plan step needs none either: its next step collects the card that a paid plan requires.
+
+Concurrency: a change reads the subscription row ``FOR UPDATE`` (PostgreSQL; on SQLite the
+write transaction holds the database's write lock from ``BEGIN IMMEDIATE``), so two changes at
+once are applied one after the other, the second seeing the first's result: none is lost, and
+the audit trail's "from" of each change is the "to" of the one before.
 """
 
 from __future__ import annotations
 
 import uuid
-from datetime import datetime
+from dataclasses import dataclass
+from datetime import date, datetime
+from enum import StrEnum
+from zoneinfo import ZoneInfo
 
-from sqlmodel import Session
+from sqlalchemy import update
+from sqlmodel import Session, col, select
 
-from portal_core.errors import NotFound
-from portal_core.models.billing import BillingAccount, BillingCycle, Plan, Subscription
-from portal_core.money import cents_to_micros
+from portal_core.errors import Conflict, InsufficientFunds, NotFound, ValidationFailed
+from portal_core.models.accounts import Organization
+from portal_core.models.base import utcnow
+from portal_core.models.billing import (
+    BillingAccount,
+    BillingCycle,
+    EntryKind,
+    Invoice,
+    Plan,
+    Subscription,
+)
+from portal_core.models.payments import PaymentMethod
+from portal_core.money import cents_to_micros, format_cents, format_micros, format_unit_price
+from portal_core.permissions import Actor, Capability, require, require_organization
+from portal_core.services import audit, ledger, platform
 
 FREE_PLAN = "free"
+PLAN_CHOSEN = "plan.chosen"  # the audit action of the wizard's plan step
+MONTHS_PER_TERM = 12
 
 
 def open_billing(session: Session, organization_id: uuid.UUID, *, now: datetime) -> None:
@@ -49,3 +108,481 @@ def credit_limit_cents(subscription: Subscription, plan: Plan) -> int:
     if subscription.credit_limit_override_cents is not None:
         return subscription.credit_limit_override_cents
     return plan.credit_limit_cents or 0
+
+
+# --- Plans, cycles and their order ---------------------------------------------------------
+
+
+def cycles_of(plan: Plan) -> tuple[BillingCycle, ...]:
+    """The billing cycles a partner may pick for ``plan``: yearly only where it has a yearly
+    price (Free has none worth a year's commitment); none for a plan by contract."""
+    if plan.by_contract:
+        return ()
+    if plan.monthly_cents and plan.yearly_monthly_cents:
+        return (BillingCycle.MONTHLY, BillingCycle.YEARLY)
+    return (BillingCycle.MONTHLY,)
+
+
+def term_fee_cents(plan: Plan, cycle: BillingCycle) -> int:
+    """What the invoice of the month a plan starts carries for it: one month's fee, or the 12
+    months of a yearly term at the yearly per-month price (``invoices._subscription_line``)."""
+    if cycle == BillingCycle.YEARLY:
+        return MONTHS_PER_TERM * (plan.yearly_monthly_cents or 0)
+    return plan.monthly_cents or 0
+
+
+def cycle_label(cycle: BillingCycle) -> str:
+    return "billed yearly" if cycle == BillingCycle.YEARLY else "billed monthly"
+
+
+def _rank(plan: Plan, cycle: BillingCycle) -> tuple[int, int]:
+    return (plan.position, 1 if cycle == BillingCycle.YEARLY else 0)
+
+
+def _on_contract(subscription: Subscription, plan: Plan) -> bool:
+    return plan.by_contract or subscription.contract_monthly_cents is not None
+
+
+# --- When a scheduled change happens ---------------------------------------------------------
+
+
+def _month_start(year: int, month: int, time_zone: ZoneInfo) -> datetime:
+    return datetime(year, month, 1, tzinfo=time_zone)
+
+
+def next_boundary(subscription: Subscription, time_zone: ZoneInfo, after: datetime) -> datetime:
+    """When a downgrade recorded at ``after`` takes effect: the first day of the next month for
+    a monthly plan; for a yearly plan, the next start of its term's month (the paid term's
+    end). This is the date at which the invoice run applies it (see the module docstring)."""
+    local = after.astimezone(time_zone)
+    if subscription.cycle == BillingCycle.YEARLY:
+        term_month = subscription.term_started_at.astimezone(time_zone).month
+        year = local.year if local.month < term_month else local.year + 1
+        return _month_start(year, term_month, time_zone)
+    if local.month == 12:
+        return _month_start(local.year + 1, 1, time_zone)
+    return _month_start(local.year, local.month + 1, time_zone)
+
+
+def pending_change_at(subscription: Subscription, time_zone: ZoneInfo) -> datetime | None:
+    """When a scheduled downgrade takes effect (billing time zone), or None without one. It
+    was recorded at ``updated_at``, as the invoice run reads it."""
+    if subscription.next_plan_code is None:
+        return None
+    return next_boundary(subscription, time_zone, subscription.updated_at)
+
+
+def _current_term(subscription: Subscription, local_now: datetime) -> tuple[int, int]:
+    """(year, month) in which a yearly plan's current term started: the latest start of its
+    term's month not after this month."""
+    term_month = subscription.term_started_at.astimezone(local_now.tzinfo).month
+    year = local_now.year if local_now.month >= term_month else local_now.year - 1
+    return year, term_month
+
+
+def _unused_prepaid_months(
+    session: Session, subscription: Subscription, plan: Plan, local_now: datetime
+) -> int:
+    """The months of an invoiced yearly term not used yet, this month included (0 when the
+    plan is monthly or its current term has not been invoiced yet)."""
+    if subscription.cycle != BillingCycle.YEARLY or not plan.yearly_monthly_cents:
+        return 0
+    year, month = _current_term(subscription, local_now)
+    invoiced = session.exec(
+        select(Invoice.id).where(
+            Invoice.organization_id == subscription.organization_id,
+            Invoice.period == f"{year:04d}-{month:02d}",
+        )
+    ).first()
+    if invoiced is None:
+        return 0
+    used = (local_now.year - year) * 12 + local_now.month - month
+    return max(MONTHS_PER_TERM - used, 0)
+
+
+# --- The change, decided once for the preview and for the change itself -------------------
+
+
+class ChangeKind(StrEnum):
+    UPGRADE = "upgrade"  # at once
+    DOWNGRADE = "downgrade"  # at the next period, or the end of a yearly term
+
+
+@dataclass(frozen=True)
+class PlanChange:
+    """What choosing ``plan_code``/``cycle`` does, in figures the confirmation states."""
+
+    kind: ChangeKind
+    from_plan_name: str
+    from_cycle: BillingCycle
+    plan_code: str
+    plan_name: str
+    cycle: BillingCycle
+    starts_at: datetime  # now for an upgrade; the boundary for a downgrade (billing time zone)
+    fee_cents: int  # the new plan's fee on the invoice of the month it starts (12 months: yearly)
+    monthly_equivalent_cents: int  # its price per month (yearly: the yearly per-month price)
+    included_requests: int
+    additional_request_micros: int | None  # None: capped
+    credit_limit_cents: int  # the credit limit once the change is in effect
+    credit_limit_by_staff: bool
+    unused_months: int = 0  # of a yearly term left by an upgrade, credited now
+    unused_month_cents: int = 0
+
+    @property
+    def unused_credit_cents(self) -> int:
+        return self.unused_months * self.unused_month_cents
+
+    @property
+    def due_cents(self) -> int:
+        """What the change adds to this month's invoice, less what it credits now."""
+        if self.kind is ChangeKind.DOWNGRADE:
+            return 0
+        return max(self.fee_cents - self.unused_credit_cents, 0)
+
+    @property
+    def target(self) -> str:
+        return f"{self.plan_name}, {cycle_label(self.cycle)}"
+
+    def summary(self) -> str:
+        """The confirmation's text: what happens, when, what it costs, the new credit limit."""
+        if self.kind is ChangeKind.UPGRADE:
+            parts = [f"**{self.target}** starts now."]
+            if self.cycle == BillingCycle.YEARLY:
+                parts.append(
+                    f"A 12-month term starts this month: this month's invoice carries 12 months "
+                    f"at {format_cents(self.monthly_equivalent_cents)} = "
+                    f"{format_cents(self.fee_cents)}, instead of {self.from_plan_name}'s fee."
+                )
+            else:
+                parts.append(
+                    f"This month's invoice carries {self.plan_name}'s fee of "
+                    f"{format_cents(self.fee_cents)} instead of {self.from_plan_name}'s, and "
+                    "each month after."
+                )
+            if self.unused_months:
+                parts.append(
+                    f"The {self.unused_months} unused month{'s' if self.unused_months != 1 else ''}"
+                    f" of your {self.from_plan_name} yearly term are credited to your balance "
+                    f"now: {format_cents(self.unused_credit_cents)}."
+                )
+            parts.append(f"Requests from now on are priced by {self.plan_name}: {self._terms()}.")
+        else:
+            when = long_date(self.starts_at)
+            price = (
+                f"at {format_cents(self.fee_cents)} for 12 months"
+                if self.cycle == BillingCycle.YEARLY
+                else f"at {format_cents(self.fee_cents)} a month"
+                if self.fee_cents
+                else "at no charge"
+            )
+            parts = [
+                f"On **{when}** your plan becomes **{self.target}**, {price}.",
+                f"Until then you keep {self.from_plan_name} ({cycle_label(self.from_cycle)}) and "
+                "its allowance, and you can cancel this change.",
+                f"From then: {self._terms()}.",
+            ]
+        limit = format_cents(self.credit_limit_cents)
+        if self.credit_limit_by_staff:
+            parts.append(f"Your credit limit stays {limit}, as SIPSTACK set it.")
+        else:
+            parts.append(f"Your credit limit becomes {limit}.")
+        parts.append("Prices in USD, taxes excluded.")
+        return " ".join(parts)
+
+    def _terms(self) -> str:
+        included = f"{self.included_requests:,} lookups a month included"
+        if self.additional_request_micros is None:
+            return f"{included}, none beyond"
+        return f"{included}, then {format_unit_price(self.additional_request_micros)} each"
+
+
+def long_date(moment: datetime | date) -> str:
+    """ "December 1, 2026": how dates of plan changes are written to partners."""
+    return f"{moment:%B} {moment.day}, {moment.year}"
+
+
+@dataclass(frozen=True)
+class _Situation:
+    subscription: Subscription
+    current: Plan
+    time_zone: ZoneInfo
+    local_now: datetime
+
+
+def _situation(
+    session: Session, organization_id: uuid.UUID, now: datetime, *, lock: bool
+) -> _Situation:
+    query = select(Subscription).where(Subscription.organization_id == organization_id)
+    if lock:
+        # Re-read under the row lock, whatever the session held: the decision must see the
+        # latest committed plan (a concurrent change may just have committed).
+        query = query.with_for_update().execution_options(populate_existing=True)
+    subscription = session.exec(query).first()
+    if subscription is None:
+        raise NotFound("Your organization has no subscription.")
+    current = session.get(Plan, subscription.plan_code)
+    if current is None:
+        raise NotFound(f"The plan “{subscription.plan_code}” was not found.")
+    time_zone = platform.billing_time_zone(session)
+    return _Situation(subscription, current, time_zone, now.astimezone(time_zone))
+
+
+def _chosen_plan(session: Session, plan_code: str, cycle: BillingCycle) -> Plan:
+    plan = session.get(Plan, plan_code)
+    if plan is None:
+        raise NotFound("That plan was not found.")
+    if plan.by_contract:
+        raise ValidationFailed(
+            {
+                "plan": f"{plan.name} is priced by contract: contact SIPSTACK and our team will "
+                "set it up for your organization."
+            }
+        )
+    if cycle not in cycles_of(plan):
+        raise ValidationFailed({"cycle": f"{plan.name} is billed monthly only."})
+    return plan
+
+
+def _decide(
+    session: Session, situation: _Situation, plan: Plan, cycle: BillingCycle, now: datetime
+) -> PlanChange:
+    subscription, current = situation.subscription, situation.current
+    if _on_contract(subscription, current):
+        raise Conflict(
+            f"Your {current.name} contract is managed by SIPSTACK: contact us to change it."
+        )
+    if (plan.code, cycle) == (current.code, subscription.cycle):
+        message = f"You are already on {plan.name}, {cycle_label(cycle)}."
+        if subscription.next_plan_code is not None:
+            message += " To keep it, cancel the scheduled plan change instead."
+        raise Conflict(message)
+    upgrade = _rank(plan, cycle) > _rank(current, subscription.cycle)
+    if not upgrade and (plan.code, cycle) == (subscription.next_plan_code, subscription.next_cycle):
+        on = pending_change_at(subscription, situation.time_zone)
+        assert on is not None  # a next plan is set
+        raise Conflict(
+            f"Your change to {plan.name}, {cycle_label(cycle)}, is already scheduled for "
+            f"{long_date(on)}."
+        )
+    unused_months = (
+        _unused_prepaid_months(session, subscription, current, situation.local_now)
+        if upgrade
+        else 0
+    )
+    return PlanChange(
+        kind=ChangeKind.UPGRADE if upgrade else ChangeKind.DOWNGRADE,
+        from_plan_name=current.name,
+        from_cycle=subscription.cycle,
+        plan_code=plan.code,
+        plan_name=plan.name,
+        cycle=cycle,
+        starts_at=(
+            situation.local_now
+            if upgrade
+            else next_boundary(subscription, situation.time_zone, now)
+        ),
+        fee_cents=term_fee_cents(plan, cycle),
+        monthly_equivalent_cents=(
+            plan.yearly_monthly_cents if cycle == BillingCycle.YEARLY else plan.monthly_cents
+        )
+        or 0,
+        included_requests=plan.included_requests,
+        additional_request_micros=plan.additional_request_micros,
+        credit_limit_cents=credit_limit_cents(subscription, plan),
+        credit_limit_by_staff=subscription.credit_limit_override_cents is not None,
+        unused_months=unused_months,
+        unused_month_cents=(current.yearly_monthly_cents or 0) if unused_months else 0,
+    )
+
+
+def _payment_problem(
+    session: Session, organization_id: uuid.UUID, change: PlanChange, local_now: datetime
+) -> str | None:
+    """Why a paid upgrade cannot be made yet (no card, too few funds), or None."""
+    if change.due_cents == 0:
+        return None
+    card = session.exec(
+        select(PaymentMethod.id).where(
+            PaymentMethod.organization_id == organization_id,
+            col(PaymentMethod.removed_at).is_(None),
+            (col(PaymentMethod.exp_year) * 100 + col(PaymentMethod.exp_month))
+            >= local_now.year * 100 + local_now.month,
+        )
+    ).first()
+    if card is not None:
+        return None
+    account = session.get(BillingAccount, organization_id)
+    available = 0 if account is None else account.balance_micros - account.unbilled_micros
+    if available >= cents_to_micros(change.due_cents):
+        return None
+    return (
+        f"Moving to {change.plan_name} ({cycle_label(change.cycle)}) adds "
+        f"{format_cents(change.due_cents)} to this month's invoice (taxes excluded), and your "
+        f"available funds are {format_micros(available)}. Save a card in Billing › Payment "
+        "Methods, or add funds in Billing › Overview, then choose the plan again."
+    )
+
+
+# --- The services --------------------------------------------------------------------------
+
+
+def preview_change(
+    session: Session,
+    actor: Actor,
+    *,
+    plan_code: str,
+    cycle: BillingCycle,
+    now: datetime | None = None,
+) -> PlanChange:
+    """What ``change_plan`` would do now, for its confirmation; raises what it would raise."""
+    require(actor, Capability.BILLING_MANAGE)
+    organization_id = require_organization(actor)
+    now = now or utcnow()
+    plan = _chosen_plan(session, plan_code, cycle)
+    situation = _situation(session, organization_id, now, lock=False)
+    change = _decide(session, situation, plan, cycle, now)
+    if problem := _payment_problem(session, organization_id, change, situation.local_now):
+        raise InsufficientFunds(problem)
+    return change
+
+
+def change_plan(
+    session: Session,
+    actor: Actor,
+    *,
+    plan_code: str,
+    cycle: BillingCycle,
+    now: datetime | None = None,
+) -> PlanChange:
+    """Change the organization's plan: an upgrade at once, a downgrade scheduled (see the
+    module docstring for every rule). Returns what was done."""
+    require(actor, Capability.BILLING_MANAGE)
+    organization_id = require_organization(actor)
+    now = now or utcnow()
+    plan = _chosen_plan(session, plan_code, cycle)
+    situation = _situation(session, organization_id, now, lock=True)
+    change = _decide(session, situation, plan, cycle, now)
+    if problem := _payment_problem(session, organization_id, change, situation.local_now):
+        raise InsufficientFunds(problem)
+    subscription = situation.subscription
+    before = f"{situation.current.code} {subscription.cycle}"
+    if change.kind is ChangeKind.UPGRADE:
+        if change.unused_months:
+            year, month = _current_term(subscription, situation.local_now)
+            ledger.post_entry(
+                session,
+                organization_id=organization_id,
+                kind=EntryKind.CREDIT,
+                amount_cents=change.unused_credit_cents,
+                idempotency_key=f"plan-credit:{organization_id}:{year:04d}-{month:02d}",
+                memo=(
+                    f"Unused months of the {change.from_plan_name} yearly term: "
+                    f"{change.unused_months} × {format_cents(change.unused_month_cents)}"
+                ),
+                created_by=actor.user_id,
+            )
+        _put_on_plan(session, subscription, plan, cycle, now)
+        audit.record(
+            session,
+            "plan.upgraded",
+            actor=actor,
+            subject=f"{plan.code} {cycle}",
+            detail=f"{before} → {plan.code} {cycle}, at once; fee {format_cents(change.fee_cents)}"
+            f"; unused months credited {format_cents(change.unused_credit_cents)}; credit "
+            f"limit {format_cents(change.credit_limit_cents)}",
+        )
+    else:
+        subscription.next_plan_code = plan.code
+        subscription.next_cycle = cycle
+        subscription.updated_at = now
+        session.add(subscription)
+        audit.record(
+            session,
+            "plan.downgrade_scheduled",
+            actor=actor,
+            subject=f"{plan.code} {cycle}",
+            detail=f"{before} → {plan.code} {cycle}, on {change.starts_at.date().isoformat()}",
+        )
+    session.flush()
+    return change
+
+
+def cancel_pending_change(session: Session, actor: Actor, *, now: datetime | None = None) -> str:
+    """Drop a scheduled downgrade; returns the plan name it would have moved to."""
+    require(actor, Capability.BILLING_MANAGE)
+    organization_id = require_organization(actor)
+    now = now or utcnow()
+    subscription = _situation(session, organization_id, now, lock=True).subscription
+    if subscription.next_plan_code is None:
+        raise Conflict("There is no scheduled plan change to cancel.")
+    pending = session.get(Plan, subscription.next_plan_code)
+    cancelled = f"{subscription.next_plan_code} {subscription.next_cycle or subscription.cycle}"
+    subscription.next_plan_code = None
+    subscription.next_cycle = None
+    subscription.updated_at = now
+    session.add(subscription)
+    audit.record(session, "plan.change_cancelled", actor=actor, subject=cancelled)
+    session.flush()
+    return pending.name if pending is not None else cancelled
+
+
+def choose_initial_plan(
+    session: Session,
+    actor: Actor,
+    *,
+    plan_code: str,
+    cycle: BillingCycle,
+    now: datetime | None = None,
+) -> None:
+    """The activation wizard's plan step: put a not-yet-active organization on a plan (Free
+    is a valid choice; choosing again before activation replaces the choice). No card is
+    asked here: the wizard's next step collects it for a paid plan, and activation restarts
+    the term, so nothing is owed for the time spent in the wizard."""
+    require(actor, Capability.BILLING_MANAGE)
+    organization_id = require_organization(actor)
+    now = now or utcnow()
+    plan = _chosen_plan(session, plan_code, cycle)
+    organization = session.get(Organization, organization_id)
+    if organization is None:
+        raise NotFound("Your organization was not found.")
+    if organization.activated_at is not None:
+        raise Conflict("Your account is active: change your plan in Billing › Pricing.")
+    subscription = _situation(session, organization_id, now, lock=True).subscription
+    _put_on_plan(session, subscription, plan, cycle, now)
+    subscription.plan_chosen_at = now
+    audit.record(session, PLAN_CHOSEN, actor=actor, subject=f"{plan.code} {cycle}")
+    session.flush()
+
+
+def plan_chosen(session: Session, organization_id: uuid.UUID) -> bool:
+    """Whether the organization went through the wizard's plan step."""
+    subscription = session.get(Subscription, organization_id)
+    return subscription is not None and subscription.plan_chosen_at is not None
+
+
+def start_term(session: Session, organization_id: uuid.UUID, *, now: datetime) -> None:
+    """Start the subscription's term at activation: the account is live from now on."""
+    subscription = session.get(Subscription, organization_id)
+    if subscription is None:
+        raise NotFound("Your organization has no subscription.")
+    subscription.term_started_at = now
+    subscription.updated_at = now
+    session.add(subscription)
+
+
+def _put_on_plan(
+    session: Session, subscription: Subscription, plan: Plan, cycle: BillingCycle, now: datetime
+) -> None:
+    """At once: the plan, its cycle, a term from now, no pending change, its credit limit."""
+    subscription.plan_code = plan.code
+    subscription.cycle = cycle
+    subscription.term_started_at = now
+    subscription.next_plan_code = None
+    subscription.next_cycle = None
+    subscription.updated_at = now
+    session.add(subscription)
+    session.execute(
+        update(BillingAccount)
+        .where(col(BillingAccount.organization_id) == subscription.organization_id)
+        .values(credit_limit_micros=cents_to_micros(credit_limit_cents(subscription, plan)))
+    )

@@ -10,25 +10,31 @@ account's stage and role allow (SPEC.md, Account life cycle 5; the role matrix),
 from __future__ import annotations
 
 from collections.abc import Callable
+from datetime import datetime
 from pathlib import Path
 
 import streamlit as st
 
 from portal_core.errors import PortalError
 from portal_core.models.accounts import Role
+from portal_core.models.base import utcnow
 from portal_core.money import format_cents
 from portal_core.permissions import Capability
 from portal_core.queries import billing
+from portal_core.queries import notices as notice_queries
 from portal_core.services import accounts, sessions
+from portal_core.services import notices as notice_services
 from portal_core.services.sessions import SessionView
 from portal_core.ui import resources, state, theme
 from portal_core.ui.auth import LoginCookie, current_view, log_out, login_form
-from portal_core.ui.registry import HOME, PAGES, Audience, PageSpec, Section, page
+from portal_core.ui.registry import BY_ID, HOME, PAGES, Audience, PageSpec, Section, page
 from portal_core.ui.text import markdown_escape
 
 LOGO = str(Path(__file__).parent / "assets" / "sipstack_logo.svg")
 MARK = str(Path(__file__).parent / "assets" / "sipstack_mark.png")  # the favicon, served by us
 _SECTION_ORDER = list(Section)
+BELL = "portal.notices_bell"  # the bell's popover: open or closed
+NOTICE_PARAM = "notice"  # the Notices page opens (and marks read) the notice it names
 
 
 def open_page(page_id: str) -> SessionView:
@@ -139,8 +145,8 @@ def _check_your_email(view: SessionView) -> None:
 def _finish_activation(_view: SessionView) -> None:
     st.title("Finish activating your account")
     st.write(
-        "Your e-mail is verified. A few details about your company and brand, and your "
-        "account is ready."
+        "Your e-mail is verified. Your company, your brand, a plan and a card (optional on "
+        "Free), and your account is ready."
     )
     st.page_link(
         page("account.activate").script,
@@ -194,25 +200,24 @@ def _left_pane(view: SessionView) -> None:
 
 
 def _top_bar(view: SessionView) -> None:
-    left, middle, right = st.columns([6, 2, 2], vertical_alignment="center")
+    left, middle, bell, right = st.columns([6, 2, 1, 2], vertical_alignment="center")
     with left:
         if view.organization_name:
             st.markdown(f"**{markdown_escape(view.organization_name)}**")
         elif view.is_staff:
             st.markdown("**SIPSTACK staff**")
-    with middle:
-        if (
-            view.organization_id
-            and view.organization_active
-            and view.actor.can(Capability.USE_PORTAL)
-        ):
-            with resources.reading() as session:
-                funds = billing.funds(session, view.actor)
+    if view.organization_id and view.organization_active and view.actor.can(Capability.USE_PORTAL):
+        with resources.reading() as session:
+            funds = billing.funds(session, view.actor)
+            unread = notice_queries.unread_count(session, view.actor)
+        with middle:
             st.metric(
                 "Available funds",
                 format_cents(funds.available_cents),
                 help="Your balance less usage not yet invoiced.",
             )
+        with bell:
+            _notices_bell(view, unread)
     with right:
         with st.popover(view.name, icon=":material/account_circle:", width="stretch"):
             st.text(view.email)
@@ -227,6 +232,89 @@ def _top_bar(view: SessionView) -> None:
                 on_change=_save_dark_mode,
             )
             st.button("Log out", icon=":material/logout:", on_click=log_out, key="portal.logout")
+
+
+def _notices_bell(view: SessionView, unread: int) -> None:
+    """The bell: the unread count on the button; the latest notices inside, read only while
+    it is open (a lazy popover), so a page run costs the count alone."""
+    bell = st.popover(
+        f"{unread:,}" if unread else "",
+        icon=":material/notifications:",
+        help=f"Notices: {unread:,} unread" if unread else "Notices",
+        width="stretch",
+        key=BELL,
+        on_change="rerun",
+    )
+    with bell:
+        if not bell.open:
+            return
+        with resources.reading() as session:
+            latest = notice_queries.latest(session, view.actor)
+        if not latest:
+            st.caption(
+                "No notices yet: low balances, failed payments and new invoices appear here."
+            )
+        now = utcnow()
+        for item in latest:
+            marker = ":blue[●] " if item.unread else ""
+            st.markdown(f"{marker}**{markdown_escape(item.title)}**")
+            st.caption(f"{markdown_escape(item.body)}  \n{time_ago(item.created_at, now)}")
+            with st.container(horizontal=True, gap="small"):
+                st.page_link(
+                    page("notices").script,
+                    label="Open",
+                    icon=":material/open_in_new:",
+                    query_params={NOTICE_PARAM: str(item.id)},
+                )
+                target = linked_page(view, item.link_page_id)
+                if target is not None:
+                    st.page_link(target.script, label=target.title, icon=target.icon)
+        st.divider()
+        with st.container(horizontal=True, vertical_alignment="center"):
+            st.button(
+                "Mark all as read",
+                key="portal.notices_mark_all",
+                icon=":material/done_all:",
+                disabled=unread == 0,
+                on_click=_mark_all_read,
+            )
+            st.page_link(
+                page("notices").script, label="All notices", icon=":material/notifications:"
+            )
+
+
+def linked_page(view: SessionView, page_id: str | None) -> PageSpec | None:
+    """The page a notice links to, when there is one and the viewer's role may open it."""
+    target = BY_ID.get(page_id or "")
+    if target is None or (target.capability is not None and not view.actor.can(target.capability)):
+        return None
+    return target
+
+
+def _mark_all_read() -> None:
+    handle = st.session_state.get(state.SESSION_HANDLE)
+    if not handle:
+        return
+    with resources.writing() as session:
+        view = sessions.resolve(session, handle)
+        if view is not None:
+            notice_services.mark_all_read(session, view.actor)
+
+
+def time_ago(moment: datetime, now: datetime) -> str:
+    """How long ago, as the bell says it: "just now", "5 min ago", "3 h ago", "2 days ago",
+    and the date once it is more than a week old."""
+    seconds = max(0, int((now - moment).total_seconds()))
+    if seconds < 60:
+        return "just now"
+    if seconds < 3_600:
+        return f"{seconds // 60} min ago"
+    if seconds < 86_400:
+        return f"{seconds // 3_600} h ago"
+    if seconds < 7 * 86_400:
+        days = seconds // 86_400
+        return f"{days} day{'s' if days > 1 else ''} ago"
+    return moment.date().isoformat()
 
 
 def _save_dark_mode() -> None:

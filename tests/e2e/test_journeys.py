@@ -82,6 +82,14 @@ def test_new_partner_signs_up_verifies_activates_and_keeps_dark_mode(
     expect(wizard.get_by_role("heading", name="Your brand")).to_be_visible()
     wizard.get_by_label("Domain").fill(f"acme-{suffix}.example.com")
     wizard.get_by_role("button", name="Save and continue").click()
+
+    expect(wizard.get_by_role("heading", name="Your plan")).to_be_visible()
+    wizard.get_by_role("button", name="Save and continue").click()  # Free, preselected
+
+    expect(wizard.get_by_role("heading", name="Payment method")).to_be_visible()
+    wizard.get_by_role("button", name="Skip for now").click()  # Free needs no card
+
+    expect(wizard.get_by_role("heading", name="All set")).to_be_visible()
     wizard.get_by_role("button", name="Activate my account").click()
 
     expect(dashboard(page, name)).to_be_visible()

@@ -17,11 +17,14 @@ from portal_core import db
 from portal_core.mail import outbox_messages
 from portal_core.models.accounts import BrandDomain, Organization, Role, User, UserStatus
 from portal_core.models.base import utcnow
+from portal_core.models.billing import BillingCycle, Subscription
+from portal_core.models.payments import PaymentMethod
 from portal_core.services import accounts, auth
 from portal_core.services.passwords import verify_password
-from portal_core.settings import ROOT
+from portal_core.settings import ROOT, get_settings
 from tests.factories import PASSWORD, make_organization, make_user
 from tests.pages.conftest import Portal, texts
+from tests.support.fake_stripe import SECRET_KEY, running
 
 NEW_PASSWORD = "Quartz-Meadow-Violin-42"
 REQUEST_SENT = (
@@ -384,10 +387,19 @@ def test_wizard_goes_from_company_to_brand_to_an_active_account(
     field(app, "activate.brand", "Domain").input("Babbage.example")
     button(app, "Save and continue").click()
     app.run()
-    assert [str(header.value) for header in app.subheader] == ["All set"]
+    assert [str(header.value) for header in app.subheader] == ["Your plan"]
     with db.read_session(portal.engine) as session:
         domains = session.exec(select(BrandDomain.domain)).all()
     assert domains == ["babbage.example"]
+
+    button(app, "Save and continue").click()  # Free, the first plan offered
+    app.run()
+    assert [str(header.value) for header in app.subheader] == ["Payment method"]
+
+    button(app, "Skip for now").click()  # Free needs no card
+    app.run()
+    assert [str(header.value) for header in app.subheader] == ["All set"]
+    assert "Card: none yet; add one any time in Billing › Payment Methods" in texts(app)
     assert organization_of(portal, new_owner).activated_at is None
 
     button(app, "Activate my account").click()
@@ -409,4 +421,159 @@ def test_wizard_resumes_at_the_brand_step_on_a_new_visit(portal: Portal, new_own
     fill_company(portal.open("pages/activate.py", as_user=new_owner))
     app = portal.open("pages/activate.py", as_user=new_owner)  # another device, later
     assert [str(header.value) for header in app.subheader] == ["Your brand"]
-    assert "Step 2 of 3" in str(app.get("progress")[0].proto.text)
+    assert "Step 2 of 5" in str(app.get("progress")[0].proto.text)
+
+
+def fill_brand(app: AppTest) -> AppTest:
+    field(app, "activate.brand", "Domain").input("babbage.example")
+    button(app, "Save and continue").click()
+    return app.run()
+
+
+def subscription_of(portal: Portal, user: User) -> Subscription:
+    with db.read_session(portal.engine) as session:
+        subscription = session.get(Subscription, user.organization_id)
+        assert subscription is not None
+        return subscription
+
+
+def test_wizard_plan_step_offers_the_plans_with_prices_and_no_carrier_choice(
+    portal: Portal, new_owner: User
+) -> None:
+    app = fill_brand(fill_company(portal.open("pages/activate.py", as_user=new_owner)))
+
+    assert not app.exception
+    assert "Step 3 of 5" in str(app.get("progress")[0].proto.text)
+    plans = app.radio(key="activate.plan_code")
+    assert plans.options == [
+        "Free · $0.00 / month · 50 a month included, none beyond",
+        "Starter · $30.00 / month · 10,000 a month included, then $0.0030 each",
+        "Competitor · $700.00 / month · 250,000 a month included, then $0.0028 each",
+        "Provider · $2,500.00 / month · 1,000,000 a month included, then $0.0025 each",
+    ]
+    assert "Carrier: priced by contract; contact SIPSTACK." in texts(app)
+    assert "Prices in USD, taxes excluded." in texts(app)
+
+
+def test_wizard_plan_step_saves_a_yearly_plan_on_the_subscription(
+    portal: Portal, new_owner: User
+) -> None:
+    app = fill_brand(fill_company(portal.open("pages/activate.py", as_user=new_owner)))
+
+    app.radio(key="activate.cycle").set_value("yearly").run()
+    plans = app.radio(key="activate.plan_code")
+    assert plans.options[0] == (
+        "Starter · $24.00 / month ($288.00 a year) · 10,000 a month included, then $0.0030 each"
+    )
+    plans.set_value("competitor")
+    button(app, "Save and continue").click()
+    app.run()
+
+    assert not app.exception
+    assert [str(header.value) for header in app.subheader] == ["Payment method"]
+    subscription = subscription_of(portal, new_owner)
+    assert (subscription.plan_code, subscription.cycle) == ("competitor", BillingCycle.YEARLY)
+
+
+# --- The wizard's payment-method step ------------------------------------------------------
+
+
+def to_card_step(portal: Portal, owner: User, plan_code: str = "free") -> AppTest:
+    """Company, brand and ``plan_code`` (monthly) done: the wizard shows its card step."""
+    app = fill_brand(fill_company(portal.open("pages/activate.py", as_user=owner)))
+    app.radio(key="activate.plan_code").set_value(plan_code)
+    button(app, "Save and continue").click()
+    app.run()
+    assert [str(header.value) for header in app.subheader] == ["Payment method"]
+    assert "Step 4 of 5" in str(app.get("progress")[0].proto.text)
+    return app
+
+
+def saved_cards(portal: Portal, owner: User) -> list[tuple[str, str, bool]]:
+    with db.read_session(portal.engine) as session:
+        rows = session.exec(
+            select(PaymentMethod).where(PaymentMethod.organization_id == owner.organization_id)
+        ).all()
+        return [(row.brand, row.last4, row.is_default) for row in rows]
+
+
+def test_wizard_card_step_on_a_paid_plan_asks_for_a_card_and_offers_no_skip(
+    portal: Portal, new_owner: User
+) -> None:
+    app = to_card_step(portal, new_owner, "starter")
+
+    assert not app.exception
+    assert "Save a card to activate your account" in texts(app)
+    labels = [widget.label for widget in app.button]
+    assert "Skip for now" not in labels
+    assert "Start on Free instead" in labels
+    assert app.radio[0].label == "Test card"
+    assert app.radio[0].options[0] == "Visa · 4242 4242 4242 4242 — Succeeds"
+
+
+def test_wizard_card_step_saves_the_chosen_test_card_and_moves_on(
+    portal: Portal, new_owner: User
+) -> None:
+    app = to_card_step(portal, new_owner, "starter")
+
+    app.radio[0].set_value("pm_card_mastercard")
+    button(app, "Save card and continue").click()
+    app.run()
+
+    assert not app.exception
+    assert [str(header.value) for header in app.subheader] == ["All set"]
+    assert "Card: **Mastercard •••• 4444** (expires 12/2034)" in texts(app)
+    assert saved_cards(portal, new_owner) == [("mastercard", "4444", True)]
+
+    button(app, "Activate my account").click()
+    app.run()
+    assert organization_of(portal, new_owner).activated_at is not None
+
+
+def test_wizard_card_step_lets_a_paid_plan_start_on_free_instead_then_skip(
+    portal: Portal, new_owner: User
+) -> None:
+    app = to_card_step(portal, new_owner, "competitor")
+
+    button(app, "Start on Free instead").click()
+    app.run()
+    assert [str(header.value) for header in app.subheader] == ["Payment method"]
+    assert subscription_of(portal, new_owner).plan_code == "free"
+    assert "On Free a card is optional" in texts(app)
+
+    button(app, "Skip for now").click()
+    app.run()
+    assert [str(header.value) for header in app.subheader] == ["All set"]
+    assert saved_cards(portal, new_owner) == []
+
+
+def test_wizard_card_step_on_free_can_save_a_card_too(portal: Portal, new_owner: User) -> None:
+    app = to_card_step(portal, new_owner, "free")
+
+    button(app, "Save card and continue").click()  # Visa, preselected
+    app.run()
+
+    assert [str(header.value) for header in app.subheader] == ["All set"]
+    assert saved_cards(portal, new_owner) == [("visa", "4242", True)]
+
+
+def test_wizard_card_step_with_stripe_links_to_its_secure_page_and_back_here(
+    portal: Portal, new_owner: User, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    with running() as stripe:
+        monkeypatch.setenv("STRIPE_SECRET_KEY", SECRET_KEY)
+        monkeypatch.setenv("STRIPE_API_BASE", stripe.url)
+        get_settings.cache_clear()
+        app = to_card_step(portal, new_owner, "starter")
+        assert not app.radio  # no test cards with Stripe
+
+        button(app, "Enter a card on Stripe's secure page").click()
+        app.run()
+
+        assert not app.exception
+        [setup] = [obj for obj in stripe.objects.values() if obj["object"] == "checkout.session"]
+        assert setup["mode"] == "setup"
+        assert setup["success_url"].endswith("/activate?card_setup=done")
+        [link] = app.get("link_button")
+        assert (link.proto.label, link.proto.url) == ("Continue to secure card entry", setup["url"])
+        assert saved_cards(portal, new_owner) == []  # saved when Stripe's webhook says so

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Iterator
+from datetime import timedelta
 from pathlib import Path
 from types import SimpleNamespace
 
@@ -22,8 +23,10 @@ from portal_core import db
 from portal_core.mail import outbox_messages
 from portal_core.models.accounts import Role, User, UserStatus
 from portal_core.models.base import utcnow
+from portal_core.models.notices import NoticeKind
 from portal_core.permissions import GRANTS, Capability
-from portal_core.services import sessions
+from portal_core.queries import notices as notice_queries
+from portal_core.services import notices, sessions
 from portal_core.services.sessions import SessionView
 from portal_core.terms import current_terms
 from portal_core.ui import shell
@@ -423,3 +426,150 @@ def test_an_incomplete_login_asks_for_both_fields(
     assert not app.exception
     assert [str(error.value) for error in app.error] == ["Enter your e-mail and your password."]
     assert shows_login_form(app)
+
+
+# --- The notices bell --------------------------------------------------------------------
+
+
+def post_notice(
+    portal: Portal,
+    user: User,
+    title: str,
+    *,
+    capability: Capability = Capability.USE_PORTAL,
+    link_page_id: str | None = None,
+) -> uuid.UUID:
+    assert user.organization_id is not None
+    with db.write_session(portal.engine) as session:
+        return notices.post(
+            session,
+            organization_id=user.organization_id,
+            kind=NoticeKind.PAYMENT_FAILED,
+            title=title,
+            body=f"{title}: the details.",
+            dedupe_key=uuid.uuid4().hex,
+            capability=capability,
+            link_page_id=link_page_id,
+        ).id
+
+
+def bell_label(app: AppTest) -> str:
+    return str(app.main.get_by_key(shell.BELL).proto.popover.label)
+
+
+def open_bell(portal: Portal, user: User) -> AppTest:
+    """The Dashboard with the bell clicked open (it reads its notices only when open)."""
+    app = portal.open(as_user=user)
+    app.session_state[shell.BELL] = True
+    return app.run()
+
+
+@pytest.mark.parametrize("role", PARTNER_ROLES, ids=str)
+def test_the_bell_shows_how_many_notices_are_unread(portal: Portal, role: Role) -> None:
+    member = make_member(portal, role)
+    for number in range(3):
+        post_notice(portal, member, f"Notice {number}")
+
+    app = portal.open(as_user=member)
+
+    assert not app.exception, app.exception
+    assert bell_label(app) == "3"
+
+
+def test_the_bell_shows_no_count_when_nothing_is_unread(portal: Portal) -> None:
+    app = portal.open(as_user=make_member(portal, Role.VIEWER))
+
+    assert not app.exception
+    assert bell_label(app) == ""
+
+
+def test_the_bell_counts_only_notices_the_role_may_see(portal: Portal) -> None:
+    developer = make_member(portal, Role.DEVELOPER)
+    post_notice(portal, developer, "An invoice", capability=Capability.BILLING_READ)
+    post_notice(portal, developer, "For everyone")
+
+    assert bell_label(portal.open(as_user=developer)) == "1"
+
+
+def test_staff_have_no_bell(portal: Portal) -> None:
+    app = portal.open(as_user=make_member(portal, Role.STAFF))
+
+    assert not app.exception
+    with pytest.raises(KeyError):
+        app.main.get_by_key(shell.BELL)
+
+
+def test_a_closed_bell_reads_no_notices(portal: Portal) -> None:
+    member = make_member(portal, Role.VIEWER)
+    post_notice(portal, member, "A payment failed")
+
+    app = portal.open(as_user=member)
+
+    assert "A payment failed" not in texts(app)
+
+
+def test_the_open_bell_lists_the_latest_notices_with_their_links(portal: Portal) -> None:
+    member = make_member(portal, Role.VIEWER)
+    oldest = post_notice(portal, member, "Oldest notice")
+    for number in range(1, 6):
+        post_notice(portal, member, f"Notice {number}", link_page_id="access.my_profile")
+    billing_only = post_notice(portal, member, "Funds are low", link_page_id="billing.overview")
+
+    closed = portal.open(as_user=member)
+    app = open_bell(portal, member)
+
+    assert not app.exception, app.exception
+    shown = texts(app)
+    assert "Funds are low" in shown and "Notice 5" in shown
+    assert "Oldest notice" not in shown  # the bell lists the latest five
+    links = page_links(app)
+    opens = [link for link in links if link[1] == "Open"]
+    assert len(opens) == 5
+    assert ("notices", "All notices") in links
+    to_profile = ("my_profile", "My Profile")
+    assert links.count(to_profile) - page_links(closed).count(to_profile) == 4  # Notices 2–5
+    assert ("billing_overview", "Overview") not in links  # a viewer may not open Billing
+    queries = [link.proto.query_string for link in app.main.get("page_link")]
+    assert f"notice={billing_only}" in queries
+    assert f"notice={oldest}" not in queries
+
+
+def test_mark_all_as_read_clears_the_count(portal: Portal) -> None:
+    member = make_member(portal, Role.VIEWER)
+    post_notice(portal, member, "First")
+    post_notice(portal, member, "Second")
+    app = open_bell(portal, member)
+    assert bell_label(app) == "2"
+
+    button(app, "Mark all as read").click()
+    app.run()
+
+    assert not app.exception
+    assert bell_label(app) == ""
+    with db.read_session(portal.engine) as session:
+        handle = app.session_state["portal.session_handle"]
+        view = sessions.resolve(session, handle)
+        assert view is not None
+        assert notice_queries.unread_count(session, view.actor) == 0
+
+
+@pytest.mark.parametrize(
+    ("ago", "said"),
+    [
+        (timedelta(seconds=20), "just now"),
+        (timedelta(minutes=5, seconds=10), "5 min ago"),
+        (timedelta(hours=3, minutes=59), "3 h ago"),
+        (timedelta(days=1, hours=2), "1 day ago"),
+        (timedelta(days=6), "6 days ago"),
+    ],
+)
+def test_the_bell_says_how_long_ago_a_notice_came(ago: timedelta, said: str) -> None:
+    now = utcnow()
+    assert shell.time_ago(now - ago, now) == said
+
+
+def test_the_bell_dates_a_notice_older_than_a_week() -> None:
+    now = utcnow()
+    assert (
+        shell.time_ago(now - timedelta(days=8), now) == (now - timedelta(days=8)).date().isoformat()
+    )

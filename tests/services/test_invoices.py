@@ -225,6 +225,21 @@ def test_an_organization_that_joined_after_the_period_owes_nothing_for_it(engine
     assert (summary.created, summary.nothing_to_invoice) == (0, 1)
 
 
+def test_an_organization_still_in_the_activation_wizard_is_not_invoiced(engine):
+    activated = _organization(engine)
+    activating = _organization(engine)
+    with db.write_session(engine) as session:
+        stored = _reload(session, activating)
+        stored.activated_at = None
+        session.add(stored)
+
+    summary = _run(engine)
+
+    assert _issued(engine, activated) is not None
+    assert _issued(engine, activating) is None
+    assert (summary.organizations, summary.created) == (1, 1)
+
+
 def test_carrier_pays_its_contract_fee(engine):
     organization = _organization(
         engine, plan="carrier", contract_monthly_cents=950_000, contract_included_requests=3_000_000

@@ -1,0 +1,258 @@
+"""Billing › Payment Methods: the organization's saved cards (brand, last four, expiry, the
+default, expired ones flagged); the green + adds one, a card can be made the default or
+removed, with a confirmation (SPEC.md, Billing › Payment Methods; DESIGN.md, rule 6).
+
+Card numbers never reach the portal: in the sandbox the partner picks one of Stripe's test
+cards by name; with Stripe, the + sends the partner to Stripe's hosted page, which returns
+here with ``?card_setup=done`` (or ``cancelled``) and the card appears once Stripe's webhook
+reports it.
+"""
+
+import uuid
+
+import streamlit as st
+
+from portal_core.errors import PortalError
+from portal_core.payments.gateway import card_label
+from portal_core.permissions import Capability
+from portal_core.queries import payments
+from portal_core.queries.payments import Card
+from portal_core.services import payments as card_payments
+from portal_core.ui import confirm, resources, shell, state
+from portal_core.ui.registry import page
+from portal_core.ui.text import markdown_escape
+
+viewer = shell.open_page("billing.payment_methods")
+can_manage = viewer.actor.can(Capability.BILLING_MANAGE)
+
+SETUP_PARAM = "card_setup"  # Stripe's page sends the partner back with done / cancelled
+ADD_ASKED = "payment_methods.add.asked"  # the sandbox's test-card picker is open
+REMOVE_ASKED = "payment_methods.remove.asked"  # the id of the card whose removal is asked
+SETUP_URL = "payment_methods.setup_url"  # Stripe's setup page, once asked for
+PROBLEM = "payment_methods.problem"  # a refusal from a button's action, shown on the rerun
+
+with resources.reading() as session:
+    cards = payments.payment_methods(session, viewer.actor)
+    recharge = payments.auto_recharge_settings(session, viewer.actor)
+sandbox = payments.uses_sandbox()
+
+
+def add_sandbox_card(gateway_ref: str) -> str:
+    with resources.writing() as session:
+        setup = card_payments.start_adding_card(session, viewer.actor, test_card=gateway_ref)
+    saved = setup.card
+    if saved is None:  # only Stripe answers with a page; the sandbox saves at once
+        return "The card is being confirmed: it appears here in a moment."
+    label = card_label(saved.brand, saved.last4)
+    default = " It is your default card." if saved.is_default else ""
+    return f"{label} is saved.{default}"
+
+
+def start_stripe_setup() -> None:
+    """Ask Stripe for its hosted setup page; the page then offers the link to it."""
+    try:
+        with resources.writing() as session:
+            setup = card_payments.start_adding_card(session, viewer.actor)
+    except PortalError as error:
+        st.session_state[SETUP_URL] = None
+        st.session_state[PROBLEM] = error.message
+        return
+    st.session_state[SETUP_URL] = setup.checkout_url
+
+
+def make_default(card_id: str) -> None:
+    try:
+        with resources.writing() as session:
+            made = card_payments.set_default_card(session, viewer.actor, uuid.UUID(card_id))
+    except PortalError as error:
+        st.session_state[PROBLEM] = error.message
+        return
+    state.flash(f"{card_label(made.brand, made.last4)} is now your default card.")
+
+
+def forget_setup_return() -> None:
+    st.query_params.pop(SETUP_PARAM, None)
+
+
+def describe(card: Card) -> None:
+    """One card's row: what it is, its flags, and what can be done with it."""
+    with st.container(border=True):
+        about, actions = st.columns([3, 2], vertical_alignment="center")
+        with about:
+            flags = []
+            if card.is_default:
+                flags.append(":green-badge[:material/check: Default]")
+            if card.expired:
+                flags.append(":red-badge[:material/event_busy: Expired]")
+            st.markdown(f"**{markdown_escape(card.label)}** {' '.join(flags)}")
+            expiry = f"Expired {card.expiry}" if card.expired else f"Expires {card.expiry}"
+            notes = [expiry]
+            if card.is_default and recharge.enabled:
+                notes.append("auto-recharge charges this card")
+            st.caption(" · ".join(notes))
+        if not can_manage:
+            return
+        with actions, st.container(horizontal=True, horizontal_alignment="right", gap="small"):
+            if not card.is_default and not card.expired:
+                st.button(
+                    "Make default",
+                    key=f"payment_methods.default.{card.id}",
+                    icon=":material/star:",
+                    on_click=make_default,
+                    args=(str(card.id),),
+                )
+            st.button(
+                "Remove",
+                key=f"payment_methods.remove.{card.id}",
+                icon=":material/delete:",
+                on_click=confirm.ask,
+                args=(REMOVE_ASKED, str(card.id)),
+            )
+
+
+# --- Title and the green + -------------------------------------------------------------------
+heading, plus = st.columns([4, 1], vertical_alignment="bottom")
+heading.title("Payment Methods")
+if can_manage:
+    with plus:
+        if sandbox:
+            st.button(
+                "Add card",
+                type="primary",
+                icon=":material/add:",
+                key="payment_methods.add",
+                on_click=confirm.ask,
+                args=(ADD_ASKED,),
+                width="stretch",
+            )
+        else:
+            st.button(
+                "Add card",
+                type="primary",
+                icon=":material/add:",
+                key="payment_methods.add",
+                on_click=start_stripe_setup,
+                width="stretch",
+            )
+st.caption(
+    "Cards you add funds with; the default card is the one auto-recharge charges. Card "
+    "numbers never reach SIPSTACK's servers: "
+    + (
+        "this test environment offers Stripe's test cards by name."
+        if sandbox
+        else "you enter them on Stripe's secure page."
+    )
+)
+problems = st.container()
+problem = st.session_state.pop(PROBLEM, None)
+if problem:
+    problems.error(problem, icon=":material/error:")
+
+# --- Back from Stripe's page, or on the way there -------------------------------------------
+returned = st.query_params.get(SETUP_PARAM)
+if returned:
+    st.session_state[SETUP_URL] = None  # that page was used (or left): a new + asks anew
+    if returned == "done":
+        st.info(
+            "Stripe is confirming your card: it appears below in a moment. Reload the page if "
+            "it has not yet.",
+            icon=":material/hourglass_top:",
+        )
+    else:
+        st.info("Card entry was cancelled: nothing was saved.", icon=":material/info:")
+    st.button("Dismiss", key="payment_methods.setup_dismiss", on_click=forget_setup_return)
+setup_url = st.session_state.get(SETUP_URL)
+if can_manage and not sandbox and setup_url:
+    with st.container(border=True):
+        st.write("Enter the card on Stripe's secure page; you come back here when it is saved.")
+        st.link_button(
+            "Continue to secure card entry",
+            setup_url,
+            icon=":material/lock:",
+            type="primary",
+        )
+
+# --- The cards -------------------------------------------------------------------------------
+if not cards:
+    st.info(
+        "No card saved yet. Add one with the green **+ Add card** button to add funds and to "
+        "use auto-recharge."
+        if can_manage
+        else "No card saved yet.",
+        icon=":material/credit_card_off:",
+    )
+for card in cards:
+    describe(card)
+
+if recharge.enabled and can_manage:
+    overview = page("billing.overview")
+    st.caption(
+        "Auto-recharge is on: the default card cannot be removed until another card is the "
+        "default or auto-recharge is off."
+    )
+    st.page_link(overview.script, label="Auto-recharge settings", icon=overview.icon)
+
+# --- The dialogs -----------------------------------------------------------------------------
+if can_manage and sandbox and confirm.asked(ADD_ASKED):
+    test_cards = {card.gateway_ref: card for card in payments.sandbox_test_cards()}
+
+    @st.dialog("Add a test card", on_dismiss=lambda: confirm.ask(ADD_ASKED, False))
+    def pick_test_card() -> None:
+        st.write(
+            "This environment charges no real card. Pick one of Stripe's test cards: each "
+            "behaves the way Stripe's does in test mode."
+        )
+        chosen = st.radio(
+            "Test card",
+            list(test_cards),
+            format_func=lambda ref: (
+                f"{test_cards[ref].name} · {test_cards[ref].number} — {test_cards[ref].outcome}"
+            ),
+            key="payment_methods.add.test_card",
+        )
+        save, cancel = st.columns(2)
+        if save.button("Save card", type="primary", key="payment_methods.add.save"):
+            try:
+                message = add_sandbox_card(chosen)
+            except PortalError as error:
+                st.error(error.message, icon=":material/error:")
+                return
+            confirm.ask(ADD_ASKED, False)
+            state.flash(message)
+            st.rerun()
+        if cancel.button("Cancel", key="payment_methods.add.cancel"):
+            confirm.ask(ADD_ASKED, False)
+            st.rerun()
+
+    pick_test_card()
+
+asked_removal = confirm.asked(REMOVE_ASKED)
+if can_manage and asked_removal:
+    to_remove = next((card for card in cards if str(card.id) == asked_removal), None)
+    if to_remove is None:
+        confirm.ask(REMOVE_ASKED, False)
+    else:
+
+        def remove() -> str:
+            assert to_remove is not None
+            with resources.writing() as session:
+                default = card_payments.remove_card(session, viewer.actor, to_remove.id)
+            message = f"{to_remove.label} is removed."
+            if default is not None:
+                label = card_label(default.brand, default.last4)
+                message += f" {label} is now your default card."
+            return message
+
+        warning = (
+            " It is your default card: the newest of your other cards becomes the default."
+            if to_remove.is_default
+            else ""
+        )
+        confirm.dialog(
+            REMOVE_ASKED,
+            title="Remove this card?",
+            message=f"{to_remove.label}, expiring {to_remove.expiry}, will no longer be offered "
+            f"for payments.{warning} Past payments keep naming it.",
+            confirm_label="Remove card",
+            action=remove,
+        )
