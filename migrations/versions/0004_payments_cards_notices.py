@@ -6,7 +6,7 @@ Create Date: 2026-11-25 21:32:23.720386
 
 Adds what adding funds needs (payment methods, payments, the gateway's customers and the
 webhook events already handled), auto-recharge settings, the notices behind the bell, a
-credit limit that staff may set per subscription, when the wizard's plan step was done, and
+credit limit that staff may set per subscription, when the wizard's plan step was done (or its card step skipped), and
 an index of users by (organization, status) for the recipients of alerts, receipts and
 invoices. A database seeded before this revision gets the platform settings that appeared
 since (``auto_recharge_max_per_day``) at their shipped defaults; one seeded after already
@@ -228,6 +228,13 @@ def upgrade() -> None:
                 "plan_chosen_at", portal_core.models.base.UTCDateTime(timezone=True), nullable=True
             )
         )
+        batch_op.add_column(
+            sa.Column(
+                "card_step_skipped_at",
+                portal_core.models.base.UTCDateTime(timezone=True),
+                nullable=True,
+            )
+        )
 
     # ### end Alembic commands ###
     with op.batch_alter_table("users", schema=None) as batch_op:
@@ -261,6 +268,7 @@ def downgrade() -> None:
         batch_op.drop_index("ix_users_org_status")
 
     with op.batch_alter_table("subscriptions", schema=None) as batch_op:
+        batch_op.drop_column("card_step_skipped_at")
         batch_op.drop_column("plan_chosen_at")
         batch_op.drop_column("credit_limit_override_cents")
 

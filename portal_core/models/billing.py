@@ -148,6 +148,8 @@ class Subscription(SQLModel, table=True):
     credit_limit_override_cents: int | None = Field(default=None, sa_type=BigInteger)
     # When the owner chose the plan in the activation wizard (its plan step is done).
     plan_chosen_at: datetime | None = Field(default=None, sa_type=UTCDateTime, nullable=True)
+    # When the owner skipped the wizard's card step (allowed on a plan without a fee).
+    card_step_skipped_at: datetime | None = Field(default=None, sa_type=UTCDateTime, nullable=True)
     created_at: datetime = created_at_field()
     updated_at: datetime = updated_at_field()
 

@@ -33,7 +33,6 @@ from portal_core.models.accounts import (
     User,
     UserStatus,
 )
-from portal_core.models.audit import AuditEvent
 from portal_core.models.base import utcnow
 from portal_core.models.billing import BillingCycle, Plan, Subscription
 from portal_core.models.payments import PaymentMethod
@@ -423,8 +422,8 @@ def card_required(session: Session, actor: Actor) -> bool:
 
 
 def skip_payment_method(session: Session, actor: Actor, *, now: datetime | None = None) -> None:
-    """The wizard's "Skip for now" on Free: recorded (in the audit log, which the step reads),
-    so the wizard resumes past it. A paid plan cannot skip it."""
+    """The wizard's "Skip for now" on Free: recorded on the subscription (and audited), so the
+    wizard resumes past it. A paid plan cannot skip it."""
     require(actor, Capability.COMPANY_EDIT)
     organization = _load_organization(session, actor)
     if organization.activated_at is not None:
@@ -434,8 +433,13 @@ def skip_payment_method(session: Session, actor: Actor, *, now: datetime | None 
             "Your plan is paid from your prepaid balance: save a card to continue, or start on "
             "Free instead."
         )
-    if _payment_method_skipped(session, organization.id):
+    subscription = session.get(Subscription, organization.id)
+    if subscription is None:
+        raise NotFound("Your organization has no subscription.")
+    if subscription.card_step_skipped_at is not None:
         return
+    subscription.card_step_skipped_at = now or utcnow()
+    session.add(subscription)
     audit.record(session, PAYMENT_METHOD_SKIPPED, actor=actor)
     session.flush()
 
@@ -464,13 +468,8 @@ def _has_usable_card(session: Session, organization_id: uuid.UUID, now: datetime
 
 
 def _payment_method_skipped(session: Session, organization_id: uuid.UUID) -> bool:
-    skipped = session.exec(
-        select(AuditEvent.id).where(
-            AuditEvent.organization_id == organization_id,
-            AuditEvent.action == PAYMENT_METHOD_SKIPPED,
-        )
-    ).first()
-    return skipped is not None
+    subscription = session.get(Subscription, organization_id)
+    return subscription is not None and subscription.card_step_skipped_at is not None
 
 
 def _company_done(session: Session, organization: Organization, now: datetime) -> bool:
