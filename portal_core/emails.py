@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import uuid
+
 from portal_core.mail import Mail
 from portal_core.money import format_cents
 from portal_core.settings import get_settings
@@ -85,9 +87,17 @@ def email_changed(to: str, new_email: str) -> Mail:
 
 
 def invoice_issued(
-    to: str, name: str, *, number: int, month: str, total_cents: int, paid: bool
+    to: str,
+    name: str,
+    *,
+    invoice_id: uuid.UUID,
+    number: int,
+    month: str,
+    total_cents: int,
+    paid: bool,
 ) -> Mail:
-    """A new invoice, to a user who asked for invoice e-mails (My Profile › Notifications)."""
+    """A new invoice, to a user who asked for invoice e-mails (My Profile › Notifications),
+    with a link straight to it (Billing › Invoices shows it and its PDF after login)."""
     settlement = (
         "It was paid from your prepaid balance."
         if paid
@@ -100,8 +110,8 @@ def invoice_issued(
         body=(
             f"Hello {name},\n\nInvoice {number} for {month} is ready: "
             f"{format_cents(total_cents)}, taxes included. {settlement}\n\n"
-            "See its lines and taxes in Billing › Invoices:\n\n"
-            f"{get_settings().public_url.rstrip('/')}\n\n"
+            "See its lines and taxes, and download its PDF, in Billing › Invoices:\n\n"
+            f"{get_settings().public_url.rstrip('/')}/billing_invoices?invoice={invoice_id}\n\n"
             "— SIPSTACK Partner Portal\nYou get this e-mail because invoice e-mails are on in "
             "My Profile › Notifications."
         ),

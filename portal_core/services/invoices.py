@@ -66,6 +66,7 @@ from portal_core.models.billing import (
 )
 from portal_core.models.notices import NoticeKind
 from portal_core.money import MICROS_PER_CENT, cents_to_micros, format_cents, micros_to_cents
+from portal_core.parties import organization_lines
 from portal_core.permissions import Actor, Capability, require
 from portal_core.services import audit, funds_watch, ledger, notices, platform, subscriptions
 
@@ -393,7 +394,13 @@ def _invoice_organization(
     ).all()
     mails = [
         emails.invoice_issued(
-            email, name, number=number, month=period.label, total_cents=total, paid=paid
+            email,
+            name,
+            invoice_id=invoice.id,
+            number=number,
+            month=period.label,
+            total_cents=total,
+            paid=paid,
         )
         for email, name in recipients
     ]
@@ -558,13 +565,4 @@ def _seller_details(seller: platform.Seller) -> str:
 
 
 def _buyer_details(organization: Organization) -> str:
-    region = " ".join(part for part in (organization.province, organization.postal_code) if part)
-    place = ", ".join(part for part in (organization.city, region) if part)
-    parts = [
-        organization.legal_name or organization.name,
-        organization.address_line,
-        place,
-        organization.country,
-        f"Tax ID: {organization.tax_id}" if organization.tax_id else None,
-    ]
-    return "\n".join(part for part in parts if part)[:1000]
+    return "\n".join(organization_lines(organization))[:1000]

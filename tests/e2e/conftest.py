@@ -55,6 +55,12 @@ class ServedPortal:
     outbox: Path
     cookie_name: str
     log: Path
+    database_url: str
+    environment: dict[str, str]
+
+    def command(self, *args: str) -> None:
+        """Run ``python -m portal_core …`` against this portal's database (a scheduler's job)."""
+        _run_command(self.environment, *args)
 
 
 def _unavailable(reason: str) -> NoReturn:
@@ -165,7 +171,14 @@ def served_portal(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ServedPo
             if time.monotonic() > deadline:
                 pytest.fail(f"the portal did not answer in {START_TIMEOUT_S:.0f} s:\n{_tail(log)}")
             time.sleep(0.2)
-        yield ServedPortal(url=url, outbox=folder / "outbox", cookie_name=cookie_name, log=log)
+        yield ServedPortal(
+            url=url,
+            outbox=folder / "outbox",
+            cookie_name=cookie_name,
+            log=log,
+            database_url=env["DATABASE_URL"],
+            environment=env,
+        )
     finally:
         server.terminate()
         try:

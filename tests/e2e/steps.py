@@ -166,7 +166,13 @@ def background_luminance(page: Page) -> float:
 
 def verification_link(outbox: Path, email: str, public_url: str) -> str:
     """The verification link in the newest e-mail sent to ``email``."""
-    pattern = re.compile(re.escape(public_url) + r"/verify_email\?token=[A-Za-z0-9_\-.~%]+")
+    return link_in_mail(outbox, email, public_url, r"/verify_email\?token=[A-Za-z0-9_\-.~%]+")
+
+
+def link_in_mail(outbox: Path, email: str, public_url: str, path_pattern: str) -> str:
+    """The first link to ``public_url`` + ``path_pattern`` (a regular expression) in the
+    newest e-mail to ``email`` that has one."""
+    pattern = re.compile(re.escape(public_url) + path_pattern)
     for message in reversed(outbox_messages(outbox)):
         if email not in str(message["To"]):
             continue
@@ -174,7 +180,7 @@ def verification_link(outbox: Path, email: str, public_url: str) -> str:
         found = pattern.search(body.get_content() if body is not None else "")
         if found:
             return found.group(0)
-    raise AssertionError(f"no verification link to {email} in {outbox}")
+    raise AssertionError(f"no link matching {path_pattern!r} to {email} in {outbox}")
 
 
 def snapshot(page: Page, name: str) -> None:

@@ -763,9 +763,10 @@ def test_the_invoice_email_goes_only_to_active_users_who_asked_for_it(engine, ou
     messages = outbox(outbox_dir)
     assert [message["To"] for message in messages] == [owner.email]
     assert summary.emails_sent == 1
-    number = _issued(engine, organization).invoice.number  # type: ignore[union-attr]
-    assert messages[0]["Subject"] == f"SIPSTACK invoice {number} for October 2026: $33.90"
+    invoice = _issued(engine, organization).invoice  # type: ignore[union-attr]
+    assert messages[0]["Subject"] == f"SIPSTACK invoice {invoice.number} for October 2026: $33.90"
     assert "paid from your prepaid balance" in body_of(messages[0])
+    assert f"/billing_invoices?invoice={invoice.id}\n" in body_of(messages[0])
 
 
 def test_no_email_is_sent_again_by_a_second_run(engine, outbox_dir):

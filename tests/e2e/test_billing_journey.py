@@ -1,0 +1,125 @@
+"""The Billing journey in Chromium: a billing user saves a card, adds funds (the fee and the
+total shown before paying), finds the payment and the transaction, and, after the monthly
+invoice run, opens the invoice from its e-mail and downloads its PDF."""
+
+from __future__ import annotations
+
+import csv
+import io
+from datetime import timedelta
+
+import pytest
+from playwright.sync_api import Page, expect
+from sqlalchemy import text
+
+from portal_core import db
+from portal_core.models.base import utcnow
+from tests.e2e.conftest import ServedPortal
+from tests.e2e.steps import goto, link_in_mail, log_in, settled, shown
+
+pytestmark = pytest.mark.e2e
+
+BILLING_EMAIL = "billing@demo.sipstack.test"
+BILLING_PASSWORD = "Demo-billing-Harbor-2026"
+# The demo starts with $250.00 from its first payment (services/seed.py).
+SEEDED_FUNDS = "$250.00"
+
+
+def _on_starter_since_before_last_month(served_portal: ServedPortal) -> None:
+    """Time travel for the invoice run: the demo organization has been on Starter for six
+    weeks, so last month owes Starter's fee. (A partner would have upgraded in Pricing weeks
+    ago; the journey cannot wait for a month to end.)"""
+    engine = db.create_engine(served_portal.database_url)
+    try:
+        with engine.begin() as connection:
+            connection.execute(
+                text(
+                    "UPDATE subscriptions SET plan_code = 'starter', term_started_at = :since "
+                    "WHERE organization_id = (SELECT organization_id FROM users "
+                    "WHERE email = :email)"
+                ),
+                {
+                    "since": (utcnow() - timedelta(days=70)).replace(tzinfo=None),
+                    "email": BILLING_EMAIL,
+                },
+            )
+    finally:
+        engine.dispose()
+
+
+def test_billing_user_adds_a_card_and_funds_then_downloads_the_invoice_pdf(
+    page: Page, served_portal: ServedPortal
+) -> None:
+    goto(page, "/billing_payment_methods")
+    log_in(page, BILLING_EMAIL, BILLING_PASSWORD, first_in_browser=True)
+    # The top bar's figure: drawn before the page's own (Overview has one too).
+    funds = shown(page).get_by_test_id("stMetric").filter(has_text="Available funds").first
+    expect(funds).to_contain_text(SEEDED_FUNDS)
+
+    # The green + opens the sandbox's test cards, by name: no card number is typed.
+    shown(page).get_by_role("button", name="Add card").first.click()
+    dialog = page.get_by_role("dialog")
+    dialog.get_by_text("Mastercard", exact=False).first.click()
+    dialog.get_by_role("button", name="Save card").click()
+    settled(page)
+    expect(page.get_by_text("Mastercard •••• 4444").first).to_be_visible()
+
+    # Add funds: the fee and the total are on screen before Pay now.
+    goto(page, "/billing_overview")
+    shown(page).get_by_label("Card").click()
+    page.get_by_role("option", name="Mastercard •••• 4444", exact=False).click()
+    amount = shown(page).get_by_role("textbox", name="Amount (USD)", exact=True)
+    amount.fill("100")
+    amount.press("Enter")
+    pay = shown(page).get_by_role("button", name="Pay now $102.95")
+    expect(pay).to_be_visible()
+    quote = shown(page).get_by_role("table").filter(has_text="Total charged to your card")
+    expect(quote).to_contain_text("$100.00")
+    expect(quote).to_contain_text("2.95")  # the fee's rate
+    expect(quote).to_contain_text("$2.95")
+    expect(quote).to_contain_text("$102.95")
+    pay.click()
+    settled(page)
+    expect(funds).to_contain_text("$350.00")
+
+    # The payment, from Overview's last payment.
+    shown(page).get_by_role("link", name="Open in Payments").first.click()
+    settled(page)
+    payment = shown(page)
+    expect(payment.get_by_text("Mastercard •••• 4444").first).to_be_visible()
+    expect(payment.get_by_text("$102.95").first).to_be_visible()
+    expect(payment.get_by_text("Succeeded").first).to_be_visible()
+
+    # The transaction, as the CSV a partner files it from.
+    goto(page, "/billing_transactions")
+    with page.expect_download() as download:
+        shown(page).get_by_role("button", name="CSV").click()
+    rows = list(csv.DictReader(io.StringIO(download.value.path().read_text(encoding="utf-8"))))
+    newest = rows[0]
+    assert (newest["Type"], newest["Amount"], newest["New balance"]) == (
+        "Payment",
+        "$100.00",
+        "$350.00",
+    )
+
+    # The 1st of the month: the scheduler runs the invoices; the e-mail links to this one.
+    _on_starter_since_before_last_month(served_portal)
+    served_portal.command("invoices", "run")
+    link = link_in_mail(
+        served_portal.outbox,
+        BILLING_EMAIL,
+        served_portal.url,
+        r"/billing_invoices\?invoice=[0-9a-f-]+",
+    )
+    page.goto(link)
+    settled(page)
+    invoice = shown(page)
+    expect(invoice.get_by_text("Starter plan", exact=False).first).to_be_visible()
+    expect(invoice.get_by_text("HST", exact=False).first).to_be_visible()
+    expect(invoice.get_by_text("$33.90").first).to_be_visible()
+    with page.expect_download() as download:
+        invoice.get_by_role("button", name="Download PDF").click()
+    pdf = download.value.path().read_bytes()
+    assert pdf.startswith(b"%PDF-")
+    assert download.value.suggested_filename.startswith("SIPSTACK-invoice-")
+    expect(funds).to_contain_text("$316.10")
