@@ -14,7 +14,7 @@ from pathlib import Path
 from sqlalchemy import Engine
 from sqlmodel import select
 
-from bench import scale
+from bench import harness, scale
 from bench.harness import Result, measure
 from portal_core import db
 from portal_core.models.accounts import User
@@ -58,7 +58,7 @@ def run(engine: Engine, owners: list[str]) -> list[Result]:
             f"naive per page run: all {USERS:,} users into a credentials dict",
             lambda: _naive_credentials(engine),
         ),
-        _dashboard(engine, handle),
+        _dashboard(handle),
     ]
     return results
 
@@ -69,19 +69,10 @@ def _resolve(engine: Engine, handle: str) -> None:
             raise RuntimeError("the benchmark's session should be alive")
 
 
-def _dashboard(engine: Engine, handle: str) -> Result:
-    from streamlit.testing.v1 import AppTest
-
-    from portal_core.settings import ROOT
-
-    def render() -> None:
-        app = AppTest.from_file(str(ROOT / "Home.py"), default_timeout=60)
-        app.session_state["portal.session_handle"] = handle
-        app.run()
-        if app.exception:
-            raise RuntimeError(app.exception[0].message)
-
-    return measure(f"dashboard render (AppTest), {ORGANIZATIONS:,} orgs", render)
+def _dashboard(handle: str) -> Result:
+    return measure(
+        f"dashboard render (AppTest), {ORGANIZATIONS:,} orgs", lambda: harness.open_page(handle)
+    )
 
 
 def temporary_sqlite_url() -> str:

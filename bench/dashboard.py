@@ -17,93 +17,37 @@ import uuid
 from datetime import timedelta
 
 import pandas as pd
-from sqlalchemy import Engine, insert, select, update
+from sqlalchemy import Engine, insert, select
 
-from bench.harness import Result, measure
+from bench import seeding
+from bench.harness import Result, measure, open_page
 from portal_core import db
-from portal_core.models.accounts import Organization, Role, User, UserStatus
 from portal_core.models.base import utcnow
 from portal_core.models.billing import (
-    BillingAccount,
-    EntryKind,
     LedgerEntry,
     LookupType,
     Product,
-    Subscription,
     UsageDaily,
 )
-from portal_core.money import MICROS_PER_CENT
-from portal_core.permissions import Actor
 from portal_core.queries import dashboard
-from portal_core.services import auth, platform, subscriptions
-from portal_core.services.passwords import hash_password
-from portal_core.settings import ROOT
+from portal_core.services import platform
 
 ENTRIES, SMALL_ORGANIZATIONS, SMALL_ENTRIES = 1_000_000, 100, 1_000
 USAGE_DAYS = 365
-BATCH = 20_000
-PASSWORD = "Bench-Dashboard-Harbor-2026"
-KINDS = [EntryKind.PAYMENT, EntryKind.INVOICE, EntryKind.CREDIT, EntryKind.ADJUSTMENT]
 
 
-def _organization(engine: Engine, name: str) -> uuid.UUID:
-    now = utcnow()
-    organization_id = uuid.uuid4()
-    with db.write_session(engine) as session:
-        session.add(
-            Organization(
-                id=organization_id,
-                name=name,
-                legal_name=f"{name} Inc.",
-                country="CA",
-                province="ON",
-                address_line="1 Bench Street",
-                city="Toronto",
-                activated_at=now - timedelta(days=800),
-                created_at=now - timedelta(days=800),
-                updated_at=now,
-            )
-        )
-        session.flush()
-        subscriptions.open_billing(session, organization_id, now=now)
-        session.execute(
-            update(Subscription)
-            .where(Subscription.organization_id == organization_id)  # type: ignore[arg-type]
-            .values(plan_code="provider")
-        )
+def _organization(engine: Engine, name: str, entries: int, rng: random.Random) -> uuid.UUID:
+    """A Provider organization of 800 days with ``entries`` ledger entries evenly spread over
+    the last 700 days, and a year of daily usage."""
+    organization_id = seeding.organization(
+        engine, name, active_since=timedelta(days=800), plan_code="provider"
+    )
+    step = timedelta(days=700) / entries
+    seeding.ledger(
+        engine, organization_id, entries, rng, first_at=utcnow() - step * entries, spacing=step
+    )
+    _usage(engine, organization_id, rng)
     return organization_id
-
-
-def _entries(engine: Engine, organization_id: uuid.UUID, count: int, rng: random.Random) -> None:
-    """``count`` entries with running balances, evenly spread over the last 700 days."""
-    end = utcnow()
-    step = timedelta(days=700) / count
-    balance = 0
-    with engine.begin() as connection:
-        for first in range(0, count, BATCH):
-            rows = []
-            for index in range(first, min(first + BATCH, count)):
-                kind = KINDS[index % len(KINDS)]
-                amount = rng.randint(1_000, 100_000) * (-1 if kind is EntryKind.INVOICE else 1)
-                balance += amount
-                rows.append(
-                    {
-                        "id": uuid.uuid4(),
-                        "organization_id": organization_id,
-                        "kind": kind.value,
-                        "amount_cents": amount,
-                        "balance_after_cents": balance,
-                        "idempotency_key": f"bench-dashboard:{organization_id}:{index}",
-                        "memo": f"{kind.value.title()} {index}",
-                        "created_at": end - step * (count - index),
-                    }
-                )
-            connection.execute(insert(LedgerEntry), rows)
-        connection.execute(
-            update(BillingAccount)
-            .where(BillingAccount.organization_id == organization_id)  # type: ignore[arg-type]
-            .values(balance_micros=balance * MICROS_PER_CENT)
-        )
 
 
 def _usage(engine: Engine, organization_id: uuid.UUID, rng: random.Random) -> None:
@@ -130,28 +74,6 @@ def _usage(engine: Engine, organization_id: uuid.UUID, rng: random.Random) -> No
         connection.execute(insert(UsageDaily), rows)
 
 
-def _owner(engine: Engine, organization_id: uuid.UUID) -> tuple[Actor, str]:
-    email = f"owner-{organization_id.hex[:8]}@dashboard.bench.test"
-    now = utcnow()
-    with db.write_session(engine) as session:
-        user = User(
-            email=email,
-            name="Dashboard Owner",
-            password_hash=hash_password(PASSWORD),
-            role=Role.OWNER,
-            organization_id=organization_id,
-            status=UserStatus.ACTIVE,
-            email_verified_at=now,
-            created_at=now,
-            updated_at=now,
-        )
-        session.add(user)
-        session.flush()
-        actor = Actor(user.id, user.email, Role.OWNER, organization_id)
-    with db.write_session(engine) as session:
-        return actor, auth.log_in(session, email, PASSWORD, ip_address="198.51.100.40").handle
-
-
 def _naive_balance_over_time(engine: Engine, organization_id: uuid.UUID) -> pd.Series:
     """The organization's ledger into pandas, then each day's last balance, carried forward."""
     table = LedgerEntry.__table__  # type: ignore[attr-defined]
@@ -175,28 +97,20 @@ def _naive_balance_over_time(engine: Engine, organization_id: uuid.UUID) -> pd.S
 def run(engine: Engine) -> list[Result]:
     rng = random.Random(13)
     started = time.perf_counter()
-    big = _organization(engine, "Dashboard Giant Telecom")
-    _entries(engine, big, ENTRIES, rng)
-    _usage(engine, big, rng)
+    big = _organization(engine, "Dashboard Giant Telecom", ENTRIES, rng)
     for index in range(SMALL_ORGANIZATIONS):
-        small = _organization(engine, f"Dashboard Small {index:03d}")
-        _entries(engine, small, SMALL_ENTRIES, rng)
-        _usage(engine, small, rng)
+        _organization(engine, f"Dashboard Small {index:03d}", SMALL_ENTRIES, rng)
     seeded = time.perf_counter() - started
-    actor, handle = _owner(engine, big)
+    actor, handle = seeding.signed_in_owner(
+        engine, big, name="Dashboard Owner", ip_address="198.51.100.40"
+    )
 
     def query(read: object) -> None:
         with db.read_session(engine) as session:
             read(session, actor)  # type: ignore[operator]
 
     def page() -> None:
-        from streamlit.testing.v1 import AppTest
-
-        app = AppTest.from_file(str(ROOT / "Home.py"), default_timeout=60)
-        app.session_state["portal.session_handle"] = handle
-        app.run()
-        if app.exception:
-            raise RuntimeError(app.exception[0].message)
+        app = open_page(handle)
         if len(app.get("plotly_chart")) != 2:
             raise RuntimeError("the Dashboard did not draw its two charts")
 

@@ -1,4 +1,5 @@
-"""Timing helpers: medians of repeated runs, and a table of results.
+"""Timing helpers: medians of repeated runs, a table of results, and a page run the way a
+signed-in browser runs it (AppTest, through the shell).
 
 Figures are wall-clock medians on whatever machine runs them; compare ratios measured in the
 same run rather than absolute numbers across machines.
@@ -12,6 +13,10 @@ import time
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from streamlit.testing.v1 import AppTest
 
 RESULTS = Path(__file__).parent / "results"
 
@@ -33,6 +38,27 @@ def measure(name: str, action: Callable[[], object], *, repeat: int = 5, note: s
         action()
         runs.append(time.perf_counter() - started)
     return Result(name=name, median_s=statistics.median(runs), runs_s=runs, note=note)
+
+
+def open_page(
+    handle: str, script: str = "Home.py", state: dict[str, object] | None = None
+) -> AppTest:
+    """Run ``script`` once for the session ``handle`` with ``state`` in session state (a table
+    widget's filter, sort and page, say); raises what the page raised."""
+    from streamlit.testing.v1 import AppTest
+
+    from portal_core.settings import ROOT
+
+    app = AppTest.from_file(str(ROOT / "Home.py"), default_timeout=60)
+    app.session_state["portal.session_handle"] = handle
+    for key, value in (state or {}).items():
+        app.session_state[key] = value
+    if script != "Home.py":
+        app.switch_page(script)
+    app.run()
+    if app.exception:
+        raise RuntimeError(app.exception[0].message)
+    return app
 
 
 def report(results: list[Result], *, title: str) -> None:

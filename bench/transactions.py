@@ -16,88 +16,37 @@ import uuid
 from datetime import datetime, timedelta
 
 import pandas as pd
-from sqlalchemy import Engine, insert, select, update
+from sqlalchemy import Engine, select
 
-from bench.harness import Result, measure
-from portal_core import db
-from portal_core.models.accounts import Organization, Role, User, UserStatus
+from bench import seeding
+from bench.harness import Result, measure, open_page
+from bench.seeding import KINDS
 from portal_core.models.base import utcnow
-from portal_core.models.billing import BillingAccount, EntryKind, LedgerEntry
+from portal_core.models.billing import EntryKind, LedgerEntry
 from portal_core.models.payments import (
     GatewayName,
     Payment,
     PaymentSource,
     PaymentStatus,
 )
-from portal_core.money import MICROS_PER_CENT
-from portal_core.services import auth, subscriptions
-from portal_core.services.passwords import hash_password
-from portal_core.settings import ROOT
 
 BIG, SMALL_ORGANIZATIONS, SMALL = 1_000_000, 100, 1_000
-BATCH = 20_000
-PASSWORD = "Bench-Ledger-Harbor-2026"
-KINDS = [EntryKind.PAYMENT, EntryKind.INVOICE, EntryKind.CREDIT, EntryKind.ADJUSTMENT]
 
 
-def _organization(engine: Engine, name: str) -> uuid.UUID:
-    now = utcnow()
-    organization_id = uuid.uuid4()
-    with db.write_session(engine) as session:
-        session.add(
-            Organization(
-                id=organization_id,
-                name=name,
-                legal_name=f"{name} Inc.",
-                country="CA",
-                province="ON",
-                address_line="1 Bench Street",
-                city="Toronto",
-                activated_at=now,
-                created_at=now,
-                updated_at=now,
-            )
-        )
-        session.flush()
-        subscriptions.open_billing(session, organization_id, now=now)
+def _organization(engine: Engine, name: str, entries: int, rng: random.Random) -> uuid.UUID:
+    """An organization with ``entries`` ledger entries a minute apart from 720 days ago, every
+    payment entry with its card payments."""
+    organization_id = seeding.organization(engine, name)
+    seeding.ledger(
+        engine,
+        organization_id,
+        entries,
+        rng,
+        first_at=utcnow() - timedelta(days=720),
+        spacing=timedelta(minutes=1),
+        payments_of=_payments,
+    )
     return organization_id
-
-
-def _entries(engine: Engine, organization_id: uuid.UUID, count: int, rng: random.Random) -> None:
-    """``count`` entries with their running balances, the way post_entry writes them."""
-    start = utcnow() - timedelta(days=720)
-    balance = 0
-    with engine.begin() as connection:
-        for first in range(0, count, BATCH):
-            rows = []
-            paid: list[dict[str, object]] = []
-            for index in range(first, min(first + BATCH, count)):
-                kind = KINDS[index % len(KINDS)]
-                amount = rng.randint(1_000, 100_000) * (-1 if kind is EntryKind.INVOICE else 1)
-                balance += amount
-                entry_id = uuid.uuid4()
-                at = start + timedelta(seconds=index * 60)
-                if kind is EntryKind.PAYMENT:
-                    paid.extend(_payments(organization_id, entry_id, amount, at, index))
-                rows.append(
-                    {
-                        "id": entry_id,
-                        "organization_id": organization_id,
-                        "kind": kind.value,
-                        "amount_cents": amount,
-                        "balance_after_cents": balance,
-                        "idempotency_key": f"bench:{organization_id}:{index}",
-                        "memo": f"{kind.value.title()} {index}",
-                        "created_at": at,
-                    }
-                )
-            connection.execute(insert(LedgerEntry), rows)
-            connection.execute(insert(Payment), paid)
-        connection.execute(
-            update(BillingAccount)
-            .where(BillingAccount.organization_id == organization_id)  # type: ignore[arg-type]
-            .values(balance_micros=balance * MICROS_PER_CENT)
-        )
 
 
 def _payments(
@@ -110,7 +59,8 @@ def _payments(
         return {
             "id": uuid.uuid4(),
             "organization_id": organization_id,
-            "reference": f"PAY-{index:08d}{suffix}",
+            # Unique across organizations, as the column is: the small ones count from 0 too.
+            "reference": f"PAY-{organization_id.hex[:6].upper()}{index:07d}{suffix}",
             "source": PaymentSource.PORTAL.value,
             "gateway": GatewayName.SANDBOX.value,
             "card_label": "Visa •••• 4242",
@@ -132,27 +82,6 @@ def _payments(
     if index % (10 * len(KINDS)) == 0:
         settled.insert(0, attempt(PaymentStatus.FAILED, "D", at - timedelta(seconds=30)))
     return settled
-
-
-def _owner_session(engine: Engine, organization_id: uuid.UUID) -> str:
-    email = f"owner-{organization_id.hex[:8]}@ledger.bench.test"
-    now = utcnow()
-    with db.write_session(engine) as session:
-        session.add(
-            User(
-                email=email,
-                name="Ledger Owner",
-                password_hash=hash_password(PASSWORD),
-                role=Role.OWNER,
-                organization_id=organization_id,
-                status=UserStatus.ACTIVE,
-                email_verified_at=now,
-                created_at=now,
-                updated_at=now,
-            )
-        )
-    with db.write_session(engine) as session:
-        return auth.log_in(session, email, PASSWORD, ip_address="198.51.100.30").handle
 
 
 def _naive(engine: Engine, organization_id: uuid.UUID) -> pd.DataFrame:
@@ -182,16 +111,7 @@ def _naive_payments(engine: Engine, organization_id: uuid.UUID) -> pd.DataFrame:
 def _open_page(handle: str, script: str, state: dict[str, object], expected: str) -> None:
     """Run ``script`` through the shell with the table widget's state set; check it drew
     ``expected`` (the widget's "Showing …" line)."""
-    from streamlit.testing.v1 import AppTest
-
-    app = AppTest.from_file(str(ROOT / "Home.py"), default_timeout=60)
-    app.session_state["portal.session_handle"] = handle
-    for key, value in state.items():
-        app.session_state[key] = value
-    app.switch_page(script)
-    app.run()
-    if app.exception:
-        raise RuntimeError(app.exception[0].message)
+    app = open_page(handle, script, state)
     shown = " ".join(str(element.value) for element in (*app.caption, *app.markdown))
     if expected not in shown:
         raise RuntimeError(f"{script} did not draw {expected!r}: {shown[:300]}")
@@ -200,12 +120,13 @@ def _open_page(handle: str, script: str, state: dict[str, object], expected: str
 def run(engine: Engine) -> list[Result]:
     rng = random.Random(11)
     started = time.perf_counter()
-    big = _organization(engine, "Ledger Giant Telecom")
-    _entries(engine, big, BIG, rng)
+    big = _organization(engine, "Ledger Giant Telecom", BIG, rng)
     for index in range(SMALL_ORGANIZATIONS):
-        _entries(engine, _organization(engine, f"Ledger Small {index:03d}"), SMALL, rng)
+        _organization(engine, f"Ledger Small {index:03d}", SMALL, rng)
     seeded = time.perf_counter() - started
-    handle = _owner_session(engine, big)
+    _actor, handle = seeding.signed_in_owner(
+        engine, big, name="Ledger Owner", ip_address="198.51.100.30"
+    )
 
     payments = BIG // len(KINDS)
 

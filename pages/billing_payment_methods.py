@@ -1,6 +1,8 @@
-"""Billing › Payment Methods: the organization's saved cards (brand, last four, expiry, the
-default, expired ones flagged); the green + adds one, a card can be made the default or
-removed, with a confirmation (SPEC.md, Billing › Payment Methods; DESIGN.md, rule 6).
+"""Billing › Payment Methods: the organization's saved cards in the portal's table (card,
+brand, last four, expiry, default, Active or Expired; the filter, the gear and CSV, as every
+Billing list has them); the green + above it adds one; selecting a card offers its actions:
+make it the default (not an expired card) or remove it, with a confirmation (SPEC.md, Billing ›
+Payment Methods; DESIGN.md, rule 6).
 
 Card numbers never reach the portal: in the sandbox the partner picks one of Stripe's test
 cards by name; with Stripe, the + sends the partner to Stripe's hosted page, which returns
@@ -12,13 +14,14 @@ import uuid
 
 import streamlit as st
 
-from portal_core.errors import PortalError
+from portal_core.errors import NotFound, PortalError
 from portal_core.payments.gateway import card_label
 from portal_core.permissions import Capability
 from portal_core.queries import payments
 from portal_core.queries.payments import Card
 from portal_core.services import payments as card_payments
-from portal_core.ui import confirm, resources, shell, state
+from portal_core.services import platform
+from portal_core.ui import confirm, resources, shell, state, table
 from portal_core.ui.registry import page
 from portal_core.ui.text import markdown_escape
 
@@ -30,10 +33,12 @@ ADD_ASKED = "payment_methods.add.asked"  # the sandbox's test-card picker is ope
 REMOVE_ASKED = "payment_methods.remove.asked"  # the id of the card whose removal is asked
 SETUP_URL = "payment_methods.setup_url"  # Stripe's setup page, once asked for
 PROBLEM = "payment_methods.problem"  # a refusal from a button's action, shown on the rerun
+TABLE_KEY = "payment_methods.cards"
+SELECTED = "payment_methods.selected"  # the id of the card last clicked in the table
 
 with resources.reading() as session:
-    cards = payments.payment_methods(session, viewer.actor)
     recharge = payments.auto_recharge_settings(session, viewer.actor)
+    time_zone = platform.billing_time_zone(session)
 sandbox = payments.uses_sandbox()
 
 
@@ -60,6 +65,16 @@ def start_stripe_setup() -> None:
     st.session_state[SETUP_URL] = setup.checkout_url
 
 
+def own_card(card_id: object) -> Card | None:
+    """The organization's card of that id, or None: removed meanwhile (by another member,
+    in another tab) or never ours."""
+    try:
+        with resources.reading() as session:
+            return payments.payment_method(session, viewer.actor, uuid.UUID(str(card_id)))
+    except (ValueError, NotFound):
+        return None
+
+
 def make_default(card_id: str) -> None:
     try:
         with resources.writing() as session:
@@ -67,6 +82,8 @@ def make_default(card_id: str) -> None:
     except PortalError as error:
         st.session_state[PROBLEM] = error.message
         return
+    # The rows may move (sorted by last update): a kept selection could point at another card.
+    table.clear_selection(TABLE_KEY)
     state.flash(f"{card_label(made.brand, made.last4)} is now your default card.")
 
 
@@ -74,25 +91,28 @@ def forget_setup_return() -> None:
     st.query_params.pop(SETUP_PARAM, None)
 
 
-def describe(card: Card) -> None:
-    """One card's row: what it is, its flags, and what can be done with it."""
+def card_actions(card: Card) -> None:
+    """The selected card: what it is, its flags, and what can be done with it."""
     with st.container(border=True):
-        about, actions = st.columns([3, 2], vertical_alignment="center")
-        with about:
-            flags = []
-            if card.is_default:
-                flags.append(":green-badge[:material/check: Default]")
-            if card.expired:
-                flags.append(":red-badge[:material/event_busy: Expired]")
-            st.markdown(f"**{markdown_escape(card.label)}** {' '.join(flags)}")
-            expiry = f"Expired {card.expiry}" if card.expired else f"Expires {card.expiry}"
-            notes = [expiry]
-            if card.is_default and recharge.enabled:
-                notes.append("auto-recharge charges this card")
-            st.caption(" · ".join(notes))
+        flags = []
+        if card.is_default:
+            flags.append(":green-badge[:material/check: Default]")
+        if card.expired:
+            flags.append(":red-badge[:material/event_busy: Expired]")
+        st.markdown(f"**{markdown_escape(card.label)}** {' '.join(flags)}")
+        notes = [f"Expired {card.expiry}" if card.expired else f"Expires {card.expiry}"]
+        if card.is_default and recharge.enabled:
+            notes.append("auto-recharge charges this card")
+        if card.expired:
+            notes.append(
+                "an expired card cannot be charged: make another card the default"
+                if card.is_default
+                else "an expired card cannot be charged or made the default"
+            )
+        st.caption(" · ".join(notes))
         if not can_manage:
             return
-        with actions, st.container(horizontal=True, horizontal_alignment="right", gap="small"):
+        with st.container(horizontal=True, gap="small"):
             if not card.is_default and not card.expired:
                 st.button(
                     "Make default",
@@ -108,6 +128,10 @@ def describe(card: Card) -> None:
                 on_click=confirm.ask,
                 args=(REMOVE_ASKED, str(card.id)),
             )
+
+
+def card_selected(card_id: object | None) -> None:
+    st.session_state[SELECTED] = card_id
 
 
 # --- Title and the green + -------------------------------------------------------------------
@@ -135,8 +159,9 @@ if can_manage:
                 width="stretch",
             )
 st.caption(
-    "Cards you add funds with; the default card is the one auto-recharge charges. Card "
-    "numbers never reach SIPSTACK's servers: "
+    "Cards you add funds with; the default card is the one auto-recharge charges. "
+    + ("Select a card to make it the default or to remove it. " if can_manage else "")
+    + "Card numbers never reach SIPSTACK's servers: "
     + (
         "this test environment offers Stripe's test cards by name."
         if sandbox
@@ -173,16 +198,21 @@ if can_manage and not sandbox and setup_url:
         )
 
 # --- The cards -------------------------------------------------------------------------------
-if not cards:
-    st.info(
-        "No card saved yet. Add one with the green **+ Add card** button to add funds and to "
-        "use auto-recharge."
-        if can_manage
-        else "No card saved yet.",
-        icon=":material/credit_card_off:",
-    )
-for card in cards:
-    describe(card)
+selected_id = table.data_table(
+    payments.payment_methods_listing(viewer.actor),
+    key=TABLE_KEY,
+    on_select=card_selected,
+    time_zone=time_zone,
+)
+if selected_id is not None and selected_id != st.session_state.get(SELECTED):
+    # The table keeps a selected row by its position: a card added or removed since (by
+    # another member, in another tab) moved another card under it. Select nothing rather
+    # than offer to remove a card that was not clicked.
+    table.clear_selection(TABLE_KEY)
+    st.rerun()
+selected = own_card(selected_id) if selected_id is not None else None
+if selected is not None:
+    card_actions(selected)
 
 if recharge.enabled and can_manage:
     overview = page("billing.overview")
@@ -228,7 +258,7 @@ if can_manage and sandbox and confirm.asked(ADD_ASKED):
 
 asked_removal = confirm.asked(REMOVE_ASKED)
 if can_manage and asked_removal:
-    to_remove = next((card for card in cards if str(card.id) == asked_removal), None)
+    to_remove = own_card(asked_removal)
     if to_remove is None:
         confirm.ask(REMOVE_ASKED, False)
     else:
@@ -237,6 +267,7 @@ if can_manage and asked_removal:
             assert to_remove is not None
             with resources.writing() as session:
                 default = card_payments.remove_card(session, viewer.actor, to_remove.id)
+            table.clear_selection(TABLE_KEY)  # its row is gone: another card would take it
             message = f"{to_remove.label} is removed."
             if default is not None:
                 label = card_label(default.brand, default.last4)
@@ -244,7 +275,8 @@ if can_manage and asked_removal:
             return message
 
         warning = (
-            " It is your default card: the newest of your other cards becomes the default."
+            " It is your default card: the newest of your other cards that has not expired "
+            "becomes the default."
             if to_remove.is_default
             else ""
         )

@@ -3,7 +3,9 @@
 Ledger entries, payments, invoices, fees and taxes are integer **cents**; unit prices and
 metered usage are integer **micro-dollars** (1 USD = 1,000,000), because one request costs a
 fraction of a cent (DESIGN.md, rule 4). Rounding is half-up, done once where a figure leaves
-micro-dollars for cents. Formatting lives here alone and is called at the edges.
+micro-dollars for cents. Rates (tax rates, the card fee) are integer thousandths of a percent
+("millipercent": 13 % is 13000, 9.975 % is 9975). Parsing what people type and formatting
+live here alone, and are called at the edges: pages, PDFs, e-mails, CSV.
 """
 
 from __future__ import annotations
@@ -13,7 +15,7 @@ from decimal import ROUND_HALF_UP, Decimal
 
 MICROS_PER_CENT = 10_000
 MICROS_PER_DOLLAR = 1_000_000
-_PLAIN_AMOUNT = re.compile(r"(?P<dollars>[0-9]{0,13})(?:\.(?P<fraction>[0-9]*))?")
+MILLIPERCENT_PER_PERCENT = 1_000
 
 
 def cents_to_micros(cents: int) -> int:
@@ -31,13 +33,55 @@ def parse_dollars(text: str) -> int:
     Whole dollars are capped at 13 digits, beyond any real amount."""
     cleaned = text.strip().replace(",", "").replace("−", "-")
     sign = -1 if cleaned.startswith("-") else 1
-    amount = _PLAIN_AMOUNT.fullmatch(cleaned.removeprefix("-").strip().removeprefix("$").strip())
-    if amount is None or not (amount["dollars"] or amount["fraction"]):
-        raise ValueError(f"“{text}” is not an amount in dollars, such as 25.00.")
-    dollars, fraction = amount["dollars"] or "0", (amount["fraction"] or "").rstrip("0")
-    if len(fraction) > 2:
-        raise ValueError("Amounts are in whole cents: use at most two decimals.")
-    return sign * (int(dollars) * 100 + int(fraction.ljust(2, "0")))
+    return sign * _fixed_point(
+        cleaned.removeprefix("-").strip().removeprefix("$").strip(),
+        whole_digits=13,
+        places=2,
+        not_a_number=f"“{text}” is not an amount in dollars, such as 25.00.",
+        too_precise="Amounts are in whole cents: use at most two decimals.",
+    )
+
+
+def parse_unit_price(text: str) -> int:
+    """Parse a price per request typed in dollars ("0.0025", "$0.0021") into micro-dollars.
+    Prices go to the millionth of a dollar, so at most six decimals; whole dollars are capped
+    at 7 digits, far beyond any price. The bounds of a price are the caller's rule."""
+    return _fixed_point(
+        text.strip().removeprefix("$").strip(),
+        whole_digits=7,
+        places=6,
+        not_a_number=f"“{text}” is not a price in dollars, such as 0.0025.",
+        too_precise="Prices per request go to the millionth of a dollar: at most six decimals.",
+    )
+
+
+def parse_percent(text: str) -> int:
+    """Parse a rate typed as a percentage ("13", "9.975 %") into thousandths of a percent;
+    at most three decimals (Quebec's QST is 9.975 %). The bounds are the caller's rule."""
+    return _fixed_point(
+        text.strip().removesuffix("%").strip(),
+        whole_digits=3,
+        places=3,
+        not_a_number=f"“{text}” is not a percentage, such as 13 or 9.975.",
+        too_precise="Use at most three decimals, as in 9.975.",
+    )
+
+
+def _fixed_point(
+    cleaned: str, *, whole_digits: int, places: int, not_a_number: str, too_precise: str
+) -> int:
+    """Plain digits with an optional decimal point ("12.50", ".5", "7.") in units of
+    10^-``places``, exactly; trailing zeros do not count as decimals. Raises ValueError with
+    ``not_a_number`` or ``too_precise``."""
+    found = re.fullmatch(
+        rf"(?P<whole>[0-9]{{0,{whole_digits}}})(?:\.(?P<fraction>[0-9]*))?", cleaned
+    )
+    if found is None or not (found["whole"] or found["fraction"]):
+        raise ValueError(not_a_number)
+    fraction = (found["fraction"] or "").rstrip("0")
+    if len(fraction) > places:
+        raise ValueError(too_precise)
+    return int(found["whole"] or "0") * 10**places + int(fraction.ljust(places, "0"))
 
 
 def format_cents(cents: int) -> str:
@@ -57,3 +101,41 @@ def format_unit_price(micros: int) -> str:
     dollars, fraction = divmod(micros, MICROS_PER_DOLLAR)
     digits = f"{fraction:06d}".rstrip("0").ljust(4, "0")
     return f"${dollars:,}.{digits}"
+
+
+def editable_dollars(cents: int | None) -> str:
+    """An amount as a form's box offers it for editing: "1,250.50" ("" for none), which
+    ``parse_dollars`` reads back."""
+    return "" if cents is None else format_cents(cents).replace("$", "", 1)
+
+
+def editable_unit_price(micros: int | None) -> str:
+    """A price per request as a form's box offers it for editing: "0.0025" ("" for none),
+    which ``parse_unit_price`` reads back."""
+    return "" if micros is None else format_unit_price(micros).replace("$", "", 1)
+
+
+def format_line_price(unit_micros: int) -> str:
+    """An invoice line's unit price: whole cents as money ($30.00 for a plan), a fraction of a
+    cent as SIPSTACK publishes per-request prices ($0.0030)."""
+    if unit_micros % MICROS_PER_CENT == 0:
+        return format_cents(unit_micros // MICROS_PER_CENT)
+    return format_unit_price(unit_micros)
+
+
+def format_rate(millipercent: int) -> str:
+    """A tax or fee rate as documents print it, without trailing zeros: 13000 → "13%",
+    9975 → "9.975%"."""
+    return _percent_digits(millipercent) + "%"
+
+
+def format_percent(millipercent: int) -> str:
+    """A rate as the portal's screens write it, a space before the sign: 13000 → "13 %",
+    2950 → "2.95 %"."""
+    return _percent_digits(millipercent) + " %"
+
+
+def _percent_digits(millipercent: int) -> str:
+    whole, fraction = divmod(millipercent, MILLIPERCENT_PER_PERCENT)
+    decimals = f"{fraction:03d}".rstrip("0")
+    return f"{whole:,}.{decimals}" if decimals else f"{whole:,}"

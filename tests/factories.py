@@ -7,18 +7,28 @@ passwords all share one precomputed hash, since bcrypt is slow by design.
 from __future__ import annotations
 
 import uuid
-from datetime import datetime
+from datetime import UTC, datetime
 from functools import lru_cache
+from zoneinfo import ZoneInfo
 
-from sqlalchemy import Engine
-from sqlmodel import Session
+from sqlalchemy import Engine, insert, update
+from sqlmodel import Session, col
 
 from portal_core import db
 from portal_core.models.accounts import BrandDomain, Organization, Role, User, UserStatus
 from portal_core.models.base import utcnow
+from portal_core.models.billing import (
+    BillingAccount,
+    BillingCycle,
+    EntryKind,
+    LedgerEntry,
+    LookupType,
+    Subscription,
+    UsageRecord,
+)
 from portal_core.models.payments import AutoRecharge, GatewayName, PaymentMethod
 from portal_core.permissions import Actor
-from portal_core.services import auth, subscriptions
+from portal_core.services import auth, ledger, subscriptions
 
 PASSWORD = "Factory-Lantern-Harbor-77"
 
@@ -186,3 +196,134 @@ def organization_of(session: Session, member: User | Actor) -> Organization:
     organization = session.get(Organization, member.organization_id)
     assert organization is not None, f"{member.email} belongs to no organization"
     return organization
+
+
+def change_subscription(
+    session: Session, organization: Organization, **changes: object
+) -> Subscription:
+    """The organization's subscription with ``changes`` made (``plan_code="starter"``,
+    ``cycle=…``, ``contract_additional_request_micros=…``), saved."""
+    subscription = session.get(Subscription, organization.id)
+    assert subscription is not None, f"{organization.name} has no subscription"
+    for name, value in changes.items():
+        setattr(subscription, name, value)
+    session.add(subscription)
+    return subscription
+
+
+def put_on_plan(
+    session: Session,
+    organization: Organization,
+    plan_code: str,
+    *,
+    cycle: BillingCycle = BillingCycle.MONTHLY,
+    since: datetime,
+    **changes: object,
+) -> Subscription:
+    """The organization on ``plan_code`` and ``cycle`` since ``since`` (its term's start, and
+    when the subscription was made and last changed); ``changes`` are made after, so they win."""
+    return change_subscription(
+        session,
+        organization,
+        **{
+            "plan_code": plan_code,
+            "cycle": cycle,
+            "term_started_at": since,
+            "created_at": since,
+            "updated_at": since,
+            **changes,
+        },
+    )
+
+
+def fund(
+    session: Session,
+    organization: Organization,
+    cents: int,
+    *,
+    memo: str = "Top-up",
+    idempotency_key: str | None = None,
+) -> LedgerEntry:
+    """``cents`` paid into the organization's balance: a payment entry of its ledger, as a
+    card payment leaves it (the funds watch runs)."""
+    return ledger.post_entry(
+        session,
+        organization_id=organization.id,
+        kind=EntryKind.PAYMENT,
+        amount_cents=cents,
+        idempotency_key=idempotency_key or f"funds-{uuid.uuid4()}",
+        memo=memo,
+    )
+
+
+def make_metered_organization(
+    session: Session, *, price_micros: int, funds_cents: int = 0
+) -> Organization:
+    """A Starter organization with no allowance left, whose every request costs
+    ``price_micros`` (contract figures), with ``funds_cents`` paid in."""
+    organization = make_organization(session)
+    change_subscription(
+        session,
+        organization,
+        plan_code="starter",
+        contract_included_requests=0,
+        contract_additional_request_micros=price_micros,
+    )
+    if funds_cents:
+        fund(session, organization, funds_cents, memo="test funds")
+    return organization
+
+
+def make_starter_organization(session: Session, *, top_up_cents: int = 0) -> Organization:
+    """A new Ontario organization on the Starter plan since January 1st, 2026 (Toronto, the
+    billing time zone), with ``top_up_cents`` paid in."""
+    organization = make_organization(session, province="ON")
+    january = datetime(2026, 1, 1, tzinfo=ZoneInfo("America/Toronto"))
+    change_subscription(
+        session, organization, plan_code="starter", term_started_at=january, updated_at=january
+    )
+    if top_up_cents:
+        fund(session, organization, top_up_cents)
+    return organization
+
+
+def record_usage(
+    session: Session,
+    organization_id: uuid.UUID,
+    period: str,
+    requests: int,
+    *,
+    lookup_type: LookupType = LookupType.CALLER_ID,
+    unit_micros: int = 3_000,
+    included: bool = False,
+    made_at: datetime | None = None,
+) -> int:
+    """``requests`` Smart CNAM lookups of ``period`` as the meter records them: each costs
+    ``unit_micros`` (Starter's $0.0030; nothing when ``included`` in the allowance), added to
+    the unbilled usage; made on the 15th unless ``made_at``. Returns their cost in µ$."""
+    cost = 0 if included else unit_micros
+    made = made_at or datetime.strptime(f"{period}-15", "%Y-%m-%d").replace(tzinfo=UTC)
+    if requests:
+        session.execute(
+            insert(UsageRecord),
+            [
+                {
+                    "id": uuid.uuid4(),
+                    "organization_id": organization_id,
+                    "product": "smart_cnam",
+                    "lookup_type": lookup_type.value,
+                    "period": period,
+                    "included": included,
+                    "cost_micros": cost,
+                    "request_key": uuid.uuid4().hex,
+                    "created_at": made,
+                }
+                for _ in range(requests)
+            ],
+        )
+    session.execute(
+        update(BillingAccount)
+        .where(col(BillingAccount.organization_id) == organization_id)
+        .values(unbilled_micros=BillingAccount.unbilled_micros + cost * requests)
+    )
+    return cost * requests

@@ -4,23 +4,22 @@ and a second run creates nothing."""
 
 from __future__ import annotations
 
-import uuid
 from collections.abc import Iterator
 from datetime import UTC, datetime
 from pathlib import Path
 from zoneinfo import ZoneInfo
 
 import pytest
-from sqlalchemy import Engine, insert, update
+from sqlalchemy import Engine, update
 from sqlmodel import col, func, select
 
 from portal_core import db
 from portal_core.__main__ import main
 from portal_core.models.accounts import Organization
-from portal_core.models.billing import BillingAccount, Invoice, Subscription, UsageRecord
+from portal_core.models.billing import Invoice, Subscription
 from portal_core.services.invoices import last_month
 from portal_core.settings import get_settings
-from tests.factories import make_organization
+from tests.factories import make_organization, record_usage
 
 TORONTO = ZoneInfo("America/Toronto")
 
@@ -49,28 +48,7 @@ def _organization(engine: Engine, *, plan: str, province: str | None = "ON") -> 
 
 def _use(engine: Engine, organization: Organization, period: str, requests: int) -> None:
     with db.write_session(engine) as session:
-        session.execute(
-            insert(UsageRecord),
-            [
-                {
-                    "id": uuid.uuid4(),
-                    "organization_id": organization.id,
-                    "product": "smart_cnam",
-                    "lookup_type": "caller_id",
-                    "period": period,
-                    "included": False,
-                    "cost_micros": 3_000,
-                    "request_key": uuid.uuid4().hex,
-                    "created_at": datetime.now(UTC),
-                }
-                for _ in range(requests)
-            ],
-        )
-        session.execute(
-            update(BillingAccount)
-            .where(col(BillingAccount.organization_id) == organization.id)
-            .values(unbilled_micros=BillingAccount.unbilled_micros + 3_000 * requests)
-        )
+        record_usage(session, organization.id, period, requests, made_at=datetime.now(UTC))
 
 
 def _invoiced_periods(engine: Engine) -> list[str]:

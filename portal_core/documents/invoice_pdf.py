@@ -16,12 +16,10 @@ from portal_core.documents.layout import (
     MARGIN,
     Document,
     Total,
-    format_line_price,
     format_quantity,
-    format_rate,
 )
 from portal_core.models.billing import InvoiceStatus
-from portal_core.money import format_cents
+from portal_core.money import format_cents, format_line_price, format_rate
 from portal_core.queries.invoices import STATUS_LABELS, InvoiceDetail, period_label
 
 

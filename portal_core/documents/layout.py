@@ -26,8 +26,6 @@ from fpdf import FPDF
 from fpdf.enums import TableBordersLayout, XPos, YPos
 from fpdf.fonts import FontFace, TTFFont
 
-from portal_core.money import MICROS_PER_CENT, format_cents, format_unit_price
-
 FONTS = Path(__file__).parent / "fonts"
 _FAMILY = "dejavu"
 _FALLBACK_FAMILY = "droidfallback"
@@ -271,21 +269,6 @@ def _cmap(document: FPDF, font_key: str) -> frozenset[int]:
 
 
 # --- Figures as printed ------------------------------------------------------------------------
-
-
-def format_rate(millipercent: int) -> str:
-    """A tax or fee rate held in thousandths of a percent: 13000 → "13%", 9975 → "9.975%"."""
-    whole, fraction = divmod(millipercent, 1000)
-    decimals = f"{fraction:03d}".rstrip("0")
-    return f"{whole:,}.{decimals}%" if decimals else f"{whole:,}%"
-
-
-def format_line_price(unit_micros: int) -> str:
-    """An invoice line's unit price: whole cents as money ($30.00 for a plan), a fraction of a
-    cent as SIPSTACK publishes per-request prices ($0.0030)."""
-    if unit_micros % MICROS_PER_CENT == 0:
-        return format_cents(unit_micros // MICROS_PER_CENT)
-    return format_unit_price(unit_micros)
 
 
 def format_quantity(quantity: int) -> str:

@@ -12,12 +12,12 @@ from __future__ import annotations
 import re
 from datetime import tzinfo
 
-from portal_core.documents.layout import GREEN, MARGIN, Document, Total, format_rate
+from portal_core.documents.layout import GREEN, MARGIN, Document, Total
 from portal_core.errors import NotFound
 from portal_core.models.accounts import Organization
 from portal_core.models.payments import Payment, PaymentStatus
-from portal_core.money import format_cents
-from portal_core.services.platform import Seller
+from portal_core.money import format_cents, format_rate
+from portal_core.parties import SellerDetails, organization_lines, seller_lines
 
 _UNSAFE_IN_FILE_NAME = re.compile(r"[^A-Za-z0-9-]+")
 
@@ -28,7 +28,7 @@ def receipt_file_name(reference: str) -> str:
 
 
 def receipt_pdf(
-    payment: Payment, organization: Organization, seller: Seller, *, time_zone: tzinfo
+    payment: Payment, organization: Organization, seller: SellerDetails, *, time_zone: tzinfo
 ) -> bytes:
     """The receipt of ``payment`` (succeeded) by ``organization``, from ``seller`` (the
     platform settings' legal details). Raises NotFound for a payment that did not succeed."""
@@ -85,27 +85,3 @@ def receipt_pdf(
         "(Billing › Invoices). Prices in USD."
     )
     return document.to_bytes()
-
-
-def seller_lines(seller: Seller) -> list[str]:
-    """SIPSTACK as printed on its documents: legal name, address, tax registrations."""
-    return [
-        seller.legal_name,
-        seller.address,
-        f"GST/HST registration: {seller.gst_hst_number}",
-        f"QST registration: {seller.qst_number}",
-    ]
-
-
-def organization_lines(organization: Organization) -> list[str]:
-    """A partner organization as printed on its documents: legal name, address, tax ID."""
-    region = " ".join(part for part in (organization.province, organization.postal_code) if part)
-    place = ", ".join(part for part in (organization.city, region) if part)
-    parts = [
-        organization.legal_name or organization.name,
-        organization.address_line,
-        place,
-        organization.country,
-        f"Tax ID: {organization.tax_id}" if organization.tax_id else None,
-    ]
-    return [part for part in parts if part]

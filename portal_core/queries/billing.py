@@ -58,6 +58,11 @@ def funds_of(session: Session, organization_id: uuid.UUID) -> Funds:
     ).first()
     if account is None:
         return Funds(0, 0, 0)
+    return funds_in(account)
+
+
+def funds_in(account: BillingAccount) -> Funds:
+    """The account's cached figures (micro-dollars) in cents, rounded half-up."""
     return Funds(
         balance_cents=micros_to_cents(account.balance_micros),
         unbilled_cents=micros_to_cents(account.unbilled_micros),

@@ -1,5 +1,6 @@
-"""Read side of payments: Billing › Payments, the saved cards, the last payment, the
-auto-recharge settings and the sandbox's test cards (SPEC.md, *Billing*).
+"""Read side of payments: Billing › Payments, the saved cards (Billing › Payment Methods'
+table, and the plain list that the Overview's and the wizard's card pickers read), the last
+payment, the auto-recharge settings and the sandbox's test cards (SPEC.md, *Billing*).
 
 Everything is scoped to the acting user's organization and needs ``BILLING_READ``; a payment
 of another organization is "not found", exactly like one that does not exist.
@@ -11,6 +12,7 @@ import uuid
 from dataclasses import dataclass
 from datetime import datetime
 
+from sqlalchemy import ColumnElement, String, case, cast, func, literal
 from sqlmodel import Session, col, select
 
 from portal_core.errors import NotFound
@@ -23,10 +25,11 @@ from portal_core.models.payments import (
     PaymentStatus,
 )
 from portal_core.payments import gateway_name
-from portal_core.payments.gateway import card_label
+from portal_core.payments.gateway import brand_name, card_label
 from portal_core.payments.test_cards import TEST_CARDS, TestCard
 from portal_core.permissions import Actor, Capability, require, require_organization
 from portal_core.queries.listing import (
+    Choice,
     ChoiceFilter,
     Column,
     ColumnKind,
@@ -183,6 +186,126 @@ def default_card(session: Session, actor: Actor, *, now: datetime | None = None)
     """The card auto-recharge charges and Add funds preselects, if there is one."""
     cards = payment_methods(session, actor, now=now)
     return cards[0] if cards and cards[0].is_default else None
+
+
+def payment_method(
+    session: Session, actor: Actor, payment_method_id: uuid.UUID, *, now: datetime | None = None
+) -> Card:
+    """One saved card of the organization (the one selected in the table, the one whose
+    removal is asked); ``NotFound`` for a removed card or another organization's."""
+    require(actor, Capability.BILLING_READ)
+    organization_id = require_organization(actor)
+    row = session.get(PaymentMethod, payment_method_id)
+    if row is None or row.organization_id != organization_id or row.removed_at is not None:
+        raise NotFound("That card was not found among your payment methods.")
+    return _card(row, now or utcnow())
+
+
+# Stripe's card networks, as a PaymentMethod's ``card.brand`` names them (Stripe's API
+# reference, "The PaymentMethod object"). The table names each the way ``brand_name`` does,
+# in SQL, so that the filter finds "American Express" and the CSV writes the name a partner
+# reads; a brand Stripe adds later shows as stored until it is listed here.
+STRIPE_CARD_BRANDS: tuple[str, ...] = (
+    "amex",
+    "cartes_bancaires",
+    "diners",
+    "discover",
+    "eftpos_au",
+    "interac",
+    "jcb",
+    "link",
+    "mastercard",
+    "unionpay",
+    "visa",
+    "unknown",
+)
+CARD_STATUSES: dict[str, str] = {"active": "Active", "expired": "Expired"}
+DEFAULT_FLAGS: dict[str, str] = {"yes": "Yes", "no": "No"}
+
+_BRAND_NAME = case(
+    {code: brand_name(code) for code in STRIPE_CARD_BRANDS},
+    value=func.lower(col(PaymentMethod.brand)),
+    else_=col(PaymentMethod.brand),
+)
+_CARD_LABEL = _BRAND_NAME.concat(literal(" •••• ")).concat(col(PaymentMethod.last4))
+# The expiry as one number, 2034 × 100 + 12 = 203412: it sorts by date and compares with the
+# current month the way ``services.payments.is_expired`` does (good through its month).
+_EXPIRY_MONTH = col(PaymentMethod.exp_year) * 100 + col(PaymentMethod.exp_month)
+_EXPIRY = (
+    case((col(PaymentMethod.exp_month) < 10, "0"), else_="")
+    .concat(cast(col(PaymentMethod.exp_month), String))
+    .concat(literal("/"))
+    .concat(cast(col(PaymentMethod.exp_year), String))
+)
+_DEFAULT_FLAG = case((col(PaymentMethod.is_default).is_(True), "yes"), else_="no")
+
+
+def payment_methods_listing(actor: Actor, *, now: datetime | None = None) -> Listing:
+    """Billing › Payment Methods' table: the organization's saved cards (not the removed ones),
+    newest first: the card, brand, last four, expiry (MM/YYYY), whether it is the default, and
+    its status, Expired from the month after its expiry month (``now``: the current month).
+    Filters: the card's name or brand, the card number's last four, status, date added."""
+    require(actor, Capability.BILLING_READ)
+    organization_id = require_organization(actor)
+    now = now or utcnow()
+    expired = _EXPIRY_MONTH < now.year * 100 + now.month
+    status: ColumnElement[str] = case((expired, "expired"), else_="active")
+    return Listing(
+        noun="cards",
+        select=select(col(PaymentMethod.id))
+        .select_from(PaymentMethod)
+        .where(
+            col(PaymentMethod.organization_id) == organization_id,
+            col(PaymentMethod.removed_at).is_(None),
+        ),
+        key=col(PaymentMethod.id),
+        columns=(
+            Column("card", "Card", _CARD_LABEL),
+            Column("brand", "Brand", _BRAND_NAME),
+            Column("last4", "Last four", col(PaymentMethod.last4)),
+            Column("expiry", "Expires", _EXPIRY, help="Month and year, as printed on the card."),
+            Column(
+                "default",
+                "Default",
+                _DEFAULT_FLAG,
+                labels=DEFAULT_FLAGS,
+                help="The card auto-recharge charges and Add funds offers first.",
+            ),
+            Column(
+                "status",
+                "Status",
+                status,
+                ColumnKind.STATUS,
+                labels=CARD_STATUSES,
+                help="A card can be charged through the last day of its expiry month.",
+            ),
+            Column("created_at", "Added", col(PaymentMethod.created_at), ColumnKind.DATETIME),
+        ),
+        sorts=(
+            created_sort(col(PaymentMethod.created_at)),
+            updated_sort(col(PaymentMethod.updated_at)),
+            Sort("expiry", "Expiry", _EXPIRY_MONTH),
+        ),
+        default_sort="created",
+        default_descending=True,
+        filters=(
+            TextFilter("name", "Card", (_CARD_LABEL, col(PaymentMethod.brand)), "Visa"),
+            TextFilter("last4", "Card number's last four", (col(PaymentMethod.last4),), "4242"),
+            ChoiceFilter(
+                "status",
+                "Status",
+                (
+                    Choice("active", CARD_STATUSES["active"], ~expired),
+                    Choice("expired", CARD_STATUSES["expired"], expired),
+                ),
+            ),
+            DateRangeFilter("created", "Date added", col(PaymentMethod.created_at)),
+        ),
+        empty_message=(
+            "No card saved yet: add one with the green + Add card button to add funds and to "
+            "use auto-recharge."
+        ),
+    )
 
 
 def _card(row: PaymentMethod, now: datetime) -> Card:

@@ -172,21 +172,11 @@ def current_plan(session: Session, actor: Actor, *, now: datetime | None = None)
     next_plan = (
         session.get(Plan, subscription.next_plan_code) if subscription.next_plan_code else None
     )
-    allowance = (
-        subscription.contract_included_requests
-        if subscription.contract_included_requests is not None
-        else plan.included_requests
-    )
-    price = (
-        subscription.contract_additional_request_micros
-        if subscription.contract_additional_request_micros is not None
-        else plan.additional_request_micros
-    )
     return CurrentPlan(
         plan_code=plan.code,
         plan_name=plan.name,
         cycle=subscription.cycle,
-        on_contract=plan.by_contract or subscription.contract_monthly_cents is not None,
+        on_contract=subscriptions.on_contract(subscription, plan),
         credit_limit_cents=subscriptions.credit_limit_cents(subscription, plan),
         credit_limit_by_staff=subscription.credit_limit_override_cents is not None,
         next_plan_code=subscription.next_plan_code,
@@ -196,8 +186,8 @@ def current_plan(session: Session, actor: Actor, *, now: datetime | None = None)
         period=period,
         period_ends_at=_next_month(local),
         requests_used=account.period_requests if account.period >= period else 0,
-        allowance=allowance,
-        capped=price is None,
+        allowance=subscriptions.included_requests(subscription, plan),
+        capped=subscriptions.additional_request_micros(subscription, plan) is None,
     )
 
 

@@ -53,6 +53,15 @@ _ORGANIZATION_STATE = case(
     else_="active",
 )
 
+# What both staff lists of organizations (Organizations, Billing accounts) search and filter by.
+ORGANIZATION_SEARCH = TextFilter(
+    "search",
+    "Name or legal name",
+    (col(Organization.name), col(Organization.legal_name)),
+    placeholder="Part of a name",
+)
+ORGANIZATION_CREATED = DateRangeFilter("created", "Created", col(Organization.created_at))
+
 _USER_COUNT = (
     select(func.count(col(User.id)))
     .where(col(User.organization_id) == col(Organization.id))
@@ -100,12 +109,7 @@ def organizations(actor: Actor) -> Listing:
         default_sort="created",
         default_descending=True,
         filters=(
-            TextFilter(
-                "search",
-                "Name or legal name",
-                (col(Organization.name), col(Organization.legal_name)),
-                placeholder="Part of a name",
-            ),
+            ORGANIZATION_SEARCH,
             ChoiceFilter(
                 "state",
                 "Status",
@@ -127,7 +131,7 @@ def organizations(actor: Actor) -> Listing:
                     ),
                 ),
             ),
-            DateRangeFilter("created", "Created", col(Organization.created_at)),
+            ORGANIZATION_CREATED,
         ),
     )
 

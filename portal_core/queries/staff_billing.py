@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, fields
 from datetime import datetime, tzinfo
 
 from sqlalchemy import case, func
@@ -29,9 +29,10 @@ from portal_core.models.billing import (
     Subscription,
     TaxRate,
 )
-from portal_core.money import MICROS_PER_CENT, micros_to_cents
+from portal_core.money import MICROS_PER_CENT
 from portal_core.permissions import Actor, Capability, require
-from portal_core.queries.billing import ENTRY_KINDS, Funds
+from portal_core.queries import pricing
+from portal_core.queries.billing import ENTRY_KINDS, Funds, funds_in
 from portal_core.queries.listing import (
     Choice,
     ChoiceFilter,
@@ -44,6 +45,8 @@ from portal_core.queries.listing import (
     created_sort,
     equal_choices,
 )
+from portal_core.queries.staff import ORGANIZATION_CREATED, ORGANIZATION_SEARCH
+from portal_core.services import subscriptions
 
 CYCLES: dict[str, str] = {
     BillingCycle.MONTHLY.value: "Monthly",
@@ -106,12 +109,7 @@ def billing_accounts(actor: Actor) -> Listing:
         default_sort="created",
         default_descending=True,
         filters=(
-            TextFilter(
-                "search",
-                "Name or legal name",
-                (col(Organization.name), col(Organization.legal_name)),
-                placeholder="Part of a name",
-            ),
+            ORGANIZATION_SEARCH,
             ChoiceFilter(
                 "account",
                 "Account",
@@ -125,7 +123,7 @@ def billing_accounts(actor: Actor) -> Listing:
                     ),
                 ),
             ),
-            DateRangeFilter("created", "Created", col(Organization.created_at)),
+            ORGANIZATION_CREATED,
         ),
         empty_message="There are no organizations yet.",
     )
@@ -197,7 +195,7 @@ def billing_summary(
     local = (now or utcnow()).astimezone(time_zone)
     period = f"{local.year:04d}-{local.month:02d}"
     contract = None
-    if plan.by_contract or subscription.contract_monthly_cents is not None:
+    if subscriptions.on_contract(subscription, plan):
         contract = ContractTerms(
             monthly_cents=subscription.contract_monthly_cents,
             included_requests=subscription.contract_included_requests,
@@ -215,23 +213,11 @@ def billing_summary(
         next_plan_name=next_plan.name if next_plan else None,
         next_cycle=BillingCycle(subscription.next_cycle) if subscription.next_cycle else None,
         contract=contract,
-        included_requests=(
-            subscription.contract_included_requests
-            if subscription.contract_included_requests is not None
-            else plan.included_requests
-        ),
-        additional_request_micros=(
-            subscription.contract_additional_request_micros
-            if subscription.contract_additional_request_micros is not None
-            else plan.additional_request_micros
-        ),
+        included_requests=subscriptions.included_requests(subscription, plan),
+        additional_request_micros=subscriptions.additional_request_micros(subscription, plan),
         period=period,
         period_requests=account.period_requests if account.period == period else 0,
-        funds=Funds(
-            balance_cents=micros_to_cents(account.balance_micros),
-            unbilled_cents=micros_to_cents(account.unbilled_micros),
-            credit_limit_cents=micros_to_cents(account.credit_limit_micros),
-        ),
+        funds=funds_in(account),
         credit_limit_overridden=subscription.credit_limit_override_cents is not None,
         plan_credit_limit_cents=plan.credit_limit_cents or 0,
     )
@@ -279,22 +265,12 @@ def ledger_entries(actor: Actor, organization_id: uuid.UUID) -> Listing:
 
 
 @dataclass(frozen=True)
-class PlanRow:
-    """A plan's figures (None: none, or by contract), with how many organizations are on
-    it and how many of those follow its credit limit (no limit of their own)."""
+class PlanRow(pricing.PlanRow):
+    """A plan as the pricing table has it, with how many organizations are on it and how many
+    of those follow its credit limit (no limit of their own)."""
 
-    code: str
-    name: str
-    monthly_cents: int | None
-    yearly_monthly_cents: int | None
-    included_requests: int
-    additional_request_micros: int | None
-    credit_limit_cents: int | None
-    lookups_per_second: int | None
-    support_sla: str
-    by_contract: bool
-    organizations: int
-    following_plan_limit: int
+    organizations: int = 0
+    following_plan_limit: int = 0
 
 
 def plans(session: Session, actor: Actor) -> list[PlanRow]:
@@ -314,20 +290,11 @@ def plans(session: Session, actor: Actor) -> list[PlanRow]:
     }
     return [
         PlanRow(
-            code=plan.code,
-            name=plan.name,
-            monthly_cents=plan.monthly_cents,
-            yearly_monthly_cents=plan.yearly_monthly_cents,
-            included_requests=plan.included_requests,
-            additional_request_micros=plan.additional_request_micros,
-            credit_limit_cents=plan.credit_limit_cents,
-            lookups_per_second=plan.lookups_per_second,
-            support_sla=plan.support_sla,
-            by_contract=plan.by_contract,
-            organizations=counts.get(plan.code, (0, 0))[0],
-            following_plan_limit=counts.get(plan.code, (0, 0))[1],
+            **{field.name: getattr(row, field.name) for field in fields(row)},
+            organizations=counts.get(row.code, (0, 0))[0],
+            following_plan_limit=counts.get(row.code, (0, 0))[1],
         )
-        for plan in session.exec(select(Plan).order_by(col(Plan.position), col(Plan.code))).all()
+        for row in pricing.plans(session)
     ]
 
 

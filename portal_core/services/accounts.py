@@ -35,7 +35,6 @@ from portal_core.models.accounts import (
 )
 from portal_core.models.base import utcnow
 from portal_core.models.billing import BillingCycle, Plan, Subscription
-from portal_core.models.payments import PaymentMethod
 from portal_core.permissions import Actor, Capability, require, require_organization
 from portal_core.services import audit, sessions, subscriptions
 from portal_core.services.passwords import hash_password, password_problem, verify_password
@@ -454,19 +453,6 @@ def _card_required(session: Session, organization_id: uuid.UUID) -> bool:
     return subscriptions.term_fee_cents(plan, subscription.cycle) > 0
 
 
-def _has_usable_card(session: Session, organization_id: uuid.UUID, now: datetime) -> bool:
-    """A saved card that is not removed and not past its expiry month."""
-    card = session.exec(
-        select(PaymentMethod.id).where(
-            PaymentMethod.organization_id == organization_id,
-            col(PaymentMethod.removed_at).is_(None),
-            (col(PaymentMethod.exp_year) * 100 + col(PaymentMethod.exp_month))
-            >= now.year * 100 + now.month,
-        )
-    ).first()
-    return card is not None
-
-
 def _payment_method_skipped(session: Session, organization_id: uuid.UUID) -> bool:
     subscription = session.get(Subscription, organization_id)
     return subscription is not None and subscription.card_step_skipped_at is not None
@@ -492,7 +478,7 @@ def _plan_done(session: Session, organization: Organization, now: datetime) -> b
 def _payment_method_done(session: Session, organization: Organization, now: datetime) -> bool:
     """A usable card is saved; or, on a plan without a fee, the step was skipped. Derived on
     every read, so a card removed or expired before activation reopens the step."""
-    if _has_usable_card(session, organization.id, now):
+    if subscriptions.has_usable_card(session, organization.id, now):
         return True
     return not _card_required(session, organization.id) and _payment_method_skipped(
         session, organization.id

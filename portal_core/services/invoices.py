@@ -65,8 +65,8 @@ from portal_core.models.billing import (
     UsageRecord,
 )
 from portal_core.models.notices import NoticeKind
-from portal_core.money import MICROS_PER_CENT, cents_to_micros, format_cents, micros_to_cents
-from portal_core.parties import organization_lines
+from portal_core.money import cents_to_micros, format_cents, micros_to_cents
+from portal_core.parties import organization_lines, seller_lines
 from portal_core.permissions import Actor, Capability, require
 from portal_core.services import audit, funds_watch, ledger, notices, platform, subscriptions
 
@@ -540,28 +540,14 @@ def _apply_pending_downgrade(
     subscription.updated_at = now
     session.add(subscription)
     # The new plan's limit, unless staff set one for this organization: theirs holds.
-    session.execute(
-        update(BillingAccount)
-        .where(col(BillingAccount.organization_id) == subscription.organization_id)
-        .values(
-            credit_limit_micros=subscriptions.credit_limit_cents(subscription, plan)
-            * MICROS_PER_CENT
-        )
-    )
+    subscriptions.cache_credit_limit(session, subscription, plan)
 
 
 # --- The parties, as printed ---------------------------------------------------------------
 
 
 def _seller_details(seller: platform.Seller) -> str:
-    return "\n".join(
-        [
-            seller.legal_name,
-            seller.address,
-            f"GST/HST registration: {seller.gst_hst_number}",
-            f"QST registration: {seller.qst_number}",
-        ]
-    )
+    return "\n".join(seller_lines(seller))
 
 
 def _buyer_details(organization: Organization) -> str:

@@ -9,8 +9,9 @@ scoped to the actor's organization, and another organization's card or payment i
 Stripe Checkout's setup page (the card is saved when the webhook reports it). The first card
 saved becomes the default. Removing a card is soft (``removed_at``: payments keep naming
 it); the default card cannot be removed while auto-recharge is on, and when the default card
-is removed otherwise, the newest remaining card becomes the default, so an organization with
-cards always has exactly one default. A card past its expiry month cannot be charged.
+is removed otherwise, the newest remaining card that has not expired becomes the default (none
+does when every remaining card has expired). A card past its expiry month cannot be charged,
+and so cannot be made the default either: auto-recharge would charge it.
 
 **The fee** (``quote``): the convenience fee is ``amount × rate``, the rate being the platform
 setting ``card_fee_millipercent`` in thousandths of a percent (2950 = 2.95 %, SPEC.md
@@ -274,12 +275,15 @@ def save_card(
 def set_default_card(
     session: Session, actor: Actor, payment_method_id: uuid.UUID, *, now: datetime | None = None
 ) -> PaymentMethod:
-    """Make one of the organization's cards the default (auto-recharge charges it)."""
+    """Make one of the organization's cards the default (auto-recharge charges it). Refuses
+    an expired card with ``ValidationFailed``, in the words a charge to it is refused with."""
     require(actor, Capability.BILLING_MANAGE)
     organization_id = require_organization(actor)
     now = now or utcnow()
     _lock_cards(session, organization_id)
     card = _own_card(session, organization_id, payment_method_id)
+    if is_expired(card.exp_month, card.exp_year, now):
+        raise _expired(card)
     for other in _cards(session, organization_id):
         if other.is_default and other.id != card.id:
             other.is_default = False
@@ -297,7 +301,8 @@ def remove_card(
     session: Session, actor: Actor, payment_method_id: uuid.UUID, *, now: datetime | None = None
 ) -> PaymentMethod | None:
     """Remove a card (the page confirms first). Returns the card that is now the default,
-    if the removed one was (the newest remaining card), else ``None``. Refuses with
+    if the removed one was (the newest remaining card that has not expired), else ``None``
+    (also when no such card remains). Refuses with
     ``Conflict`` to remove the default card while auto-recharge is on."""
     require(actor, Capability.BILLING_MANAGE)
     organization_id = require_organization(actor)
@@ -321,7 +326,14 @@ def remove_card(
     session.flush()
     if not was_default:
         return None
-    newest = next(iter(_cards(session, organization_id)), None)
+    newest = next(
+        (
+            other
+            for other in _cards(session, organization_id)
+            if not is_expired(other.exp_month, other.exp_year, now)
+        ),
+        None,
+    )
     if newest is not None:
         newest.is_default = True
         newest.updated_at = now
@@ -529,15 +541,20 @@ def _refuse_unusable(card: PaymentMethod, gateway: Gateway, now: datetime) -> No
             }
         )
     if is_expired(card.exp_month, card.exp_year, now):
-        raise ValidationFailed(
-            {
-                "payment_method_id": (
-                    f"{card_label(card.brand, card.last4)} expired at the end of "
-                    f"{card.exp_month:02d}/{card.exp_year}: choose another card, or add a new "
-                    "one in Billing › Payment Methods."
-                )
-            }
-        )
+        raise _expired(card)
+
+
+def _expired(card: PaymentMethod) -> ValidationFailed:
+    """The refusal of an expired card, for a charge and for making it the default alike."""
+    return ValidationFailed(
+        {
+            "payment_method_id": (
+                f"{card_label(card.brand, card.last4)} expired at the end of "
+                f"{card.exp_month:02d}/{card.exp_year}: choose another card, or add a new "
+                "one in Billing › Payment Methods."
+            )
+        }
+    )
 
 
 def new_payment(

@@ -64,14 +64,17 @@ from portal_core.money import (
     MICROS_PER_DOLLAR,
     cents_to_micros,
     format_cents,
+    format_percent,
     format_unit_price,
     parse_dollars,
+    parse_percent,
+    parse_unit_price,
 )
 from portal_core.permissions import Actor, Capability, require
 from portal_core.services import audit, invoices, ledger, platform
 from portal_core.services.invoices import Period, Progress, RunSummary
 from portal_core.services.ledger import AccountFigure
-from portal_core.services.subscriptions import credit_limit_cents
+from portal_core.services.subscriptions import cache_credit_limit, credit_limit_cents, on_contract
 from portal_core.services.validation import text_problem
 
 CARRIER_PLAN = "carrier"  # the by-contract plan (data/plans.csv)
@@ -89,8 +92,6 @@ MAX_IDEMPOTENCY_KEY = 100  # leaves room for the prefix within the ledger key's 
 INVOICE_PERIODS_OFFERED = 24
 
 _COUNT = re.compile(r"[0-9]{1,15}")
-_UNIT_PRICE = re.compile(r"(?P<dollars>[0-9]{0,7})(?:\.(?P<fraction>[0-9]*))?")
-_PERCENT = re.compile(r"(?P<whole>[0-9]{0,3})(?:\.(?P<fraction>[0-9]*))?")
 
 
 # --- Credits and adjustments ----------------------------------------------------------------
@@ -215,7 +216,7 @@ def set_credit_limit(
     subscription.credit_limit_override_cents = override
     subscription.updated_at = now or utcnow()
     session.add(subscription)
-    after = _apply_credit_limit(session, subscription, plan)
+    after = cache_credit_limit(session, subscription, plan)
     audit.record(
         session,
         "billing.credit_limit_set",
@@ -323,7 +324,7 @@ def set_carrier_contract(
         raise NotFound("The Carrier plan is missing: run the migrations.")
     before = (
         f"{current.name} contract: {_contract_of(subscription).describe()}"
-        if _on_contract(subscription, current)
+        if on_contract(subscription, current)
         else f"{current.name} plan ({BillingCycle(subscription.cycle).value})"
     )
     if subscription.plan_code != carrier.code:
@@ -340,7 +341,7 @@ def set_carrier_contract(
     subscription.credit_limit_override_cents = contract.credit_limit_cents
     subscription.updated_at = now
     session.add(subscription)
-    _apply_credit_limit(session, subscription, carrier)
+    cache_credit_limit(session, subscription, carrier)
     audit.record(
         session,
         "billing.contract_set",
@@ -369,7 +370,7 @@ def end_carrier_contract(
     now = now or utcnow()
     organization = _organization(session, organization_id)
     subscription, current = _subscription(session, organization_id)
-    if not _on_contract(subscription, current):
+    if not on_contract(subscription, current):
         raise Conflict(f"{organization.name} has no Carrier contract to end.")
     plan = session.get(Plan, plan_code)
     if plan is None or plan.by_contract:
@@ -388,7 +389,7 @@ def end_carrier_contract(
     subscription.credit_limit_override_cents = None
     subscription.updated_at = now
     session.add(subscription)
-    limit = _apply_credit_limit(session, subscription, plan)
+    limit = cache_credit_limit(session, subscription, plan)
     audit.record(
         session,
         "billing.contract_ended",
@@ -514,14 +515,10 @@ def update_plan(session: Session, actor: Actor, code: str, form: PlanForm) -> Pl
 
 def tax_rate_millipercent(rate: str) -> int:
     """A rate typed as a percentage ("13", "9.975 %") in thousandths of a percent."""
-    cleaned = rate.strip().removesuffix("%").strip()
-    found = _PERCENT.fullmatch(cleaned)
-    if found is None or not (found["whole"] or found["fraction"]):
-        raise ValidationFailed({"rate": f"“{rate}” is not a percentage, such as 13 or 9.975."})
-    fraction = (found["fraction"] or "").rstrip("0")
-    if len(fraction) > 3:
-        raise ValidationFailed({"rate": "Use at most three decimals, as in 9.975."})
-    millipercent = int(found["whole"] or "0") * 1000 + int(fraction.ljust(3, "0"))
+    try:
+        millipercent = parse_percent(rate)
+    except ValueError as error:
+        raise ValidationFailed({"rate": str(error)}) from None
     if millipercent > MAX_RATE_MILLIPERCENT:
         raise ValidationFailed({"rate": "A tax rate is between 0 and 100 %."})
     return millipercent
@@ -552,17 +549,10 @@ def update_tax_rate(
         "billing.tax_rate_updated",
         actor=actor,
         subject=f"{tax_rate.country}-{tax_rate.province} {tax_rate.tax}",
-        detail=f"{percent_text(before)} → {percent_text(millipercent)}",
+        detail=f"{format_percent(before)} → {format_percent(millipercent)}",
     )
     session.flush()
     return tax_rate
-
-
-def percent_text(millipercent: int) -> str:
-    """13000 → "13 %", 9975 → "9.975 %"."""
-    whole, fraction = divmod(millipercent, 1000)
-    digits = f"{fraction:03d}".rstrip("0")
-    return f"{whole}.{digits} %" if digits else f"{whole} %"
 
 
 # --- Invoice runs and the balance check -----------------------------------------------------
@@ -687,17 +677,6 @@ def _subscription(session: Session, organization_id: uuid.UUID) -> tuple[Subscri
     return subscription, plan
 
 
-def _apply_credit_limit(session: Session, subscription: Subscription, plan: Plan) -> int:
-    """Cache the subscription's credit limit on its account (the meter's guard reads it)."""
-    limit = credit_limit_cents(subscription, plan)
-    session.execute(
-        update(BillingAccount)
-        .where(col(BillingAccount.organization_id) == subscription.organization_id)
-        .values(credit_limit_micros=cents_to_micros(limit))
-    )
-    return limit
-
-
 def _follow_plan_credit_limit(session: Session, plan: Plan) -> int:
     """Give the plan's organizations without a limit of their own the plan's new one."""
     following = (
@@ -715,10 +694,6 @@ def _follow_plan_credit_limit(session: Session, plan: Plan) -> int:
         .execution_options(synchronize_session=False)
     )
     return int(result.rowcount)  # type: ignore[attr-defined]
-
-
-def _on_contract(subscription: Subscription, plan: Plan) -> bool:
-    return plan.by_contract or subscription.contract_monthly_cents is not None
 
 
 def _contract_of(subscription: Subscription) -> Contract:
@@ -766,16 +741,10 @@ def _count(text: str, field: str, maximum: int, *, minimum: int = 0) -> int:
 
 def _unit_price(text: str, field: str, *, minimum: int = 0) -> int:
     """A price per request in dollars with up to six decimals ("0.0025") → micro-dollars."""
-    cleaned = text.strip().removeprefix("$").strip()
-    found = _UNIT_PRICE.fullmatch(cleaned)
-    if found is None or not (found["dollars"] or found["fraction"]):
-        raise ValidationFailed({field: f"“{text}” is not a price in dollars, such as 0.0025."})
-    fraction = (found["fraction"] or "").rstrip("0")
-    if len(fraction) > 6:
-        raise ValidationFailed(
-            {field: "Prices per request go to the millionth of a dollar: at most six decimals."}
-        )
-    micros = int(found["dollars"] or "0") * MICROS_PER_DOLLAR + int(fraction.ljust(6, "0"))
+    try:
+        micros = parse_unit_price(text)
+    except ValueError as error:
+        raise ValidationFailed({field: str(error)}) from None
     if micros < minimum:
         raise ValidationFailed(
             {field: "Enter a price above zero, or leave it empty for a capped plan."}

@@ -103,11 +103,48 @@ def open_billing(session: Session, organization_id: uuid.UUID, *, now: datetime)
     )
 
 
+# --- The terms in force: a Carrier contract's figures, else the plan's -----------------------
+
+
 def credit_limit_cents(subscription: Subscription, plan: Plan) -> int:
     """The organization's credit limit: the one staff set, else its plan's (0 when neither)."""
     if subscription.credit_limit_override_cents is not None:
         return subscription.credit_limit_override_cents
     return plan.credit_limit_cents or 0
+
+
+def cache_credit_limit(session: Session, subscription: Subscription, plan: Plan) -> int:
+    """Cache the subscription's credit limit on its account, in the same transaction (the
+    meter's guard reads it there); returns it."""
+    limit = credit_limit_cents(subscription, plan)
+    session.execute(
+        update(BillingAccount)
+        .where(col(BillingAccount.organization_id) == subscription.organization_id)
+        .values(credit_limit_micros=cents_to_micros(limit))
+    )
+    return limit
+
+
+def on_contract(subscription: Subscription, plan: Plan) -> bool:
+    """Whether a Carrier contract sets the terms: the by-contract plan, or contract figures
+    staff recorded."""
+    return plan.by_contract or subscription.contract_monthly_cents is not None
+
+
+def included_requests(subscription: Subscription, plan: Plan) -> int:
+    """The requests a month included: the contract's, else the plan's (what the meter
+    applies)."""
+    if subscription.contract_included_requests is not None:
+        return subscription.contract_included_requests
+    return plan.included_requests
+
+
+def additional_request_micros(subscription: Subscription, plan: Plan) -> int | None:
+    """The price of a request beyond the allowance: the contract's, else the plan's; None
+    when requests stop at the allowance (a capped plan)."""
+    if subscription.contract_additional_request_micros is not None:
+        return subscription.contract_additional_request_micros
+    return plan.additional_request_micros
 
 
 # --- Plans, cycles and their order ---------------------------------------------------------
@@ -137,10 +174,6 @@ def cycle_label(cycle: BillingCycle) -> str:
 
 def _rank(plan: Plan, cycle: BillingCycle) -> tuple[int, int]:
     return (plan.position, 1 if cycle == BillingCycle.YEARLY else 0)
-
-
-def _on_contract(subscription: Subscription, plan: Plan) -> bool:
-    return plan.by_contract or subscription.contract_monthly_cents is not None
 
 
 # --- When a scheduled change happens ---------------------------------------------------------
@@ -347,7 +380,7 @@ def _decide(
     session: Session, situation: _Situation, plan: Plan, cycle: BillingCycle, now: datetime
 ) -> PlanChange:
     subscription, current = situation.subscription, situation.current
-    if _on_contract(subscription, current):
+    if on_contract(subscription, current):
         raise Conflict(
             f"Your {current.name} contract is managed by SIPSTACK: contact us to change it."
         )
@@ -395,21 +428,27 @@ def _decide(
     )
 
 
+def has_usable_card(session: Session, organization_id: uuid.UUID, now: datetime) -> bool:
+    """Whether the organization has a saved card that is not removed and not past its expiry
+    month at ``now``."""
+    card = session.exec(
+        select(PaymentMethod.id).where(
+            PaymentMethod.organization_id == organization_id,
+            col(PaymentMethod.removed_at).is_(None),
+            (col(PaymentMethod.exp_year) * 100 + col(PaymentMethod.exp_month))
+            >= now.year * 100 + now.month,
+        )
+    ).first()
+    return card is not None
+
+
 def _payment_problem(
     session: Session, organization_id: uuid.UUID, change: PlanChange, local_now: datetime
 ) -> str | None:
     """Why a paid upgrade cannot be made yet (no card, too few funds), or None."""
     if change.due_cents == 0:
         return None
-    card = session.exec(
-        select(PaymentMethod.id).where(
-            PaymentMethod.organization_id == organization_id,
-            col(PaymentMethod.removed_at).is_(None),
-            (col(PaymentMethod.exp_year) * 100 + col(PaymentMethod.exp_month))
-            >= local_now.year * 100 + local_now.month,
-        )
-    ).first()
-    if card is not None:
+    if has_usable_card(session, organization_id, local_now):
         return None
     account = session.get(BillingAccount, organization_id)
     available = 0 if account is None else account.balance_micros - account.unbilled_micros
@@ -426,6 +465,28 @@ def _payment_problem(
 # --- The services --------------------------------------------------------------------------
 
 
+def _allowed_change(
+    session: Session,
+    actor: Actor,
+    *,
+    plan_code: str,
+    cycle: BillingCycle,
+    now: datetime,
+    lock: bool,
+) -> tuple[_Situation, Plan, PlanChange]:
+    """The change ``actor`` asks for, decided; refused (raising) when the role, the plan, the
+    cycle or the means to pay it do not allow it. ``lock`` holds the subscription's row for
+    a change about to be made."""
+    require(actor, Capability.BILLING_MANAGE)
+    organization_id = require_organization(actor)
+    plan = _chosen_plan(session, plan_code, cycle)
+    situation = _situation(session, organization_id, now, lock=lock)
+    change = _decide(session, situation, plan, cycle, now)
+    if problem := _payment_problem(session, organization_id, change, situation.local_now):
+        raise InsufficientFunds(problem)
+    return situation, plan, change
+
+
 def preview_change(
     session: Session,
     actor: Actor,
@@ -435,14 +496,9 @@ def preview_change(
     now: datetime | None = None,
 ) -> PlanChange:
     """What ``change_plan`` would do now, for its confirmation; raises what it would raise."""
-    require(actor, Capability.BILLING_MANAGE)
-    organization_id = require_organization(actor)
-    now = now or utcnow()
-    plan = _chosen_plan(session, plan_code, cycle)
-    situation = _situation(session, organization_id, now, lock=False)
-    change = _decide(session, situation, plan, cycle, now)
-    if problem := _payment_problem(session, organization_id, change, situation.local_now):
-        raise InsufficientFunds(problem)
+    *_, change = _allowed_change(
+        session, actor, plan_code=plan_code, cycle=cycle, now=now or utcnow(), lock=False
+    )
     return change
 
 
@@ -456,15 +512,12 @@ def change_plan(
 ) -> PlanChange:
     """Change the organization's plan: an upgrade at once, a downgrade scheduled (see the
     module docstring for every rule). Returns what was done."""
-    require(actor, Capability.BILLING_MANAGE)
-    organization_id = require_organization(actor)
     now = now or utcnow()
-    plan = _chosen_plan(session, plan_code, cycle)
-    situation = _situation(session, organization_id, now, lock=True)
-    change = _decide(session, situation, plan, cycle, now)
-    if problem := _payment_problem(session, organization_id, change, situation.local_now):
-        raise InsufficientFunds(problem)
+    situation, plan, change = _allowed_change(
+        session, actor, plan_code=plan_code, cycle=cycle, now=now, lock=True
+    )
     subscription = situation.subscription
+    organization_id = subscription.organization_id
     before = f"{situation.current.code} {subscription.cycle}"
     if change.kind is ChangeKind.UPGRADE:
         if change.unused_months:
@@ -581,8 +634,4 @@ def _put_on_plan(
     subscription.next_cycle = None
     subscription.updated_at = now
     session.add(subscription)
-    session.execute(
-        update(BillingAccount)
-        .where(col(BillingAccount.organization_id) == subscription.organization_id)
-        .values(credit_limit_micros=cents_to_micros(credit_limit_cents(subscription, plan)))
-    )
+    cache_credit_limit(session, subscription, plan)

@@ -23,7 +23,7 @@ from portal_core.queries import staff as staff_queries
 from portal_core.queries.staff import Member, OrganizationDetail
 from portal_core.services import staff as staff_services
 from portal_core.services.sessions import SessionView
-from portal_core.ui import confirm, resources, table
+from portal_core.ui import confirm, list_detail, resources, table
 from portal_core.ui.text import markdown_escape
 
 ORGANIZATION_PARAM = "organization"
@@ -57,10 +57,10 @@ class _Change:
 def organizations(viewer: SessionView) -> None:
     st.title("Organizations")
     st.caption("Every partner organization. Select a row to see its users and act on it.")
-    table.data_table(
+    list_detail.listing_table(
         staff_queries.organizations(viewer.actor),
         key=_ORGANIZATIONS_TABLE,
-        on_select=_open_selected,
+        param=ORGANIZATION_PARAM,
     )
     raw = st.query_params.get(ORGANIZATION_PARAM)
     if raw:
@@ -102,19 +102,14 @@ def _organization(viewer: SessionView, organization_id: uuid.UUID) -> None:
     except NotFound as error:
         st.warning(error.message, icon=":material/search_off:")
         return
-    st.divider()
-    heading, close = st.columns([6, 1], vertical_alignment="center")
-    heading.subheader(markdown_escape(detail.name))
-    close.button(
-        "Close",
-        key="staff.organization.close",
-        icon=":material/close:",
-        on_click=_close_organization,
-        width="stretch",
+    list_detail.detail_heading(
+        markdown_escape(detail.name),
+        close_key="staff.organization.close",
+        param=ORGANIZATION_PARAM,
+        table_key=_ORGANIZATIONS_TABLE,
+        forget=(_PENDING,),
+        outcome_key=_DONE,
     )
-    done = st.session_state.pop(_DONE, None)
-    if done:
-        st.success(done, icon=":material/check_circle:")
     _organization_facts(detail)
     _organization_action(detail)
     _members(detail)
@@ -247,26 +242,6 @@ def _outcome(change: _Change) -> str:
     if change.activate:
         return f"{change.name} is reactivated."
     return f"{change.name} is deactivated; its users' sessions have ended."
-
-
-# --- Callbacks -----------------------------------------------------------------------------
-
-
-def _open_selected(organization_id: object | None) -> None:
-    if organization_id is None:
-        st.query_params.pop(ORGANIZATION_PARAM, None)
-    else:
-        st.query_params[ORGANIZATION_PARAM] = str(organization_id)
-
-
-def _close_organization() -> None:
-    st.query_params.pop(ORGANIZATION_PARAM, None)
-    table.clear_selection(_ORGANIZATIONS_TABLE)
-    _forget_change()
-
-
-def _forget_change() -> None:
-    st.session_state.pop(_PENDING, None)
 
 
 # --- Text ----------------------------------------------------------------------------------

@@ -62,7 +62,8 @@ def test_billing_user_adds_a_card_and_funds_then_downloads_the_invoice_pdf(
     dialog.get_by_text("Mastercard", exact=False).first.click()
     dialog.get_by_role("button", name="Save card").click()
     settled(page)
-    expect(page.get_by_text("Mastercard •••• 4444").first).to_be_visible()
+    expect(page.get_by_text("Mastercard •••• 4444 is saved.")).to_be_visible()
+    expect(shown(page).get_by_test_id("stDataFrame")).to_contain_text("Mastercard •••• 4444")
 
     # Add funds: the fee and the total are on screen before Pay now.
     goto(page, "/billing_overview")

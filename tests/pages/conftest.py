@@ -6,34 +6,49 @@ Pages live in Streamlit's pages directory, so a page is opened the way a deep li
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+import re
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
 import streamlit as st
 from sqlalchemy import Engine
+from streamlit.runtime.media_file_manager import MediaFileManager
 from streamlit.testing.v1 import AppTest
 
 from portal_core import db
-from portal_core.models.accounts import User
+from portal_core.models.accounts import Role, User
 from portal_core.settings import ROOT, get_settings
 from portal_core.ui import state
 from tests.conftest import build_schema
 from tests.factories import log_in
+
+# The roles that see Billing (Capability.BILLING_READ), and the partner roles that do not.
+BILLING_ROLES = [Role.OWNER, Role.ADMIN, Role.BILLING]
+OTHER_ROLES = [Role.DEVELOPER, Role.VIEWER]
 
 
 @dataclass
 class Portal:
     engine: Engine
 
-    def open(self, script: str = "Home.py", *, as_user: User | None = None) -> AppTest:
-        """Run ``script`` (e.g. "pages/my_profile.py") once, signed in as ``as_user``."""
+    def open(
+        self,
+        script: str = "Home.py",
+        *,
+        as_user: User | None = None,
+        query_params: Mapping[str, object] | None = None,
+    ) -> AppTest:
+        """Run ``script`` (e.g. "pages/my_profile.py") once, signed in as ``as_user``, as a
+        link with ``query_params`` opens it (``{"invoice": invoice.id}``)."""
         app = AppTest.from_file(str(ROOT / "Home.py"), default_timeout=30)
         if as_user is not None:
             app.session_state[state.SESSION_HANDLE] = log_in(self.engine, as_user)
         if script != "Home.py":
             app.switch_page(script)
+        for name, value in (query_params or {}).items():
+            app.query_params[name] = str(value)
         return app.run()
 
 
@@ -68,3 +83,39 @@ def texts(app: AppTest) -> str:
         parts.extend(str(element.value) for element in getattr(app, kind))
     parts.extend(str(metric.label) + " " + str(metric.value) for metric in app.metric)
     return "\n".join(parts)
+
+
+def plain(app: AppTest) -> str:
+    """The text drawn, markdown escapes removed ("\\$30\\.00" reads "$30.00")."""
+    return re.sub(r"\\(.)", r"\1", texts(app))
+
+
+def refused(app: AppTest) -> bool:
+    """Whether the shell refused the page to the signed-in role."""
+    return [str(title.value) for title in app.title] == ["No access"]
+
+
+Downloads = dict[str, Callable[[], bytes]]
+
+
+@pytest.fixture
+def downloads(monkeypatch: pytest.MonkeyPatch) -> Downloads:
+    """The files offered by download buttons, by file name: Streamlit builds a deferred
+    download only when it is clicked, so the test keeps the builder and calls it."""
+    offered: Downloads = {}
+    original = MediaFileManager.add_deferred
+
+    def add_deferred(
+        manager: MediaFileManager,
+        data_callable: Callable[[], bytes],
+        mimetype: str | None,
+        coordinates: str,
+        file_name: str | None = None,
+        **options: str,
+    ) -> str:
+        assert file_name is not None
+        offered[file_name] = data_callable
+        return original(manager, data_callable, mimetype, coordinates, file_name, **options)
+
+    monkeypatch.setattr(MediaFileManager, "add_deferred", add_deferred)
+    return offered

@@ -7,43 +7,42 @@ Invoices are issued by ``run_invoices`` over usage recorded as the meter records
 
 from __future__ import annotations
 
-import re
 import uuid
-from collections.abc import Callable
-from datetime import UTC, datetime
+from datetime import datetime
 from zoneinfo import ZoneInfo
 
 import pytest
-from sqlalchemy import insert, update
-from sqlmodel import col, select
-from streamlit.runtime.media_file_manager import MediaFileManager
+from sqlmodel import select
 from streamlit.testing.v1 import AppTest
 
 from portal_core import db
 from portal_core.models.accounts import Organization, Role, User
 from portal_core.models.billing import (
-    BillingAccount,
-    EntryKind,
     Invoice,
-    LookupType,
     Subscription,
-    UsageRecord,
 )
 from portal_core.queries.invoices import EMPTY_MESSAGE
-from portal_core.services import invoices, ledger
-from portal_core.settings import ROOT
-from portal_core.ui import state
-from tests.factories import log_in, make_organization, make_staff, make_user
-from tests.pages.conftest import Portal, texts
+from portal_core.services import invoices
+from tests.factories import (
+    make_staff,
+    make_starter_organization,
+    make_user,
+    record_usage,
+)
+from tests.pages.conftest import (
+    BILLING_ROLES,
+    OTHER_ROLES,
+    Downloads,
+    Portal,
+    plain,
+    refused,
+    texts,
+)
 from tests.unit.test_invoice_pdf import pdf_runs
 
 PAGE = "pages/billing_invoices.py"
 TORONTO = ZoneInfo("America/Toronto")
-BILLING_ROLES = [Role.OWNER, Role.ADMIN, Role.BILLING]
-OTHER_ROLES = [Role.DEVELOPER, Role.VIEWER]
 NOT_FOUND = "That invoice was not found."
-
-Downloads = dict[str, Callable[[], bytes]]
 
 
 # --- Helpers ---------------------------------------------------------------------------------
@@ -58,24 +57,9 @@ def starter_member(
 ) -> User:
     """A user of a new Ontario organization on the Starter plan since January."""
     with db.write_session(portal.engine) as session:
-        organization = make_organization(session, province="ON")
+        organization = make_starter_organization(session, top_up_cents=top_up_cents)
         organization.legal_name = legal_name
         session.add(organization)
-        subscription = session.get(Subscription, organization.id)
-        assert subscription is not None
-        subscription.plan_code = "starter"
-        subscription.term_started_at = datetime(2026, 1, 1, tzinfo=TORONTO)
-        subscription.updated_at = datetime(2026, 1, 1, tzinfo=TORONTO)
-        session.add(subscription)
-        if top_up_cents:
-            ledger.post_entry(
-                session,
-                organization_id=organization.id,
-                kind=EntryKind.PAYMENT,
-                amount_cents=top_up_cents,
-                idempotency_key=f"top-up:{organization.id}",
-                memo="Top-up",
-            )
         return make_user(session, organization=organization, role=role)
 
 
@@ -87,29 +71,9 @@ def colleague(portal: Portal, user: User, role: Role) -> User:
 
 def use(portal: Portal, user: User, period: str, requests: int) -> None:
     """``requests`` Caller ID lookups beyond the allowance ($0.0030 each) in ``period``."""
+    assert user.organization_id is not None
     with db.write_session(portal.engine) as session:
-        session.execute(
-            insert(UsageRecord),
-            [
-                {
-                    "id": uuid.uuid4(),
-                    "organization_id": user.organization_id,
-                    "product": "smart_cnam",
-                    "lookup_type": LookupType.CALLER_ID.value,
-                    "period": period,
-                    "included": False,
-                    "cost_micros": 3_000,
-                    "request_key": uuid.uuid4().hex,
-                    "created_at": datetime.strptime(f"{period}-15", "%Y-%m-%d").replace(tzinfo=UTC),
-                }
-                for _ in range(requests)
-            ],
-        )
-        session.execute(
-            update(BillingAccount)
-            .where(col(BillingAccount.organization_id) == user.organization_id)
-            .values(unbilled_micros=BillingAccount.unbilled_micros + 3_000 * requests)
-        )
+        record_usage(session, user.organization_id, period, requests)
 
 
 def run(portal: Portal, period: str) -> None:
@@ -132,43 +96,7 @@ def invoice_of(portal: Portal, user: User, period: str = "2026-10") -> Invoice:
 
 def open_invoice(portal: Portal, user: User, invoice_id: object) -> AppTest:
     """The page opened from a link naming the invoice (?invoice=…)."""
-    app = AppTest.from_file(str(ROOT / "Home.py"), default_timeout=30)
-    app.session_state[state.SESSION_HANDLE] = log_in(portal.engine, user)
-    app.switch_page(PAGE)
-    app.query_params["invoice"] = str(invoice_id)
-    return app.run()
-
-
-def plain(app: AppTest) -> str:
-    """The text drawn, markdown escapes removed ("\\$30\\.00" reads "$30.00")."""
-    return re.sub(r"\\(.)", r"\1", texts(app))
-
-
-def refused(app: AppTest) -> bool:
-    return [str(title.value) for title in app.title] == ["No access"]
-
-
-@pytest.fixture
-def downloads(monkeypatch: pytest.MonkeyPatch) -> Downloads:
-    """The files offered by download buttons, by file name: Streamlit builds a deferred
-    download only when it is clicked, so the test keeps the builder and calls it."""
-    offered: Downloads = {}
-    original = MediaFileManager.add_deferred
-
-    def add_deferred(
-        manager: MediaFileManager,
-        data_callable: Callable[[], bytes],
-        mimetype: str | None,
-        coordinates: str,
-        file_name: str | None = None,
-        **options: str,
-    ) -> str:
-        assert file_name is not None
-        offered[file_name] = data_callable
-        return original(manager, data_callable, mimetype, coordinates, file_name, **options)
-
-    monkeypatch.setattr(MediaFileManager, "add_deferred", add_deferred)
-    return offered
+    return portal.open(PAGE, as_user=user, query_params={"invoice": invoice_id})
 
 
 # --- The list --------------------------------------------------------------------------------

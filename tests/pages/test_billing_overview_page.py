@@ -6,7 +6,6 @@ hosted page and the status on return; a payment link of another organization; au
 
 from __future__ import annotations
 
-import re
 import uuid
 from collections.abc import Iterator
 from datetime import UTC, datetime
@@ -26,18 +25,16 @@ from portal_core.money import MICROS_PER_CENT
 from portal_core.payments import stripe_gateway_for
 from portal_core.services import ledger
 from portal_core.services import payments as card_payments
-from portal_core.settings import ROOT, get_settings
-from portal_core.ui import state
+from portal_core.settings import get_settings
 from tests.factories import (
     actor_of,
-    log_in,
     make_card,
     make_organization,
     make_staff,
     make_user,
     organization_of,
 )
-from tests.pages.conftest import Portal, texts
+from tests.pages.conftest import BILLING_ROLES, OTHER_ROLES, Portal, plain, refused, texts
 from tests.support.fake_stripe import (
     SECRET_KEY,
     WEBHOOK_SECRET,
@@ -48,8 +45,6 @@ from tests.support.fake_stripe import (
 )
 
 PAGE = "pages/billing_overview.py"
-BILLING_ROLES = [Role.OWNER, Role.ADMIN, Role.BILLING]
-OTHER_ROLES = [Role.DEVELOPER, Role.VIEWER]
 AMOUNT = "overview.add_funds.amount"
 ATTEMPT = "overview.add_funds.attempt"
 CHARGING = "overview.add_funds.charging"
@@ -87,26 +82,12 @@ def add_card(
 
 def open_page(portal: Portal, user: User, **query: str) -> AppTest:
     """The page as a deep link opens it, with ``query`` as its query parameters."""
-    app = AppTest.from_file(str(ROOT / "Home.py"), default_timeout=30)
-    app.session_state[state.SESSION_HANDLE] = log_in(portal.engine, user)
-    app.switch_page(PAGE)
-    for name, value in query.items():
-        app.query_params[name] = value
-    return app.run()
-
-
-def plain(app: AppTest) -> str:
-    """The text drawn, markdown escapes removed ("\\$30\\.00" reads "$30.00")."""
-    return re.sub(r"\\(.)", r"\1", texts(app))
+    return portal.open(PAGE, as_user=user, query_params=query)
 
 
 def organization_id_of(user: User) -> uuid.UUID:
     assert user.organization_id is not None
     return user.organization_id
-
-
-def refused(app: AppTest) -> bool:
-    return [str(title.value) for title in app.title] == ["No access"]
 
 
 def pay_buttons(app: AppTest) -> list[Button]:

@@ -5,14 +5,11 @@ not found."""
 
 from __future__ import annotations
 
-import re
 import uuid
-from collections.abc import Callable
 
 import pandas as pd
 import pytest
 from sqlmodel import col, select
-from streamlit.runtime.media_file_manager import MediaFileManager
 from streamlit.testing.v1 import AppTest
 
 from portal_core import db
@@ -20,28 +17,30 @@ from portal_core.errors import PaymentDeclined
 from portal_core.models.accounts import Role, User
 from portal_core.models.payments import Payment, PaymentMethod
 from portal_core.services import payments as card_payments
-from portal_core.settings import ROOT
-from portal_core.ui import state
 from tests.factories import (
     actor_of,
-    log_in,
     make_card,
     make_organization,
     make_staff,
     make_user,
     organization_of,
 )
-from tests.pages.conftest import Portal, texts
+from tests.pages.conftest import (
+    BILLING_ROLES,
+    OTHER_ROLES,
+    Downloads,
+    Portal,
+    plain,
+    refused,
+    texts,
+)
 
 PAGE = "pages/billing_payments.py"
-BILLING_ROLES = [Role.OWNER, Role.ADMIN, Role.BILLING]
-OTHER_ROLES = [Role.DEVELOPER, Role.VIEWER]
 EMPTY = "No payments yet: funds you add by card will appear here."
 NOT_FOUND = (
     "That payment was not found. It may belong to another organization, or the link may be "
     "incomplete."
 )
-Downloads = dict[str, Callable[[], bytes]]
 
 
 def make_member(portal: Portal, role: Role = Role.OWNER, colleague: User | None = None) -> User:
@@ -80,48 +79,12 @@ def top_up(
 
 
 def open_page(portal: Portal, user: User, **query: str) -> AppTest:
-    app = AppTest.from_file(str(ROOT / "Home.py"), default_timeout=30)
-    app.session_state[state.SESSION_HANDLE] = log_in(portal.engine, user)
-    app.switch_page(PAGE)
-    for name, value in query.items():
-        app.query_params[name] = value
-    return app.run()
-
-
-def plain(app: AppTest) -> str:
-    return re.sub(r"\\(.)", r"\1", texts(app))
-
-
-def refused(app: AppTest) -> bool:
-    return [str(title.value) for title in app.title] == ["No access"]
+    return portal.open(PAGE, as_user=user, query_params=query)
 
 
 def table_of(app: AppTest) -> pd.DataFrame:
     [frame] = app.dataframe
     return frame.value
-
-
-@pytest.fixture
-def downloads(monkeypatch: pytest.MonkeyPatch) -> Downloads:
-    """The files offered by download buttons, by file name: Streamlit builds a deferred
-    download only when it is clicked, so the test keeps the builder and calls it."""
-    offered: Downloads = {}
-    original = MediaFileManager.add_deferred
-
-    def add_deferred(
-        manager: MediaFileManager,
-        data_callable: Callable[[], bytes],
-        mimetype: str | None,
-        coordinates: str,
-        file_name: str | None = None,
-        **options: str,
-    ) -> str:
-        assert file_name is not None
-        offered[file_name] = data_callable
-        return original(manager, data_callable, mimetype, coordinates, file_name, **options)
-
-    monkeypatch.setattr(MediaFileManager, "add_deferred", add_deferred)
-    return offered
 
 
 # --- The list --------------------------------------------------------------------------------

@@ -5,7 +5,6 @@ cancelled, a refusal that says where to add a card or funds."""
 
 from __future__ import annotations
 
-import uuid
 from datetime import UTC, datetime
 
 import pytest
@@ -16,15 +15,12 @@ from streamlit.testing.v1 import AppTest
 from portal_core import db
 from portal_core.models.accounts import Role, User
 from portal_core.models.billing import BillingAccount, BillingCycle, Subscription
-from portal_core.models.payments import GatewayName, PaymentMethod
 from portal_core.permissions import GRANTS, Capability
 from portal_core.services import platform
-from tests.factories import make_organization, make_staff, make_user
-from tests.pages.conftest import Portal, texts
+from tests.factories import change_subscription, make_card, make_organization, make_staff, make_user
+from tests.pages.conftest import BILLING_ROLES, OTHER_ROLES, Portal, refused, texts
 
 PAGE = "pages/billing_pricing.py"
-BILLING_ROLES = [Role.OWNER, Role.ADMIN, Role.BILLING]
-OTHER_ROLES = [Role.DEVELOPER, Role.VIEWER]
 CHANGE = "pricing.change.asked"
 CANCEL = "pricing.cancel.asked"
 
@@ -38,24 +34,9 @@ def make_member(
 ) -> User:
     with db.write_session(portal.engine) as session:
         organization = make_organization(session)
-        subscription = session.get(Subscription, organization.id)
-        assert subscription is not None
-        for name, value in subscription_changes.items():
-            setattr(subscription, name, value)
-        session.add(subscription)
+        change_subscription(session, organization, **subscription_changes)
         if card:
-            session.add(
-                PaymentMethod(
-                    organization_id=organization.id,
-                    gateway=GatewayName.SANDBOX,
-                    gateway_ref=f"pm_card_visa_{uuid.uuid4().hex[:8]}",
-                    brand="visa",
-                    last4="4242",
-                    exp_month=12,
-                    exp_year=2099,
-                    is_default=True,
-                )
-            )
+            make_card(session, organization, default=True, exp_month=12, exp_year=2099)
         return make_user(session, role=role, organization=organization)
 
 
@@ -93,10 +74,6 @@ def labels(app: AppTest) -> list[str]:
 
 def choose(app: AppTest, plan: str, cycle: str = "monthly") -> AppTest:
     return app.button(key=f"pricing.choose.{plan}.{cycle}").click().run()
-
-
-def refused(app: AppTest) -> bool:
-    return [str(title.value) for title in app.title] == ["No access"]
 
 
 # --- Who sees what -------------------------------------------------------------------------

@@ -15,12 +15,10 @@ from portal_core.models.billing import EntryKind
 from portal_core.money import format_cents
 from portal_core.services import ledger
 from tests.factories import make_organization, make_staff, make_user
-from tests.pages.conftest import Portal, texts
+from tests.pages.conftest import BILLING_ROLES, OTHER_ROLES, Portal, refused, texts
 
 PAGE = "pages/billing_transactions.py"
 EMPTY = "No transactions yet: payments, credits and invoices will appear here."
-BILLING_ROLES = [Role.OWNER, Role.ADMIN, Role.BILLING]
-OTHER_ROLES = [Role.DEVELOPER, Role.VIEWER]
 
 
 def make_member(portal: Portal, role: Role, organization: Organization | None = None) -> User:
@@ -44,10 +42,6 @@ def post(portal: Portal, user: User, kind: EntryKind, cents: int, memo: str) -> 
 def table_of(app: AppTest) -> pd.DataFrame:
     [frame] = app.dataframe
     return frame.value
-
-
-def refused(app: AppTest) -> bool:
-    return [str(title.value) for title in app.title] == ["No access"]
 
 
 def main_links(app: AppTest) -> list[str]:

@@ -29,7 +29,7 @@ from portal_core.models.billing import (
 )
 from portal_core.services import ledger, sessions
 from tests.factories import make_organization, make_staff, make_user
-from tests.pages.conftest import Portal, texts
+from tests.pages.conftest import BILLING_ROLES, OTHER_ROLES, Portal, texts
 
 
 def make_owner(portal: Portal, *, with_domain: bool = True) -> User:
@@ -161,8 +161,6 @@ def test_log_out_ends_the_server_session_and_shows_the_login_form(portal: Portal
 
 # --- This month's figures, the charts and the cap prompt ---------------------------------------
 
-BILLING_ROLES = [Role.OWNER, Role.ADMIN, Role.BILLING]
-OTHER_ROLES = [Role.DEVELOPER, Role.VIEWER]
 SPEND_FIGURES = ("Month-to-date spend", "Days of funds left")
 
 

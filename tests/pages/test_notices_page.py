@@ -16,9 +16,8 @@ from portal_core.models.accounts import Organization, Role, User
 from portal_core.models.notices import NoticeKind, NoticeRead
 from portal_core.permissions import Capability
 from portal_core.services import notices
-from portal_core.settings import ROOT
-from portal_core.ui import shell, state
-from tests.factories import log_in, make_organization, make_staff, make_user
+from portal_core.ui import shell
+from tests.factories import make_organization, make_staff, make_user
 from tests.pages.conftest import Portal, texts
 
 PAGE = "pages/notices.py"
@@ -57,11 +56,7 @@ def post(
 
 def open_notice(portal: Portal, user: User, notice_id: uuid.UUID | str) -> AppTest:
     """The Notices page as the bell's "Open" link opens it: with ``?notice=<id>``."""
-    app = AppTest.from_file(str(ROOT / "Home.py"), default_timeout=30)
-    app.session_state[state.SESSION_HANDLE] = log_in(portal.engine, user)
-    app.switch_page(PAGE)
-    app.query_params[shell.NOTICE_PARAM] = str(notice_id)
-    return app.run()
+    return portal.open(PAGE, as_user=user, query_params={shell.NOTICE_PARAM: notice_id})
 
 
 def table_of(app: AppTest) -> pd.DataFrame:

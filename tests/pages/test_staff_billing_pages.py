@@ -29,9 +29,7 @@ from portal_core.models.billing import (
 )
 from portal_core.money import MICROS_PER_CENT
 from portal_core.services import ledger
-from portal_core.settings import ROOT
-from portal_core.ui import state
-from tests.factories import log_in, make_organization, make_staff, make_user
+from tests.factories import change_subscription, make_organization, make_staff, make_user
 from tests.pages.conftest import Portal, texts
 
 ACCOUNTS_PAGE = "pages/staff_billing_accounts.py"
@@ -52,22 +50,25 @@ def make_org(portal: Portal, name: str, *, plan: str = "starter") -> tuple[Organ
     with db.write_session(portal.engine) as session:
         organization = make_organization(session, name=name)
         owner = make_user(session, organization=organization, role=Role.OWNER)
-        subscription = session.get(Subscription, organization.id)
-        assert subscription is not None
-        subscription.plan_code = plan
-        subscription.term_started_at = started
-        subscription.updated_at = started
-        session.add(subscription)
+        change_subscription(
+            session, organization, plan_code=plan, term_started_at=started, updated_at=started
+        )
     return organization, owner
 
 
 def open_account(portal: Portal, viewer: User, organization_id: uuid.UUID) -> AppTest:
     """Staff › Billing accounts opened from a link naming the organization."""
-    app = AppTest.from_file(str(ROOT / "Home.py"), default_timeout=30)
-    app.session_state[state.SESSION_HANDLE] = log_in(portal.engine, viewer)
-    app.switch_page(ACCOUNTS_PAGE)
-    app.query_params["organization"] = str(organization_id)
-    return app.run()
+    return portal.open(
+        ACCOUNTS_PAGE, as_user=viewer, query_params={"organization": organization_id}
+    )
+
+
+def save_edit(app: AppTest, tab: str, row: str, field: str, typed: str) -> AppTest:
+    """On Plans, taxes & settings: choose ``row`` in the ``tab``'s "Edit the …" box (a plan's
+    code, a tax rate's id, a setting's key), type ``typed`` into its ``field``, and save."""
+    app.selectbox(key=f"staff.pricing.{tab}").set_value(row).run()
+    app.text_input(key=f"staff.pricing.{tab}.{row}.{field}").input(typed)
+    return app.button(key=f"staff.pricing.{tab}.{row}.save").click().run()
 
 
 def key(organization: Organization, part: str) -> str:
@@ -436,9 +437,7 @@ def test_staff_edit_a_plan_and_the_new_price_is_stored(portal: Portal) -> None:
     staff = make_staff_user(portal)
     app = portal.open(PRICING_PAGE, as_user=staff)
 
-    app.selectbox(key="staff.pricing.plan").set_value("starter").run()
-    app.text_input(key="staff.pricing.plan.starter.monthly").input("35")
-    app.button(key="staff.pricing.plan.starter.save").click().run()
+    save_edit(app, "plan", "starter", "monthly", "35")
 
     assert not app.exception, app.exception
     assert "Starter saved: monthly price: $30.00 → $35.00." in texts(app)
@@ -450,9 +449,7 @@ def test_a_bad_plan_figure_is_shown_under_its_field(portal: Portal) -> None:
     staff = make_staff_user(portal)
     app = portal.open(PRICING_PAGE, as_user=staff)
 
-    app.selectbox(key="staff.pricing.plan").set_value("starter").run()
-    app.text_input(key="staff.pricing.plan.starter.price").input("0.0000001")
-    app.button(key="staff.pricing.plan.starter.save").click().run()
+    save_edit(app, "plan", "starter", "price", "0.0000001")
 
     assert not app.exception, app.exception
     assert "at most six decimals" in texts(app)
@@ -467,9 +464,7 @@ def test_staff_edit_a_tax_rate(portal: Portal) -> None:
         ).one()
     app = portal.open(PRICING_PAGE, as_user=staff)
 
-    app.selectbox(key="staff.pricing.tax").set_value(str(hst.id)).run()
-    app.text_input(key=f"staff.pricing.tax.{hst.id}.rate").input("13.5")
-    app.button(key=f"staff.pricing.tax.{hst.id}.save").click().run()
+    save_edit(app, "tax", str(hst.id), "rate", "13.5")
 
     assert not app.exception, app.exception
     assert "ON HST is now 13.5 %." in texts(app)
@@ -480,17 +475,13 @@ def test_staff_change_the_card_fee_and_a_bad_time_zone_is_refused(portal: Portal
     staff = make_staff_user(portal)
     app = portal.open(PRICING_PAGE, as_user=staff)
 
-    app.selectbox(key="staff.pricing.setting").set_value("card_fee_millipercent").run()
-    app.text_input(key="staff.pricing.setting.card_fee_millipercent.value").input("3100")
-    app.button(key="staff.pricing.setting.card_fee_millipercent.save").click().run()
+    save_edit(app, "setting", "card_fee_millipercent", "value", "3100")
 
     assert not app.exception, app.exception
     assert "Card convenience fee saved." in texts(app)
     assert stored(portal, PlatformSetting, "card_fee_millipercent").value == "3100"
 
-    app.selectbox(key="staff.pricing.setting").set_value("billing_time_zone").run()
-    app.text_input(key="staff.pricing.setting.billing_time_zone.value").input("Mars/Olympus")
-    app.button(key="staff.pricing.setting.billing_time_zone.save").click().run()
+    save_edit(app, "setting", "billing_time_zone", "value", "Mars/Olympus")
 
     assert "“Mars/Olympus” is not a time zone" in texts(app)
     assert stored(portal, PlatformSetting, "billing_time_zone").value == "America/Toronto"

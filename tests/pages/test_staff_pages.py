@@ -25,8 +25,6 @@ from portal_core.models.accounts import (
 from portal_core.models.audit import AuditEvent
 from portal_core.models.base import utcnow
 from portal_core.services import sessions
-from portal_core.settings import ROOT
-from portal_core.ui import state
 from tests.factories import log_in, make_organization, make_staff, make_user
 from tests.pages.conftest import Portal, texts
 
@@ -58,11 +56,9 @@ def listed_names(app: AppTest) -> list[str]:
 
 def open_organization(portal: Portal, viewer: User, organization_id: uuid.UUID) -> AppTest:
     """Staff › Organizations opened from a link naming the organization (?organization=…)."""
-    app = AppTest.from_file(str(ROOT / "Home.py"), default_timeout=30)
-    app.session_state[state.SESSION_HANDLE] = log_in(portal.engine, viewer)
-    app.switch_page(ORGANIZATIONS_PAGE)
-    app.query_params["organization"] = str(organization_id)
-    return app.run()
+    return portal.open(
+        ORGANIZATIONS_PAGE, as_user=viewer, query_params={"organization": organization_id}
+    )
 
 
 def stored_user(portal: Portal, user_id: uuid.UUID) -> User:

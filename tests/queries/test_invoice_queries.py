@@ -15,26 +15,26 @@ from datetime import UTC, date, datetime
 from zoneinfo import ZoneInfo
 
 import pytest
-from sqlalchemy import Engine, insert, update
-from sqlmodel import col, select
+from sqlalchemy import Engine
+from sqlmodel import select
 
 from portal_core import db
 from portal_core.errors import NotFound, PermissionDenied
 from portal_core.models.accounts import Organization, Role
 from portal_core.models.billing import (
-    BillingAccount,
-    EntryKind,
     Invoice,
-    LookupType,
-    Subscription,
-    UsageRecord,
 )
 from portal_core.permissions import Actor
 from portal_core.queries import invoices
 from portal_core.queries.listing import DateRange, ListQuery, Page, export_csv, fetch_page
 from portal_core.services import invoices as invoice_service
-from portal_core.services import ledger
-from tests.factories import actor_of, make_organization, make_staff, make_user
+from tests.factories import (
+    actor_of,
+    make_staff,
+    make_starter_organization,
+    make_user,
+    record_usage,
+)
 
 TORONTO = ZoneInfo("America/Toronto")
 STARTER_UNIT = 3_000  # micro-dollars per request beyond the allowance ($0.0030)
@@ -54,23 +54,7 @@ class History:
 
 def starter_organization(engine: Engine, *, top_up_cents: int = 0) -> Organization:
     with db.write_session(engine) as session:
-        organization = make_organization(session, province="ON")
-        subscription = session.get(Subscription, organization.id)
-        assert subscription is not None
-        subscription.plan_code = "starter"
-        subscription.term_started_at = datetime(2026, 1, 1, tzinfo=TORONTO)
-        subscription.updated_at = datetime(2026, 1, 1, tzinfo=TORONTO)
-        session.add(subscription)
-        if top_up_cents:
-            ledger.post_entry(
-                session,
-                organization_id=organization.id,
-                kind=EntryKind.PAYMENT,
-                amount_cents=top_up_cents,
-                idempotency_key=f"top-up:{organization.id}",
-                memo="Top-up",
-            )
-    return organization
+        return make_starter_organization(session, top_up_cents=top_up_cents)
 
 
 def use(engine: Engine, organization: Organization, period: str, requests: int) -> None:
@@ -78,28 +62,7 @@ def use(engine: Engine, organization: Organization, period: str, requests: int) 
     if not requests:
         return
     with db.write_session(engine) as session:
-        session.execute(
-            insert(UsageRecord),
-            [
-                {
-                    "id": uuid.uuid4(),
-                    "organization_id": organization.id,
-                    "product": "smart_cnam",
-                    "lookup_type": LookupType.CALLER_ID.value,
-                    "period": period,
-                    "included": False,
-                    "cost_micros": STARTER_UNIT,
-                    "request_key": uuid.uuid4().hex,
-                    "created_at": datetime.strptime(f"{period}-15", "%Y-%m-%d").replace(tzinfo=UTC),
-                }
-                for _ in range(requests)
-            ],
-        )
-        session.execute(
-            update(BillingAccount)
-            .where(col(BillingAccount.organization_id) == organization.id)
-            .values(unbilled_micros=BillingAccount.unbilled_micros + STARTER_UNIT * requests)
-        )
+        record_usage(session, organization.id, period, requests, unit_micros=STARTER_UNIT)
 
 
 def first_of_next_month(period: str) -> datetime:

@@ -1,6 +1,6 @@
-"""Billing › Payments and the card reads: filtered, sorted and paged in SQL, scoped to the
-organization (another organization's payment is "not found"), and refused to roles that may
-not read Billing."""
+"""Billing › Payments and the card reads (Payment Methods' table and the plain list of cards):
+filtered, sorted and paged in SQL, scoped to the organization (another organization's payment
+or card is "not found", and never listed), and refused to roles that may not read Billing."""
 
 from __future__ import annotations
 
@@ -14,10 +14,11 @@ from sqlalchemy import Engine
 from portal_core import db
 from portal_core.errors import NotFound, PaymentDeclined, PermissionDenied, ValidationFailed
 from portal_core.models.accounts import Role
-from portal_core.models.payments import Payment, PaymentStatus
+from portal_core.models.payments import GatewayName, Payment, PaymentMethod, PaymentStatus
+from portal_core.payments.gateway import card_label
 from portal_core.permissions import Actor
 from portal_core.queries import payments as queries
-from portal_core.queries.listing import DateRange, ListQuery, Page, fetch_page
+from portal_core.queries.listing import DateRange, ListQuery, Page, export_csv, fetch_page
 from portal_core.services import payments
 from tests.factories import actor_of, make_auto_recharge, make_card, make_user, organization_of
 
@@ -290,6 +291,8 @@ def test_roles_that_may_not_read_billing_are_refused(engine, role):
 
     with pytest.raises(PermissionDenied):
         queries.payments(actor)
+    with pytest.raises(PermissionDenied):
+        queries.payment_methods_listing(actor)
     with db.read_session(engine) as session:
         for read in (
             queries.payment_methods,
@@ -301,6 +304,8 @@ def test_roles_that_may_not_read_billing_are_refused(engine, role):
                 read(session, actor)
         with pytest.raises(PermissionDenied):
             queries.payment(session, actor, uuid.uuid4())
+        with pytest.raises(PermissionDenied):
+            queries.payment_method(session, actor, uuid.uuid4())
 
 
 @pytest.mark.parametrize("role", [Role.ADMIN, Role.BILLING])
@@ -321,3 +326,245 @@ def test_a_pending_payment_reads_as_pending(engine, org):
     rows = _page(engine, org.actor, ListQuery(filters={"status": "pending"})).rows
 
     assert [row["amount_cents"] for row in rows] == [1_000]
+
+
+# --- Payment Methods' table --------------------------------------------------------------------
+
+NOVEMBER_2026 = datetime(2026, 11, 16, 15, 0, tzinfo=UTC)
+
+
+class Wallet:
+    """An owner's cards: Visa 4242 (the default, expires 12/2034), American Express 0005
+    (expires 11/2026: good through November 2026), Mastercard 4444 (expired 10/2026), and a
+    removed Visa 0002; added on October 1st to 4th, in that order."""
+
+    def __init__(self, engine: Engine) -> None:
+        with db.write_session(engine) as session:
+            owner = make_user(session)
+            organization = organization_of(session, owner)
+            self.visa = make_card(session, organization, created_at=_day(1))
+            self.amex = make_card(
+                session,
+                organization,
+                test_card="pm_card_amex",
+                exp_month=11,
+                exp_year=2026,
+                created_at=_day(2),
+            )
+            self.mastercard = make_card(
+                session,
+                organization,
+                test_card="pm_card_mastercard",
+                exp_month=10,
+                exp_year=2026,
+                created_at=_day(3),
+            )
+            self.removed = make_card(
+                session, organization, test_card="pm_card_chargeDeclined", created_at=_day(4)
+            )
+        self.actor = actor_of(owner)
+        with db.write_session(engine) as session:
+            payments.remove_card(session, self.actor, self.removed.id)
+
+
+@pytest.fixture
+def wallet(engine: Engine) -> Wallet:
+    return Wallet(engine)
+
+
+def _cards_page(
+    engine: Engine, actor: Actor, query: ListQuery | None = None, *, now: datetime = NOVEMBER_2026
+) -> Page:
+    with db.read_session(engine) as session:
+        listing = queries.payment_methods_listing(actor, now=now)
+        return fetch_page(session, listing, query or ListQuery())
+
+
+def _card_labels(engine: Engine, actor: Actor, query: ListQuery | None = None) -> list[str]:
+    return [row["card"] for row in _cards_page(engine, actor, query).rows]
+
+
+def test_the_cards_table_shows_card_brand_last_four_expiry_default_and_status_newest_first(
+    engine, wallet
+):
+    page = _cards_page(engine, wallet.actor)
+
+    assert [
+        (row["card"], row["brand"], row["last4"], row["expiry"], row["default"], row["status"])
+        for row in page.rows
+    ] == [
+        ("Mastercard •••• 4444", "Mastercard", "4444", "10/2026", "no", "expired"),
+        ("American Express •••• 0005", "American Express", "0005", "11/2026", "no", "active"),
+        ("Visa •••• 4242", "Visa", "4242", "12/2034", "yes", "active"),
+    ]
+    assert page.keys == [wallet.mastercard.id, wallet.amex.id, wallet.visa.id]
+    assert [row["created_at"] for row in page.rows] == [_day(3), _day(2), _day(1)]
+
+
+def test_removed_cards_are_not_in_the_cards_table(engine, wallet):
+    page = _cards_page(engine, wallet.actor)
+
+    assert wallet.removed.id not in page.keys and page.total == 3
+
+
+def test_a_card_expires_after_its_expiry_month_in_the_table(engine, wallet):
+    december = datetime(2026, 12, 1, 0, 0, tzinfo=UTC)
+
+    rows = _cards_page(engine, wallet.actor, now=december).rows
+
+    assert [row["status"] for row in rows] == ["expired", "expired", "active"]
+
+
+@pytest.mark.parametrize(
+    ("filters", "labels"),
+    [
+        ({"name": "american"}, ["American Express •••• 0005"]),
+        ({"name": "AMEX"}, ["American Express •••• 0005"]),
+        ({"name": "visa"}, ["Visa •••• 4242"]),
+        ({"name": "•••• 4444"}, ["Mastercard •••• 4444"]),
+        ({"last4": "4444"}, ["Mastercard •••• 4444"]),
+        ({"last4": "00"}, ["American Express •••• 0005"]),
+        ({"status": "expired"}, ["Mastercard •••• 4444"]),
+        ({"status": "active"}, ["American Express •••• 0005", "Visa •••• 4242"]),
+        (
+            {"created": DateRange(date(2026, 10, 2), date(2026, 10, 3))},
+            ["Mastercard •••• 4444", "American Express •••• 0005"],
+        ),
+        ({"created": DateRange(start=date(2026, 10, 3))}, ["Mastercard •••• 4444"]),
+        ({"name": "visa", "status": "expired"}, []),
+    ],
+)
+def test_the_cards_table_filters_by_name_last_four_status_and_date_added(
+    engine, wallet, filters, labels
+):
+    query = ListQuery(filters=filters, time_zone=TORONTO)
+
+    assert _card_labels(engine, wallet.actor, query) == labels
+
+
+def test_an_unknown_card_status_is_refused_with_the_choices(engine, wallet):
+    with pytest.raises(ValidationFailed, match="choose Active or Expired"):
+        _cards_page(engine, wallet.actor, ListQuery(filters={"status": "stolen"}))
+
+
+@pytest.mark.parametrize(
+    ("sort", "descending", "labels"),
+    [
+        (
+            "expiry",
+            False,
+            ["Mastercard •••• 4444", "American Express •••• 0005", "Visa •••• 4242"],
+        ),
+        (
+            "expiry",
+            True,
+            ["Visa •••• 4242", "American Express •••• 0005", "Mastercard •••• 4444"],
+        ),
+        (
+            "created",
+            False,
+            ["Visa •••• 4242", "American Express •••• 0005", "Mastercard •••• 4444"],
+        ),
+    ],
+)
+def test_the_cards_table_sorts_by_expiry_and_date_added(engine, wallet, sort, descending, labels):
+    query = ListQuery(sort=sort, descending=descending)
+
+    assert _card_labels(engine, wallet.actor, query) == labels
+
+
+def test_the_cards_table_sorts_by_last_update(engine, wallet):
+    with db.write_session(engine) as session:
+        payments.set_default_card(session, wallet.actor, wallet.amex.id, now=NOVEMBER_2026)
+
+    newest = _card_labels(engine, wallet.actor, ListQuery(sort="updated", descending=True))
+    oldest = _card_labels(engine, wallet.actor, ListQuery(sort="updated", descending=False))
+    rows = _cards_page(engine, wallet.actor).rows
+
+    # Making Amex the default updated it and the Visa it replaced; the Mastercard was not.
+    assert set(newest[:2]) == {"American Express •••• 0005", "Visa •••• 4242"}
+    assert newest[2] == oldest[0] == "Mastercard •••• 4444"
+    assert [row["default"] for row in rows] == ["no", "yes", "no"]
+
+
+def test_the_cards_table_pages_in_sql(engine, wallet):
+    second = _cards_page(engine, wallet.actor, ListQuery(page=2, page_size=10))
+
+    assert (second.total, second.page_count, second.page) == (3, 1, 1)
+
+
+def test_the_cards_table_names_every_stripe_brand_as_everywhere_else(engine):
+    with db.write_session(engine) as session:
+        owner = make_user(session)
+        organization = organization_of(session, owner)
+        for index, brand in enumerate(queries.STRIPE_CARD_BRANDS):
+            session.add(
+                PaymentMethod(
+                    organization_id=organization.id,
+                    gateway=GatewayName.STRIPE,
+                    gateway_ref=f"pm_{brand}",
+                    brand=brand,
+                    last4=f"{index:04d}",
+                    exp_month=12,
+                    exp_year=2034,
+                )
+            )
+    query = ListQuery(page_size=50)
+
+    rows = _cards_page(engine, actor_of(owner), query).rows
+
+    assert sorted(row["card"] for row in rows) == sorted(
+        card_label(brand, f"{index:04d}") for index, brand in enumerate(queries.STRIPE_CARD_BRANDS)
+    )
+
+
+def test_the_cards_csv_has_every_column_in_words(engine, wallet):
+    with db.read_session(engine) as session:
+        listing = queries.payment_methods_listing(wallet.actor, now=NOVEMBER_2026)
+        exported = export_csv(session, listing, ListQuery(filters={"status": "expired"}))
+
+    lines = exported.decode("utf-8-sig").splitlines()
+    assert lines[0] == '"Card","Brand","Last four","Expires","Default","Status","Added"'
+    assert lines[1].startswith(
+        '"Mastercard •••• 4444","Mastercard","4444","10/2026","No","Expired","2026-10-03'
+    )
+    assert len(lines) == 2
+
+
+def test_the_cards_table_never_lists_another_organizations_cards(engine, wallet):
+    other = Wallet(engine)
+
+    mine = set(_cards_page(engine, wallet.actor).keys)
+    theirs = set(_cards_page(engine, other.actor).keys)
+
+    assert mine == {wallet.visa.id, wallet.amex.id, wallet.mastercard.id}
+    assert theirs == {other.visa.id, other.amex.id, other.mastercard.id}
+
+
+@pytest.mark.parametrize("role", [Role.ADMIN, Role.BILLING])
+def test_admins_and_billing_members_read_the_cards_table(engine, wallet, role):
+    with db.write_session(engine) as session:
+        member = make_user(session, role=role, organization=organization_of(session, wallet.actor))
+
+    assert _card_labels(engine, actor_of(member)) == _card_labels(engine, wallet.actor)
+
+
+def test_one_card_reads_with_its_expiry_and_flags(engine, wallet):
+    with db.read_session(engine) as session:
+        card = queries.payment_method(session, wallet.actor, wallet.mastercard.id)
+
+    assert (card.label, card.expiry, card.is_default, card.expired) == (
+        "Mastercard •••• 4444",
+        "10/2026",
+        False,
+        True,
+    )
+
+
+def test_a_removed_card_or_another_organizations_is_not_found(engine, wallet):
+    other = Wallet(engine)
+
+    with db.read_session(engine) as session:
+        for card_id in (wallet.removed.id, other.visa.id, uuid.uuid4()):
+            with pytest.raises(NotFound, match="card was not found"):
+                queries.payment_method(session, wallet.actor, card_id)

@@ -4,7 +4,6 @@ time zone), the cap of a capped plan and the upgrade it is offered; scoped and r
 
 from __future__ import annotations
 
-import uuid
 from datetime import UTC, datetime
 from zoneinfo import ZoneInfo
 
@@ -18,14 +17,11 @@ from portal_core.models.accounts import Role, User
 from portal_core.models.billing import (
     BillingAccount,
     BillingCycle,
-    LookupType,
     Plan,
-    Product,
-    Subscription,
 )
 from portal_core.queries import pricing
-from portal_core.services.meter import meter_request
-from tests.factories import actor_of, make_organization, make_staff, make_user
+from tests.factories import actor_of, change_subscription, make_organization, make_staff, make_user
+from tests.services.support import meter_one
 
 TORONTO = ZoneInfo("America/Toronto")
 MID_OCTOBER = datetime(2026, 10, 15, 12, 0, tzinfo=TORONTO)
@@ -34,11 +30,7 @@ MID_OCTOBER = datetime(2026, 10, 15, 12, 0, tzinfo=TORONTO)
 def _member(engine, *, role: Role = Role.OWNER, **subscription_changes: object) -> User:
     with db.write_session(engine) as session:
         organization = make_organization(session)
-        subscription = session.get(Subscription, organization.id)
-        assert subscription is not None
-        for name, value in subscription_changes.items():
-            setattr(subscription, name, value)
-        session.add(subscription)
+        change_subscription(session, organization, **subscription_changes)
         return make_user(session, organization=organization, role=role)
 
 
@@ -54,15 +46,7 @@ def _counter(engine, user: User, period: str, requests: int) -> None:
 
 def _meter(engine, user: User, now: datetime = MID_OCTOBER) -> None:
     assert user.organization_id is not None
-    with db.write_connection(engine) as connection:
-        meter_request(
-            connection,
-            organization_id=user.organization_id,
-            product=Product.SMART_CNAM,
-            lookup_type=LookupType.CALLER_ID,
-            request_key=uuid.uuid4().hex,
-            now=now,
-        )
+    meter_one(engine, user.organization_id, now=now)
 
 
 def _pricing(engine, user: User, now: datetime = MID_OCTOBER) -> pricing.Pricing:

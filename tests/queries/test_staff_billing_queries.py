@@ -28,7 +28,7 @@ from portal_core.queries.billing import Funds
 from portal_core.queries.listing import Listing, ListQuery, fetch_page
 from portal_core.services import ledger, platform
 from portal_core.services import staff_billing as staff_services
-from tests.factories import actor_of, make_organization, make_staff, make_user
+from tests.factories import actor_of, change_subscription, make_organization, make_staff, make_user
 
 TORONTO = ZoneInfo("America/Toronto")
 NOW = datetime(2026, 11, 16, 15, 0, tzinfo=UTC)
@@ -45,12 +45,7 @@ def _organization(
 ) -> Organization:
     with db.write_session(engine) as session:
         organization = make_organization(session, name=name)
-        subscription = session.get(Subscription, organization.id)
-        assert subscription is not None
-        subscription.plan_code = plan
-        for field, value in changes.items():
-            setattr(subscription, field, value)
-        session.add(subscription)
+        change_subscription(session, organization, **{"plan_code": plan, **changes})
     return organization
 
 

@@ -1,5 +1,5 @@
-"""Helpers for the service tests: signing up through the services, reading the outbox, and
-racing threads (one session each) against the ``concurrent_engine``.
+"""Helpers for the service tests: signing up through the services, reading the outbox,
+metering a request, and racing threads (one session each) against the ``concurrent_engine``.
 
 Every test runs with ``OUTBOX_DIR`` pointed at its own temporary folder (tests/conftest.py),
 so the outbox holds exactly the mail that the test caused.
@@ -23,8 +23,10 @@ from sqlmodel import SQLModel, select
 from portal_core import db
 from portal_core.mail import outbox_messages
 from portal_core.models.accounts import User
+from portal_core.models.billing import LookupType, Product
 from portal_core.services import accounts, auth
 from portal_core.services.accounts import SignUp
+from portal_core.services.meter import MeteredRequest, meter_request
 
 # Strong by zxcvbn's judgement and unrelated to any name a test uses.
 STRONG_PASSWORD = "Quarry-Velvet-Comet-31"
@@ -134,3 +136,22 @@ def race(jobs: list[Callable[[], Result]], *, threads: int) -> list[Result]:
     with ThreadPoolExecutor(max_workers=threads) as pool:
         futures = [pool.submit(run, job, index) for index, job in enumerate(jobs)]
         return [future.result(timeout=120) for future in futures]
+
+
+def meter_one(
+    engine: Engine,
+    organization_id: uuid.UUID,
+    *,
+    lookup_type: LookupType = LookupType.CALLER_ID,
+    now: datetime | None = None,
+) -> MeteredRequest:
+    """One Smart CNAM lookup metered in its own unit of work, as the API meters it."""
+    with db.write_connection(engine) as connection:
+        return meter_request(
+            connection,
+            organization_id=organization_id,
+            product=Product.SMART_CNAM,
+            lookup_type=lookup_type,
+            request_key=uuid.uuid4().hex,
+            now=now,
+        )

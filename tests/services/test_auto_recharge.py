@@ -26,7 +26,14 @@ from portal_core.payments.test_cards import AUTHENTICATION_REQUIRED, CARD_DECLIN
 from portal_core.permissions import Capability
 from portal_core.services import auto_recharge, ledger, payments, platform
 from portal_core.services.auto_recharge import on_funds_dropped, recharge, save_settings, sweep
-from tests.factories import actor_of, make_auto_recharge, make_card, make_user, organization_of
+from tests.factories import (
+    actor_of,
+    fund,
+    make_auto_recharge,
+    make_card,
+    make_user,
+    organization_of,
+)
 from tests.services.support import count, fetch, mail_to
 
 CENT = MICROS_PER_CENT
@@ -46,14 +53,7 @@ class Team:
             self.developer = make_user(session, organization=organization, role=Role.DEVELOPER)
             self.card = make_card(session, organization, test_card=test_card) if test_card else None
             if funds_cents:
-                ledger.post_entry(
-                    session,
-                    organization_id=organization.id,
-                    kind=EntryKind.PAYMENT,
-                    amount_cents=funds_cents,
-                    idempotency_key=f"opening:{organization.id}",
-                    memo="Opening funds",
-                )
+                fund(session, organization, funds_cents, memo="Opening funds")
         self.id = self.organization.id
 
 

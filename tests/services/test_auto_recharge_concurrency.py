@@ -7,12 +7,11 @@ from sqlalchemy import update
 from sqlmodel import col
 
 from portal_core import db
-from portal_core.models.billing import BillingAccount, EntryKind, LedgerEntry
+from portal_core.models.billing import BillingAccount, LedgerEntry
 from portal_core.models.payments import Payment, PaymentSource, PaymentStatus
 from portal_core.money import MICROS_PER_CENT
-from portal_core.services import ledger
 from portal_core.services.auto_recharge import on_funds_dropped, recharge
-from tests.factories import make_auto_recharge, make_card, make_user, organization_of
+from tests.factories import fund, make_auto_recharge, make_card, make_user, organization_of
 from tests.services.support import count, fetch, race
 
 CENT = MICROS_PER_CENT
@@ -26,14 +25,7 @@ def _organization(engine, *, funds_cents: int, threshold_cents=2_000, amount_cen
         make_auto_recharge(
             session, organization, threshold_cents=threshold_cents, amount_cents=amount_cents
         )
-        ledger.post_entry(
-            session,
-            organization_id=organization.id,
-            kind=EntryKind.PAYMENT,
-            amount_cents=funds_cents,
-            idempotency_key=f"opening:{organization.id}",
-            memo="Opening funds",
-        )
+        fund(session, organization, funds_cents, memo="Opening funds")
         return organization.id
 
 

@@ -26,9 +26,8 @@ from portal_core.models.billing import (
 from portal_core.models.notices import Notice, NoticeKind
 from portal_core.money import MICROS_PER_CENT
 from portal_core.services import auto_recharge, funds_watch, invoices, ledger
-from portal_core.services.meter import meter_request
-from tests.factories import make_organization, make_user
-from tests.services.support import body_of, count, outbox
+from tests.factories import fund, make_metered_organization, make_user
+from tests.services.support import body_of, count, meter_one, outbox
 
 PRICE = 3_000  # µ$ a request: Starter's $0.0030
 NOVEMBER_1ST = datetime(2026, 11, 1, 11, 0, tzinfo=UTC)
@@ -40,27 +39,11 @@ NOVEMBER_1ST = datetime(2026, 11, 1, 11, 0, tzinfo=UTC)
 def _organization(engine, *, funds_cents: int, price: int = PRICE) -> Organization:
     """A Starter organization whose every request costs ``price`` (no allowance)."""
     with db.write_session(engine) as session:
-        organization = make_organization(session)
-        subscription = session.get(Subscription, organization.id)
-        assert subscription is not None
-        subscription.plan_code = "starter"
-        subscription.contract_included_requests = 0
-        subscription.contract_additional_request_micros = price
-        session.add(subscription)
-        if funds_cents:
-            _credit(session, organization, funds_cents, f"funds-{organization.id}")
-    return organization
+        return make_metered_organization(session, price_micros=price, funds_cents=funds_cents)
 
 
 def _credit(session, organization, cents: int, key: str) -> None:
-    ledger.post_entry(
-        session,
-        organization_id=organization.id,
-        kind=EntryKind.PAYMENT,
-        amount_cents=cents,
-        idempotency_key=key,
-        memo="top-up",
-    )
+    fund(session, organization, cents, memo="top-up", idempotency_key=key)
 
 
 def _member(
@@ -83,14 +66,7 @@ def _member(
 
 def _meter(engine, organization, *, times: int = 1) -> None:
     for _ in range(times):
-        with db.write_connection(engine) as connection:
-            meter_request(
-                connection,
-                organization_id=organization.id,
-                product=Product.SMART_CNAM,
-                lookup_type=LookupType.CALLER_ID,
-                request_key=uuid.uuid4().hex,
-            )
+        meter_one(engine, organization.id)
 
 
 def _debit(engine, organization, cents: int, key: str | None = None) -> None:

@@ -11,12 +11,11 @@ from sqlmodel import select
 
 from portal_core import db
 from portal_core.models.accounts import Organization, Role, User
-from portal_core.models.billing import EntryKind, LookupType, Product, Subscription
+from portal_core.models.billing import EntryKind, LookupType
 from portal_core.models.notices import Notice, NoticeKind
 from portal_core.services import ledger
-from portal_core.services.meter import meter_request
-from tests.factories import make_organization, make_user
-from tests.services.support import outbox, race
+from tests.factories import make_metered_organization, make_user
+from tests.services.support import meter_one, outbox, race
 
 CENT = 10_000  # µ$
 
@@ -24,22 +23,7 @@ CENT = 10_000  # µ$
 def _organization(engine: Engine, *, funds_cents: int) -> Organization:
     """A Starter organization whose every request costs one cent."""
     with db.write_session(engine) as session:
-        organization = make_organization(session)
-        subscription = session.get(Subscription, organization.id)
-        assert subscription is not None
-        subscription.plan_code = "starter"
-        subscription.contract_included_requests = 0
-        subscription.contract_additional_request_micros = CENT
-        session.add(subscription)
-        ledger.post_entry(
-            session,
-            organization_id=organization.id,
-            kind=EntryKind.PAYMENT,
-            amount_cents=funds_cents,
-            idempotency_key=f"funds-{organization.id}",
-            memo="test funds",
-        )
-    return organization
+        return make_metered_organization(session, price_micros=CENT, funds_cents=funds_cents)
 
 
 def _members(engine: Engine, organization: Organization, thresholds: list[int]) -> list[User]:
@@ -56,14 +40,7 @@ def _members(engine: Engine, organization: Organization, thresholds: list[int]) 
 
 def _metering(engine: Engine, organization: Organization):
     def meter() -> None:
-        with db.write_connection(engine) as connection:
-            meter_request(
-                connection,
-                organization_id=organization.id,
-                product=Product.SMART_CNAM,
-                lookup_type=LookupType.REGIONAL,
-                request_key=uuid.uuid4().hex,
-            )
+        meter_one(engine, organization.id, lookup_type=LookupType.REGIONAL)
 
     return meter
 

@@ -7,7 +7,6 @@ Usage is written as the meter would leave it (usage records of a period, their c
 
 from __future__ import annotations
 
-import uuid
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from zoneinfo import ZoneInfo
@@ -15,7 +14,7 @@ from zoneinfo import ZoneInfo
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-from sqlalchemy import insert, update
+from sqlalchemy import update
 from sqlmodel import col, select
 
 from portal_core import db
@@ -34,12 +33,19 @@ from portal_core.models.billing import (
     LookupType,
     Subscription,
     TaxRate,
-    UsageRecord,
 )
 from portal_core.money import MICROS_PER_CENT
 from portal_core.queries import invoices as invoice_queries
 from portal_core.services import invoices, ledger, platform
-from tests.factories import actor_of, make_organization, make_staff, make_user
+from tests.factories import (
+    actor_of,
+    fund,
+    make_organization,
+    make_staff,
+    make_user,
+    put_on_plan,
+    record_usage,
+)
 from tests.services.support import body_of, count, fetch, outbox
 
 TORONTO = ZoneInfo("America/Toronto")
@@ -72,25 +78,9 @@ def _organization(
 ) -> Organization:
     with db.write_session(engine) as session:
         organization = make_organization(session, country=country, province=province)
-        subscription = session.get(Subscription, organization.id)
-        assert subscription is not None
-        subscription.plan_code = plan
-        subscription.cycle = cycle
-        subscription.term_started_at = joined
-        subscription.created_at = joined
-        subscription.updated_at = joined
-        for name, value in subscription_changes.items():
-            setattr(subscription, name, value)
-        session.add(subscription)
+        put_on_plan(session, organization, plan, cycle=cycle, since=joined, **subscription_changes)
         if balance_cents:
-            ledger.post_entry(
-                session,
-                organization_id=organization.id,
-                kind=EntryKind.PAYMENT,
-                amount_cents=balance_cents,
-                idempotency_key=f"top-up:{organization.id}",
-                memo="top-up",
-            )
+            fund(session, organization, balance_cents, memo="top-up")
     return organization
 
 
@@ -105,31 +95,16 @@ def _use(
     period: str = OCTOBER,
 ) -> int:
     """``requests`` usage records as the meter records them; returns their cost in µ$."""
-    cost = 0 if included else unit_micros
-    made = datetime.strptime(f"{period}-15", "%Y-%m-%d").replace(tzinfo=UTC)
-    rows = [
-        {
-            "id": uuid.uuid4(),
-            "organization_id": organization.id,
-            "product": "smart_cnam",
-            "lookup_type": lookup_type.value,
-            "period": period,
-            "included": included,
-            "cost_micros": cost,
-            "request_key": uuid.uuid4().hex,
-            "created_at": made,
-        }
-        for _ in range(requests)
-    ]
     with db.write_session(engine) as session:
-        if rows:
-            session.execute(insert(UsageRecord), rows)
-        session.execute(
-            update(BillingAccount)
-            .where(col(BillingAccount.organization_id) == organization.id)
-            .values(unbilled_micros=BillingAccount.unbilled_micros + cost * requests)
+        return record_usage(
+            session,
+            organization.id,
+            period,
+            requests,
+            lookup_type=lookup_type,
+            unit_micros=unit_micros,
+            included=included,
         )
-    return cost * requests
 
 
 def _run(engine, period: str | None = OCTOBER, now: datetime = NOVEMBER_1ST, **options):

@@ -29,14 +29,13 @@ from portal_core.models.billing import (
     LookupType,
     PlatformSetting,
     Product,
-    Subscription,
     UsageDaily,
     UsageRecord,
 )
 from portal_core.services import ledger
 from portal_core.services.ledger import AccountFigure, BalanceMismatch
 from portal_core.services.meter import MeteredRequest, meter_request
-from tests.factories import make_organization
+from tests.factories import change_subscription, fund, make_organization
 from tests.services.support import count, fetch
 
 TORONTO = ZoneInfo("America/Toronto")
@@ -60,21 +59,15 @@ def _organization(
     and ``price`` are the subscription's contract figures (None: the plan's own)."""
     with db.write_session(engine) as session:
         organization = make_organization(session)
-        subscription = session.get(Subscription, organization.id)
-        assert subscription is not None
-        subscription.plan_code = plan
-        subscription.contract_included_requests = included
-        subscription.contract_additional_request_micros = price
-        session.add(subscription)
+        change_subscription(
+            session,
+            organization,
+            plan_code=plan,
+            contract_included_requests=included,
+            contract_additional_request_micros=price,
+        )
         if funds_cents:
-            ledger.post_entry(
-                session,
-                organization_id=organization.id,
-                kind=EntryKind.PAYMENT,
-                amount_cents=funds_cents,
-                idempotency_key=f"funds-{organization.id}",
-                memo="test funds",
-            )
+            fund(session, organization, funds_cents, memo="test funds")
         session.execute(
             update(BillingAccount)
             .where(col(BillingAccount.organization_id) == organization.id)

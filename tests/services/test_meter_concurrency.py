@@ -16,16 +16,14 @@ from portal_core import db
 from portal_core.errors import InsufficientFunds
 from portal_core.models.billing import (
     BillingAccount,
-    EntryKind,
     LookupType,
     Product,
-    Subscription,
     UsageRecord,
 )
 from portal_core.services import ledger
 from portal_core.services.meter import MeteredRequest, meter_request
 from tests.conftest import reset_database
-from tests.factories import make_organization
+from tests.factories import make_metered_organization
 from tests.services.support import count, fetch, race
 
 NOW = datetime(2026, 11, 16, 15, 0, tzinfo=UTC)
@@ -34,22 +32,7 @@ NOW = datetime(2026, 11, 16, 15, 0, tzinfo=UTC)
 def _organization(engine: Engine, *, funds_cents: int, price: int):
     """A Starter organization whose every request costs ``price`` (no allowance left)."""
     with db.write_session(engine) as session:
-        organization = make_organization(session)
-        subscription = session.get(Subscription, organization.id)
-        assert subscription is not None
-        subscription.plan_code = "starter"
-        subscription.contract_included_requests = 0
-        subscription.contract_additional_request_micros = price
-        session.add(subscription)
-        ledger.post_entry(
-            session,
-            organization_id=organization.id,
-            kind=EntryKind.PAYMENT,
-            amount_cents=funds_cents,
-            idempotency_key=f"funds-{organization.id}",
-            memo="test funds",
-        )
-    return organization
+        return make_metered_organization(session, price_micros=price, funds_cents=funds_cents)
 
 
 def _metering(engine: Engine, organization_id: uuid.UUID, key: str | None = None):

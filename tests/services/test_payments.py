@@ -198,6 +198,70 @@ def test_removing_the_default_card_makes_the_newest_remaining_card_the_default(e
     assert not fetch(engine, PaymentMethod, amex.id).is_default
 
 
+def test_an_expired_card_cannot_be_made_the_default(engine):
+    owner = _member(engine)
+    visa = _card(engine, owner)
+    mastercard = _card(engine, owner, "pm_card_mastercard", exp_month=10, exp_year=2026)
+
+    with (
+        db.write_session(engine) as session,
+        pytest.raises(ValidationFailed) as refused,
+    ):
+        payments.set_default_card(session, actor_of(owner), mastercard.id, now=NOW)
+
+    # The same words as a charge to it (NOW is November 2026).
+    assert refused.value.errors == {
+        "payment_method_id": "Mastercard •••• 4444 expired at the end of 10/2026: choose "
+        "another card, or add a new one in Billing › Payment Methods."
+    }
+    with pytest.raises(ValidationFailed) as charged:
+        _add_funds(engine, owner, mastercard.id)
+    assert charged.value.message == refused.value.message
+    assert fetch(engine, PaymentMethod, visa.id).is_default
+    assert not fetch(engine, PaymentMethod, mastercard.id).is_default
+
+
+def test_a_card_can_be_made_the_default_through_its_expiry_month(engine):
+    owner = _member(engine)
+    _card(engine, owner)
+    mastercard = _card(engine, owner, "pm_card_mastercard", exp_month=11, exp_year=2026)
+    with db.write_session(engine) as session:
+        payments.set_default_card(session, actor_of(owner), mastercard.id, now=NOW)
+
+    assert fetch(engine, PaymentMethod, mastercard.id).is_default
+
+
+def test_removing_the_default_card_passes_over_expired_cards(engine):
+    owner = _member(engine)
+    visa = _card(engine, owner, created_at=datetime(2026, 1, 1, tzinfo=UTC))
+    amex = _card(engine, owner, "pm_card_amex", created_at=datetime(2026, 2, 1, tzinfo=UTC))
+    expired = _card(
+        engine,
+        owner,
+        "pm_card_mastercard",
+        exp_month=10,
+        exp_year=2026,
+        created_at=datetime(2026, 3, 1, tzinfo=UTC),
+    )
+    with db.write_session(engine) as session:
+        new_default = payments.remove_card(session, actor_of(owner), visa.id, now=NOW)
+
+    assert new_default is not None and new_default.id == amex.id
+    assert not fetch(engine, PaymentMethod, expired.id).is_default
+
+
+def test_removing_the_default_card_leaves_no_default_when_only_expired_cards_remain(engine):
+    owner = _member(engine)
+    visa = _card(engine, owner)
+    expired = _card(engine, owner, "pm_card_mastercard", exp_month=10, exp_year=2026)
+    with db.write_session(engine) as session:
+        assert payments.remove_card(session, actor_of(owner), visa.id, now=NOW) is None
+
+    assert not fetch(engine, PaymentMethod, expired.id).is_default
+    with db.read_session(engine) as session:
+        assert payments.default_card_of(session, owner.organization_id) is None
+
+
 def test_removing_a_card_that_is_not_the_default_leaves_the_default_alone(engine):
     owner = _member(engine)
     visa = _card(engine, owner)

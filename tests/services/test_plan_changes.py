@@ -32,11 +32,18 @@ from portal_core.models.billing import (
     LedgerEntry,
     Subscription,
 )
-from portal_core.models.payments import GatewayName, PaymentMethod
 from portal_core.money import MICROS_PER_CENT
 from portal_core.services import invoices, ledger, subscriptions
 from portal_core.services.subscriptions import ChangeKind, PlanChange
-from tests.factories import actor_of, make_organization, make_staff, make_user
+from tests.factories import (
+    actor_of,
+    fund,
+    make_card,
+    make_organization,
+    make_staff,
+    make_user,
+    put_on_plan,
+)
 from tests.services.support import count, fetch, race
 
 TORONTO = ZoneInfo("America/Toronto")
@@ -66,16 +73,9 @@ def _owner(
     """A member of an organization on ``plan`` since ``joined``, with a saved card or not."""
     with db.write_session(engine) as session:
         organization = make_organization(session, country="US", province=None)
-        subscription = session.get(Subscription, organization.id)
-        assert subscription is not None
-        subscription.plan_code = plan
-        subscription.cycle = cycle
-        subscription.term_started_at = joined
-        subscription.created_at = joined
-        subscription.updated_at = joined
-        for name, value in subscription_changes.items():
-            setattr(subscription, name, value)
-        session.add(subscription)
+        subscription = put_on_plan(
+            session, organization, plan, cycle=cycle, since=joined, **subscription_changes
+        )
         limit = subscription.credit_limit_override_cents
         session.execute(
             update(BillingAccount)
@@ -88,33 +88,17 @@ def _owner(
         if card:
             _add_card(session, organization)
         if balance_cents:
-            ledger.post_entry(
-                session,
-                organization_id=organization.id,
-                kind=EntryKind.PAYMENT,
-                amount_cents=balance_cents,
-                idempotency_key=f"top-up:{organization.id}",
-                memo="top-up",
-            )
+            fund(session, organization, balance_cents, memo="top-up")
         return make_user(session, organization=organization, role=role)
 
 
 def _add_card(
     session, organization: Organization, *, exp_year: int = 2030, removed: bool = False
 ) -> None:
-    session.add(
-        PaymentMethod(
-            organization_id=organization.id,
-            gateway=GatewayName.SANDBOX,
-            gateway_ref=f"pm_card_visa_{uuid.uuid4().hex[:8]}",
-            brand="visa",
-            last4="4242",
-            exp_month=12,
-            exp_year=exp_year,
-            is_default=True,
-            removed_at=datetime(2026, 10, 1, tzinfo=UTC) if removed else None,
-        )
-    )
+    card = make_card(session, organization, default=True, exp_month=12, exp_year=exp_year)
+    if removed:
+        card.removed_at = datetime(2026, 10, 1, tzinfo=UTC)
+        session.add(card)
 
 
 def _change(

@@ -37,7 +37,7 @@ from portal_core.services import invoices, staff_billing
 from portal_core.services.ledger import AccountFigure
 from portal_core.services.meter import meter_request
 from portal_core.services.staff_billing import ContractForm, Mismatch, PlanForm
-from tests.factories import actor_of, make_organization, make_staff, make_user
+from tests.factories import actor_of, change_subscription, make_organization, make_staff, make_user
 from tests.services.support import count, fetch, race
 
 TORONTO = ZoneInfo("America/Toronto")
@@ -58,14 +58,16 @@ def _organization(
 ) -> Organization:
     with db.write_session(engine) as session:
         organization = make_organization(session, name=name)
-        subscription = session.get(Subscription, organization.id)
-        assert subscription is not None
-        subscription.plan_code = plan
-        subscription.term_started_at = datetime(2026, 9, 1, tzinfo=TORONTO)
-        subscription.updated_at = datetime(2026, 9, 1, tzinfo=TORONTO)
-        for field, value in changes.items():
-            setattr(subscription, field, value)
-        session.add(subscription)
+        change_subscription(
+            session,
+            organization,
+            **{
+                "plan_code": plan,
+                "term_started_at": datetime(2026, 9, 1, tzinfo=TORONTO),
+                "updated_at": datetime(2026, 9, 1, tzinfo=TORONTO),
+                **changes,  # a test's own changes win
+            },
+        )
         if plan == "starter":
             session.execute(
                 update(BillingAccount)

@@ -15,27 +15,28 @@ import zlib
 from datetime import UTC, datetime
 from zoneinfo import ZoneInfo
 
-import pytest
-from sqlalchemy import Engine, insert, update
-from sqlmodel import col, select
+from sqlalchemy import Engine
+from sqlmodel import select
 
 from portal_core import db
 from portal_core.documents import invoice_file_name, invoice_pdf
-from portal_core.documents.layout import format_line_price, format_quantity, format_rate
+from portal_core.documents.layout import format_quantity
 from portal_core.models.billing import (
-    BillingAccount,
     Invoice,
     InvoiceLine,
     InvoiceStatus,
     InvoiceTax,
-    LookupType,
-    Subscription,
-    UsageRecord,
 )
 from portal_core.queries import invoices as invoice_queries
 from portal_core.queries.invoices import InvoiceDetail
 from portal_core.services import invoices as invoice_service
-from tests.factories import actor_of, make_organization, make_user
+from tests.factories import (
+    actor_of,
+    change_subscription,
+    make_organization,
+    make_user,
+    record_usage,
+)
 
 TORONTO = ZoneInfo("America/Toronto")
 SELLER = (
@@ -426,37 +427,6 @@ def test_the_file_name_pads_the_number_so_files_sort_in_order() -> None:
     assert invoice_file_name(1_234_567) == "SIPSTACK-invoice-1234567.pdf"
 
 
-@pytest.mark.parametrize(
-    ("millipercent", "shown"),
-    [
-        (13_000, "13%"),
-        (9_975, "9.975%"),
-        (5_000, "5%"),
-        (14_975, "14.975%"),
-        (2_950, "2.95%"),
-        (0, "0%"),
-    ],
-)
-def test_rates_print_without_trailing_zeros(millipercent: int, shown: str) -> None:
-    assert format_rate(millipercent) == shown
-
-
-@pytest.mark.parametrize(
-    ("micros", "shown"),
-    [
-        (30_000_000, "$30.00"),
-        (2_400_000_000, "$2,400.00"),
-        (3_000, "$0.0030"),
-        (2_500, "$0.0025"),
-        (12_345, "$0.012345"),
-    ],
-)
-def test_unit_prices_print_whole_cents_as_money_and_fractions_as_published(
-    micros: int, shown: str
-) -> None:
-    assert format_line_price(micros) == shown
-
-
 def test_quantities_print_with_thousands_separators() -> None:
     assert format_quantity(1_234_567) == "1,234,567"
 
@@ -471,32 +441,18 @@ def test_an_invoice_issued_by_the_run_prints_what_the_run_recorded(engine: Engin
         organization.legal_name = "Northwind Inc."
         session.add(organization)
         owner = make_user(session, organization=organization)
-        subscription = session.get(Subscription, organization.id)
-        assert subscription is not None
-        subscription.plan_code = "starter"
-        subscription.term_started_at = datetime(2026, 9, 1, tzinfo=TORONTO)
-        session.add(subscription)
-        session.execute(
-            insert(UsageRecord),
-            [
-                {
-                    "id": uuid.uuid4(),
-                    "organization_id": organization.id,
-                    "product": "smart_cnam",
-                    "lookup_type": LookupType.CALLER_ID.value,
-                    "period": "2026-10",
-                    "included": False,
-                    "cost_micros": 3_000,
-                    "request_key": uuid.uuid4().hex,
-                    "created_at": datetime(2026, 10, 15, tzinfo=UTC),
-                }
-                for _ in range(1_000)
-            ],
+        change_subscription(
+            session,
+            organization,
+            plan_code="starter",
+            term_started_at=datetime(2026, 9, 1, tzinfo=TORONTO),
         )
-        session.execute(
-            update(BillingAccount)
-            .where(col(BillingAccount.organization_id) == organization.id)
-            .values(unbilled_micros=3_000_000)
+        record_usage(
+            session,
+            organization.id,
+            "2026-10",
+            1_000,
+            made_at=datetime(2026, 10, 15, tzinfo=UTC),
         )
     invoice_service.run_invoices(
         engine, period="2026-10", now=datetime(2026, 11, 1, 6, tzinfo=TORONTO)

@@ -9,11 +9,18 @@ from hypothesis import strategies as st
 from portal_core.money import (
     MICROS_PER_CENT,
     cents_to_micros,
+    editable_dollars,
+    editable_unit_price,
     format_cents,
+    format_line_price,
     format_micros,
+    format_percent,
+    format_rate,
     format_unit_price,
     micros_to_cents,
     parse_dollars,
+    parse_percent,
+    parse_unit_price,
 )
 
 
@@ -144,3 +151,123 @@ def test_rounding_is_symmetric_around_zero(micros):
 )
 def test_unit_prices_show_at_least_four_decimals_and_never_round(micros, shown):
     assert format_unit_price(micros) == shown
+
+
+@pytest.mark.parametrize(
+    ("typed", "micros"),
+    [
+        ("0.0025", 2_500),
+        ("$0.0021", 2_100),
+        (" 0.012345 ", 12_345),
+        ("0.00250000", 2_500),
+        (".003", 3_000),
+        ("1", 1_000_000),
+        ("0", 0),
+    ],
+)
+def test_parse_unit_price_reads_dollars_to_the_millionth(typed, micros):
+    assert parse_unit_price(typed) == micros
+
+
+@pytest.mark.parametrize(
+    ("typed", "words"),
+    [
+        ("0.0000001", "Prices per request go to the millionth of a dollar: at most six decimals."),
+        ("", "“” is not a price in dollars, such as 0.0025."),
+        ("-0.002", "“-0.002” is not a price in dollars, such as 0.0025."),
+        ("1e-3", "“1e-3” is not a price in dollars, such as 0.0025."),
+        ("12345678.0", "“12345678.0” is not a price in dollars, such as 0.0025."),
+    ],
+)
+def test_parse_unit_price_refuses_what_is_not_a_price_to_the_millionth(typed, words):
+    with pytest.raises(ValueError) as refused:
+        parse_unit_price(typed)
+    assert str(refused.value) == words
+
+
+@given(st.integers(min_value=0, max_value=9_999_999 * 1_000_000))
+def test_unit_prices_parse_back_from_how_they_are_shown(micros):
+    assert parse_unit_price(format_unit_price(micros).replace(",", "")) == micros
+
+
+@pytest.mark.parametrize(
+    ("typed", "millipercent"),
+    [("13", 13_000), ("9.975", 9_975), ("9.975 %", 9_975), ("5%", 5_000), (".5", 500)],
+)
+def test_parse_percent_reads_thousandths_of_a_percent(typed, millipercent):
+    assert parse_percent(typed) == millipercent
+
+
+@pytest.mark.parametrize(
+    ("typed", "words"),
+    [
+        ("9.9755", "Use at most three decimals, as in 9.975."),
+        ("-1", "“-1” is not a percentage, such as 13 or 9.975."),
+        ("", "“” is not a percentage, such as 13 or 9.975."),
+        ("1000", "“1000” is not a percentage, such as 13 or 9.975."),
+    ],
+)
+def test_parse_percent_refuses_what_is_not_a_percentage(typed, words):
+    with pytest.raises(ValueError) as refused:
+        parse_percent(typed)
+    assert str(refused.value) == words
+
+
+@pytest.mark.parametrize(
+    ("millipercent", "shown"),
+    [
+        (13_000, "13%"),
+        (9_975, "9.975%"),
+        (5_000, "5%"),
+        (14_975, "14.975%"),
+        (2_950, "2.95%"),
+        (0, "0%"),
+    ],
+)
+def test_rates_print_without_trailing_zeros(millipercent: int, shown: str) -> None:
+    assert format_rate(millipercent) == shown
+
+
+@pytest.mark.parametrize(
+    ("millipercent", "shown"),
+    [(13_000, "13 %"), (9_975, "9.975 %"), (2_950, "2.95 %"), (0, "0 %")],
+)
+def test_percentages_on_screen_keep_a_space_before_the_sign(millipercent, shown):
+    assert format_percent(millipercent) == shown
+
+
+@given(st.integers(min_value=0, max_value=100_000))
+def test_percentages_parse_back_from_how_they_are_shown(millipercent):
+    assert parse_percent(format_percent(millipercent)) == millipercent
+
+
+@pytest.mark.parametrize(
+    ("micros", "shown"),
+    [
+        (30_000_000, "$30.00"),
+        (2_400_000_000, "$2,400.00"),
+        (3_000, "$0.0030"),
+        (2_500, "$0.0025"),
+        (12_345, "$0.012345"),
+    ],
+)
+def test_unit_prices_print_whole_cents_as_money_and_fractions_as_published(
+    micros: int, shown: str
+) -> None:
+    assert format_line_price(micros) == shown
+
+
+@pytest.mark.parametrize(
+    ("cents", "shown"), [(125_050, "1,250.50"), (0, "0.00"), (-300, "−3.00"), (None, "")]
+)
+def test_editable_amounts_drop_the_dollar_sign_and_parse_back(cents, shown):
+    assert editable_dollars(cents) == shown
+    if cents is not None:
+        assert parse_dollars(shown) == cents
+
+
+@pytest.mark.parametrize(("micros", "shown"), [(2_500, "0.0025"), (12_345, "0.012345"), (None, "")])
+def test_editable_unit_prices_drop_the_dollar_sign_and_parse_back(micros, shown):
+    assert editable_unit_price(micros) == shown
+    if micros is not None:
+        assert parse_unit_price(shown) == micros

@@ -1,0 +1,129 @@
+"""Billing › Invoices drawn: the list of the organization's invoices, and one invoice with its
+parties, lines, taxes, total and status, downloadable as a PDF (SPEC.md, Billing › Invoices).
+
+An invoice opens from its row or from a link carrying ``?invoice=<id>`` (``ui.list_detail``).
+"""
+
+from __future__ import annotations
+
+import uuid
+from datetime import tzinfo
+
+import streamlit as st
+
+from portal_core.documents import invoice_file_name, invoice_pdf
+from portal_core.documents.layout import format_quantity
+from portal_core.models.billing import InvoiceStatus
+from portal_core.money import format_cents, format_line_price, format_rate
+from portal_core.permissions import Capability
+from portal_core.queries import invoices
+from portal_core.queries.invoices import STATUS_LABELS, InvoiceDetail, period_label
+from portal_core.services.sessions import SessionView
+from portal_core.ui import list_detail, resources
+from portal_core.ui.registry import page
+from portal_core.ui.text import markdown_escape
+
+INVOICE_PARAM = "invoice"
+TABLE_KEY = "billing.invoices"
+
+
+def invoice_list(viewer: SessionView, *, time_zone: tzinfo) -> None:
+    st.caption(
+        "Issued on the 1st of each month for the month before and paid from your prepaid "
+        "balance. Select an invoice to see its lines and taxes and to download its PDF. "
+        "Amounts are in USD."
+    )
+    list_detail.listing_table(
+        invoices.invoices(viewer.actor), key=TABLE_KEY, param=INVOICE_PARAM, time_zone=time_zone
+    )
+
+
+def all_invoices_button() -> None:
+    list_detail.back_button(
+        "All invoices", key="billing.invoices.back", param=INVOICE_PARAM, table_key=TABLE_KEY
+    )
+
+
+def opened_invoice(viewer: SessionView, raw: str) -> InvoiceDetail | None:
+    """The invoice the link names, or None (said on screen) when it names none of ours."""
+
+    def read(invoice_id: uuid.UUID) -> InvoiceDetail:
+        with resources.reading() as session:
+            return invoices.invoice(session, viewer.actor, invoice_id)
+
+    return list_detail.read_opened(raw, read, noun="invoice")
+
+
+def invoice(viewer: SessionView, detail: InvoiceDetail, *, time_zone: tzinfo) -> None:
+    """One invoice: heading and PDF, status, what is due, the parties, the lines."""
+    issued = detail.invoice
+    period = period_label(issued.period)
+    heading, download = st.columns([3, 1], vertical_alignment="bottom")
+    heading.subheader(f"Invoice {issued.number} · {period}")
+    download.download_button(
+        "Download PDF",
+        data=lambda: invoice_pdf(detail, time_zone=time_zone),
+        file_name=invoice_file_name(issued.number),
+        mime="application/pdf",
+        key="billing.invoices.pdf",
+        icon=":material/picture_as_pdf:",
+        on_click="ignore",
+        type="primary",
+        width="stretch",
+    )
+    paid = issued.status == InvoiceStatus.PAID
+    st.badge(
+        STATUS_LABELS[issued.status],
+        icon=":material/check_circle:" if paid else ":material/schedule:",
+        color="green" if paid else "orange",
+    )
+    issued_on = issued.issued_at.astimezone(time_zone).date().isoformat()
+    st.caption(f"Issued {issued_on} for {period} · Prices in USD")
+    if not paid:
+        st.warning(
+            "This invoice is due: your prepaid balance did not cover it. Add funds to pay it.",
+            icon=":material/warning:",
+        )
+        if viewer.actor.can(Capability.BILLING_MANAGE):
+            overview = page("billing.overview")
+            st.page_link(overview.script, label="Add funds", icon=":material/add_card:")
+    seller, buyer = st.columns(2)
+    with seller:
+        _party("From", issued.seller_details)
+    with buyer:
+        _party("Billed to", issued.buyer_details)
+    st.markdown(lines_table(detail))
+
+
+def lines_table(detail: InvoiceDetail) -> str:
+    """The lines, taxes and total as a markdown table, every cell escaped (a "$" would
+    otherwise start a formula)."""
+    issued = detail.invoice
+    rows = [
+        "| Description | Quantity | Unit price | Amount |",
+        "|:--|--:|--:|--:|",
+    ]
+    for line in detail.lines:
+        cells = (
+            line.description,
+            format_quantity(line.quantity),
+            format_line_price(line.unit_micros),
+            format_cents(line.amount_cents),
+        )
+        rows.append("| " + " | ".join(markdown_escape(cell) for cell in cells) + " |")
+    totals = [("Subtotal", format_cents(issued.subtotal_cents))]
+    totals.extend(
+        (f"{tax.tax} ({format_rate(tax.rate_millipercent)})", format_cents(tax.amount_cents))
+        for tax in detail.taxes
+    )
+    if not detail.taxes:
+        totals.append(("Sales tax (outside Canada)", format_cents(0)))
+    for label, amount in totals:
+        rows.append(f"| | | {markdown_escape(label)} | {markdown_escape(amount)} |")
+    rows.append(f"| | | **Total** | **{markdown_escape(format_cents(issued.total_cents))}** |")
+    return "\n".join(rows)
+
+
+def _party(heading: str, details: str) -> None:
+    st.markdown(f"**{heading}**")
+    st.markdown("  \n".join(markdown_escape(line) for line in details.splitlines()))
