@@ -19,10 +19,11 @@ from streamlit.testing.v1 import AppTest
 
 from portal_core import db
 from portal_core.models.accounts import Role, User
+from portal_core.models.payments import PaymentMethod
 from portal_core.settings import ROOT, get_settings
 from portal_core.ui import state
 from tests.conftest import build_schema
-from tests.factories import log_in
+from tests.factories import log_in, make_card, make_user, organization_of
 
 # The roles that see Billing (Capability.BILLING_READ), and the partner roles that do not.
 BILLING_ROLES = [Role.OWNER, Role.ADMIN, Role.BILLING]
@@ -119,3 +120,30 @@ def downloads(monkeypatch: pytest.MonkeyPatch) -> Downloads:
 
     monkeypatch.setattr(MediaFileManager, "add_deferred", add_deferred)
     return offered
+
+
+def make_member(portal: Portal, role: Role = Role.OWNER) -> User:
+    """A member of ``role`` in a new active organization."""
+    with db.write_session(portal.engine) as session:
+        return make_user(session, role=role)
+
+
+def add_card(
+    portal: Portal,
+    user: User,
+    test_card: str = "pm_card_visa",
+    *,
+    default: bool | None = None,
+    exp_month: int | None = None,
+    exp_year: int | None = None,
+) -> PaymentMethod:
+    """Save one of the sandbox's test cards for ``user``'s organization."""
+    with db.write_session(portal.engine) as session:
+        return make_card(
+            session,
+            organization_of(session, user),
+            test_card=test_card,
+            default=default,
+            exp_month=exp_month,
+            exp_year=exp_year,
+        )

@@ -34,7 +34,16 @@ from tests.factories import (
     make_user,
     organization_of,
 )
-from tests.pages.conftest import BILLING_ROLES, OTHER_ROLES, Portal, plain, refused, texts
+from tests.pages.conftest import (
+    BILLING_ROLES,
+    OTHER_ROLES,
+    Portal,
+    add_card,
+    make_member,
+    plain,
+    refused,
+    texts,
+)
 from tests.support.fake_stripe import (
     SECRET_KEY,
     WEBHOOK_SECRET,
@@ -53,31 +62,6 @@ BOUNDS = "Add between $10.00 and $10,000.00, in whole cents."
 
 
 # --- Helpers ---------------------------------------------------------------------------------
-
-
-def make_member(portal: Portal, role: Role = Role.OWNER) -> User:
-    with db.write_session(portal.engine) as session:
-        return make_user(session, role=role)
-
-
-def add_card(
-    portal: Portal,
-    user: User,
-    test_card: str = "pm_card_visa",
-    *,
-    default: bool | None = None,
-    exp_month: int | None = None,
-    exp_year: int | None = None,
-) -> PaymentMethod:
-    with db.write_session(portal.engine) as session:
-        return make_card(
-            session,
-            organization_of(session, user),
-            test_card=test_card,
-            default=default,
-            exp_month=exp_month,
-            exp_year=exp_year,
-        )
 
 
 def open_page(portal: Portal, user: User, **query: str) -> AppTest:

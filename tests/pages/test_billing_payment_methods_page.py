@@ -30,47 +30,19 @@ from tests.factories import (
     actor_of,
     log_in,
     make_auto_recharge,
-    make_card,
     make_organization,
     make_staff,
     make_user,
     organization_of,
 )
-from tests.pages.conftest import Portal, texts
+from tests.pages.conftest import BILLING_ROLES, OTHER_ROLES, Portal, add_card, make_member, texts
 from tests.support.fake_stripe import SECRET_KEY, WEBHOOK_SECRET, FakeStripe, running
 
 PAGE = "pages/billing_payment_methods.py"
 OVERVIEW = "pages/billing_overview.py"
-BILLING_ROLES = [Role.OWNER, Role.ADMIN, Role.BILLING]
-OTHER_ROLES = [Role.DEVELOPER, Role.VIEWER]
 REMOVE_ASKED = "payment_methods.remove.asked"
 TABLE = "payment_methods.cards"
 SELECTED = "payment_methods.selected"
-
-
-def make_member(portal: Portal, role: Role = Role.OWNER) -> User:
-    with db.write_session(portal.engine) as session:
-        return make_user(session, role=role)
-
-
-def add_card(
-    portal: Portal,
-    user: User,
-    test_card: str = "pm_card_visa",
-    *,
-    default: bool | None = None,
-    exp_month: int | None = None,
-    exp_year: int | None = None,
-) -> PaymentMethod:
-    with db.write_session(portal.engine) as session:
-        return make_card(
-            session,
-            organization_of(session, user),
-            test_card=test_card,
-            default=default,
-            exp_month=exp_month,
-            exp_year=exp_year,
-        )
 
 
 def open_page(portal: Portal, user: User, script: str = PAGE, **query: str) -> AppTest:
