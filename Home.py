@@ -29,7 +29,7 @@ else:
             history = dashboard.balance_over_time(session, viewer.actor)
 
     dashboard_views.welcome(viewer, sees_billing=sees_billing)
-    dashboard_views.setup_checklist(checklist)
+    dashboard_views.setup_checklist(checklist, viewer)
     st.subheader("Your account")
     billing_views.funds_metrics(funds, unbilled=False)
     dashboard_views.this_month(

@@ -39,7 +39,7 @@ from portal_core.models.billing import (
 from portal_core.money import cents_to_micros
 from portal_core.permissions import Actor, Capability, require, require_organization
 from portal_core.queries.billing import funds
-from portal_core.services import platform
+from portal_core.services import platform, subscriptions
 
 SPEND_MONTHS = 12  # spend per month: this month and the 11 before it
 BALANCE_DAYS = 90  # balance over time: today and the 89 days before it
@@ -51,9 +51,13 @@ _NO_PLAN = "Your organization has no plan yet: choose one in Billing › Pricing
 class ChecklistItem:
     label: str
     done: bool
+    # Where a partner does it (a registry page id), for an item not done yet.
+    page_id: str | None = None
 
 
 def setup_checklist(session: Session, actor: Actor) -> list[ChecklistItem]:
+    """SPEC.md's setup checklist as far as the portal has it: company details, a brand
+    domain, a plan, a usable card (registering a first number comes with Whois Profiles)."""
     organization_id = require_organization(actor)
     organization = session.get(Organization, organization_id)
     domains = session.exec(
@@ -67,9 +71,20 @@ def setup_checklist(session: Session, actor: Actor) -> list[ChecklistItem]:
         and organization.country
         and organization.address_line
     )
+    subscription = session.get(Subscription, organization_id)
+    plan = session.get(Plan, subscription.plan_code) if subscription is not None else None
+    local_now = datetime.now(platform.billing_time_zone(session))
     return [
         ChecklistItem("Company details", company_done),
         ChecklistItem("Brand domain", domains > 0),
+        ChecklistItem(
+            f"Plan: {plan.name}" if plan else "Plan", plan is not None, "billing.pricing"
+        ),
+        ChecklistItem(
+            "Payment method",
+            subscriptions.has_usable_card(session, organization_id, local_now),
+            "billing.payment_methods",
+        ),
     ]
 
 

@@ -22,7 +22,8 @@ from portal_core.queries.dashboard import (
     SpendByMonth,
 )
 from portal_core.services.sessions import SessionView
-from portal_core.ui import charts
+from portal_core.ui import charts, shell
+from portal_core.ui.registry import page
 from portal_core.ui.text import markdown_escape
 
 
@@ -39,8 +40,10 @@ def welcome(viewer: SessionView, *, sees_billing: bool) -> None:
         )
 
 
-def setup_checklist(checklist: list[ChecklistItem]) -> None:
-    """The checklist, open until every item is done."""
+def setup_checklist(checklist: list[ChecklistItem], viewer: SessionView) -> None:
+    """The checklist, open until every item is done; an item not done links to where it is
+    done when the viewer's role may open that page."""
+    may_open = {spec.id for spec in shell.visible_pages(viewer)}
     done = sum(item.done for item in checklist)
     with st.expander(
         f"Setup checklist: {done} of {len(checklist)} done", expanded=done < len(checklist)
@@ -48,6 +51,9 @@ def setup_checklist(checklist: list[ChecklistItem]) -> None:
         for item in checklist:
             icon = ":material/check_circle:" if item.done else ":material/radio_button_unchecked:"
             st.markdown(f"{icon} {item.label}")
+            if not item.done and item.page_id and item.page_id in may_open:
+                target = page(item.page_id)
+                st.page_link(target.script, label=f"Open {target.title}", icon=target.icon)
 
 
 def this_month(

@@ -17,7 +17,7 @@ from streamlit.testing.v1 import AppTest
 from streamlit.testing.v1.element_tree import Expander
 
 from portal_core import db
-from portal_core.models.accounts import Role, User
+from portal_core.models.accounts import Organization, Role, User
 from portal_core.models.billing import (
     BillingAccount,
     EntryKind,
@@ -28,7 +28,7 @@ from portal_core.models.billing import (
     UsageDaily,
 )
 from portal_core.services import ledger, sessions
-from tests.factories import make_organization, make_staff, make_user
+from tests.factories import make_card, make_organization, make_staff, make_user, organization_of
 from tests.pages.conftest import BILLING_ROLES, OTHER_ROLES, Portal, texts
 
 
@@ -101,18 +101,38 @@ def test_funds_follow_the_ledger(portal: Portal) -> None:
 def test_setup_checklist_counts_what_is_done_and_stays_open_until_done(portal: Portal) -> None:
     owner = make_owner(portal, with_domain=False)
     app = portal.open(as_user=owner)
-    assert checklist(app).label == "Setup checklist: 1 of 2 done"
+    assert checklist(app).label == "Setup checklist: 2 of 4 done"
     assert checklist(app).proto.expanded is True
     items = [str(item.value) for item in checklist(app).markdown]
     assert items == [
         ":material/check_circle: Company details",
         ":material/radio_button_unchecked: Brand domain",
+        ":material/check_circle: Plan: Free",
+        ":material/radio_button_unchecked: Payment method",
     ]
 
 
+def test_setup_checklist_links_a_missing_card_to_payment_methods_for_billing_roles(
+    portal: Portal,
+) -> None:
+    owner = make_owner(portal)
+    with db.write_session(portal.engine) as session:
+        organization = session.get(Organization, owner.organization_id)
+        developer = make_user(session, role=Role.DEVELOPER, organization=organization)
+
+    def checklist_links(user: User) -> list[str]:
+        return [link.proto.page for link in checklist(portal.open(as_user=user)).get("page_link")]
+
+    assert checklist_links(owner) == ["billing_payment_methods"]
+    assert checklist_links(developer) == []
+
+
 def test_setup_checklist_folds_away_when_everything_is_done(portal: Portal) -> None:
-    app = portal.open(as_user=make_owner(portal))
-    assert checklist(app).label == "Setup checklist: 2 of 2 done"
+    owner = make_owner(portal)
+    with db.write_session(portal.engine) as session:
+        make_card(session, organization_of(session, owner))
+    app = portal.open(as_user=owner)
+    assert checklist(app).label == "Setup checklist: 4 of 4 done"
     assert checklist(app).proto.expanded is False
 
 
