@@ -10,24 +10,12 @@ from portal_core.queries import notices
 from portal_core.queries.notices import NoticeItem
 from portal_core.services import notices as notice_services
 from portal_core.services import platform
-from portal_core.ui import resources, shell, state, table
+from portal_core.ui import list_detail, resources, shell, state
 from portal_core.ui.text import markdown_escape
 
 viewer = shell.open_page("notices")
 
 LIST = "notices.list"
-
-
-def open_selected(notice_id: object | None) -> None:
-    if notice_id is None:
-        st.query_params.pop(shell.NOTICE_PARAM, None)
-    else:
-        st.query_params[shell.NOTICE_PARAM] = str(notice_id)
-
-
-def close_notice() -> None:
-    st.query_params.pop(shell.NOTICE_PARAM, None)
-    table.clear_selection(LIST)
 
 
 def mark_all_read() -> None:
@@ -76,7 +64,8 @@ if opened is not None:
             "Close",
             key="notices.close",
             icon=":material/close:",
-            on_click=close_notice,
+            on_click=list_detail.close,
+            args=(shell.NOTICE_PARAM, LIST),
             width="stretch",
         )
         when = opened.created_at.astimezone(time_zone)
@@ -86,6 +75,6 @@ if opened is not None:
         if target is not None:
             st.page_link(target.script, label=f"Go to {target.title}", icon=target.icon)
 
-table.data_table(
-    notices.notices(viewer.actor), key=LIST, on_select=open_selected, time_zone=time_zone
+list_detail.listing_table(
+    notices.notices(viewer.actor), key=LIST, param=shell.NOTICE_PARAM, time_zone=time_zone
 )

@@ -80,7 +80,7 @@ from portal_core.models.payments import (
     PaymentSource,
     PaymentStatus,
 )
-from portal_core.money import format_cents, parse_dollars
+from portal_core.money import format_cents, format_percent, parse_dollars
 from portal_core.payments import gateway_for
 from portal_core.payments.gateway import (
     CardDetails,
@@ -124,19 +124,12 @@ class Quote:
     @property
     def fee_rate(self) -> str:
         """The rate as a partner reads it: "2.95 %"."""
-        return percent(self.fee_millipercent)
+        return format_percent(self.fee_millipercent)
 
 
 def fee_cents(amount_cents: int, fee_millipercent: int) -> int:
     """``amount × rate`` rounded half-up to the cent, in integers (see the module docstring)."""
     return (amount_cents * fee_millipercent + _MILLIPERCENT_PER_UNIT // 2) // _MILLIPERCENT_PER_UNIT
-
-
-def percent(millipercent: int) -> str:
-    """Thousandths of a percent as a percentage: 2950 → "2.95 %", 3000 → "3 %"."""
-    whole, fraction = divmod(millipercent, 1_000)
-    digits = f"{fraction:03d}".rstrip("0")
-    return f"{whole}.{digits} %" if digits else f"{whole} %"
 
 
 def check_amount(amount_cents: int) -> None:
@@ -171,7 +164,7 @@ def quote_at(amount_cents: int, fee_millipercent: int) -> Quote:
 
 
 def fee_label(fee_millipercent: int) -> str:
-    return f"Card convenience fee ({percent(fee_millipercent)})"
+    return f"Card convenience fee ({format_percent(fee_millipercent)})"
 
 
 # --- Cards ------------------------------------------------------------------------------------

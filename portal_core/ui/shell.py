@@ -14,12 +14,13 @@ from datetime import datetime
 from pathlib import Path
 
 import streamlit as st
+from sqlmodel import Session
 
 from portal_core.errors import PortalError
 from portal_core.models.accounts import Role
 from portal_core.models.base import utcnow
 from portal_core.money import format_cents
-from portal_core.permissions import Capability
+from portal_core.permissions import Actor, Capability
 from portal_core.queries import billing
 from portal_core.queries import notices as notice_queries
 from portal_core.services import accounts, sessions
@@ -292,13 +293,19 @@ def linked_page(view: SessionView, page_id: str | None) -> PageSpec | None:
 
 
 def _mark_all_read() -> None:
+    _as_signed_in_user(notice_services.mark_all_read)
+
+
+def _as_signed_in_user(action: Callable[[Session, Actor], object]) -> None:
+    """Run ``action`` in a unit of work for whoever this browser session is signed in as (a
+    widget callback runs before the page, so before the shell has resolved the session)."""
     handle = st.session_state.get(state.SESSION_HANDLE)
     if not handle:
         return
     with resources.writing() as session:
         view = sessions.resolve(session, handle)
         if view is not None:
-            notice_services.mark_all_read(session, view.actor)
+            action(session, view.actor)
 
 
 def time_ago(moment: datetime, now: datetime) -> str:
@@ -318,13 +325,8 @@ def time_ago(moment: datetime, now: datetime) -> str:
 
 
 def _save_dark_mode() -> None:
-    handle = st.session_state.get(state.SESSION_HANDLE)
-    if not handle:
-        return
-    with resources.writing() as session:
-        view = sessions.resolve(session, handle)
-        if view is not None:
-            accounts.set_dark_mode(session, view.actor, bool(st.session_state["portal.dark_mode"]))
+    dark = bool(st.session_state["portal.dark_mode"])
+    _as_signed_in_user(lambda session, actor: accounts.set_dark_mode(session, actor, dark))
 
 
 def _show_flash() -> None:
