@@ -1,6 +1,7 @@
 """The Billing journey in Chromium: a billing user saves a card, adds funds (the fee and the
-total shown before paying), finds the payment and the transaction, and, after the monthly
-invoice run, opens the invoice from its e-mail and downloads its PDF."""
+total shown before paying), finds the payment and the transaction, upgrades to Starter in
+Pricing, and, after the monthly invoice run, opens the invoice from its e-mail and downloads
+its PDF."""
 
 from __future__ import annotations
 
@@ -25,16 +26,15 @@ BILLING_PASSWORD = "Demo-billing-Harbor-2026"
 SEEDED_FUNDS = "$250.00"
 
 
-def _on_starter_since_before_last_month(served_portal: ServedPortal) -> None:
-    """Time travel for the invoice run: the demo organization has been on Starter for six
-    weeks, so last month owes Starter's fee. (A partner would have upgraded in Pricing weeks
-    ago; the journey cannot wait for a month to end.)"""
+def _term_started_ten_weeks_ago(served_portal: ServedPortal) -> None:
+    """Time travel for the invoice run: the demo organization's Starter term began ten weeks
+    ago, so last month owes Starter's fee (the journey cannot wait for a month to end)."""
     engine = db.create_engine(served_portal.database_url)
     try:
         with engine.begin() as connection:
             connection.execute(
                 text(
-                    "UPDATE subscriptions SET plan_code = 'starter', term_started_at = :since "
+                    "UPDATE subscriptions SET term_started_at = :since "
                     "WHERE organization_id = (SELECT organization_id FROM users "
                     "WHERE email = :email)"
                 ),
@@ -103,8 +103,19 @@ def test_billing_user_adds_a_card_and_funds_then_downloads_the_invoice_pdf(
         "$350.00",
     )
 
+    # Upgrade to Starter in Pricing: the dialog says what happens before anything does.
+    goto(page, "/billing_pricing")
+    page.locator(".st-key-pricing-choose-starter-monthly").get_by_role("button").click()
+    dialog = page.get_by_role("dialog")
+    expect(dialog).to_contain_text("Starter")
+    dialog.get_by_role("button", name="Upgrade now").click()
+    settled(page)
+    expect(
+        shown(page).get_by_role("heading", name="Your plan: Starter, billed monthly")
+    ).to_be_visible()
+
     # The 1st of the month: the scheduler runs the invoices; the e-mail links to this one.
-    _on_starter_since_before_last_month(served_portal)
+    _term_started_ten_weeks_ago(served_portal)
     served_portal.command("invoices", "run")
     link = link_in_mail(
         served_portal.outbox,
