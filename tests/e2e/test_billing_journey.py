@@ -1,7 +1,8 @@
-"""The Billing journey in Chromium: a billing user saves a card, adds funds (the fee and the
+"""The Billing journeys in Chromium: a billing user saves a card, adds funds (the fee and the
 total shown before paying), finds the payment and the transaction, upgrades to Starter in
 Pricing, and, after the monthly invoice run, opens the invoice from its e-mail and downloads
-its PDF."""
+its PDF. And what goes wrong: a bad amount offers no Pay now, and a declined card says why
+and leaves the funds as they were."""
 
 from __future__ import annotations
 
@@ -22,6 +23,8 @@ pytestmark = pytest.mark.e2e
 
 BILLING_EMAIL = "billing@demo.sipstack.test"
 BILLING_PASSWORD = "Demo-billing-Harbor-2026"
+ADMIN_EMAIL = "admin@demo.sipstack.test"
+ADMIN_PASSWORD = "Demo-admin-Harbor-2026"
 # The demo starts with $250.00 from its first payment (services/seed.py).
 SEEDED_FUNDS = "$250.00"
 
@@ -135,3 +138,40 @@ def test_billing_user_adds_a_card_and_funds_then_downloads_the_invoice_pdf(
     assert pdf.startswith(b"%PDF-")
     assert download.value.suggested_filename.startswith("SIPSTACK-invoice-")
     expect(funds).to_contain_text("$316.10")
+
+
+def test_a_bad_amount_and_a_declined_card_charge_nothing(
+    page: Page, served_portal: ServedPortal
+) -> None:
+    goto(page, "/billing_payment_methods")
+    log_in(page, ADMIN_EMAIL, ADMIN_PASSWORD, first_in_browser=True)
+    funds = (
+        shown(page)
+        .get_by_test_id("stMetric")
+        .filter(has_text="Available funds")
+        .first.get_by_test_id("stMetricValue")
+    )
+    expect(funds).to_contain_text("$")
+    before = funds.inner_text().strip()
+
+    shown(page).get_by_role("button", name="Add card").first.click()
+    dialog = page.get_by_role("dialog")
+    dialog.get_by_text("Declined", exact=False).first.click()
+    dialog.get_by_role("button", name="Save card").click()
+    expect(page.get_by_text("Visa •••• 0002 is saved.")).to_be_visible()
+
+    goto(page, "/billing_overview")
+    amount = shown(page).get_by_role("textbox", name="Amount (USD)", exact=True)
+    amount.fill("12.345")
+    amount.press("Enter")
+    expect(shown(page).get_by_text("Add between $10.00 and $10,000.00").first).to_be_visible()
+    expect(shown(page).get_by_role("button", name="Pay now", exact=False)).to_have_count(0)
+
+    shown(page).get_by_label("Card").click()
+    page.get_by_role("option", name="Visa •••• 0002", exact=False).click()
+    amount.fill("50")
+    amount.press("Enter")
+    shown(page).get_by_role("button", name="Pay now $51.48").click()
+    settled(page)
+    expect(shown(page).get_by_text("Your card was declined.").first).to_be_visible()
+    expect(funds).to_have_text(before)  # nothing credited, nothing charged
