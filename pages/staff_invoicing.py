@@ -4,164 +4,22 @@ check, which recomputes every cached balance and unbilled usage and lists what d
 
 import streamlit as st
 
-from portal_core.errors import PortalError
-from portal_core.models.base import utcnow
-from portal_core.money import format_cents, format_micros
 from portal_core.services import platform, staff_billing
-from portal_core.services.invoices import RunSummary
-from portal_core.ui import confirm, resources, shell
-from portal_core.ui.text import markdown_escape
+from portal_core.ui import resources, shell, staff_invoicing_views
 
 viewer = shell.open_page("staff.invoicing")
-
-ASKED = "staff.invoicing.asked"  # the run's confirmation is open
-RUN = "staff.invoicing.run"  # the period confirmed, run once on the next pass
-SUMMARY = "staff.invoicing.summary"  # the last run's summary (plain values)
-CHECK = "staff.invoicing.check"  # (when, mismatches) of the last balance check
 
 with resources.reading() as session:
     periods = staff_billing.invoice_periods(session, viewer.actor)
     time_zone = platform.billing_time_zone(session)
 labels = {period.code: period.label for period in periods}
 
-
-def queue_run() -> None:
-    st.session_state[RUN] = st.session_state["staff.invoicing.period"]
-
-
 st.title("Invoice runs")
 st.caption(
     "The scheduler invoices last month on the 1st. Run a month here to catch up or retry: "
     "organizations already invoiced for it are skipped, so nothing is invoiced twice."
 )
-
-st.subheader("Run invoices")
-chosen = st.selectbox(
-    "Month",
-    list(labels),
-    format_func=lambda code: f"{labels[code]} ({code})",
-    key="staff.invoicing.period",
-    help=f"Months end at midnight in the billing time zone, {time_zone.key}.",
-)
-st.button(
-    f"Invoice {labels[chosen]}",
-    type="primary",
-    icon=":material/receipt:",
-    key="staff.invoicing.start",
-    on_click=confirm.ask,
-    args=(ASKED,),
-)
-confirm.dialog(
-    ASKED,
-    title="Run invoices",
-    message=f"Invoice {labels[chosen]} for every organization: each invoice is posted to its "
-    "ledger and e-mailed to those who asked for invoice e-mails. Organizations already "
-    "invoiced for the month are skipped.",
-    confirm_label="Run invoices",
-    action=queue_run,
-)
-
-period = st.session_state.pop(RUN, None)
-if period:
-    label = labels.get(period, period)
-    with st.status(f"Invoicing {label}…", expanded=True) as status:
-        bar = st.progress(0.0, text="Finding the organizations to invoice")
-
-        def report(_period: str, done: int, total: int) -> None:
-            bar.progress(
-                done / total if total else 1.0, text=f"{done:,} of {total:,} organizations"
-            )
-
-        try:
-            outcome = staff_billing.run_invoices(
-                resources.engine(), viewer.actor, period=period, progress=report
-            )
-        except PortalError as error:
-            status.update(label=f"{label} was not invoiced", state="error")
-            st.error(error.message, icon=":material/error:")
-        else:
-            st.session_state[SUMMARY] = outcome
-            status.update(
-                label=f"{label}: the run is done",
-                state="error" if outcome.failures else "complete",
-                expanded=False,
-            )
-
-summary = st.session_state.get(SUMMARY)
-if isinstance(summary, RunSummary):
-    st.markdown(
-        f"**Last run: {labels.get(summary.period, summary.period)}**, "
-        f"{summary.organizations:,} organizations"
-    )
-    issued, skipped, nothing, failed = st.columns(4)
-    issued.metric("Invoices issued", f"{summary.created:,}", border=True)
-    skipped.metric("Already invoiced", f"{summary.already_invoiced:,}", border=True)
-    nothing.metric("Nothing to invoice", f"{summary.nothing_to_invoice:,}", border=True)
-    failed.metric("Failed", f"{len(summary.failures):,}", border=True)
-    st.caption(
-        f"{format_cents(summary.invoiced_cents)} invoiced by this run · "
-        f"{summary.emails_sent:,} invoice e-mails sent"
-        + (f", {summary.emails_failed:,} could not be sent" if summary.emails_failed else "")
-    )
-    if summary.failures:
-        st.error(
-            "These organizations were not invoiced; fix what each message says, then run "
-            "the month again:",
-            icon=":material/error:",
-        )
-        st.markdown(
-            "\n".join(
-                f"- **{markdown_escape(failure.organization_name)}**: "
-                f"{markdown_escape(failure.message)}"
-                for failure in summary.failures
-            )
-        )
-
-st.divider()
-st.subheader("Balance check")
-st.caption(
-    "Recomputes each organization's cached balance from its ledger, and its unbilled usage "
-    "from the usage records of months not invoiced yet, and lists every difference."
-)
-if st.button(
-    "Run the balance check", icon=":material/fact_check:", key="staff.invoicing.run_check"
-):
-    try:
-        with resources.writing() as session:
-            st.session_state[CHECK] = (
-                utcnow(),
-                staff_billing.check_balances(session, viewer.actor),
-            )
-    except PortalError as error:
-        st.error(error.message, icon=":material/error:")
-
-checked = st.session_state.get(CHECK)
-if checked:
-    when, mismatches = checked
-    st.caption(f"Checked at {when.astimezone(time_zone):%Y-%m-%d %H:%M} ({time_zone.key}).")
-    if not mismatches:
-        st.success("All cached balances match the ledger.", icon=":material/check_circle:")
-    else:
-        st.error(
-            f"Cached figures that differ from what they are recomputed from: {len(mismatches):,}.",
-            icon=":material/error:",
-        )
-        widths = [3, 2, 2, 2, 2]
-        for column, heading in zip(
-            st.columns(widths),
-            ["Organization", "Figure", "Cached", "Recomputed", "Difference"],
-            strict=True,
-        ):
-            column.caption(heading)
-        for mismatch in mismatches:
-            name, figure, cached, recomputed, difference = st.columns(widths)
-            name.markdown(markdown_escape(mismatch.organization_name))
-            figure.markdown(mismatch.figure.value.capitalize())
-            cached.markdown(markdown_escape(format_micros(mismatch.cached_micros)))
-            recomputed.markdown(markdown_escape(format_micros(mismatch.recomputed_micros)))
-            difference.markdown(
-                markdown_escape(
-                    f"{format_micros(mismatch.difference_micros)} "
-                    f"({mismatch.difference_micros:,} µ$)"
-                )
-            )
+staff_invoicing_views.run_form(labels, time_zone=time_zone)
+staff_invoicing_views.queued_run(viewer, labels)
+staff_invoicing_views.last_run(labels)
+staff_invoicing_views.balance_check(viewer, time_zone=time_zone)
