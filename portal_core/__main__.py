@@ -22,7 +22,7 @@ from portal_core.settings import get_settings
 
 
 def _engine() -> Engine:
-    return db.create_engine(get_settings().database_url)
+    return db.engine()
 
 
 def cmd_migrate(_args: argparse.Namespace) -> int:

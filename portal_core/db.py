@@ -13,6 +13,11 @@ for the hot path (the meter), where an ORM session costs several times the state
 ``after_commit`` takes either: the session, the connection of ``write_connection``, or the
 connection of a ``write_session`` (``session.connection()``), so Core code called from both
 (the funds watcher) defers its mail the same way.
+
+``engine()`` is the process's one engine for a database URL: the pages, the API, the
+scheduler and the commands running in one process share it, hence its connection pool and
+its write lock (two engines on one SQLite file would each let a writer in, and one of them
+would sleep in SQLite's busy handler).
 """
 
 from __future__ import annotations
@@ -34,6 +39,28 @@ _WRITE_OPTION = "portal_write"
 _AFTER_COMMIT = "portal_after_commit"
 
 Deferred = list[Callable[[], None]]
+
+
+_engines: dict[str, Engine] = {}
+_engines_lock = threading.Lock()
+
+
+def engine(url: str | None = None) -> Engine:
+    """The process's engine for ``url`` (default: the settings' ``DATABASE_URL``), made once."""
+    url = url or get_settings().database_url
+    with _engines_lock:
+        found = _engines.get(url)
+        if found is None:
+            found = _engines[url] = create_engine(url)
+        return found
+
+
+def dispose_engines() -> None:
+    """Close and forget every engine ``engine()`` made (tests that switch databases)."""
+    with _engines_lock:
+        for made in _engines.values():
+            made.dispose()
+        _engines.clear()
 
 
 def create_engine(url: str, *, echo: bool = False) -> Engine:

@@ -53,6 +53,7 @@ def _settings(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[None]
     get_settings.cache_clear()
     yield
     get_settings.cache_clear()
+    db.dispose_engines()  # the process's engines of this test's databases
 
 
 @pytest.fixture

@@ -8,7 +8,6 @@ ASGI app (``portal_core.ui.asgi``).
 
 from __future__ import annotations
 
-from functools import lru_cache
 from typing import Any
 
 from fastapi import FastAPI, Request
@@ -20,7 +19,6 @@ from starlette.exceptions import HTTPException
 from portal_core import db
 from portal_core.api import webhooks
 from portal_core.errors import PortalError, Throttled, ValidationFailed
-from portal_core.settings import get_settings
 
 PROBLEM = "application/problem+json"
 
@@ -30,9 +28,9 @@ def problem(status: int, title: str, detail: str, **extra: Any) -> JSONResponse:
     return JSONResponse(body, status_code=status, media_type=PROBLEM)
 
 
-@lru_cache(maxsize=1)
 def engine() -> Engine:
-    return db.create_engine(get_settings().database_url)
+    """The process's engine (``db.engine``): mounted in the portal, the pages' own."""
+    return db.engine()
 
 
 def create_app() -> FastAPI:

@@ -12,7 +12,6 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
-import streamlit as st
 from sqlalchemy import Engine
 from streamlit.runtime.media_file_manager import MediaFileManager
 from streamlit.testing.v1 import AppTest
@@ -58,12 +57,9 @@ def portal(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Portal]:
     url = f"sqlite:///{tmp_path / 'portal.db'}"
     monkeypatch.setenv("DATABASE_URL", url)
     get_settings.cache_clear()
-    engine = db.create_engine(url)
+    engine = db.engine(url)  # the pages' own: one engine, one write lock per process
     build_schema(engine)
-    st.cache_resource.clear()  # the pages' cached engine must be this test's
     yield Portal(engine)
-    st.cache_resource.clear()
-    engine.dispose()
 
 
 def texts(app: AppTest) -> str:
