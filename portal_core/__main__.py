@@ -105,8 +105,8 @@ def cmd_invoices_run(args: argparse.Namespace) -> int:
         f"{len(summary.failures):,} failed; "
         f"total invoiced {format_cents(summary.invoiced_cents)}."
     )
-    if summary.emails_sent or summary.emails_failed:
-        print(f"Invoice e-mails: {summary.emails_sent:,} sent, {summary.emails_failed:,} not sent.")
+    if summary.emails_queued:
+        print(f"Invoice e-mails: {summary.emails_queued:,} queued.")
     for failure in summary.failures:
         print(
             f"Not invoiced: {failure.organization_name} ({failure.organization_id}): "

@@ -118,6 +118,23 @@ def invoice_issued(
     )
 
 
+def invoice_paid(
+    to: str, name: str, *, invoice_id: uuid.UUID, number: int, month: str, total_cents: int
+) -> Mail:
+    """A due invoice that payments or credits have now covered."""
+    return Mail(
+        to=to,
+        subject=f"SIPSTACK invoice {number} for {month} is paid",
+        body=(
+            f"Hello {name},\n\nInvoice {number} for {month} ({format_cents(total_cents)}, "
+            "taxes included) is paid: your payments and credits now cover it.\n\n"
+            f"{get_settings().public_url.rstrip('/')}/billing_invoices?invoice={invoice_id}\n\n"
+            "— SIPSTACK Partner Portal\nYou get this e-mail because invoice e-mails are on in "
+            "My Profile › Notifications."
+        ),
+    )
+
+
 def low_balance(
     to: str,
     name: str,

@@ -14,6 +14,7 @@ from email.message import EmailMessage
 from email.utils import format_datetime, make_msgid
 from pathlib import Path
 
+from sqlalchemy import Connection
 from sqlmodel import Session
 
 from portal_core.db import after_commit
@@ -48,7 +49,7 @@ def send(mail: Mail, settings: Settings | None = None) -> None:
         write_to_outbox(message, settings.outbox_dir)
 
 
-def send_after_commit(session: Session, mail: Mail) -> None:
+def send_after_commit(session: Session | Connection, mail: Mail) -> None:
     after_commit(session, lambda: send(mail))
 
 

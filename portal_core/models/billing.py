@@ -169,12 +169,18 @@ class LookupType(StrEnum):
 
 
 class UsageRecord(SQLModel, table=True):
-    """One billable request, priced when it was made."""
+    """One billable request, priced when it was made, and billed on exactly one invoice
+    (``invoice_id``: empty until an invoice takes it, whatever period it counted in)."""
 
     __tablename__ = "usage_records"
     __table_args__ = (
         Index("ix_usage_records_org_created", "organization_id", "created_at"),
         Index("ix_usage_records_org_period", "organization_id", "period"),
+        # The invoice run takes an organization's records not invoiced yet; the balance
+        # check sums them. Both read this index.
+        Index("ix_usage_records_org_invoice", "organization_id", "invoice_id"),
+        # A request key is the organization's own: two organizations may use the same one.
+        UniqueConstraint("organization_id", "request_key"),
     )
 
     id: uuid.UUID = uuid_pk()
@@ -185,8 +191,9 @@ class UsageRecord(SQLModel, table=True):
     period: str = Field(max_length=7)
     included: bool  # within the plan's monthly allowance
     cost_micros: int = Field(sa_type=BigInteger)
-    request_key: str = Field(max_length=120, unique=True)
+    request_key: str = Field(max_length=120)
     created_at: datetime = Field(sa_type=UTCDateTime, nullable=False)
+    invoice_id: uuid.UUID | None = Field(default=None, foreign_key="invoices.id")
 
 
 class UsageDaily(SQLModel, table=True):
@@ -214,6 +221,32 @@ class InvoiceStatus(StrEnum):
     DUE = "due"
 
 
+class DocumentCounter(SQLModel, table=True):
+    """The last number of a gapless series (invoices, credit notes). A number is taken by one
+    atomic ``UPDATE … SET last_number = last_number + 1 RETURNING`` inside the document's
+    transaction: the row stays locked until it commits, so concurrent runs take turns, and
+    a rollback gives the number back."""
+
+    __tablename__ = "document_counters"
+
+    series: str = Field(primary_key=True, max_length=10)
+    last_number: int = Field(default=0, sa_type=BigInteger)
+
+
+class UsageCarry(SQLModel, table=True):
+    """The signed rounding remainder (µ$) of an organization's last usage line of a lookup
+    type, carried into the next invoice's line of that type: usage is billed to the
+    micro-dollar over time, never over or under by the rounding of one line."""
+
+    __tablename__ = "usage_carries"
+
+    organization_id: uuid.UUID = Field(
+        sa_column=Column(Uuid, ForeignKey("organizations.id"), primary_key=True)
+    )
+    lookup_type: str = Field(sa_column=Column(String(20), primary_key=True))
+    remainder_micros: int = Field(default=0, sa_type=BigInteger)
+
+
 class Invoice(SQLModel, table=True):
     """A month's invoice; the seller's and buyer's details are copied in when it is issued."""
 
@@ -233,6 +266,8 @@ class Invoice(SQLModel, table=True):
     seller_details: str = Field(max_length=1000)
     buyer_details: str = Field(max_length=1000)
     ledger_entry_id: uuid.UUID | None = Field(default=None, foreign_key="ledger_entries.id")
+    # When payments and credits covered a due invoice (or when it was issued, if paid then).
+    paid_at: datetime | None = Field(default=None, sa_type=UTCDateTime, nullable=True)
 
 
 class InvoiceLine(SQLModel, table=True):
@@ -245,6 +280,10 @@ class InvoiceLine(SQLModel, table=True):
     quantity: int = Field(sa_type=BigInteger)
     unit_micros: int = Field(sa_type=BigInteger)
     amount_cents: int = Field(sa_type=BigInteger)
+    # A usage line's lookup type, and the rounding remainder carried into it from the line
+    # of that type before (µ$, signed): amount = quantity × unit + carried, rounded half-up.
+    lookup_type: str | None = Field(default=None, max_length=20)
+    carried_micros: int = Field(default=0, sa_type=BigInteger)
 
 
 class InvoiceTax(SQLModel, table=True):

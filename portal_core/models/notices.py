@@ -25,6 +25,7 @@ class NoticeKind(StrEnum):
     PAYMENT_NEEDS_AUTHENTICATION = "payment_needs_authentication"
     AUTO_RECHARGE_FAILED = "auto_recharge_failed"
     INVOICE_ISSUED = "invoice_issued"
+    INVOICE_PAID = "invoice_paid"
 
 
 class Notice(SQLModel, table=True):

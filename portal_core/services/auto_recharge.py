@@ -6,10 +6,10 @@ including, $10,000) and the amount (the add-funds bounds: $10.00 to $10,000.00).
 on needs a default card that has not expired; turning it on while funds are already under the
 threshold recharges at once (after commit), as there will be no crossing to wait for.
 
-**The trigger** (``on_funds_dropped``): the funds watcher calls it wherever available funds
-go down (the meter, a negative ledger entry, the invoice run), inside the caller's
-transaction. It reads one row at most and, on a downward crossing of the threshold, arranges
-``recharge`` to run after the caller commits.
+**The trigger** (``on_funds_dropped``): a reaction to the ``FundsDropped`` fact that the
+meter, the ledger and the invoice run publish wherever available funds go down, inside the
+caller's transaction (``services.reactions``). It reads one row at most and, on a downward
+crossing of the threshold, arranges ``recharge`` to run after the caller commits.
 
 **A recharge** (``recharge``) opens its own units of work and charges the default card
 off-session for the amount plus the convenience fee, when all of these hold:
@@ -47,6 +47,7 @@ from sqlmodel import Session, col, select
 
 from portal_core import db, emails
 from portal_core.errors import PaymentGatewayUnavailable, ValidationFailed
+from portal_core.facts import FundsDropped
 from portal_core.mail import send_after_commit
 from portal_core.models.accounts import Role
 from portal_core.models.base import utcnow
@@ -94,31 +95,27 @@ _CROSSING_TERMS = core_select(_settings_table.c.enabled, _settings_table.c.thres
 # --- The trigger ----------------------------------------------------------------------------
 
 
-def on_funds_dropped(
-    connection: Connection,
-    organization_id: uuid.UUID,
-    *,
-    before_available_micros: int,
-    after_available_micros: int,
-) -> None:
+def on_funds_dropped(connection: Connection, fact: FundsDropped) -> None:
     """Arrange a recharge when this drop takes available funds under the threshold.
 
     A crossing is ``after < threshold <= before``: the account row's updates are serialised,
     so concurrent drops cover disjoint intervals and only one of them crosses. Nothing is read
-    when funds did not go down; otherwise one primary-key read of ``auto_recharges``. The
-    recharge runs after the caller's commit (never after a rollback) and never raises into
-    the caller: its failures are the organization's notices, and the sweep catches a crossing
-    whose process died before the recharge ran.
+    unless the drop crossed a whole cent (the threshold is whole cents); otherwise one
+    primary-key read of ``auto_recharges``. The recharge runs after the caller's commit (never
+    after a rollback) and never raises into the caller: its failures are the organization's
+    notices, and the sweep catches a crossing whose process died before the recharge ran.
     """
-    if after_available_micros >= before_available_micros:
+    before, after = fact.before_available_micros, fact.after_available_micros
+    if after // MICROS_PER_CENT >= before // MICROS_PER_CENT:
         return
-    terms = connection.execute(_CROSSING_TERMS, {"p_org": organization_id}).first()
+    terms = connection.execute(_CROSSING_TERMS, {"p_org": fact.organization_id}).first()
     if terms is None or not terms.enabled:
         return
     threshold_micros = int(terms.threshold_cents) * MICROS_PER_CENT
-    if not after_available_micros < threshold_micros <= before_available_micros:
+    if not after < threshold_micros <= before:
         return
     engine = connection.engine
+    organization_id = fact.organization_id
     db.after_commit(connection, lambda: _recharge_quietly(engine, organization_id))
 
 

@@ -26,7 +26,8 @@ The rules of one invoice, all in integers (DESIGN.md, rules 4 and 5):
   members who may read Billing get an *invoice issued* notice.
 - A pending downgrade takes effect for the next period (a yearly plan's at the end of its
   term, which was paid in advance), with the new plan's credit limit.
-Invoice e-mails go out after each organization's commit, to its active users who asked.
+Invoice e-mails are queued with each invoice, for its members who may read Billing and asked
+for them.
 """
 
 from __future__ import annotations
@@ -34,25 +35,28 @@ from __future__ import annotations
 import logging
 import re
 import uuid
-from collections.abc import Callable, Sequence
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from decimal import ROUND_HALF_UP, Decimal
 from enum import StrEnum
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import Engine, func, update
+from sqlalchemy import Connection, Engine, func, update
+from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy import select as sa_select
 from sqlmodel import Session, col, select
 
 from portal_core import db, emails
 from portal_core.errors import NotFound, PortalError, ValidationFailed
-from portal_core.mail import Mail, send
-from portal_core.models.accounts import Organization, User, UserStatus
+from portal_core.facts import BalanceRose
+from portal_core.mail import send_after_commit
+from portal_core.models.accounts import Organization
 from portal_core.models.base import utcnow
 from portal_core.models.billing import (
     BillingAccount,
     BillingCycle,
+    DocumentCounter,
     EntryKind,
     Invoice,
     InvoiceLine,
@@ -62,13 +66,15 @@ from portal_core.models.billing import (
     Plan,
     Subscription,
     TaxRate,
+    UsageCarry,
     UsageRecord,
 )
 from portal_core.models.notices import NoticeKind
-from portal_core.money import cents_to_micros, format_cents, micros_to_cents
+from portal_core.money import MICROS_PER_CENT, cents_to_micros, format_cents, micros_to_cents
 from portal_core.parties import organization_lines, seller_lines
 from portal_core.permissions import Actor, Capability, require
-from portal_core.services import audit, funds_watch, ledger, notices, platform, subscriptions
+from portal_core.queries.members import members_who_may
+from portal_core.services import audit, ledger, notices, platform, subscriptions
 
 log = logging.getLogger(__name__)
 
@@ -155,8 +161,7 @@ class RunSummary:
     nothing_to_invoice: int = 0
     invoiced_cents: int = 0  # the totals of the invoices this run created
     failures: list[Failure] = field(default_factory=list)
-    emails_sent: int = 0
-    emails_failed: int = 0
+    emails_queued: int = 0  # invoice e-mails queued with their invoices (the mail queue sends)
 
 
 Progress = Callable[[str, int, int], None]  # (period, organizations done, of how many)
@@ -250,16 +255,7 @@ def _invoice_one(
         summary.already_invoiced += 1
     else:
         summary.nothing_to_invoice += 1
-    for mail in issued.mails:
-        # Mail is sent only once the invoice is committed; a mail server's trouble must not
-        # make the run report an invoice that exists as failed.
-        try:
-            send(mail)
-        except Exception:
-            log.exception("Sending the invoice e-mail to %s failed", mail.to)
-            summary.emails_failed += 1
-        else:
-            summary.emails_sent += 1
+    summary.emails_queued += issued.mails_queued
 
 
 # --- One organization ---------------------------------------------------------------------
@@ -271,13 +267,41 @@ class _Line:
     quantity: int
     unit_micros: int
     amount_cents: int
+    lookup_type: str | None = None
+    carried_micros: int = 0
 
 
 @dataclass(frozen=True)
 class _Issued:
     outcome: Outcome
     total_cents: int = 0
-    mails: Sequence[Mail] = ()
+    mails_queued: int = 0
+
+
+INVOICE_SERIES = "INV"
+
+
+def next_number(session: Session, series: str) -> int:
+    """The next number of a gapless series (``DocumentCounter``): taken in the caller's
+    transaction, so a rollback gives it back and concurrent takers wait for one another."""
+    counters = DocumentCounter.__table__.c  # type: ignore[attr-defined]
+    dialect = session.get_bind().dialect.name
+    start = (postgresql.insert if dialect == "postgresql" else sqlite.insert)(DocumentCounter)
+    # A series starts at its first document; the insert waits on, then skips, a concurrent one.
+    session.execute(
+        start.values(series=series, last_number=0).on_conflict_do_nothing(
+            index_elements=["series"]
+        )
+    )
+    taken = session.execute(
+        update(DocumentCounter)
+        .where(counters.series == series)
+        .values(last_number=counters.last_number + 1)
+        .returning(counters.last_number)
+    ).first()
+    if taken is None:
+        raise NotFound(f"The numbering of {series} documents is missing: run the migrations.")
+    return int(taken[0])
 
 
 def _invoice_organization(
@@ -287,6 +311,17 @@ def _invoice_organization(
     seller_details: str,
     now: datetime,
 ) -> _Issued:
+    # The subscription's row stays locked until this organization's invoice commits: a plan
+    # change made at the same moment waits for it, and the run bills what it read.
+    subscription = session.exec(
+        select(Subscription)
+        .where(Subscription.organization_id == organization_id)
+        .with_for_update()
+        .execution_options(populate_existing=True)
+    ).first()
+    organization = session.get(Organization, organization_id)
+    if organization is None or subscription is None:
+        raise NotFound("That organization or its subscription was not found.")
     already = session.exec(
         select(Invoice.id).where(
             Invoice.organization_id == organization_id, Invoice.period == period.code
@@ -294,70 +329,59 @@ def _invoice_organization(
     ).first()
     if already is not None:
         return _Issued(Outcome.ALREADY_INVOICED)
-    organization = session.get(Organization, organization_id)
-    subscription = session.get(Subscription, organization_id)
-    if organization is None or subscription is None:
-        raise NotFound("That organization or its subscription was not found.")
     plan = session.get(Plan, subscription.plan_code)
     if plan is None:
         raise NotFound(f"The plan “{subscription.plan_code}” was not found.")
-
-    lines: list[_Line] = []
-    if (subscription_line := _subscription_line(subscription, plan, period)) is not None:
-        lines.append(subscription_line)
-    usage_lines, usage_cost_micros = _usage(session, organization_id, period)
-    lines.extend(usage_lines)
-    subtotal = sum(line.amount_cents for line in lines)
-
+    subscription_line = _subscription_line(subscription, plan, period)
     _apply_pending_downgrade(session, subscription, period, now)
+
+    # Everything from the number to the usage it takes is undone together when the invoice
+    # turns out to carry nothing: the number goes back, the usage stays for the next one.
+    attempt = session.begin_nested()
+    number = next_number(session, INVOICE_SERIES)
+    invoice = Invoice(
+        organization_id=organization_id,
+        number=number,
+        period=period.code,
+        status=InvoiceStatus.DUE,
+        subtotal_cents=0,
+        tax_cents=0,
+        total_cents=0,
+        issued_at=now,
+        updated_at=now,
+        seller_details=seller_details,
+        buyer_details=_buyer_details(organization),
+    )
+    session.add(invoice)
+    session.flush()
+    usage_lines, usage_cost_micros = _take_usage(session, organization_id, invoice.id, period)
+    lines = ([subscription_line] if subscription_line else []) + usage_lines
+    subtotal = sum(line.amount_cents for line in lines)
     if subtotal == 0:
+        attempt.rollback()
         return _Issued(Outcome.NOTHING_TO_INVOICE)
+    attempt.commit()
 
     taxes = _taxes(session, organization, subtotal)
     total = subtotal + sum(amount for _tax, _rate, amount in taxes)
-    number = (session.exec(select(func.max(Invoice.number))).one() or 0) + 1
-    entry_key = f"invoice:{organization_id}:{period.code}"
     entry = ledger.post_entry(
         session,
         organization_id=organization_id,
         kind=EntryKind.INVOICE,
         amount_cents=-total,
-        idempotency_key=entry_key,
+        idempotency_key=f"invoice:{organization_id}:{period.code}",
         memo=f"Invoice {number} for {period.label}",
-        watch_funds=False,  # told below, once, of the whole change
-    )
-    balance_micros, unbilled_micros = session.execute(
-        update(BillingAccount)
-        .where(col(BillingAccount.organization_id) == organization_id)
-        .values(unbilled_micros=BillingAccount.unbilled_micros - usage_cost_micros)
-        .returning(col(BillingAccount.balance_micros), col(BillingAccount.unbilled_micros))
-    ).one()
-    available_after = int(balance_micros) - int(unbilled_micros)
-    funds_watch.funds_dropped(
-        session.connection(),
-        organization_id,
-        before_available_micros=available_after + cents_to_micros(total) - usage_cost_micros,
-        after_available_micros=available_after,
-        cause=f"ledger:{entry_key}",
+        releases_unbilled_micros=usage_cost_micros,
         now=now,
     )
     paid = entry.balance_after_cents >= 0
-    invoice = Invoice(
-        organization_id=organization_id,
-        number=number,
-        period=period.code,
-        status=InvoiceStatus.PAID if paid else InvoiceStatus.DUE,
-        subtotal_cents=subtotal,
-        tax_cents=total - subtotal,
-        total_cents=total,
-        issued_at=now,
-        updated_at=now,
-        seller_details=seller_details,
-        buyer_details=_buyer_details(organization),
-        ledger_entry_id=entry.id,
-    )
+    invoice.status = InvoiceStatus.PAID if paid else InvoiceStatus.DUE
+    invoice.paid_at = now if paid else None
+    invoice.subtotal_cents = subtotal
+    invoice.tax_cents = total - subtotal
+    invoice.total_cents = total
+    invoice.ledger_entry_id = entry.id
     session.add(invoice)
-    session.flush()
     session.add_all(
         InvoiceLine(invoice_id=invoice.id, position=position, **vars(line))
         for position, line in enumerate(lines, start=1)
@@ -385,26 +409,119 @@ def _invoice_organization(
         link_page_id="billing.invoices",
         now=now,
     )
-    recipients = session.exec(
-        select(User.email, User.name).where(
-            User.organization_id == organization_id,
-            col(User.notify_invoices).is_(True),
-            User.status == UserStatus.ACTIVE,
-        )
-    ).all()
-    mails = [
-        emails.invoice_issued(
-            email,
-            name,
-            invoice_id=invoice.id,
-            number=number,
-            month=period.label,
-            total_cents=total,
-            paid=paid,
-        )
-        for email, name in recipients
+    # Queued with the invoice, so it goes out exactly when the invoice exists, and a mail
+    # server's trouble never makes the run report an invoice that exists as failed.
+    recipients = [
+        member
+        for member in members_who_may(session, organization_id, Capability.BILLING_READ)
+        if member.notify_invoices
     ]
-    return _Issued(Outcome.CREATED, total, mails)
+    for member in recipients:
+        send_after_commit(
+            session,
+            emails.invoice_issued(
+                member.email,
+                member.name,
+                invoice_id=invoice.id,
+                number=number,
+                month=period.label,
+                total_cents=total,
+                paid=paid,
+            ),
+        )
+    return _Issued(Outcome.CREATED, total, len(recipients))
+
+
+# --- Due invoices become paid -----------------------------------------------------------------
+
+
+def settle_due_invoices(connection: Connection, fact: BalanceRose) -> None:
+    """The reaction to a balance that went up: the organization's due invoices that the
+    balance now covers become paid, oldest first.
+
+    The balance owes ``−balance`` when negative; the newest due invoices are what it still
+    owes, so walking them newest first, each stays due while something is owed and the older
+    ones, once the amount owed is accounted for, are paid. A balance of zero or more pays
+    them all. Each invoice paid gets a notice and an e-mail for those who may read Billing.
+    """
+    invoices = Invoice.__table__.c  # type: ignore[attr-defined]
+    due = connection.execute(
+        sa_select(invoices.id, invoices.number, invoices.period, invoices.total_cents)
+        .where(
+            invoices.organization_id == fact.organization_id,
+            invoices.status == InvoiceStatus.DUE.value,
+        )
+        .order_by(invoices.number.desc())
+    ).all()
+    if not due:
+        return
+    accounts = BillingAccount.__table__.c  # type: ignore[attr-defined]
+    balance_micros = connection.execute(
+        sa_select(accounts.balance_micros).where(accounts.organization_id == fact.organization_id)
+    ).scalar_one()
+    owed_cents = max(-(int(balance_micros) // MICROS_PER_CENT), 0)
+    now = fact.at or utcnow()
+    for invoice_id, number, period_code, total_cents in due:
+        if owed_cents > 0:
+            owed_cents -= int(total_cents)
+            continue
+        paid = connection.execute(
+            update(Invoice)
+            .where(invoices.id == invoice_id, invoices.status == InvoiceStatus.DUE.value)
+            .values(status=InvoiceStatus.PAID.value, paid_at=now, updated_at=now)
+        ).rowcount
+        if paid:
+            _tell_paid(
+                connection,
+                fact.organization_id,
+                invoice_id,
+                number,
+                period_code,
+                int(total_cents),
+                now,
+            )
+
+
+def _tell_paid(
+    connection: Connection,
+    organization_id: uuid.UUID,
+    invoice_id: uuid.UUID,
+    number: int,
+    period_code: str,
+    total_cents: int,
+    now: datetime,
+) -> None:
+    month = parse_period(period_code, ZoneInfo("UTC")).label
+    notices.post_for_members(
+        connection,
+        organization_id=organization_id,
+        capability=Capability.BILLING_READ,
+        kind=NoticeKind.INVOICE_PAID,
+        title=f"Invoice {number} is paid",
+        body=(
+            f"Invoice {number} for {month} ({format_cents(total_cents)}, taxes included) is "
+            "paid: your payments and credits now cover it."
+        ),
+        dedupe_key=f"invoice-paid:{invoice_id}",
+        link_page_id="billing.invoices",
+        now=now,
+    )
+    for member in members_who_may(connection, organization_id, Capability.BILLING_READ):
+        if member.notify_invoices:
+            send_after_commit(
+                connection,
+                emails.invoice_paid(
+                    member.email,
+                    member.name,
+                    invoice_id=invoice_id,
+                    number=number,
+                    month=month,
+                    total_cents=total_cents,
+                ),
+            )
+
+
+# --- The lines ---------------------------------------------------------------------------------
 
 
 def _subscription_line(subscription: Subscription, plan: Plan, period: Period) -> _Line | None:
@@ -444,13 +561,32 @@ def _starts_a_term(subscription: Subscription, period: Period) -> bool:
     return period.month == _term_start_month(subscription, period)
 
 
-def _usage(session: Session, organization_id: uuid.UUID, period: Period) -> tuple[list[_Line], int]:
-    """The lines for requests beyond the allowance, and the period's whole usage cost.
+def _take_usage(
+    session: Session, organization_id: uuid.UUID, invoice_id: uuid.UUID, period: Period
+) -> tuple[list[_Line], int]:
+    """Put the organization's usage not invoiced yet, of ``period`` and before, on the
+    invoice; return its lines and its whole cost (µ$).
 
-    One aggregate over the organization's records of the period (index on organization and
-    period); Python sees a handful of groups, never the records.
+    The records are marked first, then aggregated by the mark: a record that commits while
+    the run works (a request in flight at midnight) is either marked, and so on this
+    invoice's lines and in the cost taken off the unbilled usage, or left for the next
+    invoice — never counted by one and missed by the other. One UPDATE and one aggregate over
+    the organization's index; Python sees a handful of groups, never the records.
+
+    A line is the records beyond the allowance of one lookup type and price; its amount is
+    their cost plus the remainder carried from the type's last line (``UsageCarry``),
+    rounded half-up to the cent once, and what rounding left over carries on.
     """
     records = UsageRecord.__table__.c  # type: ignore[attr-defined]
+    session.execute(
+        update(UsageRecord)
+        .where(
+            records.organization_id == organization_id,
+            records.invoice_id.is_(None),
+            records.period <= period.code,
+        )
+        .values(invoice_id=invoice_id)
+    )
     rows = session.execute(
         sa_select(
             records.lookup_type,
@@ -459,7 +595,7 @@ def _usage(session: Session, organization_id: uuid.UUID, period: Period) -> tupl
             func.count(),
             func.sum(records.cost_micros),
         )
-        .where(records.organization_id == organization_id, records.period == period.code)
+        .where(records.organization_id == organization_id, records.invoice_id == invoice_id)
         .group_by(records.lookup_type, records.included, records.cost_micros)
     ).all()
     usage_cost = sum(int(cost) for *_group, cost in rows)
@@ -467,15 +603,34 @@ def _usage(session: Session, organization_id: uuid.UUID, period: Period) -> tupl
         (row for row in rows if not row[1] and row[4] > 0),
         key=lambda row: (_LOOKUP_ORDER.get(row[0], len(_LOOKUP_ORDER)), row[2]),
     )
-    lines = [
-        _Line(
-            f"{LOOKUP_TYPE_NAMES.get(lookup_type, lookup_type)} lookups beyond the allowance",
-            int(requests),
-            int(unit),
-            micros_to_cents(int(cost)),
+    carries = {
+        carry.lookup_type: carry
+        for carry in session.exec(
+            select(UsageCarry).where(UsageCarry.organization_id == organization_id)
+        ).all()
+    }
+    lines = []
+    for lookup_type, _included, unit, requests, cost in beyond:
+        carry = carries.get(lookup_type)
+        if carry is None:
+            carry = carries[lookup_type] = UsageCarry(
+                organization_id=organization_id, lookup_type=lookup_type, remainder_micros=0
+            )
+        carried = carry.remainder_micros
+        amount_cents = micros_to_cents(int(cost) + carried)
+        carry.remainder_micros = int(cost) + carried - cents_to_micros(amount_cents)
+        session.add(carry)
+        lines.append(
+            _Line(
+                f"{LOOKUP_TYPE_NAMES.get(lookup_type, lookup_type)} lookups beyond the allowance",
+                int(requests),
+                int(unit),
+                amount_cents,
+                lookup_type=lookup_type,
+                carried_micros=carried,
+            )
         )
-        for lookup_type, _included, unit, requests, cost in beyond
-    ]
+    session.flush()
     return lines, usage_cost
 
 

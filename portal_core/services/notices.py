@@ -110,6 +110,37 @@ def post_for_user(
     )
 
 
+def post_for_members(
+    connection: Connection,
+    *,
+    organization_id: uuid.UUID,
+    capability: Capability,
+    kind: NoticeKind,
+    title: str,
+    body: str,
+    dedupe_key: str,
+    link_page_id: str | None = None,
+    now: datetime | None = None,
+) -> None:
+    """``post`` for the members holding ``capability``, as one Core INSERT that a repeated
+    ``dedupe_key`` skips: for reactions, which hold a connection rather than a session."""
+    connection.execute(
+        _insert_notice(connection.dialect.name),
+        {
+            "id": uuid.uuid4(),
+            "organization_id": organization_id,
+            "user_id": None,
+            "capability": capability.value,
+            "kind": kind.value,
+            "title": title[:120],
+            "body": body[:500],
+            "link_page_id": link_page_id,
+            "dedupe_key": dedupe_key[:160],
+            "created_at": now or utcnow(),
+        },
+    )
+
+
 def mark_read(
     session: Session, actor: Actor, notice_id: uuid.UUID, *, now: datetime | None = None
 ) -> None:

@@ -3,8 +3,9 @@ limit, a failing card and a bank asking for authentication notify the right peop
 card is not hammered, the sweep, the settings' rules, and the trigger's cost.
 
 Funds drop here as the meter drops them (``unbilled_micros`` goes up in a Core write
-transaction, which then tells ``on_funds_dropped``), so these tests do not depend on how the
-meter prices a request; one test crosses with a real negative ledger entry instead.
+transaction, then hands the drop to ``on_funds_dropped`` as its reaction would), so these
+tests do not depend on how the meter prices a request; one test crosses with a real negative
+ledger entry instead.
 """
 
 from __future__ import annotations
@@ -17,6 +18,7 @@ from sqlmodel import col, select
 
 from portal_core import db
 from portal_core.errors import Conflict, PermissionDenied, ValidationFailed
+from portal_core.facts import FundsDropped
 from portal_core.models.accounts import Role
 from portal_core.models.billing import BillingAccount, EntryKind, LedgerEntry, PlatformSetting
 from portal_core.models.notices import Notice, NoticeKind
@@ -86,9 +88,7 @@ def _spend(engine, team, cents: int, *, fail_after: bool = False) -> None:
         after = balance - unbilled
         on_funds_dropped(
             connection,
-            team.id,
-            before_available_micros=after + cents * CENT,
-            after_available_micros=after,
+            FundsDropped(team.id, after + cents * CENT, after, "test-drop"),
         )
         if fail_after:
             raise RuntimeError("the caller's work failed after the drop")
@@ -195,22 +195,16 @@ def test_the_trigger_reads_nothing_when_funds_do_not_drop_and_one_row_when_they_
         try:
             on_funds_dropped(
                 connection,
-                team.id,
-                before_available_micros=5 * CENT,
-                after_available_micros=5 * CENT,
+                FundsDropped(team.id, 5 * CENT, 5 * CENT, "test-drop"),
             )
             on_funds_dropped(
                 connection,
-                team.id,
-                before_available_micros=5 * CENT,
-                after_available_micros=9 * CENT,
+                FundsDropped(team.id, 5 * CENT, 9 * CENT, "test-drop"),
             )
             assert statements == []
             on_funds_dropped(
                 connection,
-                team.id,
-                before_available_micros=3_000 * CENT,
-                after_available_micros=2_000 * CENT,
+                FundsDropped(team.id, 3_000 * CENT, 2_000 * CENT, "test-drop"),
             )
         finally:
             event.remove(engine, "before_cursor_execute", counted)
