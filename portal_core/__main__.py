@@ -1,7 +1,7 @@
 """The portal's command line: ``python -m portal_core <command>``.
 
 Commands: ``migrate``, ``seed``, ``create-staff EMAIL``, ``outbox``, ``check-balances``,
-``invoices run [--period YYYY-MM]``, ``billing recharge``.
+``invoices run [--period YYYY-MM]``, ``billing recharge``, ``billing reconcile``.
 Bad input prints one clear line and exits with status 2; nothing is half-done. ``invoices run``
 exits with status 1 when an organization could not be invoiced (the others are; run it again).
 """
@@ -122,14 +122,27 @@ def cmd_invoices_run(args: argparse.Namespace) -> int:
 
 def cmd_billing_recharge(_args: argparse.Namespace) -> int:
     """Auto-recharge's sweep, for a scheduler (every few minutes): organizations under their
-    threshold with no recharge today, and recharges stalled without the gateway's answer."""
+    threshold with no recharge today."""
     from portal_core.services.auto_recharge import sweep
 
     summary = sweep(_engine())
     print(
         f"Auto-recharge: {summary.recharged} recharged, {summary.pending} pending at the "
-        f"gateway, {summary.failed} declined, {summary.resumed} stalled asked again, "
-        f"{summary.errors} could not be tried."
+        f"gateway, {summary.failed} declined, {summary.errors} could not be tried."
+    )
+    return 1 if summary.errors else 0
+
+
+def cmd_billing_reconcile(_args: argparse.Namespace) -> int:
+    """Reconciliation, for a scheduler (every few minutes): ask the gateway about every
+    payment still pending after a few minutes; credit the paid, fail the expired."""
+    from portal_core.services.payments.reconciliation import reconcile
+
+    summary = reconcile(_engine())
+    print(
+        f"Reconciliation: {summary.credited} credited, {summary.failed} failed or expired, "
+        f"{summary.asked_again} asked again, {summary.still_open} still open, "
+        f"{summary.reported} reported to staff, {summary.errors} could not be asked."
     )
     return 1 if summary.errors else 0
 
@@ -173,6 +186,10 @@ def build_parser() -> argparse.ArgumentParser:
     billing.add_parser(
         "recharge", help="auto-recharge organizations under their threshold (for a scheduler)"
     ).set_defaults(run=cmd_billing_recharge)
+    billing.add_parser(
+        "reconcile",
+        help="ask the gateway about payments still pending; settle what it says (a scheduler's)",
+    ).set_defaults(run=cmd_billing_reconcile)
     return parser
 
 

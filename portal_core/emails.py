@@ -205,6 +205,20 @@ def payment_receipt(
     )
 
 
+def payment_changed(to: str, name: str, *, subject: str, body: str) -> Mail:
+    """A settled payment refunded or disputed: what happened and what it did to the balance."""
+    return Mail(
+        to=to,
+        subject=f"SIPSTACK: {subject}",
+        body=(
+            f"Hello {name},\n\n{body}\n\nSee the payment in Billing › Payments and the "
+            f"balance's history in Billing › Transactions:\n\n{_billing_link('billing_payments')}"
+            "\n\n— SIPSTACK Partner Portal\nYou get this e-mail as an owner or billing member "
+            "of your organization."
+        ),
+    )
+
+
 def payment_failed(
     to: str, name: str, *, reference: str, card_label: str, total_cents: int, reason: str
 ) -> Mail:

@@ -144,7 +144,7 @@ def make_card(
     ``exp_month``/``exp_year`` override the test card's future expiry (an expired card).
     """
     from portal_core.payments.test_cards import card_by_reference
-    from portal_core.services.payments import default_card_of
+    from portal_core.services.payments.cards import default_card_of
 
     card = card_by_reference(test_card)
     assert card is not None, f"{test_card} is not a sandbox test card"

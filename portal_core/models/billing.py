@@ -23,7 +23,9 @@ class EntryKind(StrEnum):
     CREDIT = "credit"
     INVOICE = "invoice"
     ADJUSTMENT = "adjustment"
-    REFUND = "refund"
+    REFUND = "refund"  # a payment's share given back to the card
+    CHARGEBACK = "chargeback"  # a disputed payment's share, held back
+    CHARGEBACK_REVERSAL = "chargeback_reversal"  # ...and returned when the dispute is won
 
 
 class LedgerEntry(SQLModel, table=True):

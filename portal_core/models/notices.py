@@ -26,6 +26,11 @@ class NoticeKind(StrEnum):
     AUTO_RECHARGE_FAILED = "auto_recharge_failed"
     INVOICE_ISSUED = "invoice_issued"
     INVOICE_PAID = "invoice_paid"
+    PAYMENT_REFUNDED = "payment_refunded"
+    PAYMENT_DISPUTED = "payment_disputed"
+    DISPUTE_WON = "dispute_won"
+    DISPUTE_LOST = "dispute_lost"
+    PAYMENT_UNSETTLED = "payment_unsettled"  # staff: a payment the gateway never settled
 
 
 class Notice(SQLModel, table=True):

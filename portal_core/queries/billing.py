@@ -30,6 +30,8 @@ ENTRY_KINDS: dict[str, str] = {
     EntryKind.INVOICE.value: "Invoice",
     EntryKind.ADJUSTMENT.value: "Adjustment",
     EntryKind.REFUND.value: "Refund",
+    EntryKind.CHARGEBACK.value: "Chargeback",
+    EntryKind.CHARGEBACK_REVERSAL.value: "Chargeback reversed",
 }
 
 

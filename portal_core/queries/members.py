@@ -14,7 +14,7 @@ from typing import cast
 from sqlalchemy import Connection, Table, select
 from sqlmodel import Session
 
-from portal_core.models.accounts import User, UserStatus
+from portal_core.models.accounts import Role, User, UserStatus
 from portal_core.permissions import Capability, roles_with
 
 _users = cast(Table, User.__table__)  # type: ignore[attr-defined]
@@ -30,16 +30,22 @@ class Member:
 
 
 def members_who_may(
-    target: Session | Connection, organization_id: uuid.UUID, capability: Capability
+    target: Session | Connection,
+    organization_id: uuid.UUID,
+    capability: Capability,
+    *,
+    among: tuple[Role, ...] | None = None,
 ) -> list[Member]:
-    """The organization's active members whose role holds ``capability``, oldest first."""
+    """The organization's active members whose role holds ``capability`` (and is one of
+    ``among``, for mail meant for fewer people than may see it), oldest first."""
+    roles = [role for role in roles_with(capability) if among is None or role in among]
     users = _users.c
     query = (
         select(users.id, users.email, users.name, users.role, users.notify_invoices)
         .where(
             users.organization_id == organization_id,
             users.status == UserStatus.ACTIVE.value,
-            users.role.in_([role.value for role in roles_with(capability)]),
+            users.role.in_([role.value for role in roles]),
         )
         .order_by(users.created_at, users.id)
     )

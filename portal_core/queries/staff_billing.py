@@ -46,7 +46,7 @@ from portal_core.queries.listing import (
     equal_choices,
 )
 from portal_core.queries.staff import ORGANIZATION_CREATED, ORGANIZATION_SEARCH
-from portal_core.services import subscriptions
+from portal_core.rules import plans as plan_terms
 
 CYCLES: dict[str, str] = {
     BillingCycle.MONTHLY.value: "Monthly",
@@ -195,7 +195,7 @@ def billing_summary(
     local = (now or utcnow()).astimezone(time_zone)
     period = f"{local.year:04d}-{local.month:02d}"
     contract = None
-    if subscriptions.on_contract(subscription, plan):
+    if plan_terms.on_contract(subscription, plan):
         contract = ContractTerms(
             monthly_cents=subscription.contract_monthly_cents,
             included_requests=subscription.contract_included_requests,
@@ -213,8 +213,8 @@ def billing_summary(
         next_plan_name=next_plan.name if next_plan else None,
         next_cycle=BillingCycle(subscription.next_cycle) if subscription.next_cycle else None,
         contract=contract,
-        included_requests=subscriptions.included_requests(subscription, plan),
-        additional_request_micros=subscriptions.additional_request_micros(subscription, plan),
+        included_requests=plan_terms.included_requests(subscription, plan),
+        additional_request_micros=plan_terms.additional_request_micros(subscription, plan),
         period=period,
         period_requests=account.period_requests if account.period == period else 0,
         funds=funds_in(account),

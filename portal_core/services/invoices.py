@@ -43,8 +43,8 @@ from enum import StrEnum
 from zoneinfo import ZoneInfo
 
 from sqlalchemy import Connection, Engine, func, update
-from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy import select as sa_select
+from sqlalchemy.dialects import postgresql, sqlite
 from sqlmodel import Session, col, select
 
 from portal_core import db, emails
@@ -289,9 +289,7 @@ def next_number(session: Session, series: str) -> int:
     start = (postgresql.insert if dialect == "postgresql" else sqlite.insert)(DocumentCounter)
     # A series starts at its first document; the insert waits on, then skips, a concurrent one.
     session.execute(
-        start.values(series=series, last_number=0).on_conflict_do_nothing(
-            index_elements=["series"]
-        )
+        start.values(series=series, last_number=0).on_conflict_do_nothing(index_elements=["series"])
     )
     taken = session.execute(
         update(DocumentCounter)

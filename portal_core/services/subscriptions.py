@@ -50,7 +50,7 @@ from __future__ import annotations
 
 import uuid
 from dataclasses import dataclass
-from datetime import date, datetime
+from datetime import datetime
 from enum import StrEnum
 from zoneinfo import ZoneInfo
 
@@ -68,14 +68,26 @@ from portal_core.models.billing import (
     Plan,
     Subscription,
 )
-from portal_core.models.payments import PaymentMethod
 from portal_core.money import cents_to_micros, format_cents, format_micros, format_unit_price
 from portal_core.permissions import Actor, Capability, require, require_organization
+from portal_core.rules.cards import has_usable_card
+from portal_core.rules.plans import (  # noqa: F401  (the terms' rules, named here too)
+    MONTHS_PER_TERM,
+    additional_request_micros,
+    credit_limit_cents,
+    cycle_label,
+    cycles_of,
+    included_requests,
+    long_date,
+    next_boundary,
+    on_contract,
+    pending_change_at,
+    term_fee_cents,
+)
 from portal_core.services import audit, ledger, platform
 
 FREE_PLAN = "free"
 PLAN_CHOSEN = "plan.chosen"  # the audit action of the wizard's plan step
-MONTHS_PER_TERM = 12
 
 
 def open_billing(session: Session, organization_id: uuid.UUID, *, now: datetime) -> None:
@@ -106,13 +118,6 @@ def open_billing(session: Session, organization_id: uuid.UUID, *, now: datetime)
 # --- The terms in force: a Carrier contract's figures, else the plan's -----------------------
 
 
-def credit_limit_cents(subscription: Subscription, plan: Plan) -> int:
-    """The organization's credit limit: the one staff set, else its plan's (0 when neither)."""
-    if subscription.credit_limit_override_cents is not None:
-        return subscription.credit_limit_override_cents
-    return plan.credit_limit_cents or 0
-
-
 def cache_credit_limit(session: Session, subscription: Subscription, plan: Plan) -> int:
     """Cache the subscription's credit limit on its account, in the same transaction (the
     meter's guard reads it there); returns it."""
@@ -125,51 +130,7 @@ def cache_credit_limit(session: Session, subscription: Subscription, plan: Plan)
     return limit
 
 
-def on_contract(subscription: Subscription, plan: Plan) -> bool:
-    """Whether a Carrier contract sets the terms: the by-contract plan, or contract figures
-    staff recorded."""
-    return plan.by_contract or subscription.contract_monthly_cents is not None
-
-
-def included_requests(subscription: Subscription, plan: Plan) -> int:
-    """The requests a month included: the contract's, else the plan's (what the meter
-    applies)."""
-    if subscription.contract_included_requests is not None:
-        return subscription.contract_included_requests
-    return plan.included_requests
-
-
-def additional_request_micros(subscription: Subscription, plan: Plan) -> int | None:
-    """The price of a request beyond the allowance: the contract's, else the plan's; None
-    when requests stop at the allowance (a capped plan)."""
-    if subscription.contract_additional_request_micros is not None:
-        return subscription.contract_additional_request_micros
-    return plan.additional_request_micros
-
-
 # --- Plans, cycles and their order ---------------------------------------------------------
-
-
-def cycles_of(plan: Plan) -> tuple[BillingCycle, ...]:
-    """The billing cycles a partner may pick for ``plan``: yearly only where it has a yearly
-    price (Free has none worth a year's commitment); none for a plan by contract."""
-    if plan.by_contract:
-        return ()
-    if plan.monthly_cents and plan.yearly_monthly_cents:
-        return (BillingCycle.MONTHLY, BillingCycle.YEARLY)
-    return (BillingCycle.MONTHLY,)
-
-
-def term_fee_cents(plan: Plan, cycle: BillingCycle) -> int:
-    """What the invoice of the month a plan starts carries for it: one month's fee, or the 12
-    months of a yearly term at the yearly per-month price (``invoices._subscription_line``)."""
-    if cycle == BillingCycle.YEARLY:
-        return MONTHS_PER_TERM * (plan.yearly_monthly_cents or 0)
-    return plan.monthly_cents or 0
-
-
-def cycle_label(cycle: BillingCycle) -> str:
-    return "billed yearly" if cycle == BillingCycle.YEARLY else "billed monthly"
 
 
 def _rank(plan: Plan, cycle: BillingCycle) -> tuple[int, int]:
@@ -177,32 +138,6 @@ def _rank(plan: Plan, cycle: BillingCycle) -> tuple[int, int]:
 
 
 # --- When a scheduled change happens ---------------------------------------------------------
-
-
-def _month_start(year: int, month: int, time_zone: ZoneInfo) -> datetime:
-    return datetime(year, month, 1, tzinfo=time_zone)
-
-
-def next_boundary(subscription: Subscription, time_zone: ZoneInfo, after: datetime) -> datetime:
-    """When a downgrade recorded at ``after`` takes effect: the first day of the next month for
-    a monthly plan; for a yearly plan, the next start of its term's month (the paid term's
-    end). This is the date at which the invoice run applies it (see the module docstring)."""
-    local = after.astimezone(time_zone)
-    if subscription.cycle == BillingCycle.YEARLY:
-        term_month = subscription.term_started_at.astimezone(time_zone).month
-        year = local.year if local.month < term_month else local.year + 1
-        return _month_start(year, term_month, time_zone)
-    if local.month == 12:
-        return _month_start(local.year + 1, 1, time_zone)
-    return _month_start(local.year, local.month + 1, time_zone)
-
-
-def pending_change_at(subscription: Subscription, time_zone: ZoneInfo) -> datetime | None:
-    """When a scheduled downgrade takes effect (billing time zone), or None without one. It
-    was recorded at ``updated_at``, as the invoice run reads it."""
-    if subscription.next_plan_code is None:
-        return None
-    return next_boundary(subscription, time_zone, subscription.updated_at)
 
 
 def _current_term(subscription: Subscription, local_now: datetime) -> tuple[int, int]:
@@ -329,11 +264,6 @@ class PlanChange:
         return f"{included}, then {format_unit_price(self.additional_request_micros)} each"
 
 
-def long_date(moment: datetime | date) -> str:
-    """ "December 1, 2026": how dates of plan changes are written to partners."""
-    return f"{moment:%B} {moment.day}, {moment.year}"
-
-
 @dataclass(frozen=True)
 class _Situation:
     subscription: Subscription
@@ -426,20 +356,6 @@ def _decide(
         unused_months=unused_months,
         unused_month_cents=(current.yearly_monthly_cents or 0) if unused_months else 0,
     )
-
-
-def has_usable_card(session: Session, organization_id: uuid.UUID, now: datetime) -> bool:
-    """Whether the organization has a saved card that is not removed and not past its expiry
-    month at ``now``."""
-    card = session.exec(
-        select(PaymentMethod.id).where(
-            PaymentMethod.organization_id == organization_id,
-            col(PaymentMethod.removed_at).is_(None),
-            (col(PaymentMethod.exp_year) * 100 + col(PaymentMethod.exp_month))
-            >= now.year * 100 + now.month,
-        )
-    ).first()
-    return card is not None
 
 
 def _payment_problem(

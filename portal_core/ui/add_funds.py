@@ -23,7 +23,7 @@ from portal_core.models.payments import PaymentStatus
 from portal_core.money import format_cents, format_percent
 from portal_core.queries import billing
 from portal_core.queries.payments import Card
-from portal_core.services import payments as card_payments
+from portal_core.services.payments import top_ups
 from portal_core.services.sessions import SessionView
 from portal_core.ui import forms, resources, state
 from portal_core.ui.billing_views import CANCELLED_PARAM, PAYMENT_PARAM
@@ -83,7 +83,7 @@ def form(viewer: SessionView, cards: list[Card], *, fee_millipercent: int) -> No
                 key=AMOUNT,
                 placeholder="100.00",
                 max_chars=20,
-                help=card_payments.AMOUNT_BOUNDS,
+                help=top_ups.AMOUNT_BOUNDS,
                 disabled=charging is not None,
             )
             amount_errors = forms.FieldErrors()
@@ -99,29 +99,29 @@ def form(viewer: SessionView, cards: list[Card], *, fee_millipercent: int) -> No
 
 def _quote(
     amount_text: str, errors: forms.FieldErrors, *, fee_millipercent: int
-) -> card_payments.Quote | None:
+) -> top_ups.Quote | None:
     """The figures for the amount typed, or None (what to type, or why not, said)."""
     if not amount_text.strip():
         st.caption(
-            f"Enter an amount: {card_payments.AMOUNT_BOUNDS.lower()} A card "
+            f"Enter an amount: {top_ups.AMOUNT_BOUNDS.lower()} A card "
             f"convenience fee of {format_percent(fee_millipercent)} is added."
         )
         return None
     try:
-        amount_cents = card_payments.parse_amount(amount_text)
+        amount_cents = top_ups.parse_amount(amount_text)
         with resources.reading() as session:
-            return card_payments.quote(session, amount_cents)
+            return top_ups.quote(session, amount_cents)
     except ValidationFailed as problem:
         errors.show(problem)
         return None
 
 
-def _figures_and_pay_now(figures: card_payments.Quote, card_id: str, *, charging: bool) -> None:
+def _figures_and_pay_now(figures: top_ups.Quote, card_id: str, *, charging: bool) -> None:
     st.markdown(
         "| | USD |\n|:--|--:|\n"
         f"| Amount added to your balance "
         f"| {markdown_escape(format_cents(figures.amount_cents))} |\n"
-        f"| {markdown_escape(card_payments.fee_label(figures.fee_millipercent))} "
+        f"| {markdown_escape(top_ups.fee_label(figures.fee_millipercent))} "
         f"| {markdown_escape(format_cents(figures.fee_cents))} |\n"
         f"| **Total charged to your card** "
         f"| **{markdown_escape(format_cents(figures.total_cents))}** |"
@@ -169,7 +169,7 @@ def _charge(viewer: SessionView, key: str, card_id: str, amount_cents: int) -> N
     """Make the recorded charge, then rerun to show its outcome and the new funds."""
     try:
         with resources.writing() as session:
-            payment = card_payments.add_funds(
+            payment = top_ups.add_funds(
                 session,
                 viewer.actor,
                 payment_method_id=uuid.UUID(card_id),

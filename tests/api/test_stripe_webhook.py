@@ -25,7 +25,7 @@ from portal_core.models.payments import (
     PaymentStatus,
 )
 from portal_core.money import MICROS_PER_CENT
-from portal_core.services import payments
+from portal_core.services.payments import top_ups
 from portal_core.settings import get_settings
 from tests.factories import make_card, make_user, organization_of
 from tests.services.support import count, fetch, race
@@ -67,8 +67,8 @@ def _pending_checkout(engine: Engine, amount_cents: int = 5_000) -> Payment:
         owner = make_user(session)
         card = make_card(session, organization_of(session, owner))
         card.gateway = GatewayName.STRIPE
-        quote = payments.quote(session, amount_cents)
-        payment = payments.new_payment(
+        quote = top_ups.quote(session, amount_cents)
+        payment = top_ups.new_payment(
             owner.organization_id,  # type: ignore[arg-type]
             card,
             quote,

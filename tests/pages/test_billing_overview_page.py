@@ -24,7 +24,7 @@ from portal_core.models.payments import AutoRecharge, Payment, PaymentMethod, Pa
 from portal_core.money import MICROS_PER_CENT
 from portal_core.payments import stripe_gateway_for
 from portal_core.services import ledger
-from portal_core.services import payments as card_payments
+from portal_core.services.payments import cards, top_ups, webhook
 from portal_core.settings import get_settings
 from tests.factories import (
     actor_of,
@@ -201,7 +201,7 @@ def test_the_last_payment_shows_with_its_status_and_a_link_to_it(portal: Portal)
     user = make_member(portal)
     card = add_card(portal, user)
     with db.write_session(portal.engine) as session:
-        payment = card_payments.add_funds(
+        payment = top_ups.add_funds(
             session,
             actor_of(user),
             payment_method_id=card.id,
@@ -400,7 +400,7 @@ def test_a_payment_of_another_organization_by_link_is_not_found(portal: Portal) 
         other = make_user(session, organization=make_organization(session))
         other_card = make_card(session, organization_of(session, other))
     with db.write_session(portal.engine) as session:
-        theirs = card_payments.add_funds(
+        theirs = top_ups.add_funds(
             session,
             actor_of(other),
             payment_method_id=other_card.id,
@@ -428,7 +428,7 @@ def test_a_declined_payment_by_link_says_why(portal: Portal) -> None:
     user = make_member(portal)
     card = add_card(portal, user, "pm_card_chargeDeclined")
     with pytest.raises(Exception, match="declined"), db.write_session(portal.engine) as session:
-        card_payments.add_funds(
+        top_ups.add_funds(
             session,
             actor_of(user),
             payment_method_id=card.id,
@@ -464,14 +464,14 @@ def deliver(portal: Portal, event_type: str, data: dict[str, object]) -> None:
     payload = event_payload(event_type, data)
     gateway = stripe_gateway_for()
     assert gateway is not None
-    card_payments.receive_stripe_webhook(
+    webhook.receive_stripe_webhook(
         portal.engine, payload, signature_header(payload), gateway=gateway
     )
 
 
 def stripe_card(portal: Portal, stripe: FakeStripe, user: User) -> PaymentMethod:
     with db.write_session(portal.engine) as session:
-        setup = card_payments.start_adding_card(session, actor_of(user))
+        setup = cards.start_adding_card(session, actor_of(user))
     assert setup.checkout_url is not None
     session_id = setup.checkout_url.rsplit("/", 1)[1]
     deliver(portal, "checkout.session.completed", stripe.complete_setup(session_id))
@@ -614,7 +614,7 @@ def test_utc_is_not_assumed_for_the_last_payment_date(portal: Portal) -> None:
     card = add_card(portal, user)
     late = datetime(2026, 11, 3, 3, 30, tzinfo=UTC)  # 22:30 on the 2nd in Toronto
     with db.write_session(portal.engine) as session:
-        card_payments.add_funds(
+        top_ups.add_funds(
             session,
             actor_of(user),
             payment_method_id=card.id,

@@ -26,8 +26,9 @@ from portal_core.models.payments import AutoRecharge, Payment, PaymentSource, Pa
 from portal_core.money import MICROS_PER_CENT
 from portal_core.payments.test_cards import AUTHENTICATION_REQUIRED, CARD_DECLINED, EXPIRED_CARD
 from portal_core.permissions import Capability
-from portal_core.services import auto_recharge, ledger, payments, platform
+from portal_core.services import auto_recharge, ledger, platform
 from portal_core.services.auto_recharge import on_funds_dropped, recharge, save_settings, sweep
+from portal_core.services.payments import cards
 from tests.factories import (
     actor_of,
     fund,
@@ -350,7 +351,7 @@ def test_a_failed_card_is_not_tried_again_the_same_day_until_the_card_changes(en
     with db.write_session(engine) as session:
         visa = make_card(session, team.organization, test_card="pm_card_visa", default=False)
     with db.write_session(engine) as session:
-        payments.set_default_card(session, actor_of(team.owner), visa.id)
+        cards.set_default_card(session, actor_of(team.owner), visa.id)
     assert recharge(engine, team.id) is not None
 
     statuses = [p.status for p in _auto_payments(engine, team)]
@@ -487,11 +488,11 @@ def test_the_default_card_can_be_removed_once_auto_recharge_is_off(engine):
     assert team.card is not None
     _save(engine, team.owner)
     with db.write_session(engine) as session, pytest.raises(Conflict):
-        payments.remove_card(session, actor_of(team.owner), team.card.id)
+        cards.remove_card(session, actor_of(team.owner), team.card.id)
 
     _save(engine, team.owner, enabled=False)
     with db.write_session(engine) as session:
-        payments.remove_card(session, actor_of(team.owner), team.card.id)
+        cards.remove_card(session, actor_of(team.owner), team.card.id)
 
 
 @pytest.mark.parametrize(

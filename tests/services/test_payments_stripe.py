@@ -31,8 +31,9 @@ from portal_core.models.payments import (
 )
 from portal_core.money import MICROS_PER_CENT
 from portal_core.payments.stripe_gateway import StripeGateway
-from portal_core.services import ledger, payments
+from portal_core.services import ledger
 from portal_core.services.auto_recharge import NO_ANSWER, STALLED_AFTER, recharge, sweep
+from portal_core.services.payments import cards, top_ups, webhook
 from tests.factories import actor_of, make_auto_recharge, make_card, make_user, organization_of
 from tests.services.support import count, fetch, mail_to
 from tests.support.fake_stripe import (
@@ -63,7 +64,7 @@ def _owner(engine):
 
 def _deliver(engine, gateway, event_type, data, *, event_id=None):
     payload = event_payload(event_type, data, event_id=event_id)
-    return payments.receive_stripe_webhook(
+    return webhook.receive_stripe_webhook(
         engine, payload, signature_header(payload), gateway=gateway
     )
 
@@ -71,7 +72,7 @@ def _deliver(engine, gateway, event_type, data, *, event_id=None):
 def _stripe_card(engine, fake, gateway, owner, test_card="pm_card_visa") -> PaymentMethod:
     """A card saved the Stripe way: Checkout in setup mode, then the webhook."""
     with db.write_session(engine) as session:
-        setup = payments.start_adding_card(session, actor_of(owner), gateway=gateway)
+        setup = cards.start_adding_card(session, actor_of(owner), gateway=gateway)
     assert setup.card is None and setup.checkout_url is not None
     session_id = setup.checkout_url.rsplit("/", 1)[1]
     _deliver(
@@ -93,7 +94,7 @@ def _balance_cents(engine, owner) -> int:
 
 def _top_up(engine, gateway, owner, card, key="attempt-1", amount_cents=5_000) -> Payment:
     with db.write_session(engine) as session:
-        return payments.add_funds(
+        return top_ups.add_funds(
             session,
             actor_of(owner),
             payment_method_id=card.id,
@@ -132,7 +133,7 @@ def test_the_customer_is_created_once_per_organization(engine, fake, gateway):
 
     for _ in range(2):
         with db.write_session(engine) as session:
-            payments.start_adding_card(session, actor_of(owner), gateway=gateway)
+            cards.start_adding_card(session, actor_of(owner), gateway=gateway)
 
     assert len(fake.posts("/v1/customers")) == 1
     assert count(engine, GatewayCustomer) == 1
@@ -141,7 +142,7 @@ def test_the_customer_is_created_once_per_organization(engine, fake, gateway):
 def test_a_setup_for_another_organizations_customer_saves_no_card(engine, fake, gateway):
     mine, theirs = _owner(engine), _owner(engine)
     with db.write_session(engine) as session:
-        setup = payments.start_adding_card(session, actor_of(mine), gateway=gateway)
+        setup = cards.start_adding_card(session, actor_of(mine), gateway=gateway)
     assert setup.checkout_url is not None
     completed = fake.complete_setup(setup.checkout_url.rsplit("/", 1)[1])
     completed["metadata"]["organization_id"] = str(theirs.organization_id)
@@ -213,7 +214,7 @@ def test_an_expired_checkout_fails_the_payment_quietly(engine, fake, gateway):
     stored = fetch(engine, Payment, payment.id)
     assert (stored.status, stored.failure_message) == (
         PaymentStatus.FAILED,
-        payments.CHECKOUT_EXPIRED_MESSAGE,
+        webhook.CHECKOUT_EXPIRED_MESSAGE,
     )
     assert count(engine, Notice) == 0
     assert _balance_cents(engine, owner) == 0
