@@ -1,9 +1,11 @@
 """The portal's command line: ``python -m portal_core <command>``.
 
 Commands: ``migrate``, ``seed``, ``create-staff EMAIL``, ``outbox``, ``check-balances``,
-``invoices run [--period YYYY-MM]``, ``billing recharge``, ``billing reconcile``.
+``invoices run [--period YYYY-MM]``, ``billing recharge``, ``billing reconcile``, ``mail send``.
 Bad input prints one clear line and exits with status 2; nothing is half-done. ``invoices run``
 exits with status 1 when an organization could not be invoiced (the others are; run it again).
+``mail send`` exits with status 1 when a mail could not be sent this time (it stays queued and
+is retried later, unless that was its last attempt: then staff get a notice).
 """
 
 from __future__ import annotations
@@ -147,6 +149,19 @@ def cmd_billing_reconcile(_args: argparse.Namespace) -> int:
     return 1 if summary.errors else 0
 
 
+def cmd_mail_send(_args: argparse.Namespace) -> int:
+    """The mail queue's retries, for a scheduler (every minute or so): what the portal could
+    not send right after its commit, once its back-off is over."""
+    from portal_core.services.mail_queue import send_queued
+
+    summary = send_queued(_engine())
+    print(
+        f"Mail: {summary.sent:,} sent, {summary.failed:,} failed ({summary.gave_up:,} given up), "
+        f"{summary.waiting:,} waiting in the queue."
+    )
+    return 1 if summary.failed else 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="python -m portal_core", description=__doc__)
     commands = parser.add_subparsers(dest="command", required=True)
@@ -190,6 +205,14 @@ def build_parser() -> argparse.ArgumentParser:
         "reconcile",
         help="ask the gateway about payments still pending; settle what it says (a scheduler's)",
     ).set_defaults(run=cmd_billing_reconcile)
+    mail = commands.add_parser("mail", help="the mail queue").add_subparsers(
+        dest="mail_command", required=True
+    )
+    send_help = (
+        "send the queued e-mail that is due (for a scheduler); exits 1 when one failed this "
+        "time (it stays queued for a later try)"
+    )
+    mail.add_parser("send", help=send_help, description=send_help).set_defaults(run=cmd_mail_send)
     return parser
 
 

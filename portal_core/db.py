@@ -8,6 +8,8 @@ PostgreSQL, via ``DATABASE_URL``, needs none of that.
 
 ``write_session`` is the unit of work: it commits when the block ends, rolls back when it
 raises, and only after a commit runs what was deferred (mail, for one) with ``after_commit``.
+Each deferred action runs even when one before it raised: the money already moved, so a
+failure there is logged, never raised into the caller and never a reason to skip the rest.
 ``write_connection`` is the same unit of work for SQLAlchemy Core statements, without the ORM,
 for the hot path (the meter), where an ORM session costs several times the statements' work.
 ``after_commit`` takes either: the session, the connection of ``write_connection``, or the
@@ -22,6 +24,7 @@ would sleep in SQLite's busy handler).
 
 from __future__ import annotations
 
+import logging
 import threading
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -42,6 +45,8 @@ _AFTER_COMMIT = "portal_after_commit"
 _FACTS = "portal_facts"
 
 Deferred = list[Callable[[], None]]
+
+log = logging.getLogger(__name__)
 
 
 _engines: dict[str, Engine] = {}
@@ -182,9 +187,14 @@ def write_connection(engine: Engine) -> Iterator[Connection]:
 
 
 def _run(deferred: Deferred) -> None:
-    # Outside the write lock: a slow mail server must not hold up the other writers.
+    # Outside the write lock: a slow mail server must not hold up the other writers. The unit
+    # of work has committed: whatever fails now must neither undo what the caller sees as done
+    # (a top-up that succeeded) nor rob the actions after it of their turn.
     for action in deferred:
-        action()
+        try:
+            action()
+        except Exception:
+            log.exception("An action deferred until after the commit failed; the commit stands")
 
 
 @contextmanager

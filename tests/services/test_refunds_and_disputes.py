@@ -29,7 +29,7 @@ from portal_core.models.payments import (
 from portal_core.money import MICROS_PER_CENT
 from portal_core.payments.stripe_gateway import StripeGateway
 from portal_core.services import ledger
-from portal_core.services.payments import refunds, settlement, top_ups
+from portal_core.services.payments import refunds, top_ups
 from tests.factories import actor_of, make_card, make_user, organization_of
 from tests.services.support import count, fetch, mail_to
 from tests.support.fake_stripe import SECRET_KEY, WEBHOOK_SECRET, FakeStripe, running
@@ -394,11 +394,3 @@ def test_an_event_of_a_type_the_portal_does_not_use_is_not_recorded_as_handled(
 
     assert result.outcome.startswith("ignored")
     assert count(engine, GatewayEvent) == 0
-
-
-def test_the_settlement_share_is_half_up_of_amount_over_total():
-    payment = Payment(amount_cents=AMOUNT, total_cents=TOTAL, fee_cents=295)
-
-    assert settlement.balance_share(payment, TOTAL) == AMOUNT
-    assert settlement.balance_share(payment, 1) == 1  # 0.97 cent → 1
-    assert settlement.balance_share(payment, 0) == 0
