@@ -135,6 +135,31 @@ def invoice_paid(
     )
 
 
+def credit_note_issued(
+    to: str,
+    name: str,
+    *,
+    credit_note_id: uuid.UUID,
+    label: str,
+    total_cents: int,
+    invoice_number: int,
+    reason: str,
+) -> Mail:
+    """A credit note: what it credits, against which invoice, and why."""
+    return Mail(
+        to=to,
+        subject=f"SIPSTACK credit note {label}: {format_cents(total_cents)} credited",
+        body=(
+            f"Hello {name},\n\nCredit note {label} credits {format_cents(total_cents)}, taxes "
+            f"included, to your balance against invoice {invoice_number}: {reason}\n\n"
+            "See it, and download its PDF, in Billing › Invoices:\n\n"
+            f"{get_settings().public_url.rstrip('/')}/billing_invoices?credit_note="
+            f"{credit_note_id}\n\n— SIPSTACK Partner Portal\nYou get this e-mail because "
+            "invoice e-mails are on in My Profile › Notifications."
+        ),
+    )
+
+
 def low_balance(
     to: str,
     name: str,

@@ -28,6 +28,7 @@ class NoticeKind(StrEnum):
     AUTO_RECHARGE_FAILED = "auto_recharge_failed"
     INVOICE_ISSUED = "invoice_issued"
     INVOICE_PAID = "invoice_paid"
+    CREDIT_NOTE_ISSUED = "credit_note_issued"
     PAYMENT_REFUNDED = "payment_refunded"
     PAYMENT_DISPUTED = "payment_disputed"
     DISPUTE_WON = "dispute_won"

@@ -52,6 +52,10 @@ PAYMENT_STATUSES: dict[str, str] = {
     PaymentStatus.PENDING.value: "Pending",
     PaymentStatus.FAILED.value: "Failed",
     PaymentStatus.REQUIRES_ACTION.value: "Needs authentication",
+    PaymentStatus.PARTIALLY_REFUNDED.value: "Partially refunded",
+    PaymentStatus.REFUNDED.value: "Refunded",
+    PaymentStatus.DISPUTED.value: "Disputed",
+    PaymentStatus.CHARGED_BACK.value: "Charged back",
 }
 PAYMENT_SOURCES: dict[str, str] = {
     PaymentSource.PORTAL.value: "Add funds",

@@ -84,10 +84,12 @@ def next_boundary(subscription: Subscription, time_zone: ZoneInfo, after: dateti
 
 
 def pending_change_at(subscription: Subscription, time_zone: ZoneInfo) -> datetime | None:
-    """When a scheduled downgrade takes effect (billing time zone), or None without one. It
-    was recorded at ``updated_at``, as the invoice run reads it."""
+    """When a scheduled downgrade takes effect (billing time zone), or None without one: the
+    date fixed when it was asked for (``next_change_at``), which the invoice run applies."""
     if subscription.next_plan_code is None:
         return None
+    if subscription.next_change_at is not None:
+        return subscription.next_change_at.astimezone(time_zone)
     return next_boundary(subscription, time_zone, subscription.updated_at)
 
 

@@ -37,7 +37,7 @@ from portal_core.models.base import utcnow
 from portal_core.models.billing import BillingCycle, Plan, Subscription
 from portal_core.permissions import Actor, Capability, require, require_organization
 from portal_core.rules.cards import has_usable_card
-from portal_core.services import audit, sessions, subscriptions
+from portal_core.services import audit, in_force, sessions, subscriptions
 from portal_core.services.passwords import hash_password, password_problem, verify_password
 from portal_core.services.secrets import digest, new_secret
 from portal_core.services.validation import (
@@ -367,6 +367,8 @@ def save_company(
     organization.tax_id = details.tax_id.strip() or None
     organization.updated_at = now or utcnow()
     session.add(organization)
+    # Invoices print, and tax by, the details in force at the end of their period.
+    in_force.record_billing_details(session, organization, at=organization.updated_at)
     audit.record(session, "company.updated", actor=actor)
 
 

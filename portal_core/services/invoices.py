@@ -37,14 +37,12 @@ import re
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
-from decimal import ROUND_HALF_UP, Decimal
+from datetime import datetime
 from enum import StrEnum
 from zoneinfo import ZoneInfo
 
 from sqlalchemy import Connection, Engine, func, update
 from sqlalchemy import select as sa_select
-from sqlalchemy.dialects import postgresql, sqlite
 from sqlmodel import Session, col, select
 
 from portal_core import db, emails
@@ -56,7 +54,7 @@ from portal_core.models.base import utcnow
 from portal_core.models.billing import (
     BillingAccount,
     BillingCycle,
-    DocumentCounter,
+    BillingDetails,
     EntryKind,
     Invoice,
     InvoiceLine,
@@ -65,21 +63,26 @@ from portal_core.models.billing import (
     LookupType,
     Plan,
     Subscription,
-    TaxRate,
     UsageCarry,
     UsageRecord,
 )
 from portal_core.models.notices import NoticeKind
-from portal_core.money import MICROS_PER_CENT, cents_to_micros, format_cents, micros_to_cents
+from portal_core.money import (
+    MICROS_PER_CENT,
+    cents_to_micros,
+    format_cents,
+    micros_to_cents,
+    tax_cents,
+)
 from portal_core.parties import organization_lines, seller_lines
 from portal_core.permissions import Actor, Capability, require
 from portal_core.queries.members import members_who_may
-from portal_core.services import audit, ledger, notices, platform, subscriptions
+from portal_core.services import audit, in_force, ledger, notices, platform, subscriptions
+from portal_core.services.document_numbers import next_number
 
 log = logging.getLogger(__name__)
 
 TAXED_COUNTRY = "CA"  # SPEC.md: sales tax applies to Canadian companies only
-_RATE_SCALE = 100_000  # rates are thousandths of a percent: 13 % = 13,000
 _PERIOD = re.compile(r"(?P<year>[0-9]{4})-(?P<month>0[1-9]|1[0-2])")
 
 LOOKUP_TYPE_NAMES: dict[str, str] = {
@@ -281,27 +284,6 @@ class _Issued:
 INVOICE_SERIES = "INV"
 
 
-def next_number(session: Session, series: str) -> int:
-    """The next number of a gapless series (``DocumentCounter``): taken in the caller's
-    transaction, so a rollback gives it back and concurrent takers wait for one another."""
-    counters = DocumentCounter.__table__.c  # type: ignore[attr-defined]
-    dialect = session.get_bind().dialect.name
-    start = (postgresql.insert if dialect == "postgresql" else sqlite.insert)(DocumentCounter)
-    # A series starts at its first document; the insert waits on, then skips, a concurrent one.
-    session.execute(
-        start.values(series=series, last_number=0).on_conflict_do_nothing(index_elements=["series"])
-    )
-    taken = session.execute(
-        update(DocumentCounter)
-        .where(counters.series == series)
-        .values(last_number=counters.last_number + 1)
-        .returning(counters.last_number)
-    ).first()
-    if taken is None:
-        raise NotFound(f"The numbering of {series} documents is missing: run the migrations.")
-    return int(taken[0])
-
-
 def _invoice_organization(
     session: Session,
     organization_id: uuid.UUID,
@@ -327,11 +309,10 @@ def _invoice_organization(
     ).first()
     if already is not None:
         return _Issued(Outcome.ALREADY_INVOICED)
-    plan = session.get(Plan, subscription.plan_code)
-    if plan is None:
-        raise NotFound(f"The plan “{subscription.plan_code}” was not found.")
-    subscription_line = _subscription_line(subscription, plan, period)
-    _apply_pending_downgrade(session, subscription, period, now)
+    _apply_pending_downgrade(session, subscription, period)
+    # Everything billed is what held during the period, whatever changed since.
+    fees = _subscription_lines(session, organization_id, period)
+    buyer = in_force.billing_details_at(session, organization, period.ends_at)
 
     # Everything from the number to the usage it takes is undone together when the invoice
     # turns out to carry nothing: the number goes back, the usage stays for the next one.
@@ -348,19 +329,19 @@ def _invoice_organization(
         issued_at=now,
         updated_at=now,
         seller_details=seller_details,
-        buyer_details=_buyer_details(organization),
+        buyer_details=_buyer_details(buyer),
     )
     session.add(invoice)
     session.flush()
     usage_lines, usage_cost_micros = _take_usage(session, organization_id, invoice.id, period)
-    lines = ([subscription_line] if subscription_line else []) + usage_lines
+    lines = fees + usage_lines
     subtotal = sum(line.amount_cents for line in lines)
     if subtotal == 0:
         attempt.rollback()
         return _Issued(Outcome.NOTHING_TO_INVOICE)
     attempt.commit()
 
-    taxes = _taxes(session, organization, subtotal)
+    taxes = _taxes(session, buyer, period, subtotal)
     total = subtotal + sum(amount for _tax, _rate, amount in taxes)
     entry = ledger.post_entry(
         session,
@@ -522,41 +503,76 @@ def _tell_paid(
 # --- The lines ---------------------------------------------------------------------------------
 
 
-def _subscription_line(subscription: Subscription, plan: Plan, period: Period) -> _Line | None:
-    """The plan's fee for ``period``, or None when the period owes none."""
-    if subscription.term_started_at >= period.ends_at:
-        return None  # the current plan began after the period: it owes that plan nothing
-    if subscription.contract_monthly_cents is not None:
-        monthly_cents: int | None = subscription.contract_monthly_cents
-        name = f"{plan.name} contract"
-    else:
-        monthly_cents = (
-            plan.yearly_monthly_cents
-            if subscription.cycle == BillingCycle.YEARLY
-            else plan.monthly_cents
-        )
-        name = f"{plan.name} plan"
-    if not monthly_cents:
-        return None
-    if subscription.cycle == BillingCycle.YEARLY:
-        if not _starts_a_term(subscription, period):
-            return None
-        return _Line(
-            f"{name}, yearly: 12 months from {period.label}",
-            12,
-            cents_to_micros(monthly_cents),
-            12 * monthly_cents,
-        )
-    return _Line(f"{name}, {period.label}", 1, cents_to_micros(monthly_cents), monthly_cents)
+def _subscription_lines(
+    session: Session, organization_id: uuid.UUID, period: Period
+) -> list[_Line]:
+    """The fees of ``period`` from the terms in force during it (``in_force.terms_during``):
+
+    - a yearly term whose 12 months start in ``period`` (the month its term began, each
+      year) and that is still in force at its end bills them, at its yearly per-month fee
+      (one replaced within that month by an upgrade was never invoiced, and owes nothing);
+    - the month itself is billed once, at the highest monthly fee of the monthly terms in
+      force during it — an upgrade's new fee rather than the old one, a contract ended on the
+      28th rather than the plan it ended into — leaving out a monthly term that ended before
+      a yearly term began in the month (the 12 months include it);
+    - a fee is the contract's, else the plan's in force when the month (or the term, if
+      later) began (``in_force.price_at``).
+    """
+    terms = in_force.terms_during(session, organization_id, period.starts_at, period.ends_at)
+    lines: list[_Line] = []
+    yearly_from: datetime | None = None
+    for term in terms:
+        if term.cycle != BillingCycle.YEARLY or not _starts_a_term(term, period):
+            continue
+        if term.effective_to is not None and term.effective_to < period.ends_at:
+            continue  # replaced within its first month (an upgrade) before it was invoiced
+        fee, name = _fee(session, term, period)
+        if fee:
+            lines.append(
+                _Line(
+                    f"{name}, yearly: 12 months from {period.label}",
+                    12,
+                    cents_to_micros(fee),
+                    12 * fee,
+                )
+            )
+        started = max(term.effective_from, period.starts_at)
+        yearly_from = started if yearly_from is None else max(yearly_from, started)
+    monthly = [
+        _fee(session, term, period)
+        for term in terms
+        if term.cycle != BillingCycle.YEARLY
+        and (yearly_from is None or term.effective_to is None or term.effective_to > yearly_from)
+    ]
+    fee, name = max(monthly, key=lambda fee_and_name: fee_and_name[0], default=(0, ""))
+    if fee:
+        lines.insert(0, _Line(f"{name}, {period.label}", 1, cents_to_micros(fee), fee))
+    return lines
 
 
-def _term_start_month(subscription: Subscription, period: Period) -> int:
-    return subscription.term_started_at.astimezone(period.time_zone).month
+def _fee(session: Session, term: in_force.Term, period: Period) -> tuple[int, str]:
+    """A term's fee per month for ``period`` (yearly: its per-month price) and its name."""
+    plan = session.get(Plan, term.plan_code)
+    if plan is None:
+        raise NotFound(f"The plan “{term.plan_code}” was not found.")
+    if term.contract_monthly_cents is not None:
+        return term.contract_monthly_cents, f"{plan.name} contract"
+    price = in_force.price_at(session, plan.code, max(term.effective_from, period.starts_at))
+    monthly, yearly = (
+        (price.monthly_cents, price.yearly_monthly_cents)
+        if price is not None
+        else (plan.monthly_cents, plan.yearly_monthly_cents)
+    )
+    fee = yearly if term.cycle == BillingCycle.YEARLY else monthly
+    return fee or 0, f"{plan.name} plan"
 
 
-def _starts_a_term(subscription: Subscription, period: Period) -> bool:
+def _starts_a_term(term: in_force.Term, period: Period) -> bool:
     """A yearly term starts in the month of ``term_started_at`` and in that month each year."""
-    return period.month == _term_start_month(subscription, period)
+    started = term.term_started_at.astimezone(period.time_zone)
+    return period.month == started.month and period.starts_at >= datetime(
+        started.year, started.month, 1, tzinfo=period.time_zone
+    )
 
 
 def _take_usage(
@@ -633,65 +649,48 @@ def _take_usage(
 
 
 def _taxes(
-    session: Session, organization: Organization, subtotal_cents: int
+    session: Session, buyer: BillingDetails, period: Period, subtotal_cents: int
 ) -> list[tuple[str, int, int]]:
-    """(tax, rate, amount) for each of the province's taxes; none outside Canada."""
-    if organization.country != TAXED_COUNTRY:
+    """(tax, rate, amount) for each tax of the buyer's province, at the rates in force at the
+    end of ``period``; none outside Canada."""
+    if buyer.country != TAXED_COUNTRY:
         return []
-    rates = session.exec(
-        select(TaxRate)
-        .where(TaxRate.country == TAXED_COUNTRY, TaxRate.province == (organization.province or ""))
-        .order_by(col(TaxRate.tax))
-    ).all()
+    rates = in_force.tax_rates_at(session, TAXED_COUNTRY, buyer.province or "", period.ends_at)
     if not rates:
         raise ValidationFailed(
             {
-                "province": f"{organization.name} is a Canadian company whose province "
-                f"(“{organization.province or ''}”) has no sales taxes on file: set its "
+                "province": f"{buyer.name} is a Canadian company whose province "
+                f"(“{buyer.province or ''}”) has no sales taxes on file: set its "
                 "province (Company page) or the province's taxes, then run again."
             }
         )
-    return [
-        (rate.tax, rate.rate_millipercent, tax_cents(subtotal_cents, rate.rate_millipercent))
-        for rate in rates
-    ]
+    return [(tax, rate, tax_cents(subtotal_cents, rate)) for tax, rate in rates]
 
 
-def tax_cents(subtotal_cents: int, rate_millipercent: int) -> int:
-    """One tax on a subtotal, rounded half-up to the cent once (13 % of $30.05 = $3.91)."""
-    exact = Decimal(subtotal_cents) * rate_millipercent / _RATE_SCALE
-    return int(exact.quantize(Decimal(1), rounding=ROUND_HALF_UP))
-
-
-def _apply_pending_downgrade(
-    session: Session, subscription: Subscription, period: Period, now: datetime
-) -> None:
-    """Move to ``next_plan_code`` when ``period`` is the last of the current term.
-
-    Only a downgrade asked for before the period ended is due at its end: one asked for later
-    waits for the next boundary, so re-running an old period never applies it early.
-    """
-    if subscription.next_plan_code is None or subscription.updated_at >= period.ends_at:
+def _apply_pending_downgrade(session: Session, subscription: Subscription, period: Period) -> None:
+    """Apply a scheduled downgrade whose date (``next_change_at``, fixed when it was asked
+    for) has come by the end of ``period``: its terms hold from that date, whenever the run
+    applies it."""
+    due = subscription.next_change_at
+    if subscription.next_plan_code is None or due is None or due > period.ends_at:
         return
-    if subscription.cycle == BillingCycle.YEARLY:
-        next_month = 1 if period.month == 12 else period.month + 1
-        if next_month != _term_start_month(subscription, period):
-            return
     plan = session.get(Plan, subscription.next_plan_code)
     if plan is None:
         raise NotFound(f"The plan “{subscription.next_plan_code}” was not found.")
     subscription.plan_code = plan.code
     subscription.cycle = subscription.next_cycle or subscription.cycle
-    subscription.term_started_at = period.ends_at.astimezone(UTC)
+    subscription.term_started_at = due
     subscription.next_plan_code = None
     subscription.next_cycle = None
+    subscription.next_change_at = None
     if not plan.by_contract:
         subscription.contract_monthly_cents = None
         subscription.contract_included_requests = None
         subscription.contract_additional_request_micros = None
         subscription.contract_lookups_per_second = None
-    subscription.updated_at = now
+    subscription.updated_at = due
     session.add(subscription)
+    in_force.record_terms(session, subscription, at=due)
     # The new plan's limit, unless staff set one for this organization: theirs holds.
     subscriptions.cache_credit_limit(session, subscription, plan)
 
@@ -703,5 +702,5 @@ def _seller_details(seller: platform.Seller) -> str:
     return "\n".join(seller_lines(seller))
 
 
-def _buyer_details(organization: Organization) -> str:
-    return "\n".join(organization_lines(organization))[:1000]
+def _buyer_details(buyer: BillingDetails) -> str:
+    return "\n".join(organization_lines(buyer))[:1000]

@@ -17,7 +17,7 @@ from portal_core.models.base import utcnow
 from portal_core.models.payments import GatewayName
 from portal_core.payments import gateway_name
 from portal_core.permissions import Actor
-from portal_core.services import audit, subscriptions
+from portal_core.services import audit, in_force, subscriptions
 from portal_core.services.passwords import hash_password
 from portal_core.services.payments import cards, top_ups
 from portal_core.services.staff import create_staff
@@ -65,6 +65,7 @@ def seed_demo(session: Session) -> bool:
     session.flush()
     session.add(BrandDomain(organization_id=organization.id, domain=DEMO_DOMAIN, created_at=now))
     subscriptions.open_billing(session, organization.id, now=now)
+    in_force.record_billing_details(session, organization, at=now)
     users: dict[Role, User] = {}
     for role in DEMO_ROLES:
         users[role] = User(

@@ -170,13 +170,15 @@ def test_a_signed_body_that_is_not_an_event_is_a_400(engine, client):
     assert count(engine, GatewayEvent) == 0
 
 
-def test_an_event_type_the_portal_does_not_use_is_recorded_and_acknowledged(engine, client):
+def test_an_event_type_the_portal_does_not_use_is_acknowledged_but_not_recorded(engine, client):
     payload = event_payload("invoice.created", {"id": "in_1"}, event_id="evt_other")
 
     answer = _post(client, payload, signature_header(payload))
 
-    assert (answer.status_code, answer.json()["outcome"]) == (200, "ignored")
-    assert count(engine, GatewayEvent) == 1
+    assert answer.status_code == 200
+    assert answer.json()["outcome"] == "ignored: not an event the portal uses"
+    # Not marked handled: were the portal to use this type later, a redelivery would count.
+    assert count(engine, GatewayEvent) == 0
 
 
 def test_without_stripe_the_webhook_is_not_found(engine, monkeypatch):

@@ -23,7 +23,7 @@ from portal_core.models.billing import BillingAccount, EntryKind, Subscription
 from portal_core.models.payments import AutoRecharge, Payment, PaymentMethod, PaymentStatus
 from portal_core.money import MICROS_PER_CENT
 from portal_core.payments import stripe_gateway_for
-from portal_core.services import ledger
+from portal_core.services import ledger, platform
 from portal_core.services.payments import cards, top_ups, webhook
 from portal_core.settings import get_settings
 from tests.factories import (
@@ -355,12 +355,29 @@ def test_a_rerun_while_charging_charges_once(portal: Portal) -> None:
 
     # The same charge again, as when a second click or a rerun interrupts the run that made
     # it before the attempt ended: it finds the payment already made under its key.
-    app.session_state[CHARGING] = (key, str(card.id), 10_000)
+    app.session_state[CHARGING] = (key, str(card.id), 10_000, "")
     app.run()
 
     assert not app.exception
     assert len(payments_of(portal, user)) == 1
     assert balance_cents(portal, user) == 10_000
+
+
+def test_the_fee_shown_is_the_fee_charged_when_staff_change_the_rate_before_pay_now(
+    portal: Portal,
+) -> None:
+    user = make_member(portal)
+    add_card(portal, user)
+    app = enter_amount(open_page(portal, user), "100")
+    assert [button.label for button in pay_buttons(app)] == ["Pay now $102.95"]
+    with db.write_session(portal.engine) as session:
+        staff = make_staff(session)
+        platform.update_setting(session, actor_of(staff), platform.CARD_FEE, "5000")
+
+    pay(app)
+
+    [payment] = payments_of(portal, user)
+    assert (payment.fee_cents, payment.total_cents) == (295, 10_295)
 
 
 def test_a_click_on_the_pay_now_of_an_ended_attempt_charges_nothing(portal: Portal) -> None:

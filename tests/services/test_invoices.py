@@ -33,6 +33,7 @@ from portal_core.models.billing import (
     LookupType,
     Subscription,
     TaxRate,
+    TaxRateChange,
     UsageCarry,
     UsageRecord,
 )
@@ -390,11 +391,12 @@ def test_a_price_change_within_the_month_gives_a_line_per_price(engine):
 def test_lines_sum_to_the_subtotal_and_subtotal_plus_taxes_is_the_total(engine, usage, plan, rates):
     with db.write_session(engine) as session:
         for tax, rate in zip(("GST", "QST"), rates, strict=True):
-            session.execute(
-                update(TaxRate)
-                .where(col(TaxRate.province) == "QC", col(TaxRate.tax) == tax)
-                .values(rate_millipercent=rate)
-            )
+            for model in (TaxRate, TaxRateChange):  # today's rate, and its history
+                session.execute(
+                    update(model)
+                    .where(col(model.province) == "QC", col(model.tax) == tax)
+                    .values(rate_millipercent=rate)
+                )
     organization = _organization(engine, plan=plan, province="QC")
     for lookup_type, requests, unit in usage:
         _use(engine, organization, lookup_type, requests, unit_micros=unit)

@@ -5,7 +5,7 @@ idempotency by key, expired cards, roles, and another organization's ids."""
 from __future__ import annotations
 
 import uuid
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 
 import pytest
 from hypothesis import given
@@ -571,3 +571,65 @@ def test_an_unknown_card_id_is_not_found(engine):
 
     with pytest.raises(NotFound):
         _add_funds(engine, owner, uuid.uuid4())
+
+
+def test_a_quote_holds_its_fee_when_the_rate_changes_before_pay_now(engine):
+    owner = _member(engine)
+    card = _card(engine, owner)
+    with db.read_session(engine) as session:
+        shown = top_ups.quote(session, 10_000, organization_id=owner.organization_id, now=NOW)
+    _set_card_fee(engine, "5000")  # staff raise the fee to 5 % meanwhile
+
+    with db.write_session(engine) as session:
+        paid = top_ups.add_funds(
+            session,
+            actor_of(owner),
+            payment_method_id=card.id,
+            amount_cents=10_000,
+            idempotency_key="quoted",
+            quote_token=shown.token,
+            now=NOW,
+        )
+
+    assert (paid.fee_millipercent, paid.fee_cents, paid.total_cents) == (2_950, 295, 10_295)
+
+
+@pytest.mark.parametrize("tampered", ["rate", "amount", "organization", "age"])
+def test_a_quote_altered_reused_elsewhere_or_too_old_is_refused(engine, tampered):
+    owner = _member(engine)
+    other = _member(engine)
+    card = _card(engine, owner)
+    with db.read_session(engine) as session:
+        shown = top_ups.quote(session, 10_000, organization_id=owner.organization_id, now=NOW)
+    token, amount, payer, when = shown.token, 10_000, owner, NOW
+    if tampered == "rate":
+        stamp, _rate, signature = token.split(".")
+        token = f"{stamp}.0.{signature}"
+    elif tampered == "amount":
+        amount = 20_000
+    elif tampered == "organization":
+        payer = other
+        card = _card(engine, other)
+    else:
+        when = NOW + top_ups.QUOTE_LIFETIME + timedelta(seconds=1)
+
+    with pytest.raises(ValidationFailed, match="fee"), db.write_session(engine) as session:
+        top_ups.add_funds(
+            session,
+            actor_of(payer),
+            payment_method_id=card.id,
+            amount_cents=amount,
+            idempotency_key=f"tampered-{tampered}",
+            quote_token=token,
+            now=when,
+        )
+    assert count(engine, Payment) == 0
+
+
+def _set_card_fee(engine, value: str) -> None:
+    from portal_core.services import platform
+    from tests.factories import make_staff
+
+    with db.write_session(engine) as session:
+        staff = make_staff(session)
+        platform.update_setting(session, actor_of(staff), platform.CARD_FEE, value)

@@ -35,22 +35,13 @@ from portal_core.money import format_cents, parse_dollars
 from portal_core.payments import gateway_for
 from portal_core.payments.gateway import Gateway, RefundRequest
 from portal_core.permissions import Actor, Capability, require
+from portal_core.rules.payments import refundable_cents
 from portal_core.services import audit
 from portal_core.services.payments.settlement import record_refund
 from portal_core.services.validation import text_problem
 
 MAX_REASON = 300
 MAX_IDEMPOTENCY_KEY = 100
-
-
-def refundable_cents(payment: Payment) -> int:
-    """What is left to refund of the payment's total charged (0 when it cannot be)."""
-    if payment.status not in SETTLED_STATUSES or payment.status in (
-        PaymentStatus.DISPUTED,
-        PaymentStatus.CHARGED_BACK,
-    ):
-        return 0
-    return max(payment.total_cents - payment.refunded_cents, 0)
 
 
 def refund_payment(
@@ -147,17 +138,10 @@ def _saved_refund(
         raise Conflict(_why_not(payment))
     errors: dict[str, str] = {}
     cents = left
-    if amount.strip():
-        try:
-            cents = parse_dollars(amount)
-        except ValueError as problem:
-            errors["amount"] = str(problem)
-        else:
-            if not 1 <= cents <= left:
-                errors["amount"] = (
-                    f"Refund from $0.01 up to {format_cents(left)}, what is left of the "
-                    f"{format_cents(payment.total_cents)} charged."
-                )
+    try:
+        cents = refund_amount_cents(amount, left)
+    except ValidationFailed as problem:
+        errors.update(problem.errors)
     cleaned = reason.strip()
     if reason_problem := text_problem(cleaned, label="the reason", max_length=MAX_REASON):
         errors["reason"] = reason_problem
@@ -193,6 +177,22 @@ def _saved_refund(
         detail=f"{format_cents(cents)} of {format_cents(payment.total_cents)}: {cleaned}",
     )
     return refund
+
+
+def refund_amount_cents(amount: str, left_cents: int) -> int:
+    """The cents of a refund as typed: empty is all that is left; otherwise from $0.01 up to
+    ``left_cents``. ``ValidationFailed({"amount": …})`` says why not."""
+    if not amount.strip():
+        return left_cents
+    try:
+        cents = parse_dollars(amount)
+    except ValueError as problem:
+        raise ValidationFailed({"amount": str(problem)}) from problem
+    if not 1 <= cents <= left_cents:
+        raise ValidationFailed(
+            {"amount": f"Refund from $0.01 up to {format_cents(left_cents)}, what is left."}
+        )
+    return cents
 
 
 def _why_not(payment: Payment) -> str:

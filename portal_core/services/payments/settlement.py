@@ -59,6 +59,7 @@ from portal_core.models.payments import (
 from portal_core.money import format_cents
 from portal_core.permissions import Capability
 from portal_core.queries.members import members_who_may
+from portal_core.rules.payments import balance_share, refund_share
 from portal_core.services import ledger, notices
 
 log = logging.getLogger(__name__)
@@ -211,15 +212,6 @@ def mail_failure(session: Session, payment: Payment, reason: str) -> None:
 # --- Refunds -----------------------------------------------------------------------------------
 
 
-def balance_share(payment: Payment, charged_cents: int) -> int:
-    """The share of the credited amount in ``charged_cents`` of the payment's total charged,
-    rounded half-up (see the module docstring)."""
-    if payment.total_cents <= 0:
-        return 0
-    numerator = 2 * charged_cents * payment.amount_cents + payment.total_cents
-    return numerator // (2 * payment.total_cents)
-
-
 def record_refund(
     session: Session,
     payment: Payment,
@@ -253,9 +245,7 @@ def record_refund(
         return None
     refundable = payment.total_cents - payment.refunded_cents
     amount = max(min(amount_cents, refundable), 0)
-    share = balance_share(payment, payment.refunded_cents + amount) - balance_share(
-        payment, payment.refunded_cents
-    )
+    share = refund_share(payment.amount_cents, payment.total_cents, payment.refunded_cents, amount)
     if refund is None:
         refund = Refund(
             organization_id=payment.organization_id,
@@ -428,7 +418,9 @@ def _dispute(
         gateway=GatewayName(payment.gateway),
         gateway_ref=gateway_ref,
         amount_cents=amount_cents,
-        balance_cents=balance_share(payment, min(amount_cents, payment.total_cents)),
+        balance_cents=balance_share(
+            payment.amount_cents, payment.total_cents, min(amount_cents, payment.total_cents)
+        ),
         status=DisputeStatus.OPEN,
         reason=reason[:80],
         opened_at=now,

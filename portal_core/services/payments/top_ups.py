@@ -6,6 +6,12 @@ default), rounded half-up to the cent once, in integers: ``(amount × rate + 50,
 100,000``. The card is charged amount + fee; the balance is credited the amount. Amounts are
 $10.00 to $10,000.00 in whole cents.
 
+**The quote is a promise**: the fee shown before Pay now is the fee charged, even if staff
+change the rate meanwhile. ``quote`` signs the rate for the organization and the amount (an
+HMAC with the portal's secret key) and the form sends that token with Pay now; ``add_funds``
+charges its rate for ``QUOTE_LIFETIME`` (30 minutes), refuses an altered one, and asks to
+review the fee once it is older. Without a token, the current rate applies.
+
 **Adding funds** (``add_funds``, ``BILLING_MANAGE``) is idempotent by the key the page sends:
 one key per attempt of the form (the page makes a new key when the form is shown afresh or
 after an attempt ended, and keeps it across reruns and double clicks). The payment row is
@@ -24,11 +30,13 @@ until the partner opens the returned page, which only exists once the payment is
 
 from __future__ import annotations
 
+import hashlib
+import hmac
 import logging
 import secrets
 import uuid
-from dataclasses import dataclass
-from datetime import datetime
+from dataclasses import dataclass, replace
+from datetime import datetime, timedelta
 
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session, select
@@ -66,9 +74,12 @@ from portal_core.services.payments.cards import (
     with_query,
 )
 from portal_core.services.payments.settlement import credit_payment, fail_payment
+from portal_core.settings import get_settings
 
 log = logging.getLogger(__name__)
 
+# How long a fee shown before Pay now is honoured, whatever staff do to the rate meanwhile.
+QUOTE_LIFETIME = timedelta(minutes=30)
 MIN_AMOUNT_CENTS = 1_000  # $10.00
 MAX_AMOUNT_CENTS = 1_000_000  # $10,000.00
 AMOUNT_BOUNDS = "Add between $10.00 and $10,000.00, in whole cents."
@@ -86,6 +97,9 @@ class Quote:
     fee_millipercent: int
     fee_cents: int
     total_cents: int
+    # A signed promise of this rate for this amount, to the organization it was quoted for:
+    # the form sends it with Pay Now so the fee charged is the fee shown (``add_funds``).
+    token: str = ""
 
     @property
     def fee_rate(self) -> str:
@@ -117,9 +131,50 @@ def parse_amount(text: str) -> int:
     return cents
 
 
-def quote(session: Session, amount_cents: int) -> Quote:
-    """The fee and total for adding ``amount_cents``, at the platform's current fee rate."""
-    return quote_at(amount_cents, platform.card_fee_millipercent(session))
+def quote(
+    session: Session,
+    amount_cents: int,
+    *,
+    organization_id: uuid.UUID | None = None,
+    now: datetime | None = None,
+) -> Quote:
+    """The fee and total for adding ``amount_cents``, at the platform's current fee rate;
+    for ``organization_id``, with the token that holds this rate for it (``add_funds``)."""
+    figures = quote_at(amount_cents, platform.card_fee_millipercent(session))
+    if organization_id is None:
+        return figures
+    quoted_at = int((now or utcnow()).timestamp())
+    token = f"{quoted_at}.{figures.fee_millipercent}." + _signature(
+        organization_id, amount_cents, figures.fee_millipercent, quoted_at
+    )
+    return replace(figures, token=token)
+
+
+def _signature(organization_id: uuid.UUID, amount_cents: int, rate: int, quoted_at: int) -> str:
+    signed = f"quote:{organization_id}:{amount_cents}:{rate}:{quoted_at}".encode()
+    key = get_settings().cookie_key.encode()
+    return hmac.new(key, signed, hashlib.sha256).hexdigest()[:32]
+
+
+def quoted_rate(
+    session: Session, organization_id: uuid.UUID, amount_cents: int, token: str, now: datetime
+) -> int:
+    """The fee rate to charge: the one a valid quote promised (``QUOTE_LIFETIME``), else,
+    without a quote, the current one. A quote that was altered, made for another amount or
+    organization, or is too old is refused: the partner reviews the fee again."""
+    if not token:
+        return platform.card_fee_millipercent(session)
+    stamp, _, rest = token.partition(".")
+    rate, _, signature = rest.partition(".")
+    if not (stamp.isdigit() and rate.isdigit()) or not hmac.compare_digest(
+        signature, _signature(organization_id, amount_cents, int(rate), int(stamp))
+    ):
+        raise ValidationFailed({"amount": "That fee quote is not valid: review the fee again."})
+    if now.timestamp() - int(stamp) > QUOTE_LIFETIME.total_seconds():
+        raise ValidationFailed(
+            {"amount": "The fee shown has expired: review the fee and press Pay now again."}
+        )
+    return int(rate)
 
 
 def quote_at(amount_cents: int, fee_millipercent: int) -> Quote:
@@ -140,6 +195,7 @@ def add_funds(
     payment_method_id: uuid.UUID,
     amount_cents: int,
     idempotency_key: str,
+    quote_token: str = "",
     return_url: str | None = None,
     gateway: Gateway | None = None,
     now: datetime | None = None,
@@ -152,7 +208,8 @@ def add_funds(
     ``PaymentDeclined`` (after committing the failed payment and its notice) on a decline;
     ``ValidationFailed`` for an amount out of bounds or an expired card; ``NotFound`` for a
     card that is not the organization's; ``Conflict`` when the key was used for another
-    amount or card. See the module docstring for the key.
+    amount or card. See the module docstring for the key. ``quote_token`` is the token of
+    the quote the partner saw (``quote``): its fee is the fee charged.
     """
     require(actor, Capability.BILLING_MANAGE)
     organization_id = require_organization(actor)
@@ -168,7 +225,9 @@ def add_funds(
         return _replayed(existing, payment_method_id, amount_cents)
     card = own_card(session, organization_id, payment_method_id)
     refuse_unusable(session, card, gateway, now)
-    figures = quote(session, amount_cents)
+    figures = quote_at(
+        amount_cents, quoted_rate(session, organization_id, amount_cents, quote_token, now)
+    )
     customer = customer_ref(session, gateway, organization_id, actor.email)
     payment = new_payment(
         organization_id,

@@ -233,7 +233,16 @@ def _apply_refunds(
         mine = session.get(Refund, own) if own else None
         if mine is not None and mine.payment_id != payment.id:
             mine = None
-        before = mine.ledger_entry_id if mine else None
+        known = (
+            mine
+            or session.exec(
+                select(Refund).where(
+                    Refund.gateway == payment.gateway, Refund.gateway_ref == refund.ref
+                )
+            ).first()
+        )
+        if known is not None and known.ledger_entry_id is not None:
+            continue  # posted already: by the staff refund that asked, or an earlier event
         recorded = record_refund(
             session,
             payment,
@@ -243,7 +252,7 @@ def _apply_refunds(
             reason="Refunded in Stripe" if mine is None else mine.reason,
             now=now,
         )
-        if recorded is not None and before is None and recorded.ledger_entry_id is not None:
+        if recorded is not None and recorded.ledger_entry_id is not None:
             posted += 1
     return f"{posted} refund{'s' if posted != 1 else ''} posted"
 
