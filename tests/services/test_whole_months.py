@@ -322,6 +322,8 @@ def _expected_fee(session, story: Story, start: datetime, end: datetime) -> int:
     fees = []
     for index, (since, plan, contract) in enumerate(story.terms):
         until = story.terms[index + 1][0] if index + 1 < len(story.terms) else None
+        if until is not None and until <= since:
+            continue  # replaced at the instant it began: never in force
         if since < end and (until is None or until > start):
             fees.append(_fee(session, plan, contract, max(since, start)))
     return max(fees, default=0)
