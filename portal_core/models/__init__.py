@@ -31,6 +31,7 @@ from portal_core.models.billing import (
     UsageDaily,
     UsageRecord,
 )
+from portal_core.models.jobs import JobOutcome, ScheduledJob
 from portal_core.models.notices import Notice, NoticeKind, NoticeRead
 from portal_core.models.payments import (
     AutoRecharge,
@@ -66,6 +67,7 @@ __all__ = [
     "InvoiceLine",
     "InvoiceStatus",
     "InvoiceTax",
+    "JobOutcome",
     "LedgerEntry",
     "LoginFailure",
     "LoginSession",
@@ -77,6 +79,7 @@ __all__ = [
     "PlatformSetting",
     "Product",
     "Role",
+    "ScheduledJob",
     "Subscription",
     "TaxRate",
     "TokenPurpose",
