@@ -1,7 +1,7 @@
 """The portal's command line: ``python -m portal_core <command>``.
 
 Commands: ``migrate``, ``seed``, ``create-staff EMAIL``, ``outbox``, ``check-balances``,
-``invoices run [--period YYYY-MM]``, ``billing recharge``.
+``invoices run [--period YYYY-MM]``, ``billing recharge``, ``scheduler``.
 Bad input prints one clear line and exits with status 2; nothing is half-done. ``invoices run``
 exits with status 1 when an organization could not be invoiced (the others are; run it again).
 """
@@ -10,7 +10,9 @@ from __future__ import annotations
 
 import argparse
 import getpass
+import signal
 import sys
+import threading
 from collections.abc import Sequence
 
 from sqlalchemy import Engine
@@ -134,6 +136,28 @@ def cmd_billing_recharge(_args: argparse.Namespace) -> int:
     return 1 if summary.errors else 0
 
 
+def cmd_scheduler(_args: argparse.Namespace) -> int:
+    """The scheduler alone, in the foreground, until Ctrl-C or SIGTERM: for deployments whose
+    portal copies run with ``SCHEDULER=off``. It lets a running job finish before it exits."""
+    from portal_core.scheduler import Scheduler
+
+    db.migrate()
+    stop = threading.Event()
+    for signal_number in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(signal_number, lambda _number, _frame: stop.set())
+    scheduler = Scheduler(_engine())
+    scheduler.start()
+    time_zone = scheduler.time_zone.key if scheduler.time_zone else "UTC"
+    print(f"The scheduler runs (billing time zone {time_zone}); Ctrl-C stops it.", flush=True)
+    for job in scheduler.jobs:
+        print(f"  {job.name}: {job.schedule.describe()} ({job.title})", flush=True)
+    stop.wait()
+    print("Stopping: waiting for the running jobs to finish…", flush=True)
+    scheduler.shutdown()
+    print("The scheduler stopped.", flush=True)
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="python -m portal_core", description=__doc__)
     commands = parser.add_subparsers(dest="command", required=True)
@@ -173,6 +197,10 @@ def build_parser() -> argparse.ArgumentParser:
     billing.add_parser(
         "recharge", help="auto-recharge organizations under their threshold (for a scheduler)"
     ).set_defaults(run=cmd_billing_recharge)
+    commands.add_parser(
+        "scheduler",
+        help="run the recurring jobs (invoices, auto-recharge, …) in the foreground, alone",
+    ).set_defaults(run=cmd_scheduler)
     return parser
 
 
