@@ -6,21 +6,21 @@ schedule, and a function ``(engine, now) -> JobReport`` that calls the service. 
 (``portal_core.scheduler``) runs every entry; nothing else is needed.
 
 Schedules are read in the billing time zone (a platform setting): ``Monthly(day=1, hour=0,
-minute=5)`` is five past midnight on the 1st there. ``Every(minutes=5)`` runs on the clock's
-multiples of five minutes, the same instants in every portal copy, so the copies agree on
-which due time they are running.
+minute=5)`` is five past midnight on the 1st there, and ``Daily(hour=2)`` two in the morning,
+daylight saving time or not. ``Every(minutes=5)`` runs on the clock's multiples of five
+minutes, the same instants in every portal copy, so the copies agree on which due time they
+are running. A schedule's ``next_after`` is its due times; ``ScheduleTrigger`` wakes
+APScheduler at exactly those.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, date, datetime, time, timedelta
 from zoneinfo import ZoneInfo
 
 from apscheduler.triggers.base import BaseTrigger
-from apscheduler.triggers.cron import CronTrigger
-from apscheduler.triggers.interval import IntervalTrigger
 from sqlalchemy import Engine
 
 from portal_core.money import format_cents
@@ -31,16 +31,33 @@ from portal_core.services import auto_recharge, invoices
 _EPOCH = datetime(2000, 1, 1, tzinfo=UTC)
 
 
+def _at(day: date, hour: int, minute: int, time_zone: ZoneInfo) -> datetime:
+    """``hour``:``minute`` of ``day`` on the wall clock of ``time_zone``, in UTC. A time that
+    the spring-forward night skips is read with the offset before it (02:30 is 03:30 then); a
+    time that the fall-back night repeats is its first occurrence (fold 0), so it runs once."""
+    return datetime.combine(day, time(hour, minute), tzinfo=time_zone).astimezone(UTC)
+
+
 @dataclass(frozen=True)
 class Monthly:
-    """On ``day`` of each month at ``hour``:``minute``, billing time zone."""
+    """On ``day`` (1 to 28, so every month has it) of each month at ``hour``:``minute``."""
 
     day: int
     hour: int = 0
     minute: int = 0
 
-    def trigger(self, time_zone: ZoneInfo) -> BaseTrigger:
-        return CronTrigger(day=self.day, hour=self.hour, minute=self.minute, timezone=time_zone)
+    def __post_init__(self) -> None:
+        if not 1 <= self.day <= 28:
+            raise ValueError("A monthly job runs on day 1 to 28, which every month has.")
+
+    def next_after(self, after: datetime, time_zone: ZoneInfo) -> datetime:
+        local = after.astimezone(time_zone)
+        year, month = local.year, local.month
+        while True:
+            due = _at(date(year, month, self.day), self.hour, self.minute, time_zone)
+            if due > after:
+                return due
+            year, month = (year + 1, 1) if month == 12 else (year, month + 1)
 
     def describe(self) -> str:
         return f"On the {_ordinal(self.day)} of each month at {self.hour:02d}:{self.minute:02d}"
@@ -48,13 +65,16 @@ class Monthly:
 
 @dataclass(frozen=True)
 class Daily:
-    """Every day at ``hour``:``minute``, billing time zone."""
+    """Every day at ``hour``:``minute``."""
 
     hour: int
     minute: int = 0
 
-    def trigger(self, time_zone: ZoneInfo) -> BaseTrigger:
-        return CronTrigger(hour=self.hour, minute=self.minute, timezone=time_zone)
+    def next_after(self, after: datetime, time_zone: ZoneInfo) -> datetime:
+        day = after.astimezone(time_zone).date()
+        while (due := _at(day, self.hour, self.minute, time_zone)) <= after:
+            day += timedelta(days=1)
+        return due
 
     def describe(self) -> str:
         return f"Every day at {self.hour:02d}:{self.minute:02d}"
@@ -66,8 +86,9 @@ class Every:
 
     minutes: int
 
-    def trigger(self, time_zone: ZoneInfo) -> BaseTrigger:
-        return IntervalTrigger(minutes=self.minutes, start_date=_EPOCH, timezone=time_zone)
+    def next_after(self, after: datetime, time_zone: ZoneInfo) -> datetime:
+        interval = timedelta(minutes=self.minutes)
+        return _EPOCH + ((after - _EPOCH) // interval + 1) * interval
 
     def describe(self) -> str:
         return "Every minute" if self.minutes == 1 else f"Every {self.minutes} minutes"
@@ -77,12 +98,33 @@ Schedule = Monthly | Daily | Every
 
 
 def next_due(schedule: Schedule, time_zone: ZoneInfo, after: datetime) -> datetime:
-    """The schedule's first due time strictly after ``after`` (UTC): the same computation
-    the scheduler's triggers wake by."""
-    found = schedule.trigger(time_zone).get_next_fire_time(None, after + timedelta(microseconds=1))
-    if found is None:  # the triggers above never end
-        raise ValueError(f"{schedule} has no due time after {after.isoformat()}")
-    return found.astimezone(UTC)
+    """The schedule's first due time strictly after ``after``, in UTC."""
+    return schedule.next_after(after, time_zone)
+
+
+class ScheduleTrigger(BaseTrigger):
+    """APScheduler's trigger for one of our schedules: it wakes at exactly the due times that
+    ``next_due`` gives, so the wakes and the database's due times are one computation.
+
+    APScheduler 3.11's own ``CronTrigger`` is not used: it moves from one day (or month) to
+    the next by adding the wall clock's difference in UTC, so across the spring-forward night
+    it lands an hour late and skips that due time (a monthly run at 00:05 in Toronto goes from
+    1 March to 1 May), and it runs a time of the repeated fall-back hour twice.
+    """
+
+    def __init__(self, schedule: Schedule, time_zone: ZoneInfo) -> None:
+        self.schedule = schedule
+        self.time_zone = time_zone
+
+    def get_next_fire_time(
+        self, previous_fire_time: datetime | None, now: datetime
+    ) -> datetime | None:
+        # After a fire time: the next one. Otherwise the first at or after now.
+        after = previous_fire_time or now - timedelta(microseconds=1)
+        return next_due(self.schedule, self.time_zone, after).astimezone(self.time_zone)
+
+    def __str__(self) -> str:
+        return f"{self.schedule.describe()} ({self.time_zone.key})"
 
 
 def _ordinal(day: int) -> str:
@@ -143,10 +185,3 @@ JOBS: tuple[Job, ...] = (
     # (``billing reconcile``, every few minutes), the mail queue (``mail send``, every
     # minute), the products' daily roll-ups (``Daily(hour=…, minute=…)``).
 )
-
-
-def job_named(name: str, jobs: tuple[Job, ...] = JOBS) -> Job:
-    for job in jobs:
-        if job.name == name:
-            return job
-    raise KeyError(name)

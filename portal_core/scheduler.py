@@ -39,7 +39,7 @@ from apscheduler.triggers.interval import IntervalTrigger
 from sqlalchemy import Engine
 
 from portal_core import db
-from portal_core.jobs import JOBS, Job, JobReport, next_due
+from portal_core.jobs import JOBS, Job, JobReport, ScheduleTrigger, next_due
 from portal_core.models.base import utcnow
 from portal_core.models.jobs import JobOutcome
 from portal_core.services import platform, scheduled_jobs
@@ -210,7 +210,7 @@ class Scheduler:
         for job in self.jobs:
             self._background.add_job(
                 self.attempt,
-                job.schedule.trigger(time_zone),
+                ScheduleTrigger(job.schedule, time_zone),
                 args=(job,),
                 id=job.name,
                 name=job.title,
