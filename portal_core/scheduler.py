@@ -189,7 +189,7 @@ class Scheduler:
             executor=_HOUSEKEEPING,
         )
         background.add_job(
-            self._follow_time_zone,
+            self.follow_time_zone,
             IntervalTrigger(seconds=TIME_ZONE_CHECK.total_seconds()),
             id=_FOLLOW_TIME_ZONE,
             executor=_HOUSEKEEPING,
@@ -221,7 +221,9 @@ class Scheduler:
     def _renew_leases(self) -> None:
         scheduled_jobs.renew_leases(self.engine, self.holder, now=utcnow(), lease=LEASE)
 
-    def _follow_time_zone(self) -> None:
+    def follow_time_zone(self) -> None:
+        """Reschedule every job if the billing time zone changed since the last scheduling
+        (every minute while running)."""
         if self.billing_time_zone() == self.time_zone:
             return
         time_zone = self.schedule()

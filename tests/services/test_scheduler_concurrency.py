@@ -20,9 +20,12 @@ from portal_core import db
 from portal_core.jobs import Every, Job, JobReport, Monthly
 from portal_core.models.jobs import JobOutcome, ScheduledJob
 from portal_core.scheduler import Scheduler
+from portal_core.services import platform, scheduled_jobs
+from tests.factories import actor_of, make_staff
 from tests.services.support import count, fetch, race
 
 TORONTO = ZoneInfo("America/Toronto")
+VANCOUVER = ZoneInfo("America/Vancouver")
 MID_NOVEMBER = datetime(2026, 11, 15, 12, 0, tzinfo=TORONTO)
 WAIT_S = 60.0  # generous: two busy cores; the waits end as soon as the row says so
 
@@ -104,3 +107,46 @@ def test_the_background_scheduler_runs_a_job_owed_at_its_start_then_stops_cleanl
     assert done.next_run_at > now
     assert done.leased_by is None
     assert not [thread for thread in threading.enumerate() if thread.name == "APScheduler"]
+
+
+def test_a_run_lost_with_its_process_runs_again_when_its_lease_expires(concurrent_engine):
+    work = Counting()
+    job = Job("test.monthly", "A monthly job", Monthly(day=1), work)
+    now = datetime.now(TORONTO)
+    Scheduler(concurrent_engine, [job]).schedule(now=now - timedelta(days=62))
+    # Another copy took the owed run a moment ago and died: its lease ends in two seconds.
+    assert scheduled_jobs.take_lease(
+        concurrent_engine, job.name, "a-copy-that-died", now=now, lease=timedelta(seconds=2)
+    )
+    scheduler = Scheduler(concurrent_engine, [job])
+
+    scheduler.start()  # finds the job owed but held, so tries again when the lease ends
+    try:
+        deadline = time.monotonic() + WAIT_S
+        while fetch(concurrent_engine, ScheduledJob, job.name).last_finished_at is None:
+            assert time.monotonic() < deadline, "the lost run was not run again"
+            time.sleep(0.05)
+    finally:
+        scheduler.shutdown()
+
+    assert len(work.calls) == 1
+    assert work.calls[0] >= now + timedelta(seconds=2)
+    assert fetch(concurrent_engine, ScheduledJob, job.name).leased_by is None
+
+
+def test_a_running_scheduler_follows_a_change_of_the_billing_time_zone(concurrent_engine):
+    job = Job("test.monthly", "A monthly job", Monthly(day=1, hour=0, minute=5), Counting())
+    scheduler = Scheduler(concurrent_engine, [job])
+    scheduler.start()
+    try:
+        with db.write_session(concurrent_engine) as session:
+            platform.update_setting(
+                session, actor_of(make_staff(session)), platform.BILLING_TIME_ZONE, VANCOUVER.key
+            )
+        scheduler.follow_time_zone()  # what it does every minute
+    finally:
+        scheduler.shutdown()
+
+    assert scheduler.time_zone == VANCOUVER
+    due = fetch(concurrent_engine, ScheduledJob, job.name).next_run_at.astimezone(VANCOUVER)
+    assert (due.day, due.hour, due.minute) == (1, 0, 5)
