@@ -107,7 +107,8 @@ class Scheduler:
             report = job.run(self.engine, started)
         except Exception as error:
             log.exception("The scheduled job %s failed", job.name)
-            report = JobReport(f"It stopped on an error: {error}".strip(), succeeded=False)
+            reason = str(error) or type(error).__name__
+            report = JobReport(f"It stopped on an error: {reason}", succeeded=False)
         finished = started + timedelta(seconds=time.monotonic() - clock)
         time_zone = self.time_zone or self.billing_time_zone()
         recorded = scheduled_jobs.finish(

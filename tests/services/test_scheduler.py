@@ -156,6 +156,16 @@ def test_a_failing_job_is_recorded_as_failed_and_waits_for_its_next_due_time(eng
     assert scheduler.attempt(job, now=DECEMBER_1ST + timedelta(minutes=5)) is False
 
 
+def test_an_error_without_a_message_is_named_by_its_kind(engine):
+    job = monthly_job(Counting(error=ZeroDivisionError()))
+    scheduler = Scheduler(engine, [job])
+    scheduler.run_due(now=MID_NOVEMBER)
+
+    scheduler.attempt(job, now=DECEMBER_1ST)
+
+    assert row(engine).last_summary == "It stopped on an error: ZeroDivisionError"
+
+
 def test_a_job_that_reports_work_left_undone_is_recorded_as_failed(engine):
     job = monthly_job(Counting(JobReport("2 organizations could not be invoiced.", False)))
     scheduler = Scheduler(engine, [job])
