@@ -14,6 +14,7 @@ import sys
 import threading
 import time
 from collections.abc import Callable, Iterator
+from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from datetime import timedelta
 from pathlib import Path
@@ -64,7 +65,10 @@ def run_lifespan(inside: Callable[[], None]) -> None:
         async with asgi._lifespan(asgi.app):
             inside()
 
-    asyncio.run(serve())
+    # On a thread of its own: a browser test before this one may leave an event loop running
+    # on the main thread (Playwright's synchronous API).
+    with ThreadPoolExecutor(max_workers=1) as thread:
+        thread.submit(lambda: asyncio.run(serve())).result(timeout=WAIT_S)
 
 
 def test_the_portals_lifespan_starts_the_scheduler_and_stops_it(database, monkeypatch):
