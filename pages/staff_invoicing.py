@@ -5,9 +5,9 @@ recomputes every cached balance and unbilled usage and lists what differs."""
 
 import streamlit as st
 
-from portal_core.jobs import JOBS
 from portal_core.queries import scheduled_jobs
 from portal_core.services import platform, staff_billing
+from portal_core.services.jobs import JOBS
 from portal_core.ui import resources, shell, staff_invoicing_views
 
 viewer = shell.open_page("staff.invoicing")

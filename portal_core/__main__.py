@@ -139,7 +139,7 @@ def cmd_billing_recharge(_args: argparse.Namespace) -> int:
 def cmd_scheduler(_args: argparse.Namespace) -> int:
     """The scheduler alone, in the foreground, until Ctrl-C or SIGTERM: for deployments whose
     portal copies run with ``SCHEDULER=off``. It lets a running job finish before it exits."""
-    from portal_core.scheduler import Scheduler
+    from portal_core.services.scheduler import Scheduler
 
     db.migrate()
     stop = threading.Event()

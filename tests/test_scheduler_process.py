@@ -25,10 +25,10 @@ from sqlalchemy import Engine
 from sqlmodel import select
 
 from portal_core import db
-from portal_core.jobs import JOBS
 from portal_core.models.base import utcnow
 from portal_core.models.jobs import JobOutcome, ScheduledJob
-from portal_core.scheduler import Scheduler
+from portal_core.services.jobs import JOBS
+from portal_core.services.scheduler import Scheduler
 from portal_core.settings import ROOT, get_settings
 
 WAIT_S = 90.0  # generous on two busy cores; each wait ends as soon as its condition holds

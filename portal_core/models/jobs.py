@@ -1,7 +1,7 @@
 """The scheduler's record of each job: when it last ran and how, when it runs next, and who
 holds it now.
 
-One row per job of the registry (``portal_core.jobs``), keyed by the job's name. Several
+One row per job of the registry (``portal_core.services.jobs``), keyed by the job's name. Several
 portal copies may run the scheduler; the row is what makes a job run once among them: a copy
 runs a job only after taking its lease, by one atomic UPDATE that succeeds only while the job
 is due (``next_run_at`` has passed) and nobody holds a live lease (``lease_expires_at`` empty

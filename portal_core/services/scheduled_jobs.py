@@ -1,6 +1,6 @@
 """The scheduled jobs' rows: registering a job, taking and renewing its lease, recording a run.
 
-The scheduler (``portal_core.scheduler``) wakes when a job's schedule says so, in every portal
+The scheduler (``services.scheduler``) wakes when a job's schedule says so, in every portal
 copy that runs it; this module decides, in the database, which copy runs the job, so that it
 runs once:
 

@@ -18,7 +18,7 @@ from starlette.routing import Mount
 
 from portal_core import db
 from portal_core.api.app import app as api_app
-from portal_core.scheduler import Scheduler
+from portal_core.services.scheduler import Scheduler
 from portal_core.settings import ROOT, get_settings
 
 

@@ -16,13 +16,13 @@ from zoneinfo import ZoneInfo
 import streamlit as st
 
 from portal_core.errors import PortalError
-from portal_core.jobs import Job
 from portal_core.models.base import utcnow
 from portal_core.models.jobs import JobOutcome
 from portal_core.money import format_cents, format_micros
 from portal_core.queries.scheduled_jobs import JobRun
 from portal_core.services import staff_billing
 from portal_core.services.invoices import RunSummary
+from portal_core.services.jobs import Job
 from portal_core.services.sessions import SessionView
 from portal_core.ui import confirm, resources
 from portal_core.ui.text import markdown_escape

@@ -10,11 +10,11 @@ from datetime import UTC, datetime, timedelta
 import pytest
 
 from portal_core import db
-from portal_core.jobs import JOBS
 from portal_core.models.base import utcnow
 from portal_core.models.jobs import JobOutcome
-from portal_core.scheduler import LEASE, Scheduler
 from portal_core.services import platform, scheduled_jobs
+from portal_core.services.jobs import JOBS
+from portal_core.services.scheduler import LEASE, Scheduler
 from tests.factories import actor_of, make_staff
 from tests.pages.conftest import Portal, texts
 

@@ -8,11 +8,11 @@ import pytest
 
 from portal_core import db
 from portal_core.errors import PermissionDenied
-from portal_core.jobs import Job, JobReport, Monthly
 from portal_core.models.jobs import JobOutcome
 from portal_core.queries.scheduled_jobs import OVERDUE_AFTER, JobRun, scheduled_jobs
-from portal_core.scheduler import LEASE, Scheduler
 from portal_core.services import scheduled_jobs as jobs_service
+from portal_core.services.jobs import Job, JobReport, Monthly
+from portal_core.services.scheduler import LEASE, Scheduler
 from tests.factories import actor_of, make_staff, make_user
 
 NOVEMBER_15TH = datetime(2026, 11, 15, 17, 0, tzinfo=UTC)

@@ -15,13 +15,13 @@ from zoneinfo import ZoneInfo
 from sqlmodel import select
 
 from portal_core import db
-from portal_core.jobs import JOBS, Every, Job, JobReport, Monthly
 from portal_core.models.base import utcnow
 from portal_core.models.billing import BillingCycle, Invoice
 from portal_core.models.jobs import JobOutcome, ScheduledJob
 from portal_core.models.payments import Payment, PaymentStatus
-from portal_core.scheduler import LEASE, Scheduler
 from portal_core.services import platform, scheduled_jobs
+from portal_core.services.jobs import JOBS, Every, Job, JobReport, Monthly
+from portal_core.services.scheduler import LEASE, Scheduler
 from tests.factories import (
     actor_of,
     fund,

@@ -17,10 +17,10 @@ import pytest
 from sqlalchemy import Engine
 
 from portal_core import db
-from portal_core.jobs import Every, Job, JobReport, Monthly
 from portal_core.models.jobs import JobOutcome, ScheduledJob
-from portal_core.scheduler import Scheduler
 from portal_core.services import platform, scheduled_jobs
+from portal_core.services.jobs import Every, Job, JobReport, Monthly
+from portal_core.services.scheduler import Scheduler
 from tests.factories import actor_of, make_staff
 from tests.services.support import count, fetch, race
 

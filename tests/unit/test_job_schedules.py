@@ -7,8 +7,8 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
-from portal_core.jobs import JOBS, Daily, Every, Monthly, ScheduleTrigger, next_due
 from portal_core.models.jobs import ScheduledJob
+from portal_core.services.jobs import JOBS, Daily, Every, Monthly, ScheduleTrigger, next_due
 
 TORONTO = ZoneInfo("America/Toronto")
 VANCOUVER = ZoneInfo("America/Vancouver")

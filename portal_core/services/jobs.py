@@ -3,7 +3,7 @@
 Adding a job is one entry of ``JOBS``: a name (its row in ``scheduled_jobs``; the command
 that runs it by hand, where there is one), a title in words for Staff › Invoice runs, a
 schedule, and a function ``(engine, now) -> JobReport`` that calls the service. The scheduler
-(``portal_core.scheduler``) runs every entry; nothing else is needed.
+(``services.scheduler``) runs every entry; nothing else is needed.
 
 Schedules are read in the billing time zone (a platform setting): ``Monthly(day=1, hour=0,
 minute=5)`` is five past midnight on the 1st there, and ``Daily(hour=2)`` two in the morning,

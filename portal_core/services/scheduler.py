@@ -1,4 +1,4 @@
-"""The scheduler: runs the registry's jobs (``portal_core.jobs``) by themselves.
+"""The scheduler: runs the registry's jobs (``services.jobs``) by themselves.
 
 It starts with the portal's ASGI app (``portal_core/ui/asgi.py``'s lifespan) unless
 ``SCHEDULER=off``, or alone with ``python -m portal_core scheduler``; never from a page or the
@@ -39,10 +39,10 @@ from apscheduler.triggers.interval import IntervalTrigger
 from sqlalchemy import Engine
 
 from portal_core import db
-from portal_core.jobs import JOBS, Job, JobReport, ScheduleTrigger, next_due
 from portal_core.models.base import utcnow
 from portal_core.models.jobs import JobOutcome
 from portal_core.services import platform, scheduled_jobs
+from portal_core.services.jobs import JOBS, Job, JobReport, ScheduleTrigger, next_due
 
 log = logging.getLogger(__name__)
 
