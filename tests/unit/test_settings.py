@@ -61,3 +61,23 @@ def test_smtp_is_used_only_when_a_host_is_set(monkeypatch):
 def test_out_of_range_settings_are_refused(field, value):
     with pytest.raises(pydantic.ValidationError):
         Settings(**{field: value})
+
+
+@pytest.mark.parametrize(("value", "on"), [("off", False), ("false", False), ("on", True)])
+def test_scheduler_reads_on_and_off_from_the_environment(monkeypatch, value, on):
+    monkeypatch.setenv("SCHEDULER", value)
+
+    assert Settings().scheduler is on
+
+
+def test_the_scheduler_is_on_by_default(monkeypatch):
+    monkeypatch.delenv("SCHEDULER", raising=False)
+
+    assert Settings().scheduler is True
+
+
+def test_a_scheduler_value_that_is_not_on_or_off_is_refused(monkeypatch):
+    monkeypatch.setenv("SCHEDULER", "sometimes")
+
+    with pytest.raises(pydantic.ValidationError, match="scheduler"):
+        Settings()
