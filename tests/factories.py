@@ -83,6 +83,14 @@ def make_organization(
     return organization
 
 
+def keep_details(session: Session, organization: Organization) -> None:
+    """The organization's details, as a test just set them, held since always (its invoices
+    print and tax by the details in force, which the factory recorded when it made it)."""
+    session.add(organization)
+    session.flush()
+    in_force.record_billing_details(session, organization, at=SINCE_ALWAYS)
+
+
 def make_user(
     session: Session,
     *,

@@ -27,6 +27,7 @@ from sqlmodel import Session, col, or_, select
 
 from portal_core.models.accounts import Organization
 from portal_core.models.billing import (
+    SINCE_ALWAYS,
     BillingCycle,
     BillingDetails,
     Plan,
@@ -228,7 +229,7 @@ def tax_rates_at(
     session: Session, country: str, province: str, at: datetime
 ) -> list[tuple[str, int]]:
     """(tax, rate) of each of the province's taxes in force just before ``at`` (a period's
-    end, exclusive), by tax name; a tax at 0 % is left out."""
+    end, exclusive), by tax name; a tax set to 0 % is still on file, and printed at 0 %."""
     rows = session.exec(
         select(TaxRateChange)
         .where(
@@ -241,7 +242,7 @@ def tax_rates_at(
     latest: dict[str, int] = {}
     for row in rows:
         latest.setdefault(row.tax, row.rate_millipercent)
-    return sorted((tax, rate) for tax, rate in latest.items() if rate > 0)
+    return sorted(latest.items())
 
 
 def billing_details_at(
@@ -259,6 +260,13 @@ def billing_details_at(
     ).first()
     if found is not None:
         return found
+    return current_billing_details(organization, at=at)
+
+
+def current_billing_details(
+    organization: Organization, *, at: datetime = SINCE_ALWAYS
+) -> BillingDetails:
+    """The organization's details as they stand now (not recorded: not added to a session)."""
     return BillingDetails.model_validate(
         {"organization_id": organization.id, "effective_from": at, **_details_of(organization)}
     )

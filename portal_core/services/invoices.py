@@ -313,6 +313,10 @@ def _invoice_organization(
     # Everything billed is what held during the period, whatever changed since.
     fees = _subscription_lines(session, organization_id, period)
     buyer = in_force.billing_details_at(session, organization, period.ends_at)
+    if not _taxable_as_recorded(session, buyer, period):
+        # The province it had then has no taxes on file (it was missing or wrong): the details
+        # corrected since are what the invoice is issued to.
+        buyer = in_force.current_billing_details(organization)
 
     # Everything from the number to the usage it takes is undone together when the invoice
     # turns out to carry nothing: the number goes back, the usage stays for the next one.
@@ -646,6 +650,14 @@ def _take_usage(
         )
     session.flush()
     return lines, usage_cost
+
+
+def _taxable_as_recorded(session: Session, buyer: BillingDetails, period: Period) -> bool:
+    """Whether the buyer's recorded details can be taxed: not Canadian, or in a province
+    with taxes on file at the end of the period."""
+    if buyer.country != TAXED_COUNTRY:
+        return True
+    return bool(in_force.tax_rates_at(session, TAXED_COUNTRY, buyer.province or "", period.ends_at))
 
 
 def _taxes(

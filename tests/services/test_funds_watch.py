@@ -28,7 +28,7 @@ from portal_core.models.notices import Notice, NoticeKind
 from portal_core.money import MICROS_PER_CENT
 from portal_core.services import auto_recharge, funds_watch, invoices, ledger
 from portal_core.settings import get_settings
-from tests.factories import fund, make_metered_organization, make_user
+from tests.factories import change_subscription, fund, make_metered_organization, make_user
 from tests.services.support import body_of, count, meter_one, outbox
 from tests.support.postgres import free_port
 
@@ -440,14 +440,12 @@ def test_an_invoice_run_tells_the_watcher_once_of_its_whole_change(engine, outbo
     organization = _organization(engine, funds_cents=6_000)
     _october_usage(engine, organization, 1_000)
     with db.write_session(engine) as session:
-        session.execute(
-            update(Subscription)
-            .where(col(Subscription.organization_id) == organization.id)
-            .values(
-                term_started_at=datetime(2026, 9, 1, tzinfo=UTC),
-                contract_included_requests=None,
-                contract_additional_request_micros=None,
-            )
+        change_subscription(
+            session,
+            organization,
+            term_started_at=datetime(2026, 9, 1, tzinfo=UTC),
+            contract_included_requests=None,
+            contract_additional_request_micros=None,
         )
     crossed = _member(engine, organization, 2_500)
     at_twenty = _member(engine, organization, 2_000)
@@ -474,11 +472,7 @@ def test_an_invoice_run_tells_the_watcher_once_of_its_whole_change(engine, outbo
 def test_a_second_invoice_run_alerts_nobody_again(engine, outbox_dir):
     organization = _organization(engine, funds_cents=4_000)
     with db.write_session(engine) as session:
-        session.execute(
-            update(Subscription)
-            .where(col(Subscription.organization_id) == organization.id)
-            .values(term_started_at=datetime(2026, 9, 1, tzinfo=UTC))
-        )
+        change_subscription(session, organization, term_started_at=datetime(2026, 9, 1, tzinfo=UTC))
     owner = _member(engine, organization, 2_000)
     invoices.run_invoices(engine, period="2026-10", now=NOVEMBER_1ST)  # $40.00 → $6.10
 

@@ -45,6 +45,7 @@ from portal_core.settings import get_settings
 from tests.factories import (
     actor_of,
     fund,
+    keep_details,
     make_organization,
     make_staff,
     make_user,
@@ -657,7 +658,7 @@ def test_the_seller_and_buyer_details_are_copied_onto_the_invoice(engine):
         stored = session.get(Organization, organization.id)
         assert stored is not None
         stored.postal_code, stored.tax_id = "M5V 2T6", "987654321RT0001"
-        session.add(stored)
+        keep_details(session, stored)
 
     _run(engine)
 

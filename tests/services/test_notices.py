@@ -7,17 +7,16 @@ import uuid
 from datetime import UTC, datetime
 
 import pytest
-from sqlalchemy import update
 from sqlmodel import col, select
 
 from portal_core import db
 from portal_core.errors import NotFound
 from portal_core.models.accounts import Organization, Role, User
-from portal_core.models.billing import EntryKind, Invoice, Subscription
+from portal_core.models.billing import EntryKind, Invoice
 from portal_core.models.notices import Notice, NoticeKind, NoticeRead
 from portal_core.permissions import Capability
 from portal_core.services import invoices, ledger, notices
-from tests.factories import actor_of, make_organization, make_staff, make_user
+from tests.factories import actor_of, change_subscription, make_organization, make_staff, make_user
 from tests.services.support import count
 
 NOVEMBER_1ST = datetime(2026, 11, 1, 11, 0, tzinfo=UTC)
@@ -251,10 +250,11 @@ def test_mark_all_read_again_marks_nothing_more(engine, organization):
 
 def _starter_since_september(engine, organization: Organization) -> None:
     with db.write_session(engine) as session:
-        session.execute(
-            update(Subscription)
-            .where(col(Subscription.organization_id) == organization.id)
-            .values(plan_code="starter", term_started_at=datetime(2026, 9, 1, tzinfo=UTC))
+        change_subscription(
+            session,
+            organization,
+            plan_code="starter",
+            term_started_at=datetime(2026, 9, 1, tzinfo=UTC),
         )
 
 

@@ -425,7 +425,13 @@ def test_a_staff_limit_survives_a_new_plan_default_and_the_others_follow_it(engi
 
 
 def test_a_contract_puts_the_organization_on_carrier_with_its_figures(engine, staff):
-    organization = _organization(engine, name="Maple Carrier", next_plan_code="free")
+    # A downgrade to Free asked on 3 October waits for 1 November: the contract replaces it.
+    organization = _organization(
+        engine,
+        name="Maple Carrier",
+        next_plan_code="free",
+        updated_at=datetime(2026, 10, 3, tzinfo=TORONTO),
+    )
 
     contract = _set_contract(engine, staff, organization)
 

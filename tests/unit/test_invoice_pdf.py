@@ -33,6 +33,7 @@ from portal_core.services import invoices as invoice_service
 from tests.factories import (
     actor_of,
     change_subscription,
+    keep_details,
     make_organization,
     make_user,
     record_usage,
@@ -439,7 +440,7 @@ def test_an_invoice_issued_by_the_run_prints_what_the_run_recorded(engine: Engin
     with db.write_session(engine) as session:
         organization = make_organization(session, name="Northwind", province="ON")
         organization.legal_name = "Northwind Inc."
-        session.add(organization)
+        keep_details(session, organization)
         owner = make_user(session, organization=organization)
         change_subscription(
             session,
