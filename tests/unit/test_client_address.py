@@ -11,6 +11,7 @@ import asyncio
 
 import pytest
 import uvicorn
+from starlette.types import Receive, Scope, Send
 from starlette.websockets import WebSocket
 from streamlit.runtime import context as streamlit_context
 from streamlit.web.server.starlette.starlette_websocket import StarletteClientContext
@@ -25,7 +26,7 @@ def _address_seen(
 ) -> str | None:
     contexts: list[StarletteClientContext] = []
 
-    async def portal(scope, receive, send) -> None:  # type: ignore[no-untyped-def]
+    async def portal(scope: Scope, receive: Receive, send: Send) -> None:
         contexts.append(StarletteClientContext(WebSocket(scope, receive, send)))
 
     config = uvicorn.Config(portal)
