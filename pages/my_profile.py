@@ -7,6 +7,7 @@ from portal_core.models.accounts import NotificationPreferences
 from portal_core.money import format_cents, parse_dollars
 from portal_core.services import accounts, auth
 from portal_core.ui import confirm, forms, resources, shell, state
+from portal_core.ui.auth import client_address
 
 viewer = shell.open_page("access.my_profile")
 
@@ -45,7 +46,14 @@ with general:
 
             def change_email() -> None:
                 with resources.writing() as session:
-                    accounts.request_email_change(session, viewer.actor, new_email, email_password)
+                    accounts.request_email_change(
+                        session,
+                        viewer.actor,
+                        new_email,
+                        email_password,
+                        ip_address=client_address(),
+                        session_handle=viewer.handle,
+                    )
 
             if forms.attempt(email_errors, change_email):
                 st.success(
@@ -85,6 +93,7 @@ with advanced:
                             current_password=current,
                             new_password=new,
                             keep_session_handle=viewer.handle,
+                            ip_address=client_address(),
                         )
 
                 if forms.attempt(password_errors, change_password):
