@@ -108,8 +108,8 @@ def _refusal(spec: PageSpec, view: SessionView) -> Refusal | None:
     return None
 
 
-def _not_your_role(_view: SessionView) -> None:
-    _refuse("Your role does not give you access to this page.")
+def _not_your_role(view: SessionView) -> None:
+    _refuse(view, "Your role does not give you access to this page.")
 
 
 def _owner_activates(_view: SessionView) -> None:
@@ -117,14 +117,18 @@ def _owner_activates(_view: SessionView) -> None:
     st.write("Its owner is finishing the activation; the portal opens when they are done.")
 
 
-def _not_for_staff(_view: SessionView) -> None:
-    _refuse("Activation is for partner accounts; staff accounts are ready to use.")
+def _not_for_staff(view: SessionView) -> None:
+    _refuse(view, "Activation is for partner accounts; staff accounts are ready to use.")
 
 
-def _refuse(message: str) -> None:
+def _refuse(view: SessionView, message: str) -> None:
     st.title("No access")
     st.error(message, icon=":material/block:")
-    st.page_link("Home.py", label="Back to the Dashboard", icon=":material/arrow_back:")
+    if view.is_staff:  # staff have no Dashboard: they land on Staff › Organizations
+        landing = page("staff.organizations")
+        st.page_link(landing.script, label=f"Back to {landing.title}", icon=":material/arrow_back:")
+    else:
+        st.page_link("Home.py", label="Back to the Dashboard", icon=":material/arrow_back:")
 
 
 def _check_your_email(view: SessionView) -> None:

@@ -243,6 +243,29 @@ def test_page_is_shown_or_refused_as_the_registry_says(
         assert any(expected in str(error.value) for error in app.error)
 
 
+REFUSALS = [
+    pytest.param(spec, role, id=f"{spec.id}-{role}")
+    for spec in PAGES
+    for role in ROLES
+    if spec.audience is not Audience.PUBLIC and not may_open(spec, role)
+]
+
+
+@pytest.mark.parametrize(("spec", "role"), REFUSALS)
+def test_a_refusal_links_back_to_a_page_the_role_may_open(
+    portal: Portal, spec: PageSpec, role: Role
+) -> None:
+    app = portal.open(spec.script, as_user=make_member(portal, role))
+
+    assert refused(app), texts(app)
+    back = [link for link in page_links(app) if link[1].startswith("Back to")]
+    if role is Role.STAFF:
+        organizations = page("staff.organizations")
+        assert back == [(organizations.url_path, "Back to Organizations")]
+    else:
+        assert back == [("", "Back to the Dashboard")]
+
+
 @pytest.mark.parametrize("spec", TESTED_PAGES, ids=lambda spec: spec.id)
 def test_anonymous_visitor_sees_public_pages_and_the_login_form_elsewhere(
     portal: Portal, spec: PageSpec
