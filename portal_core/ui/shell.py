@@ -29,7 +29,7 @@ from portal_core.services.sessions import SessionView
 from portal_core.ui import resources, state, theme
 from portal_core.ui.auth import LoginCookie, current_view, log_out, login_form
 from portal_core.ui.registry import BY_ID, HOME, PAGES, Audience, PageSpec, Section, page
-from portal_core.ui.text import markdown_escape
+from portal_core.ui.text import markdown_code, markdown_escape
 
 LOGO = str(Path(__file__).parent / "assets" / "sipstack_logo.svg")
 MARK = str(Path(__file__).parent / "assets" / "sipstack_mark.png")  # the favicon, served by us
@@ -134,7 +134,7 @@ def _refuse(view: SessionView, message: str) -> None:
 def _check_your_email(view: SessionView) -> None:
     st.title("Check your e-mail")
     st.write(
-        f"We sent a link to **{markdown_escape(view.email)}** to verify your e-mail address. "
+        f"We sent a link to {markdown_code(view.email)} to verify your e-mail address. "
         "Follow it to continue setting up your SIPSTACK partner account. It can take a minute "
         "to arrive; check your spam folder."
     )
@@ -224,7 +224,9 @@ def _top_bar(view: SessionView) -> None:
         with bell:
             _notices_bell(view, unread)
     with right:
-        with st.popover(view.name, icon=":material/account_circle:", width="stretch"):
+        with st.popover(
+            markdown_escape(view.name), icon=":material/account_circle:", width="stretch"
+        ):
             st.text(view.email)
             if view.verified and (view.is_staff or view.organization_active):
                 st.page_link(

@@ -75,7 +75,7 @@ def account(
     """One organization's account: its money and terms, its ledger, and the forms of staff's
     actions, each confirmed with a reason."""
     list_detail.detail_heading(
-        summary.organization_name,
+        md(summary.organization_name),
         close_key="staff.billing.close",
         param=ORGANIZATION_PARAM,
         table_key=ACCOUNTS_TABLE,
@@ -205,8 +205,8 @@ class _Posting(_Request):
             idempotency_key=self.token,
         )
         return (
-            f"Posted {format_cents(entry.amount_cents)} to {summary.organization_name}; its "
-            f"balance is now {format_cents(entry.balance_after_cents)}."
+            f"Posted {md(format_cents(entry.amount_cents))} to {md(summary.organization_name)}; "
+            f"its balance is now {md(format_cents(entry.balance_after_cents))}."
         )
 
 
@@ -239,7 +239,9 @@ class _LimitChange(_Request):
         in_force = staff_billing.set_credit_limit(
             session, actor, self.organization_id, limit=self.limit, reason=reason
         )
-        return f"{summary.organization_name}'s credit limit is now {format_cents(in_force)}."
+        return (
+            f"{md(summary.organization_name)}'s credit limit is now {md(format_cents(in_force))}."
+        )
 
 
 @dataclass(frozen=True)
@@ -270,7 +272,7 @@ class _ContractChange(_Request):
         staff_billing.set_carrier_contract(
             session, actor, self.organization_id, self.form, reason=reason
         )
-        return f"{summary.organization_name} is on its Carrier contract."
+        return f"{md(summary.organization_name)} is on its Carrier contract."
 
 
 @dataclass(frozen=True)
@@ -297,7 +299,9 @@ class _ContractEnd(_Request):
         plan = staff_billing.end_carrier_contract(
             session, actor, self.organization_id, plan_code=self.plan_code, reason=reason
         )
-        return f"{summary.organization_name}'s contract ended; it is on the {plan.name} plan."
+        return (
+            f"{md(summary.organization_name)}'s contract ended; it is on the {md(plan.name)} plan."
+        )
 
 
 def _confirmation(viewer: SessionView, summary: BillingSummary) -> None:

@@ -121,7 +121,7 @@ def test_email_change_mails_a_link_to_the_new_address_which_then_applies(
     app = submit(profile, "profile.email")
     assert not app.exception
     assert successes(app) == [
-        "We sent a confirmation link to linus@kernel.example. Your e-mail changes when you "
+        "We sent a confirmation link to `linus@kernel.example`. Your e-mail changes when you "
         "follow it."
     ]
     [mail] = outbox_messages(outbox_dir)
