@@ -8,6 +8,7 @@ Each case runs a connection through uvicorn's own configuration (as ``make run``
 from __future__ import annotations
 
 import asyncio
+from concurrent.futures import ThreadPoolExecutor
 
 import pytest
 import uvicorn
@@ -49,7 +50,9 @@ def _address_seen(
     async def ignore(_message: object) -> None:
         return None
 
-    asyncio.run(config.loaded_app(scope, nothing, ignore))
+    # On a thread of its own: the browser tests' Playwright keeps an event loop running here.
+    with ThreadPoolExecutor(max_workers=1) as thread:
+        thread.submit(asyncio.run, config.loaded_app(scope, nothing, ignore)).result()
     (context,) = contexts
     monkeypatch.setattr(streamlit_context, "_get_client_context", lambda: context)
     return client_address()
