@@ -1,5 +1,6 @@
 """Notices: every notice the bell counts, newest first; opening one marks it read (SPEC.md,
-The shell). A notice opens from its row, or from the bell's "Open" link (``?notice=<id>``)."""
+The shell). A notice opens from its row, or from the bell's "Open" link (``?notice=<id>``).
+Partners see their organization's notices; staff see the staff notices."""
 
 import uuid
 
@@ -43,8 +44,13 @@ with resources.reading() as session:
 
 st.title("Notices")
 st.caption(
-    "Low balances, failed payments, new invoices and whatever else your organization should "
-    "know. Select a notice to open it; opening it marks it read."
+    (
+        "E-mails that could not be sent, and whatever else SIPSTACK staff should know."
+        if viewer.is_staff
+        else "Low balances, failed payments, new invoices and whatever else your organization "
+        "should know."
+    )
+    + " Select a notice to open it; opening it marks it read."
 )
 st.button(
     "Mark all as read",

@@ -1,9 +1,11 @@
 """The portal's command line: ``python -m portal_core <command>``.
 
 Commands: ``migrate``, ``seed``, ``create-staff EMAIL``, ``outbox``, ``check-balances``,
-``invoices run [--period YYYY-MM]``, ``billing recharge``.
+``invoices run [--period YYYY-MM]``, ``billing recharge``, ``billing reconcile``, ``mail send``.
 Bad input prints one clear line and exits with status 2; nothing is half-done. ``invoices run``
 exits with status 1 when an organization could not be invoiced (the others are; run it again).
+``mail send`` exits with status 1 when a mail could not be sent this time (it stays queued and
+is retried later, unless that was its last attempt: then staff get a notice).
 """
 
 from __future__ import annotations
@@ -105,8 +107,8 @@ def cmd_invoices_run(args: argparse.Namespace) -> int:
         f"{len(summary.failures):,} failed; "
         f"total invoiced {format_cents(summary.invoiced_cents)}."
     )
-    if summary.emails_sent or summary.emails_failed:
-        print(f"Invoice e-mails: {summary.emails_sent:,} sent, {summary.emails_failed:,} not sent.")
+    if summary.emails_queued:
+        print(f"Invoice e-mails: {summary.emails_queued:,} queued.")
     for failure in summary.failures:
         print(
             f"Not invoiced: {failure.organization_name} ({failure.organization_id}): "
@@ -122,16 +124,42 @@ def cmd_invoices_run(args: argparse.Namespace) -> int:
 
 def cmd_billing_recharge(_args: argparse.Namespace) -> int:
     """Auto-recharge's sweep, for a scheduler (every few minutes): organizations under their
-    threshold with no recharge today, and recharges stalled without the gateway's answer."""
+    threshold with no recharge today."""
     from portal_core.services.auto_recharge import sweep
 
     summary = sweep(_engine())
     print(
         f"Auto-recharge: {summary.recharged} recharged, {summary.pending} pending at the "
-        f"gateway, {summary.failed} declined, {summary.resumed} stalled asked again, "
-        f"{summary.errors} could not be tried."
+        f"gateway, {summary.failed} declined, {summary.errors} could not be tried."
     )
     return 1 if summary.errors else 0
+
+
+def cmd_billing_reconcile(_args: argparse.Namespace) -> int:
+    """Reconciliation, for a scheduler (every few minutes): ask the gateway about every
+    payment still pending after a few minutes; credit the paid, fail the expired."""
+    from portal_core.services.payments.reconciliation import reconcile
+
+    summary = reconcile(_engine())
+    print(
+        f"Reconciliation: {summary.credited} credited, {summary.failed} failed or expired, "
+        f"{summary.asked_again} asked again, {summary.still_open} still open, "
+        f"{summary.reported} reported to staff, {summary.errors} could not be asked."
+    )
+    return 1 if summary.errors else 0
+
+
+def cmd_mail_send(_args: argparse.Namespace) -> int:
+    """The mail queue's retries, for a scheduler (every minute or so): what the portal could
+    not send right after its commit, once its back-off is over."""
+    from portal_core.services.mail_queue import send_queued
+
+    summary = send_queued(_engine())
+    print(
+        f"Mail: {summary.sent:,} sent, {summary.failed:,} failed ({summary.gave_up:,} given up), "
+        f"{summary.waiting:,} waiting in the queue."
+    )
+    return 1 if summary.failed else 0
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -173,6 +201,18 @@ def build_parser() -> argparse.ArgumentParser:
     billing.add_parser(
         "recharge", help="auto-recharge organizations under their threshold (for a scheduler)"
     ).set_defaults(run=cmd_billing_recharge)
+    billing.add_parser(
+        "reconcile",
+        help="ask the gateway about payments still pending; settle what it says (a scheduler's)",
+    ).set_defaults(run=cmd_billing_reconcile)
+    mail = commands.add_parser("mail", help="the mail queue").add_subparsers(
+        dest="mail_command", required=True
+    )
+    send_help = (
+        "send the queued e-mail that is due (for a scheduler); exits 1 when one failed this "
+        "time (it stays queued for a later try)"
+    )
+    mail.add_parser("send", help=send_help, description=send_help).set_defaults(run=cmd_mail_send)
     return parser
 
 

@@ -8,6 +8,8 @@ PostgreSQL, via ``DATABASE_URL``, needs none of that.
 
 ``write_session`` is the unit of work: it commits when the block ends, rolls back when it
 raises, and only after a commit runs what was deferred (mail, for one) with ``after_commit``.
+Each deferred action runs even when one before it raised: the money already moved, so a
+failure there is logged, never raised into the caller and never a reason to skip the rest.
 ``write_connection`` is the same unit of work for SQLAlchemy Core statements, without the ORM,
 for the hot path (the meter), where an ORM session costs several times the statements' work.
 ``after_commit`` takes either: the session, the connection of ``write_connection``, or the
@@ -22,23 +24,29 @@ would sleep in SQLite's busy handler).
 
 from __future__ import annotations
 
+import logging
 import threading
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 from sqlalchemy import Connection, Engine, event
 from sqlalchemy import create_engine as sa_create_engine
 from sqlalchemy.pool import StaticPool
 from sqlmodel import Session
 
+from portal_core.errors import PortalError
+from portal_core.facts import react
 from portal_core.settings import ROOT, get_settings
 
 _WRITE_OPTION = "portal_write"
 _AFTER_COMMIT = "portal_after_commit"
+_FACTS = "portal_facts"
 
 Deferred = list[Callable[[], None]]
+
+log = logging.getLogger(__name__)
 
 
 _engines: dict[str, Engine] = {}
@@ -100,54 +108,93 @@ def create_engine(url: str, *, echo: bool = False) -> Engine:
 
 @contextmanager
 def write_session(engine: Engine) -> Iterator[Session]:
-    """The unit of work: commit at the end of the block, roll back on any exception."""
+    """The unit of work: commit at the end of the block, roll back on any exception (but a
+    refusal that ``keeps_writes``: see ``errors.PortalError``). Published facts meet their
+    reactions just before the commit; what ``after_commit`` deferred runs once committed."""
     lock: threading.Lock | None = getattr(engine, "info_write_lock", None)
     if lock is not None:
         lock.acquire()
     deferred: Deferred = []
+    facts: list[object] = []
+    committed = False
     try:
         with Session(engine, expire_on_commit=False) as session:
-            # The same list on the session's connection, for Core code handed
-            # ``session.connection()`` (the funds watcher, from the ledger).
-            session.connection(execution_options={_WRITE_OPTION: True, _AFTER_COMMIT: deferred})
+            # The same lists on the session's connection, for Core code handed
+            # ``session.connection()`` (the meter, notices on the hot path).
+            connection = session.connection(
+                execution_options={_WRITE_OPTION: True, _AFTER_COMMIT: deferred, _FACTS: facts}
+            )
             session.info[_AFTER_COMMIT] = deferred
+            session.info[_FACTS] = facts
             try:
                 yield session
+            except BaseException as error:
+                if not (isinstance(error, PortalError) and error.keeps_writes):
+                    session.rollback()
+                    raise
+                session.flush()
+                _react(connection, facts)
                 session.commit()
-            except BaseException:
-                session.rollback()
+                committed = True
                 raise
+            session.flush()  # the reactions' Core statements see the session's writes
+            _react(connection, facts)
+            session.commit()
+            committed = True
     finally:
         if lock is not None:
             lock.release()
-    _run(deferred)
+        if committed:
+            _run(deferred)
 
 
 @contextmanager
 def write_connection(engine: Engine) -> Iterator[Connection]:
-    """A Core connection in one write transaction: the same process write lock and
-    ``BEGIN IMMEDIATE`` as ``write_session``; commit at the end, roll back on any exception.
-    What ``after_commit`` deferred on the connection runs after the commit, never after a
+    """A Core connection in one write transaction: the same process write lock, ``BEGIN
+    IMMEDIATE``, facts and refusals as ``write_session``; commit at the end, roll back on any
+    other exception. What ``after_commit`` deferred runs after the commit, never after a
     rollback."""
     lock: threading.Lock | None = getattr(engine, "info_write_lock", None)
     if lock is not None:
         lock.acquire()
     deferred: Deferred = []
+    facts: list[object] = []
+    committed = False
     try:
         with engine.connect() as connection:
-            connection.execution_options(**{_WRITE_OPTION: True, _AFTER_COMMIT: deferred})
-            with connection.begin():
+            connection.execution_options(
+                **{_WRITE_OPTION: True, _AFTER_COMMIT: deferred, _FACTS: facts}
+            )
+            transaction = connection.begin()
+            try:
                 yield connection
+            except BaseException as error:
+                if not (isinstance(error, PortalError) and error.keeps_writes):
+                    transaction.rollback()
+                    raise
+                _react(connection, facts)
+                transaction.commit()
+                committed = True
+                raise
+            _react(connection, facts)
+            transaction.commit()
+            committed = True
     finally:
         if lock is not None:
             lock.release()
-    _run(deferred)
+        if committed:
+            _run(deferred)
 
 
 def _run(deferred: Deferred) -> None:
-    # Outside the write lock: a slow mail server must not hold up the other writers.
+    # Outside the write lock: a slow mail server must not hold up the other writers. The unit
+    # of work has committed: whatever fails now must neither undo what the caller sees as done
+    # (a top-up that succeeded) nor rob the actions after it of their turn.
     for action in deferred:
-        action()
+        try:
+            action()
+        except Exception:
+            log.exception("An action deferred until after the commit failed; the commit stands")
 
 
 @contextmanager
@@ -158,6 +205,32 @@ def read_session(engine: Engine) -> Iterator[Session]:
         yield session
 
 
+def publish(target: Session | Connection, fact: object) -> None:
+    """Publish ``fact`` (``portal_core.facts``) to the unit of work of ``target`` (as for
+    ``after_commit``): its reactions run in this transaction, just before it commits."""
+    pending = _pending(target, _FACTS)
+    pending.append(fact)
+
+
+def _react(connection: Connection, facts: list[object]) -> None:
+    # A reaction may publish more facts: handle them until none is left.
+    while facts:
+        react(connection, facts.pop(0))
+
+
+def _pending(target: Session | Connection, key: str) -> list[Any]:
+    if isinstance(target, Connection):
+        pending = target.get_execution_options().get(key)
+    else:
+        pending = target.info.get(key)
+    if pending is None:
+        raise RuntimeError(
+            "A unit of work is needed: a session from write_session() or a connection from "
+            "write_connection()"
+        )
+    return cast(list[Any], pending)
+
+
 def after_commit(target: Session | Connection, action: Callable[[], None]) -> None:
     """Run ``action`` once the unit of work commits; never if it rolls back.
 
@@ -166,16 +239,7 @@ def after_commit(target: Session | Connection, action: Callable[[], None]) -> No
     options, which live as long as that checkout (``Connection.info`` would outlive it: it
     belongs to the pooled DBAPI connection, which another thread takes next).
     """
-    if isinstance(target, Connection):
-        pending = target.get_execution_options().get(_AFTER_COMMIT)
-    else:
-        pending = target.info.get(_AFTER_COMMIT)
-    if pending is None:
-        raise RuntimeError(
-            "after_commit needs a session from write_session() or a connection from "
-            "write_connection()"
-        )
-    pending.append(action)
+    _pending(target, _AFTER_COMMIT).append(action)
 
 
 def alembic_config(url: str) -> Any:

@@ -118,6 +118,48 @@ def invoice_issued(
     )
 
 
+def invoice_paid(
+    to: str, name: str, *, invoice_id: uuid.UUID, number: int, month: str, total_cents: int
+) -> Mail:
+    """A due invoice that payments or credits have now covered."""
+    return Mail(
+        to=to,
+        subject=f"SIPSTACK invoice {number} for {month} is paid",
+        body=(
+            f"Hello {name},\n\nInvoice {number} for {month} ({format_cents(total_cents)}, "
+            "taxes included) is paid: your payments and credits now cover it.\n\n"
+            f"{get_settings().public_url.rstrip('/')}/billing_invoices?invoice={invoice_id}\n\n"
+            "— SIPSTACK Partner Portal\nYou get this e-mail because invoice e-mails are on in "
+            "My Profile › Notifications."
+        ),
+    )
+
+
+def credit_note_issued(
+    to: str,
+    name: str,
+    *,
+    credit_note_id: uuid.UUID,
+    label: str,
+    total_cents: int,
+    invoice_number: int,
+    reason: str,
+) -> Mail:
+    """A credit note: what it credits, against which invoice, and why."""
+    return Mail(
+        to=to,
+        subject=f"SIPSTACK credit note {label}: {format_cents(total_cents)} credited",
+        body=(
+            f"Hello {name},\n\nCredit note {label} credits {format_cents(total_cents)}, taxes "
+            f"included, to your balance against invoice {invoice_number}: {reason}\n\n"
+            "See it, and download its PDF, in Billing › Invoices:\n\n"
+            f"{get_settings().public_url.rstrip('/')}/billing_invoices?credit_note="
+            f"{credit_note_id}\n\n— SIPSTACK Partner Portal\nYou get this e-mail because "
+            "invoice e-mails are on in My Profile › Notifications."
+        ),
+    )
+
+
 def low_balance(
     to: str,
     name: str,
@@ -184,6 +226,20 @@ def payment_receipt(
             f"{_billing_link('billing_payments')}\n\n"
             "— SIPSTACK Partner Portal\nYou get this e-mail for every card payment to your "
             "organization's balance."
+        ),
+    )
+
+
+def payment_changed(to: str, name: str, *, subject: str, body: str) -> Mail:
+    """A settled payment refunded or disputed: what happened and what it did to the balance."""
+    return Mail(
+        to=to,
+        subject=f"SIPSTACK: {subject}",
+        body=(
+            f"Hello {name},\n\n{body}\n\nSee the payment in Billing › Payments and the "
+            f"balance's history in Billing › Transactions:\n\n{_billing_link('billing_payments')}"
+            "\n\n— SIPSTACK Partner Portal\nYou get this e-mail as an owner or billing member "
+            "of your organization."
         ),
     )
 

@@ -14,6 +14,10 @@ class PortalError(Exception):
 
     status: int = 400
     title: str = "Bad request"
+    # A refusal that must leave a record (a declined card's failed payment, a failed login):
+    # the unit of work commits what was written before it was raised, then lets it through.
+    # Every other error rolls the unit of work back. No service commits by itself.
+    keeps_writes: bool = False
 
     def __init__(self, message: str, *, field: str | None = None) -> None:
         super().__init__(message)
@@ -81,6 +85,7 @@ class PaymentDeclined(PortalError):
 
     status = 402
     title = "Payment declined"
+    keeps_writes = True  # the failed payment and its notice are kept
 
     def __init__(self, message: str, *, payment_id: uuid.UUID | None = None) -> None:
         super().__init__(message)

@@ -99,6 +99,12 @@ def _fixed_point(
     return int(found["whole"] or "0") * 10**places + int(fraction.ljust(places, "0"))
 
 
+def tax_cents(subtotal_cents: int, rate_millipercent: int) -> int:
+    """One tax on a subtotal, rounded half-up to the cent once (13 % of $30.05 = $3.91)."""
+    exact = Decimal(subtotal_cents) * rate_millipercent / (100 * MILLIPERCENT_PER_PERCENT)
+    return int(exact.quantize(Decimal(1), rounding=ROUND_HALF_UP))
+
+
 def format_cents(cents: int) -> str:
     """$1,234.56, and −$3.00 for negatives (a minus sign, not a hyphen)."""
     sign = "−" if cents < 0 else ""

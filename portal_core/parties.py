@@ -10,7 +10,27 @@ from __future__ import annotations
 
 from typing import Protocol
 
-from portal_core.models.accounts import Organization
+
+class BuyerDetails(Protocol):
+    """A partner organization's printed details: the organization itself, or its details in
+    force at an invoice's period end (``models.billing.BillingDetails``)."""
+
+    @property
+    def name(self) -> str: ...
+    @property
+    def legal_name(self) -> str | None: ...
+    @property
+    def address_line(self) -> str | None: ...
+    @property
+    def city(self) -> str | None: ...
+    @property
+    def province(self) -> str | None: ...
+    @property
+    def postal_code(self) -> str | None: ...
+    @property
+    def country(self) -> str | None: ...
+    @property
+    def tax_id(self) -> str | None: ...
 
 
 class SellerDetails(Protocol):
@@ -36,7 +56,7 @@ def seller_lines(seller: SellerDetails) -> list[str]:
     ]
 
 
-def organization_lines(organization: Organization) -> list[str]:
+def organization_lines(organization: BuyerDetails) -> list[str]:
     """A partner organization as printed on its documents: its legal name (else its name),
     street, "City, Province Postal code", country and tax ID, leaving out what is not set."""
     region = " ".join(part for part in (organization.province, organization.postal_code) if part)

@@ -52,6 +52,12 @@ GRANTS: dict[Role, frozenset[Capability]] = {
 }
 
 
+def roles_with(capability: Capability) -> tuple[Role, ...]:
+    """The roles that hold ``capability``: who of an organization may see what it grants
+    (an e-mail or a notice about money goes only to those who may read Billing)."""
+    return tuple(role for role, granted in GRANTS.items() if capability in granted)
+
+
 @dataclass(frozen=True)
 class Actor:
     """The signed-in person a service acts for; rebuilt from the database on each request."""

@@ -85,13 +85,37 @@ def install(connection: Connection, folder: Path = DATA_DIR) -> None:
     """Insert the reference data into a database built from the models (tests, benchmarks);
     a migrated database already has it from its migrations."""
     from portal_core.models.base import utcnow
-    from portal_core.models.billing import Plan, PlatformSetting, TaxRate
+    from portal_core.models.billing import (
+        SINCE_ALWAYS,
+        Plan,
+        PlanPrice,
+        PlatformSetting,
+        TaxRate,
+        TaxRateChange,
+    )
 
     now = utcnow()
     connection.execute(insert(Plan), plans(folder))
     connection.execute(
+        insert(PlanPrice),
+        [
+            {
+                "id": uuid.uuid4(),
+                "plan_code": row["code"],
+                "effective_from": SINCE_ALWAYS,
+                "monthly_cents": row["monthly_cents"],
+                "yearly_monthly_cents": row["yearly_monthly_cents"],
+            }
+            for row in plans(folder)
+        ],
+    )
+    connection.execute(
         insert(TaxRate),
         [{"id": uuid.uuid4(), "updated_at": now, **row} for row in tax_rates(folder)],
+    )
+    connection.execute(
+        insert(TaxRateChange),
+        [{"id": uuid.uuid4(), "effective_from": SINCE_ALWAYS, **row} for row in tax_rates(folder)],
     )
     connection.execute(
         insert(PlatformSetting),

@@ -26,6 +26,7 @@ import portal_core.models  # noqa: E402,F401  (every table on the metadata)
 from portal_core import db, reference  # noqa: E402
 from portal_core.settings import get_settings  # noqa: E402
 from tests.support.postgres import PostgresUnavailable, temporary_server  # noqa: E402
+from tests.support.smtp import Collector, running_smtp_server  # noqa: E402
 
 TESTS = Path(__file__).parent
 TWO_BACKENDS = {"services", "queries", "api"}
@@ -59,6 +60,20 @@ def _settings(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[None]
 @pytest.fixture
 def outbox_dir(tmp_path: Path) -> Path:
     return tmp_path / "outbox"
+
+
+@pytest.fixture
+def smtp_server(monkeypatch: pytest.MonkeyPatch) -> Iterator[Collector]:
+    """Mail goes by SMTP, to a real server on loopback that keeps what it accepts."""
+    with running_smtp_server() as (collector, port):
+        monkeypatch.setenv("SMTP_HOST", "127.0.0.1")
+        monkeypatch.setenv("SMTP_PORT", str(port))
+        monkeypatch.setenv("SMTP_STARTTLS", "false")
+        get_settings.cache_clear()
+        try:
+            yield collector
+        finally:
+            get_settings.cache_clear()
 
 
 # --- PostgreSQL ----------------------------------------------------------------------------

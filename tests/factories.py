@@ -18,6 +18,7 @@ from portal_core import db
 from portal_core.models.accounts import BrandDomain, Organization, Role, User, UserStatus
 from portal_core.models.base import utcnow
 from portal_core.models.billing import (
+    SINCE_ALWAYS,
     BillingAccount,
     BillingCycle,
     EntryKind,
@@ -28,7 +29,8 @@ from portal_core.models.billing import (
 )
 from portal_core.models.payments import AutoRecharge, GatewayName, PaymentMethod
 from portal_core.permissions import Actor
-from portal_core.services import auth, ledger, subscriptions
+from portal_core.rules.plans import next_boundary
+from portal_core.services import auth, in_force, ledger, subscriptions
 
 PASSWORD = "Factory-Lantern-Harbor-77"
 
@@ -69,6 +71,8 @@ def make_organization(
     session.add(organization)
     session.flush()
     subscriptions.open_billing(session, organization.id, now=now)
+    # Its details held before any period a test bills (tests backdate plans, not details).
+    in_force.record_billing_details(session, organization, at=SINCE_ALWAYS)
     if active and with_domain:
         session.add(
             BrandDomain(
@@ -144,7 +148,7 @@ def make_card(
     ``exp_month``/``exp_year`` override the test card's future expiry (an expired card).
     """
     from portal_core.payments.test_cards import card_by_reference
-    from portal_core.services.payments import default_card_of
+    from portal_core.services.payments.cards import default_card_of
 
     card = card_by_reference(test_card)
     assert card is not None, f"{test_card} is not a sandbox test card"
@@ -202,12 +206,22 @@ def change_subscription(
     session: Session, organization: Organization, **changes: object
 ) -> Subscription:
     """The organization's subscription with ``changes`` made (``plan_code="starter"``,
-    ``cycle=…``, ``contract_additional_request_micros=…``), saved."""
+    ``cycle=…``, ``contract_additional_request_micros=…``), saved, as if it had been so since
+    its term began: its history of terms says so too. A scheduled downgrade given without
+    its date takes the date the portal would have given it."""
     subscription = session.get(Subscription, organization.id)
     assert subscription is not None, f"{organization.name} has no subscription"
     for name, value in changes.items():
         setattr(subscription, name, value)
+    if subscription.next_plan_code is None:
+        subscription.next_change_at = None
+    elif "next_change_at" not in changes:
+        subscription.next_change_at = next_boundary(
+            subscription, ZoneInfo("America/Toronto"), subscription.updated_at
+        )
     session.add(subscription)
+    session.flush()
+    in_force.restart_terms(session, subscription, at=subscription.term_started_at)
     return subscription
 
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import io
 import sys
 from collections.abc import Iterator
+from datetime import timedelta
 from pathlib import Path
 
 import pytest
@@ -14,12 +15,15 @@ from sqlmodel import col, select
 from portal_core import db, mail
 from portal_core.__main__ import main
 from portal_core.models.accounts import Organization, Role, User
+from portal_core.models.base import utcnow
 from portal_core.models.billing import BillingAccount, EntryKind
+from portal_core.models.mail import QueuedMail
 from portal_core.models.payments import Payment, PaymentMethod, PaymentStatus
 from portal_core.services import auth, ledger
 from portal_core.services.seed import DEMO_ROLES, demo_email, demo_password
 from portal_core.settings import get_settings
 from tests.factories import make_organization
+from tests.support.smtp import Collector
 
 STAFF_PASSWORD = "Quarry-Velvet-Comet-31"
 
@@ -181,6 +185,66 @@ def test_outbox_says_when_it_is_empty(database, capsys):
     assert main(["outbox"]) == 0
 
     assert "is empty" in capsys.readouterr().out
+
+
+def _queue_while_the_server_refuses(engine: Engine, smtp_server: Collector) -> None:
+    """A password-reset-like mail whose first attempt failed, and whose back-off is over."""
+    smtp_server.refusing = True
+    with db.write_session(engine) as session:
+        mail.queue_mail(
+            session,
+            mail.Mail(
+                to="partner@example.com",
+                subject="Reset your password",
+                body="https://portal.example/reset?token=single-use-secret",
+            ),
+        )
+    with db.write_session(engine) as session:
+        session.execute(update(QueuedMail).values(next_attempt_at=utcnow() - timedelta(seconds=1)))
+    smtp_server.refusing = False
+
+
+def _queued(engine: Engine) -> QueuedMail:
+    with db.read_session(engine) as session:
+        return session.exec(select(QueuedMail)).one()
+
+
+def test_mail_send_sends_what_is_due_erases_its_body_and_exits_0(database, smtp_server, capsys):
+    _queue_while_the_server_refuses(database, smtp_server)
+
+    assert main(["mail", "send"]) == 0
+
+    assert capsys.readouterr().out.strip() == (
+        "Mail: 1 sent, 0 failed (0 given up), 0 waiting in the queue."
+    )
+    ((_sender, recipients, message),) = smtp_server.received
+    assert recipients == ["partner@example.com"]
+    assert "single-use-secret" in str(message.get_body())
+    sent = _queued(database)
+    assert sent.sent_at is not None and sent.body is None and sent.attempts == 2
+
+
+def test_mail_send_exits_1_when_a_mail_fails_again_and_keeps_it(database, smtp_server, capsys):
+    _queue_while_the_server_refuses(database, smtp_server)
+    smtp_server.refusing = True
+
+    assert main(["mail", "send"]) == 1
+
+    assert capsys.readouterr().out.strip() == (
+        "Mail: 0 sent, 1 failed (0 given up), 1 waiting in the queue."
+    )
+    kept = _queued(database)
+    assert kept.sent_at is None and kept.body is not None and kept.attempts == 2
+    assert kept.last_error is not None and "451" in kept.last_error
+
+
+def test_mail_send_with_nothing_due_sends_nothing(database, smtp_server, capsys):
+    assert main(["mail", "send"]) == 0
+
+    assert capsys.readouterr().out.strip() == (
+        "Mail: 0 sent, 0 failed (0 given up), 0 waiting in the queue."
+    )
+    assert smtp_server.received == []
 
 
 def test_check_balances_exits_0_when_every_balance_matches_the_ledger(database, capsys):

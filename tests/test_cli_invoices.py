@@ -10,16 +10,16 @@ from pathlib import Path
 from zoneinfo import ZoneInfo
 
 import pytest
-from sqlalchemy import Engine, update
+from sqlalchemy import Engine
 from sqlmodel import col, func, select
 
 from portal_core import db
 from portal_core.__main__ import main
 from portal_core.models.accounts import Organization
-from portal_core.models.billing import Invoice, Subscription
+from portal_core.models.billing import Invoice
 from portal_core.services.invoices import last_month
 from portal_core.settings import get_settings
-from tests.factories import make_organization, record_usage
+from tests.factories import change_subscription, make_organization, record_usage
 
 TORONTO = ZoneInfo("America/Toronto")
 
@@ -38,10 +38,8 @@ def database(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Engine
 def _organization(engine: Engine, *, plan: str, province: str | None = "ON") -> Organization:
     with db.write_session(engine) as session:
         organization = make_organization(session, province=province)
-        session.execute(
-            update(Subscription)
-            .where(col(Subscription.organization_id) == organization.id)
-            .values(plan_code=plan, term_started_at=datetime(2020, 1, 1, tzinfo=UTC))
+        change_subscription(
+            session, organization, plan_code=plan, term_started_at=datetime(2020, 1, 1, tzinfo=UTC)
         )
     return organization
 

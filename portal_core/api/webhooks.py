@@ -23,7 +23,7 @@ from starlette.concurrency import run_in_threadpool
 
 from portal_core.errors import NotFound, PaymentGatewayUnavailable
 from portal_core.payments import stripe_gateway_for
-from portal_core.services import payments
+from portal_core.services.payments import webhook
 from portal_core.settings import get_settings
 
 
@@ -47,7 +47,7 @@ def router(engine: Callable[[], Engine]) -> APIRouter:
             )
         payload = await request.body()
         result = await run_in_threadpool(
-            payments.receive_stripe_webhook,
+            webhook.receive_stripe_webhook,
             engine(),
             payload,
             request.headers.get("Stripe-Signature"),

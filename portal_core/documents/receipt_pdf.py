@@ -15,7 +15,7 @@ from datetime import tzinfo
 from portal_core.documents.layout import GREEN, MARGIN, Document, Total
 from portal_core.errors import NotFound
 from portal_core.models.accounts import Organization
-from portal_core.models.payments import Payment, PaymentStatus
+from portal_core.models.payments import SETTLED_STATUSES, Payment
 from portal_core.money import format_cents, format_rate
 from portal_core.parties import SellerDetails, organization_lines, seller_lines
 
@@ -32,7 +32,7 @@ def receipt_pdf(
 ) -> bytes:
     """The receipt of ``payment`` (succeeded) by ``organization``, from ``seller`` (the
     platform settings' legal details). Raises NotFound for a payment that did not succeed."""
-    if payment.status != PaymentStatus.SUCCEEDED:
+    if payment.status not in SETTLED_STATUSES:
         raise NotFound("A receipt exists only for a payment that went through.")
     if payment.organization_id != organization.id:
         raise NotFound("That payment was not found.")

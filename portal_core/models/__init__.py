@@ -31,6 +31,7 @@ from portal_core.models.billing import (
     UsageDaily,
     UsageRecord,
 )
+from portal_core.models.mail import QueuedMail
 from portal_core.models.notices import Notice, NoticeKind, NoticeRead
 from portal_core.models.payments import (
     AutoRecharge,
@@ -54,6 +55,7 @@ __all__ = [
     "PaymentStatus",
     "Notice",
     "NoticeKind",
+    "QueuedMail",
     "NoticeRead",
     "PARTNER_ROLES",
     "AuditEvent",

@@ -3,8 +3,10 @@
 A notice belongs to an organization and is meant either for one user (``user_id``: their own
 low-balance alert) or for every member whose role holds ``capability`` (failed payments and
 new invoices go to those who may read Billing; disputes, later, to those who may read
-Whois). ``dedupe_key`` is UNIQUE, so the event that posts a notice may run twice and post it
-once. Each reader's "read" mark is a row of ``notice_reads``.
+Whois). A staff notice belongs to no organization and is meant for every SIPSTACK staff
+user (``capability`` is ``staff``): an e-mail that could not be sent, say. ``dedupe_key`` is
+UNIQUE, so the event that posts a notice may run twice and post it once. Each reader's "read"
+mark is a row of ``notice_reads``.
 """
 
 from __future__ import annotations
@@ -25,6 +27,14 @@ class NoticeKind(StrEnum):
     PAYMENT_NEEDS_AUTHENTICATION = "payment_needs_authentication"
     AUTO_RECHARGE_FAILED = "auto_recharge_failed"
     INVOICE_ISSUED = "invoice_issued"
+    INVOICE_PAID = "invoice_paid"
+    CREDIT_NOTE_ISSUED = "credit_note_issued"
+    PAYMENT_REFUNDED = "payment_refunded"
+    PAYMENT_DISPUTED = "payment_disputed"
+    DISPUTE_WON = "dispute_won"
+    DISPUTE_LOST = "dispute_lost"
+    PAYMENT_UNSETTLED = "payment_unsettled"  # staff: a payment the gateway never settled
+    MAIL_UNDELIVERABLE = "mail_undeliverable"  # staff: an e-mail given up after its last attempt
 
 
 class Notice(SQLModel, table=True):
@@ -32,7 +42,8 @@ class Notice(SQLModel, table=True):
     __table_args__ = (Index("ix_notices_org_created", "organization_id", "created_at"),)
 
     id: uuid.UUID = uuid_pk()
-    organization_id: uuid.UUID = Field(foreign_key="organizations.id")
+    # None: a staff notice.
+    organization_id: uuid.UUID | None = Field(default=None, foreign_key="organizations.id")
     user_id: uuid.UUID | None = Field(default=None, foreign_key="users.id", index=True)
     # A permissions.Capability value: who of the organization sees it when user_id is empty.
     capability: str | None = Field(default=None, max_length=40)

@@ -74,6 +74,23 @@ class PaymentStatus(StrEnum):
     SUCCEEDED = "succeeded"
     FAILED = "failed"  # declined, expired or abandoned: kept with the reason
     REQUIRES_ACTION = "requires_action"  # the bank asked for authentication off-session
+    # Settled, then money went back to the card: all of it, or part of it.
+    REFUNDED = "refunded"
+    PARTIALLY_REFUNDED = "partially_refunded"
+    # The cardholder's bank disputed the charge: the amount is held back until it is decided;
+    # a dispute won returns the payment to what it was, a lost one leaves it charged back.
+    DISPUTED = "disputed"
+    CHARGED_BACK = "charged_back"
+
+
+# A payment whose amount reached the balance (and was perhaps given back since).
+SETTLED_STATUSES = (
+    PaymentStatus.SUCCEEDED,
+    PaymentStatus.REFUNDED,
+    PaymentStatus.PARTIALLY_REFUNDED,
+    PaymentStatus.DISPUTED,
+    PaymentStatus.CHARGED_BACK,
+)
 
 
 class PaymentSource(StrEnum):
@@ -110,6 +127,12 @@ class Payment(SQLModel, table=True):
     idempotency_key: str = Field(max_length=120, unique=True)
     # The gateway's object for this attempt: Checkout Session ``cs_…`` or PaymentIntent ``pi_…``.
     gateway_ref: str | None = Field(default=None, max_length=200, index=True)
+    # The PaymentIntent that charged the card (a Checkout session's, once paid): refunds and
+    # disputes name it.
+    payment_intent_ref: str | None = Field(default=None, max_length=200, index=True)
+    # Of ``total_cents``, what was refunded to the card so far (its share of the amount has
+    # left the balance: see ``services.payments.settlement``).
+    refunded_cents: int = Field(default=0, sa_type=BigInteger)
     checkout_url: str | None = Field(default=None, max_length=1000)
     ledger_entry_id: uuid.UUID | None = Field(default=None, foreign_key="ledger_entries.id")
     created_at: datetime = created_at_field()
@@ -143,3 +166,68 @@ class AutoRecharge(SQLModel, table=True):
     amount_cents: int = Field(sa_type=BigInteger)
     updated_at: datetime = updated_at_field()
     updated_by: uuid.UUID | None = Field(default=None, foreign_key="users.id")
+
+
+class RefundStatus(StrEnum):
+    PENDING = "pending"  # asked of the gateway; its answer not recorded yet
+    SUCCEEDED = "succeeded"
+    FAILED = "failed"
+
+
+class Refund(SQLModel, table=True):
+    """Money given back to the card of a payment: by staff from the portal, or in Stripe's
+    dashboard (the webhook reports it). ``amount_cents`` is of the total charged;
+    ``balance_cents`` is its share of the amount credited, which leaves the balance."""
+
+    __tablename__ = "refunds"
+    __table_args__ = (
+        Index("ix_refunds_org_created", "organization_id", "created_at"),
+        UniqueConstraint("gateway", "gateway_ref"),
+    )
+
+    id: uuid.UUID = uuid_pk()
+    organization_id: uuid.UUID = Field(foreign_key="organizations.id")
+    payment_id: uuid.UUID = Field(foreign_key="payments.id", index=True)
+    gateway: GatewayName = Field(sa_type=String(20))
+    gateway_ref: str | None = Field(default=None, max_length=200)  # Stripe's re_…
+    amount_cents: int = Field(sa_type=BigInteger)
+    balance_cents: int = Field(default=0, sa_type=BigInteger)
+    status: RefundStatus = Field(sa_type=String(20))
+    reason: str = Field(default="", max_length=300)
+    failure_message: str | None = Field(default=None, max_length=300)
+    # A staff refund's key, saved before the gateway is called (a double click refunds once).
+    idempotency_key: str | None = Field(default=None, max_length=120, unique=True)
+    ledger_entry_id: uuid.UUID | None = Field(default=None, foreign_key="ledger_entries.id")
+    created_at: datetime = created_at_field()
+    updated_at: datetime = updated_at_field()
+    created_by: uuid.UUID | None = Field(default=None, foreign_key="users.id")
+
+
+class DisputeStatus(StrEnum):
+    OPEN = "open"  # the amount is held back
+    INQUIRY = "inquiry"  # the bank asks questions; nothing is held back yet
+    WON = "won"  # the amount came back
+    LOST = "lost"  # charged back for good
+
+
+class Dispute(SQLModel, table=True):
+    """A cardholder's bank disputing a payment (a chargeback). Its amount's share of the
+    balance is debited when it opens, and credited back if it is won. Stripe's dispute fee is
+    Stripe's, never posted to the partner's balance."""
+
+    __tablename__ = "disputes"
+    __table_args__ = (UniqueConstraint("gateway", "gateway_ref"),)
+
+    id: uuid.UUID = uuid_pk()
+    organization_id: uuid.UUID = Field(foreign_key="organizations.id", index=True)
+    payment_id: uuid.UUID = Field(foreign_key="payments.id", index=True)
+    gateway: GatewayName = Field(sa_type=String(20))
+    gateway_ref: str = Field(max_length=200)  # Stripe's dp_…
+    amount_cents: int = Field(sa_type=BigInteger)  # of the total charged
+    balance_cents: int = Field(default=0, sa_type=BigInteger)  # held back from the balance
+    status: DisputeStatus = Field(sa_type=String(20))
+    reason: str = Field(default="", max_length=80)  # the bank's: fraudulent, duplicate…
+    opened_at: datetime = Field(sa_type=UTCDateTime, nullable=False)
+    closed_at: datetime | None = optional_time_field()
+    debit_entry_id: uuid.UUID | None = Field(default=None, foreign_key="ledger_entries.id")
+    credit_entry_id: uuid.UUID | None = Field(default=None, foreign_key="ledger_entries.id")

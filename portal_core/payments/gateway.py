@@ -128,6 +128,41 @@ class PaymentRequest:
 
 
 @dataclass(frozen=True)
+class RefundRequest:
+    """Give ``amount_cents`` of a charge back to its card (staff's refund of a payment)."""
+
+    payment_intent_ref: str
+    amount_cents: int
+    refund_id: uuid.UUID  # the portal's refund, named in the gateway's metadata
+    payment_id: uuid.UUID
+    organization_id: uuid.UUID
+    idempotency_key: str
+
+
+@dataclass(frozen=True)
+class RefundInfo:
+    """A refund as the gateway reports it: its id (re_…), amount and status (``succeeded``,
+    ``pending``, ``failed``, ``canceled``); ``refund_id`` is the portal's, when it asked."""
+
+    ref: str
+    amount_cents: int
+    status: str
+    refund_id: str | None = None
+    message: str | None = None
+
+
+@dataclass(frozen=True)
+class PaymentState:
+    """Where a charge stands at the gateway, for reconciliation: ``paid`` (with the
+    PaymentIntent that charged), ``failed`` or ``expired`` (with why), or ``open`` (the
+    partner may still pay, or the bank is still deciding)."""
+
+    outcome: str  # paid | failed | expired | open
+    payment_intent_ref: str | None = None
+    message: str | None = None
+
+
+@dataclass(frozen=True)
 class WebhookEvent:
     """A verified webhook event: its id (the replay guard), type and object."""
 
@@ -162,4 +197,12 @@ class Gateway(Protocol):
 
     def charge_off_session(self, request: PaymentRequest) -> ChargeOutcome:
         """Charge a saved card with nobody present (auto-recharge)."""
+        ...
+
+    def refund(self, request: RefundRequest) -> RefundInfo:
+        """Give part or all of a charge back to its card."""
+        ...
+
+    def payment_state(self, ref: str) -> PaymentState:
+        """Where a Checkout session (cs_…) or a PaymentIntent (pi_…) stands now."""
         ...

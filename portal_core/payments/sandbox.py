@@ -19,6 +19,9 @@ from portal_core.payments.gateway import (
     ChargeStatus,
     HostedPage,
     PaymentRequest,
+    PaymentState,
+    RefundInfo,
+    RefundRequest,
     SavedCard,
 )
 from portal_core.payments.test_cards import TEST_CARDS, Decline, card_by_reference
@@ -48,6 +51,20 @@ class SandboxGateway:
 
     def charge_off_session(self, request: PaymentRequest) -> ChargeOutcome:
         return self._charge(request, on_session=False)
+
+    def refund(self, request: RefundRequest) -> RefundInfo:
+        """A refund succeeds at once, as a test-mode refund to a test card does."""
+        return RefundInfo(
+            ref=f"re_sandbox_{request.refund_id.hex}",
+            amount_cents=request.amount_cents,
+            status="succeeded",
+            refund_id=str(request.refund_id),
+        )
+
+    def payment_state(self, ref: str) -> PaymentState:
+        """The sandbox answers every charge at once and keeps nothing: a payment it left
+        pending never reached it (its process stopped first), so it stays open for staff."""
+        return PaymentState("open")
 
     def _charge(self, request: PaymentRequest, *, on_session: bool) -> ChargeOutcome:
         ref = f"pi_sandbox_{request.payment_id.hex}"

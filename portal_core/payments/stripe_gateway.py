@@ -9,6 +9,9 @@ auto-recharge, and the webhook's signature check. The only module that imports `
 - Auto-recharge confirms a PaymentIntent off-session with the default card. A bank asking
   for authentication (``authentication_required``) is ``REQUIRES_ACTION``; other card errors
   are declines with Stripe's message.
+- Staff refund a payment through its PaymentIntent; reconciliation asks where a Checkout
+  session or a PaymentIntent stands; the webhook lists a charge's refunds when its
+  ``charge.refunded`` event does not carry them.
 - Every request that creates something sends the caller's idempotency key: Stripe answers a
   repeated key with the first answer, so a retry never creates twice.
 
@@ -18,12 +21,13 @@ depends on the SDK's objects.
 
 from __future__ import annotations
 
+import time
 import uuid
 from typing import Any
 
 import stripe
 
-from portal_core.errors import PaymentGatewayUnavailable
+from portal_core.errors import PaymentGatewayUnavailable, ValidationFailed
 from portal_core.models.payments import GatewayName
 from portal_core.payments.gateway import (
     CURRENCY,
@@ -34,10 +38,14 @@ from portal_core.payments.gateway import (
     HostedPage,
     InvalidSignature,
     PaymentRequest,
+    PaymentState,
+    RefundInfo,
+    RefundRequest,
     SavedCard,
     WebhookEvent,
 )
 
+CHECKOUT_LIFETIME_SECONDS = 31 * 60
 # Stripe's own default: a signature older than five minutes is refused (replay protection).
 WEBHOOK_TOLERANCE_SECONDS = 300
 # Requests are retried on network errors with the same idempotency key, so a retry is safe.
@@ -153,6 +161,9 @@ class StripeGateway:
         }
         if request.fee_cents == 0:
             params["line_items"] = params["line_items"][:1]
+        # A top-up's page lives 30 minutes, Stripe's shortest (counted from when Stripe gets
+        # the request, hence the minute's margin): reconciliation fails it when it expires.
+        params["expires_at"] = int(time.time()) + CHECKOUT_LIFETIME_SECONDS
         session = self._call(
             lambda: self._client.v1.checkout.sessions.create(
                 params=params,  # type: ignore[arg-type]
@@ -191,6 +202,60 @@ class StripeGateway:
         message = None if status is ChargeStatus.SUCCEEDED else last_error.get("message")
         return ChargeOutcome(status, str(intent["id"]), message, last_error.get("code"))
 
+    # --- Refunds and reconciliation ----------------------------------------------------------
+
+    def refund(self, request: RefundRequest) -> RefundInfo:
+        params: dict[str, Any] = {
+            "payment_intent": request.payment_intent_ref,
+            "amount": request.amount_cents,
+            "metadata": {
+                "refund_id": str(request.refund_id),
+                "payment_id": str(request.payment_id),
+                "organization_id": str(request.organization_id),
+            },
+        }
+        try:
+            refund = self._client.v1.refunds.create(
+                params=params,  # type: ignore[arg-type]
+                options={"idempotency_key": request.idempotency_key},
+            ).to_dict()
+        except stripe.InvalidRequestError as error:
+            # Stripe refuses what cannot be refunded (more than is left, a charge disputed):
+            # its message says why, and nothing moved.
+            raise ValidationFailed({"amount": str(error.user_message or error)}) from error
+        except stripe.StripeError as error:
+            raise PaymentGatewayUnavailable(UNAVAILABLE) from error
+        return _refund_info(refund)
+
+    def refunds_of_charge(self, charge_ref: str) -> list[RefundInfo]:
+        """Every refund of a charge (``charge.refunded`` events do not always list them)."""
+        listed = self._call(
+            lambda: self._client.v1.refunds.list(params={"charge": charge_ref, "limit": 100})
+        )
+        return [_refund_info(refund) for refund in listed.get("data") or []]
+
+    def payment_state(self, ref: str) -> PaymentState:
+        if ref.startswith("cs_"):
+            session = self._call(lambda: self._client.v1.checkout.sessions.retrieve(ref))
+            intent = session.get("payment_intent")
+            intent_ref = str(intent.get("id") if isinstance(intent, dict) else intent or "")
+            if session.get("status") == "complete" and session.get("payment_status") in (
+                "paid",
+                "no_payment_required",
+            ):
+                return PaymentState("paid", intent_ref or None)
+            if session.get("status") == "expired":
+                return PaymentState("expired")
+            return PaymentState("open", intent_ref or None)
+        intent = self._call(lambda: self._client.v1.payment_intents.retrieve(ref))
+        status = str(intent.get("status"))
+        if status == "succeeded":
+            return PaymentState("paid", str(intent["id"]))
+        if status in ("canceled", "requires_payment_method"):
+            error = intent.get("last_payment_error") or {}
+            return PaymentState("failed", str(intent["id"]), error.get("message"))
+        return PaymentState("open", str(intent["id"]))
+
     # --- Webhook ------------------------------------------------------------------------
 
     def verify_event(self, payload: bytes, signature_header: str | None) -> WebhookEvent:
@@ -220,6 +285,17 @@ class StripeGateway:
         except stripe.StripeError as error:
             raise PaymentGatewayUnavailable(UNAVAILABLE) from error
         return dict(answer.to_dict())
+
+
+def _refund_info(refund: dict[str, Any]) -> RefundInfo:
+    metadata = refund.get("metadata") or {}
+    return RefundInfo(
+        ref=str(refund["id"]),
+        amount_cents=int(refund.get("amount") or 0),
+        status=str(refund.get("status") or "pending"),
+        refund_id=metadata.get("refund_id"),
+        message=refund.get("failure_reason"),
+    )
 
 
 def _metadata(request: PaymentRequest) -> dict[str, str]:

@@ -30,21 +30,21 @@ ENTRY_KINDS: dict[str, str] = {
     EntryKind.INVOICE.value: "Invoice",
     EntryKind.ADJUSTMENT.value: "Adjustment",
     EntryKind.REFUND.value: "Refund",
+    EntryKind.CHARGEBACK.value: "Chargeback",
+    EntryKind.CHARGEBACK_REVERSAL.value: "Chargeback reversed",
 }
 
 
 @dataclass(frozen=True)
 class Funds:
-    """An organization's figures in cents (SPEC.md, Billing model)."""
+    """An organization's figures in cents. ``available_cents`` is the balance less the
+    unbilled usage, subtracted in micro-dollars and rounded once: rounding each figure first
+    could show a cent less (or more) than the meter's guard uses."""
 
     balance_cents: int
     unbilled_cents: int
     credit_limit_cents: int
-
-    @property
-    def available_cents(self) -> int:
-        """Available funds: the balance less unbilled usage."""
-        return self.balance_cents - self.unbilled_cents
+    available_cents: int
 
 
 def funds(session: Session, actor: Actor) -> Funds:
@@ -57,7 +57,7 @@ def funds_of(session: Session, organization_id: uuid.UUID) -> Funds:
         select(BillingAccount).where(BillingAccount.organization_id == organization_id)
     ).first()
     if account is None:
-        return Funds(0, 0, 0)
+        return Funds(0, 0, 0, 0)
     return funds_in(account)
 
 
@@ -67,6 +67,7 @@ def funds_in(account: BillingAccount) -> Funds:
         balance_cents=micros_to_cents(account.balance_micros),
         unbilled_cents=micros_to_cents(account.unbilled_micros),
         credit_limit_cents=micros_to_cents(account.credit_limit_micros),
+        available_cents=micros_to_cents(account.balance_micros - account.unbilled_micros),
     )
 
 

@@ -39,7 +39,8 @@ from portal_core.models.billing import (
 from portal_core.money import cents_to_micros
 from portal_core.permissions import Actor, Capability, require, require_organization
 from portal_core.queries.billing import funds
-from portal_core.services import platform, subscriptions
+from portal_core.rules import platform
+from portal_core.rules.cards import has_usable_card
 
 SPEND_MONTHS = 12  # spend per month: this month and the 11 before it
 BALANCE_DAYS = 90  # balance over time: today and the 89 days before it
@@ -55,7 +56,9 @@ class ChecklistItem:
     page_id: str | None = None
 
 
-def setup_checklist(session: Session, actor: Actor) -> list[ChecklistItem]:
+def setup_checklist(
+    session: Session, actor: Actor, *, now: datetime | None = None
+) -> list[ChecklistItem]:
     """SPEC.md's setup checklist as far as the portal has it: company details, a brand
     domain, a plan, a usable card (registering a first number comes with Whois Profiles)."""
     organization_id = require_organization(actor)
@@ -73,7 +76,6 @@ def setup_checklist(session: Session, actor: Actor) -> list[ChecklistItem]:
     )
     subscription = session.get(Subscription, organization_id)
     plan = session.get(Plan, subscription.plan_code) if subscription is not None else None
-    local_now = datetime.now(platform.billing_time_zone(session))
     return [
         ChecklistItem("Company details", company_done),
         ChecklistItem("Brand domain", domains > 0),
@@ -82,7 +84,7 @@ def setup_checklist(session: Session, actor: Actor) -> list[ChecklistItem]:
         ),
         ChecklistItem(
             "Payment method",
-            subscriptions.has_usable_card(session, organization_id, local_now),
+            has_usable_card(session, organization_id, now or utcnow()),
             "billing.payment_methods",
         ),
     ]

@@ -9,11 +9,19 @@ import uuid
 from dataclasses import dataclass
 from datetime import datetime
 
-from sqlalchemy import String, cast
+from sqlalchemy import String, cast, literal
 from sqlmodel import Session, col, select
 
 from portal_core.errors import NotFound
-from portal_core.models.billing import Invoice, InvoiceLine, InvoiceStatus, InvoiceTax
+from portal_core.models.billing import (
+    CreditNote,
+    CreditNoteLine,
+    CreditNoteTax,
+    Invoice,
+    InvoiceLine,
+    InvoiceStatus,
+    InvoiceTax,
+)
 from portal_core.permissions import Actor, Capability, require, require_organization
 from portal_core.queries.listing import (
     ChoiceFilter,
@@ -124,3 +132,96 @@ def invoice(session: Session, actor: Actor, invoice_id: uuid.UUID) -> InvoiceDet
         select(InvoiceTax).where(InvoiceTax.invoice_id == found.id).order_by(col(InvoiceTax.tax))
     ).all()
     return InvoiceDetail(invoice=found, lines=list(lines), taxes=list(taxes))
+
+
+# --- Credit notes ------------------------------------------------------------------------------
+
+CREDIT_NOTES_EMPTY = (
+    "No credit notes. A credit note gives back something an invoice charged, with the taxes it "
+    "charged on it: unused months of a yearly plan you left for a higher one, or a credit "
+    "SIPSTACK granted against an invoice."
+)
+
+
+@dataclass(frozen=True)
+class CreditNoteDetail:
+    credit_note: CreditNote
+    invoice_number: int
+    invoice_period: str
+    lines: list[CreditNoteLine]
+    taxes: list[CreditNoteTax]
+
+
+def credit_notes(actor: Actor) -> Listing:
+    """The organization's credit notes, newest first: number (CN-…), the invoice it credits,
+    issue date, why, and the subtotal, tax and total credited. Filters: number or reason
+    (text), issue date."""
+    require(actor, Capability.BILLING_READ)
+    organization_id = require_organization(actor)
+    number = col(CreditNote.number)
+    label = literal("CN-").concat(cast(number, String))
+    return Listing(
+        noun="credit notes",
+        select=select(col(CreditNote.id))
+        .select_from(CreditNote)
+        .join(Invoice, col(Invoice.id) == col(CreditNote.invoice_id))
+        .where(col(CreditNote.organization_id) == organization_id),
+        key=col(CreditNote.id),
+        columns=(
+            Column("number", "Number", label),
+            Column("invoice", "Invoice", col(Invoice.number), ColumnKind.NUMBER),
+            Column("issued_at", "Issued", col(CreditNote.issued_at), ColumnKind.DATETIME),
+            Column("reason", "Reason", col(CreditNote.reason)),
+            Column(
+                "subtotal_cents",
+                "Subtotal",
+                col(CreditNote.subtotal_cents),
+                ColumnKind.MONEY_CENTS,
+            ),
+            Column("tax_cents", "Tax", col(CreditNote.tax_cents), ColumnKind.MONEY_CENTS),
+            Column("total_cents", "Total", col(CreditNote.total_cents), ColumnKind.MONEY_CENTS),
+        ),
+        sorts=(
+            created_sort(col(CreditNote.issued_at)),
+            Sort("total", "Total", col(CreditNote.total_cents)),
+            Sort("number", "Number", number),
+        ),
+        default_sort="created",
+        default_descending=True,
+        filters=(
+            TextFilter(
+                "search",
+                "Number or reason",
+                (label, col(CreditNote.reason)),
+                placeholder="CN-3 or yearly",
+            ),
+            DateRangeFilter("issued", "Issued", col(CreditNote.issued_at)),
+        ),
+        empty_message=CREDIT_NOTES_EMPTY,
+    )
+
+
+def credit_note(session: Session, actor: Actor, credit_note_id: uuid.UUID) -> CreditNoteDetail:
+    """One credit note of the actor's organization, with the invoice it credits."""
+    require(actor, Capability.BILLING_READ)
+    organization_id = require_organization(actor)
+    found = session.exec(
+        select(CreditNote).where(
+            CreditNote.id == credit_note_id, CreditNote.organization_id == organization_id
+        )
+    ).first()
+    if found is None:
+        raise NotFound("That credit note was not found.")
+    invoice = session.get(Invoice, found.invoice_id)
+    assert invoice is not None  # a credit note's invoice is its organization's
+    lines = session.exec(
+        select(CreditNoteLine)
+        .where(CreditNoteLine.credit_note_id == found.id)
+        .order_by(col(CreditNoteLine.position))
+    ).all()
+    taxes = session.exec(
+        select(CreditNoteTax)
+        .where(CreditNoteTax.credit_note_id == found.id)
+        .order_by(col(CreditNoteTax.tax))
+    ).all()
+    return CreditNoteDetail(found, invoice.number, invoice.period, list(lines), list(taxes))

@@ -5,8 +5,10 @@ A member sees the notices of their own organization that are meant for them: the
 (``user_id``: a low-balance alert) and those for a capability their role holds (failed
 payments and new invoices go to whoever may read Billing), posted since they joined, so a
 new member does not start with last year's invoices unread. Each notice is unread for a
-member until a ``notice_reads`` row says otherwise. Staff belong to no organization and see
-none. Another organization's notice is simply not found (DESIGN.md, rule 3).
+member until a ``notice_reads`` row says otherwise. Staff belong to no organization: they see
+the staff notices (no organization, for ``Capability.STAFF``: an e-mail that could not be
+sent) posted since they joined, and only those; no partner ever sees one. Another
+organization's notice is simply not found (DESIGN.md, rule 3).
 """
 
 from __future__ import annotations
@@ -18,10 +20,10 @@ from datetime import datetime
 from sqlalchemy import ColumnElement, and_, case, func, or_
 from sqlmodel import Session, col, select
 
-from portal_core.errors import NotFound
+from portal_core.errors import NotFound, PermissionDenied
 from portal_core.models.accounts import User
 from portal_core.models.notices import Notice, NoticeKind, NoticeRead
-from portal_core.permissions import GRANTS, Actor, Capability, require, require_organization
+from portal_core.permissions import GRANTS, Actor, Capability, require_organization
 from portal_core.queries.listing import (
     Choice,
     ChoiceFilter,
@@ -41,6 +43,7 @@ NOTICE_KINDS: dict[str, str] = {
     NoticeKind.PAYMENT_NEEDS_AUTHENTICATION.value: "Payment needs authentication",
     NoticeKind.AUTO_RECHARGE_FAILED.value: "Auto-recharge failed",
     NoticeKind.INVOICE_ISSUED.value: "New invoice",
+    NoticeKind.MAIL_UNDELIVERABLE.value: "E-mail not sent",
 }
 UNREAD, READ = "unread", "read"
 READ_STATES: dict[str, str] = {UNREAD: "Unread", READ: "Read"}
@@ -68,10 +71,22 @@ class NoticeItem:
         return NOTICE_KINDS.get(self.kind, self.kind)
 
 
+def require_reader(actor: Actor) -> None:
+    """Refuse whoever has no notices to read: every partner role and staff have."""
+    if not (actor.is_staff or actor.can(Capability.USE_PORTAL)):
+        raise PermissionDenied("Your role does not allow this. Ask an owner of your organization.")
+
+
 def visible_to(actor: Actor) -> ColumnElement[bool]:
     """The condition on ``notices`` for those ``actor`` may see (see the module docstring)."""
-    organization_id = require_organization(actor)
     joined = select(User.created_at).where(User.id == actor.user_id).scalar_subquery()
+    if actor.is_staff:
+        return and_(
+            col(Notice.organization_id).is_(None),
+            col(Notice.created_at) >= joined,
+            col(Notice.capability) == Capability.STAFF.value,
+        )
+    organization_id = require_organization(actor)
     capabilities = sorted(capability.value for capability in GRANTS[actor.role])
     return and_(
         col(Notice.organization_id) == organization_id,
@@ -90,13 +105,15 @@ def _read_by(actor: Actor) -> ColumnElement[bool]:
 
 
 def _sees_notices(actor: Actor) -> bool:
-    return actor.organization_id is not None and actor.can(Capability.USE_PORTAL)
+    return actor.is_staff or (
+        actor.organization_id is not None and actor.can(Capability.USE_PORTAL)
+    )
 
 
 def unread_count(session: Session, actor: Actor) -> int:
-    """How many notices the bell counts: one COUNT over the organization's notices since the
-    member joined (``ix_notices_org_created``), each checked against ``notice_reads``'s
-    primary key. Staff: 0."""
+    """How many notices the bell counts: one COUNT over the organization's notices (staff: the
+    staff notices) since the member joined (``ix_notices_org_created``), each checked against
+    ``notice_reads``'s primary key."""
     if not _sees_notices(actor):
         return 0
     read = select(NoticeRead.notice_id).where(_read_by(actor)).exists()
@@ -106,7 +123,7 @@ def unread_count(session: Session, actor: Actor) -> int:
 
 
 def latest(session: Session, actor: Actor, *, limit: int = BELL_SIZE) -> list[NoticeItem]:
-    """The member's newest notices, read or not, for the bell. Staff: none."""
+    """The member's newest notices, read or not, for the bell."""
     if not _sees_notices(actor):
         return []
     rows = session.exec(
@@ -121,7 +138,7 @@ def latest(session: Session, actor: Actor, *, limit: int = BELL_SIZE) -> list[No
 
 def notice(session: Session, actor: Actor, notice_id: uuid.UUID) -> NoticeItem:
     """One notice the member may see; any other id is not found."""
-    require(actor, Capability.USE_PORTAL)
+    require_reader(actor)
     row = session.exec(
         select(Notice, NoticeRead.read_at)
         .outerjoin(NoticeRead, _read_by(actor))
@@ -134,7 +151,7 @@ def notice(session: Session, actor: Actor, notice_id: uuid.UUID) -> NoticeItem:
 
 def notices(actor: Actor) -> Listing:
     """Every notice the member may see, newest first, for the Notices page."""
-    require(actor, Capability.USE_PORTAL)
+    require_reader(actor)
     kind = col(Notice.kind)
     unread = col(NoticeRead.notice_id).is_(None)
     return Listing(
@@ -169,10 +186,15 @@ def notices(actor: Actor) -> Listing:
             ),
             DateRangeFilter("created", "Date", col(Notice.created_at)),
         ),
-        empty_message=(
-            "No notices yet: low balances, failed payments and new invoices will appear here."
-        ),
+        empty_message=empty_message(actor),
     )
+
+
+def empty_message(actor: Actor) -> str:
+    """What the Notices page and the bell say when there is nothing to list."""
+    if actor.is_staff:
+        return "No notices yet: e-mails that could not be sent will appear here."
+    return "No notices yet: low balances, failed payments and new invoices will appear here."
 
 
 def _item(notice: Notice, read_at: datetime | None) -> NoticeItem:

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import uuid
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import date, datetime
 
 from sqlalchemy import ColumnElement, String, case, cast, func, literal
 from sqlmodel import Session, col, select
@@ -41,9 +41,10 @@ from portal_core.queries.listing import (
     equal_choices,
     updated_sort,
 )
-from portal_core.services import platform
-from portal_core.services.auto_recharge import settings_of
-from portal_core.services.payments import is_expired
+from portal_core.rules import platform
+from portal_core.rules.auto_recharge import settings_of
+from portal_core.rules.cards import expiry_month_number, month_number, usable_on
+from portal_core.rules.platform import billing_day
 
 # A payment's status in a partner's words (Billing › Payments).
 PAYMENT_STATUSES: dict[str, str] = {
@@ -51,6 +52,10 @@ PAYMENT_STATUSES: dict[str, str] = {
     PaymentStatus.PENDING.value: "Pending",
     PaymentStatus.FAILED.value: "Failed",
     PaymentStatus.REQUIRES_ACTION.value: "Needs authentication",
+    PaymentStatus.PARTIALLY_REFUNDED.value: "Partially refunded",
+    PaymentStatus.REFUNDED.value: "Refunded",
+    PaymentStatus.DISPUTED.value: "Disputed",
+    PaymentStatus.CHARGED_BACK.value: "Charged back",
 }
 PAYMENT_SOURCES: dict[str, str] = {
     PaymentSource.PORTAL.value: "Add funds",
@@ -179,7 +184,8 @@ def payment_methods(session: Session, actor: Actor, *, now: datetime | None = No
             col(PaymentMethod.id).desc(),
         )
     ).all()
-    return [_card(row, now) for row in rows]
+    today = billing_day(session, now)
+    return [_card(row, today) for row in rows]
 
 
 def default_card(session: Session, actor: Actor, *, now: datetime | None = None) -> Card | None:
@@ -198,7 +204,7 @@ def payment_method(
     row = session.get(PaymentMethod, payment_method_id)
     if row is None or row.organization_id != organization_id or row.removed_at is not None:
         raise NotFound("That card was not found among your payment methods.")
-    return _card(row, now or utcnow())
+    return _card(row, billing_day(session, now or utcnow()))
 
 
 # Stripe's card networks, as a PaymentMethod's ``card.brand`` names them (Stripe's API
@@ -229,8 +235,8 @@ _BRAND_NAME = case(
 )
 _CARD_LABEL = _BRAND_NAME.concat(literal(" •••• ")).concat(col(PaymentMethod.last4))
 # The expiry as one number, 2034 × 100 + 12 = 203412: it sorts by date and compares with the
-# current month the way ``services.payments.is_expired`` does (good through its month).
-_EXPIRY_MONTH = col(PaymentMethod.exp_year) * 100 + col(PaymentMethod.exp_month)
+# billing month the way ``rules.cards.usable_on`` does (good through its month).
+_EXPIRY_MONTH = expiry_month_number(col(PaymentMethod.exp_month), col(PaymentMethod.exp_year))
 _EXPIRY = (
     case((col(PaymentMethod.exp_month) < 10, "0"), else_="")
     .concat(cast(col(PaymentMethod.exp_month), String))
@@ -240,15 +246,15 @@ _EXPIRY = (
 _DEFAULT_FLAG = case((col(PaymentMethod.is_default).is_(True), "yes"), else_="no")
 
 
-def payment_methods_listing(actor: Actor, *, now: datetime | None = None) -> Listing:
+def payment_methods_listing(actor: Actor, *, today: date) -> Listing:
     """Billing › Payment Methods' table: the organization's saved cards (not the removed ones),
     newest first: the card, brand, last four, expiry (MM/YYYY), whether it is the default, and
-    its status, Expired from the month after its expiry month (``now``: the current month).
-    Filters: the card's name or brand, the card number's last four, status, date added."""
+    its status, Expired from the month after its expiry month (``today``: the billing day,
+    ``rules.platform.billing_day``). Filters: the card's name or brand, the card number's
+    last four, status, date added."""
     require(actor, Capability.BILLING_READ)
     organization_id = require_organization(actor)
-    now = now or utcnow()
-    expired = _EXPIRY_MONTH < now.year * 100 + now.month
+    expired = _EXPIRY_MONTH < month_number(today)
     status: ColumnElement[str] = case((expired, "expired"), else_="active")
     return Listing(
         noun="cards",
@@ -308,7 +314,7 @@ def payment_methods_listing(actor: Actor, *, now: datetime | None = None) -> Lis
     )
 
 
-def _card(row: PaymentMethod, now: datetime) -> Card:
+def _card(row: PaymentMethod, today: date) -> Card:
     return Card(
         id=row.id,
         brand=row.brand,
@@ -316,7 +322,7 @@ def _card(row: PaymentMethod, now: datetime) -> Card:
         exp_month=row.exp_month,
         exp_year=row.exp_year,
         is_default=row.is_default,
-        expired=is_expired(row.exp_month, row.exp_year, now),
+        expired=not usable_on(row.exp_month, row.exp_year, today),
         created_at=row.created_at,
     )
 
@@ -359,5 +365,5 @@ def uses_sandbox() -> bool:
 def sandbox_test_cards() -> tuple[TestCard, ...]:
     """Stripe's test cards for the sandbox's picker: ``name``, ``label``, ``number`` (to
     show), ``outcome`` (what charging it does) and ``gateway_ref`` (what to pass as
-    ``services.payments.start_adding_card(test_card=…)``)."""
+    ``services.payments.cards.start_adding_card(test_card=…)``)."""
     return TEST_CARDS

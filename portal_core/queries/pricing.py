@@ -23,7 +23,8 @@ from portal_core.models.base import utcnow
 from portal_core.models.billing import BillingAccount, BillingCycle, Plan, Subscription
 from portal_core.money import format_cents, format_unit_price
 from portal_core.permissions import Actor, Capability, require, require_organization
-from portal_core.services import platform, subscriptions
+from portal_core.rules import plans as plan_terms
+from portal_core.rules import platform
 
 BY_CONTRACT = "By contract"
 
@@ -56,7 +57,7 @@ class PlanRow:
             return BY_CONTRACT
         if BillingCycle.YEARLY not in self.cycles or self.yearly_monthly_cents is None:
             return "—"
-        year = subscriptions.MONTHS_PER_TERM * self.yearly_monthly_cents
+        year = plan_terms.MONTHS_PER_TERM * self.yearly_monthly_cents
         return f"{format_cents(self.yearly_monthly_cents)} / month ({format_cents(year)} a year)"
 
     @property
@@ -176,18 +177,18 @@ def current_plan(session: Session, actor: Actor, *, now: datetime | None = None)
         plan_code=plan.code,
         plan_name=plan.name,
         cycle=subscription.cycle,
-        on_contract=subscriptions.on_contract(subscription, plan),
-        credit_limit_cents=subscriptions.credit_limit_cents(subscription, plan),
+        on_contract=plan_terms.on_contract(subscription, plan),
+        credit_limit_cents=plan_terms.credit_limit_cents(subscription, plan),
         credit_limit_by_staff=subscription.credit_limit_override_cents is not None,
         next_plan_code=subscription.next_plan_code,
         next_plan_name=next_plan.name if next_plan else None,
         next_cycle=(subscription.next_cycle or subscription.cycle) if next_plan else None,
-        changes_at=subscriptions.pending_change_at(subscription, time_zone),
+        changes_at=plan_terms.pending_change_at(subscription, time_zone),
         period=period,
         period_ends_at=_next_month(local),
         requests_used=account.period_requests if account.period >= period else 0,
-        allowance=subscriptions.included_requests(subscription, plan),
-        capped=subscriptions.additional_request_micros(subscription, plan) is None,
+        allowance=plan_terms.included_requests(subscription, plan),
+        capped=plan_terms.additional_request_micros(subscription, plan) is None,
     )
 
 
@@ -203,7 +204,7 @@ def _row(plan: Plan) -> PlanRow:
         support_sla=plan.support_sla,
         by_contract=plan.by_contract,
         credit_limit_cents=plan.credit_limit_cents,
-        cycles=subscriptions.cycles_of(plan),
+        cycles=plan_terms.cycles_of(plan),
     )
 
 

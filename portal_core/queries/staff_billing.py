@@ -14,6 +14,7 @@ from dataclasses import dataclass, fields
 from datetime import datetime, tzinfo
 
 from sqlalchemy import case, func
+from sqlalchemy import select as sa_select
 from sqlalchemy.orm import aliased
 from sqlmodel import Session, col, select
 
@@ -23,13 +24,16 @@ from portal_core.models.base import utcnow
 from portal_core.models.billing import (
     BillingAccount,
     BillingCycle,
+    CreditNote,
+    Invoice,
     LedgerEntry,
     Plan,
     PlatformSetting,
     Subscription,
     TaxRate,
 )
-from portal_core.money import MICROS_PER_CENT
+from portal_core.models.payments import Payment
+from portal_core.money import MICROS_PER_CENT, format_cents
 from portal_core.permissions import Actor, Capability, require
 from portal_core.queries import pricing
 from portal_core.queries.billing import ENTRY_KINDS, Funds, funds_in
@@ -46,7 +50,8 @@ from portal_core.queries.listing import (
     equal_choices,
 )
 from portal_core.queries.staff import ORGANIZATION_CREATED, ORGANIZATION_SEARCH
-from portal_core.services import subscriptions
+from portal_core.rules import plans as plan_terms
+from portal_core.rules.payments import REFUNDABLE_STATUSES, refund_share, refundable_cents
 
 CYCLES: dict[str, str] = {
     BillingCycle.MONTHLY.value: "Monthly",
@@ -195,7 +200,7 @@ def billing_summary(
     local = (now or utcnow()).astimezone(time_zone)
     period = f"{local.year:04d}-{local.month:02d}"
     contract = None
-    if subscriptions.on_contract(subscription, plan):
+    if plan_terms.on_contract(subscription, plan):
         contract = ContractTerms(
             monthly_cents=subscription.contract_monthly_cents,
             included_requests=subscription.contract_included_requests,
@@ -213,8 +218,8 @@ def billing_summary(
         next_plan_name=next_plan.name if next_plan else None,
         next_cycle=BillingCycle(subscription.next_cycle) if subscription.next_cycle else None,
         contract=contract,
-        included_requests=subscriptions.included_requests(subscription, plan),
-        additional_request_micros=subscriptions.additional_request_micros(subscription, plan),
+        included_requests=plan_terms.included_requests(subscription, plan),
+        additional_request_micros=plan_terms.additional_request_micros(subscription, plan),
         period=period,
         period_requests=account.period_requests if account.period == period else 0,
         funds=funds_in(account),
@@ -262,6 +267,110 @@ def ledger_entries(actor: Actor, organization_id: uuid.UUID) -> Listing:
         ),
         empty_message="No transactions yet.",
     )
+
+
+@dataclass(frozen=True)
+class RefundablePayment:
+    """A card payment of the organization that staff may refund, and how much is left."""
+
+    id: uuid.UUID
+    reference: str
+    card_label: str
+    created_at: datetime
+    amount_cents: int
+    total_cents: int
+    refunded_cents: int
+    refundable_cents: int
+
+    def share_of(self, refund_cents: int) -> int:
+        """What refunding ``refund_cents`` of it takes from the balance."""
+        return refund_share(self.amount_cents, self.total_cents, self.refunded_cents, refund_cents)
+
+    def label(self, time_zone: tzinfo) -> str:
+        refunded = f", {format_cents(self.refunded_cents)} refunded" if self.refunded_cents else ""
+        return (
+            f"{self.reference} · {self.created_at.astimezone(time_zone):%Y-%m-%d} · "
+            f"{self.card_label} · {format_cents(self.total_cents)} charged{refunded}"
+        )
+
+
+def refundable_payments(
+    session: Session, actor: Actor, organization_id: uuid.UUID, *, limit: int = 50
+) -> list[RefundablePayment]:
+    """The organization's newest payments with something left to refund (the 50 newest;
+    older ones are found by their reference in Billing › Payments)."""
+    require(actor, Capability.STAFF)
+    rows = session.exec(
+        select(Payment)
+        .where(
+            Payment.organization_id == organization_id,
+            col(Payment.status).in_([status.value for status in REFUNDABLE_STATUSES]),
+            col(Payment.refunded_cents) < col(Payment.total_cents),
+        )
+        .order_by(col(Payment.created_at).desc(), col(Payment.id).desc())
+        .limit(limit)
+    ).all()
+    return [
+        RefundablePayment(
+            id=row.id,
+            reference=row.reference,
+            card_label=row.card_label,
+            created_at=row.created_at,
+            amount_cents=row.amount_cents,
+            total_cents=row.total_cents,
+            refunded_cents=row.refunded_cents,
+            refundable_cents=refundable_cents(row),
+        )
+        for row in rows
+    ]
+
+
+@dataclass(frozen=True)
+class CreditableInvoice:
+    """An invoice of the organization with something left to credit (before tax)."""
+
+    id: uuid.UUID
+    number: int
+    period: str
+    subtotal_cents: int
+    creditable_cents: int
+
+    @property
+    def label(self) -> str:
+        return (
+            f"Invoice {self.number} · {self.period} · {format_cents(self.subtotal_cents)} "
+            f"before tax, {format_cents(self.creditable_cents)} left to credit"
+        )
+
+
+def creditable_invoices(
+    session: Session, actor: Actor, organization_id: uuid.UUID, *, limit: int = 24
+) -> list[CreditableInvoice]:
+    """The organization's newest invoices (two years of them) with something left to
+    credit: their subtotal less their credit notes'."""
+    require(actor, Capability.STAFF)
+    credited = (
+        select(func.coalesce(func.sum(CreditNote.subtotal_cents), 0))
+        .where(col(CreditNote.invoice_id) == col(Invoice.id))
+        .scalar_subquery()
+    )
+    rows = session.execute(
+        sa_select(
+            col(Invoice.id),
+            col(Invoice.number),
+            col(Invoice.period),
+            col(Invoice.subtotal_cents),
+            credited,
+        )
+        .where(col(Invoice.organization_id) == organization_id)
+        .order_by(col(Invoice.number).desc())
+        .limit(limit)
+    ).all()
+    return [
+        CreditableInvoice(invoice_id, number, period, subtotal, subtotal - int(done))
+        for invoice_id, number, period, subtotal, done in rows
+        if subtotal - int(done) > 0
+    ]
 
 
 @dataclass(frozen=True)

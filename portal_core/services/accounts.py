@@ -43,7 +43,8 @@ from portal_core.models.accounts import (
 from portal_core.models.base import utcnow
 from portal_core.models.billing import BillingCycle, Plan, Subscription
 from portal_core.permissions import Actor, Capability, require, require_organization
-from portal_core.services import audit, sessions, subscriptions, throttle
+from portal_core.rules.cards import has_usable_card
+from portal_core.services import audit, in_force, sessions, subscriptions, throttle
 from portal_core.services.passwords import hash_password, password_problem, verify_password
 from portal_core.services.secrets import digest, new_secret
 from portal_core.services.validation import (
@@ -373,6 +374,8 @@ def save_company(
     organization.tax_id = details.tax_id.strip() or None
     organization.updated_at = now or utcnow()
     session.add(organization)
+    # Invoices print, and tax by, the details in force at the end of their period.
+    in_force.record_billing_details(session, organization, at=organization.updated_at)
     audit.record(session, "company.updated", actor=actor)
 
 
@@ -485,7 +488,7 @@ def _plan_done(session: Session, organization: Organization, now: datetime) -> b
 def _payment_method_done(session: Session, organization: Organization, now: datetime) -> bool:
     """A usable card is saved; or, on a plan without a fee, the step was skipped. Derived on
     every read, so a card removed or expired before activation reopens the step."""
-    if subscriptions.has_usable_card(session, organization.id, now):
+    if has_usable_card(session, organization.id, now):
         return True
     return not _card_required(session, organization.id) and _payment_method_skipped(
         session, organization.id

@@ -6,10 +6,10 @@ including, $10,000) and the amount (the add-funds bounds: $10.00 to $10,000.00).
 on needs a default card that has not expired; turning it on while funds are already under the
 threshold recharges at once (after commit), as there will be no crossing to wait for.
 
-**The trigger** (``on_funds_dropped``): the funds watcher calls it wherever available funds
-go down (the meter, a negative ledger entry, the invoice run), inside the caller's
-transaction. It reads one row at most and, on a downward crossing of the threshold, arranges
-``recharge`` to run after the caller commits.
+**The trigger** (``on_funds_dropped``): a reaction to the ``FundsDropped`` fact that the
+meter, the ledger and the invoice run publish wherever available funds go down, inside the
+caller's transaction (``services.reactions``). It reads one row at most and, on a downward
+crossing of the threshold, arranges ``recharge`` to run after the caller commits.
 
 **A recharge** (``recharge``) opens its own units of work and charges the default card
 off-session for the amount plus the convenience fee, when all of these hold:
@@ -27,10 +27,10 @@ answers at once and a success is credited then; Stripe's success is credited by 
 A decline fails the payment and notifies the owners and billing members (a notice for those
 who read Billing, and an e-mail); a bank asking for authentication notifies the owners.
 
-**The sweep** (``sweep``, ``python -m portal_core billing recharge``, for a scheduler) recharges
-organizations under their threshold with no attempt today (a crossing whose process died
-before the recharge ran), and calls the gateway again, with the same key, for a recharge
-left pending without an answer from it (after ten minutes; after a day it is failed).
+**The sweep** (``sweep``, ``python -m portal_core billing recharge``, for the scheduler)
+recharges organizations under their threshold with no attempt today (a crossing whose process
+died before the recharge ran). A recharge left pending without the gateway's answer is
+reconciliation's to ask again (``services.payments.reconciliation``).
 """
 
 from __future__ import annotations
@@ -47,6 +47,7 @@ from sqlmodel import Session, col, select
 
 from portal_core import db, emails
 from portal_core.errors import PaymentGatewayUnavailable, ValidationFailed
+from portal_core.facts import FundsDropped
 from portal_core.mail import send_after_commit
 from portal_core.models.accounts import Role
 from portal_core.models.base import utcnow
@@ -65,21 +66,19 @@ from portal_core.payments import gateway_for
 from portal_core.payments.gateway import ChargeOutcome, ChargeStatus, Gateway, PaymentRequest
 from portal_core.payments.test_cards import EXPIRED_CARD
 from portal_core.permissions import Actor, Capability, require, require_organization
+from portal_core.queries.members import Member, members_who_may
+from portal_core.rules.auto_recharge import (  # noqa: F401  (named here too)
+    DEFAULT_AMOUNT_CENTS,
+    DEFAULT_THRESHOLD_CENTS,
+    AutoRechargeSettings,
+    settings_of,
+)
 from portal_core.services import audit, notices, platform
-from portal_core.services import payments as card_payments
+from portal_core.services.payments import cards, settlement, top_ups
 
 log = logging.getLogger(__name__)
 
 MAX_THRESHOLD_CENTS = 1_000_000  # $10,000.00, not included
-DEFAULT_THRESHOLD_CENTS = 2_000  # what the form shows before anything is saved
-DEFAULT_AMOUNT_CENTS = 5_000
-# A recharge still pending without the gateway's answer this long after it was saved is asked
-# again by the sweep (with the same idempotency key, so it is never charged twice).
-STALLED_AFTER = timedelta(minutes=10)
-# ...and given up a day later: Stripe keeps an idempotency key 24 hours, and a charge that
-# did go through is credited by its webhook whenever it comes (success wins over failure).
-ABANDONED_AFTER = timedelta(days=1)
-NO_ANSWER = "The card payment service did not answer, so this recharge did not go through."
 THRESHOLD_BOUNDS = "Set a threshold from $0.00 up to $9,999.99, in whole cents."
 _CHARGING_STATUSES = (PaymentStatus.SUCCEEDED.value, PaymentStatus.PENDING.value)
 _FAILED_STATUSES = (PaymentStatus.FAILED.value, PaymentStatus.REQUIRES_ACTION.value)
@@ -94,31 +93,27 @@ _CROSSING_TERMS = core_select(_settings_table.c.enabled, _settings_table.c.thres
 # --- The trigger ----------------------------------------------------------------------------
 
 
-def on_funds_dropped(
-    connection: Connection,
-    organization_id: uuid.UUID,
-    *,
-    before_available_micros: int,
-    after_available_micros: int,
-) -> None:
+def on_funds_dropped(connection: Connection, fact: FundsDropped) -> None:
     """Arrange a recharge when this drop takes available funds under the threshold.
 
     A crossing is ``after < threshold <= before``: the account row's updates are serialised,
     so concurrent drops cover disjoint intervals and only one of them crosses. Nothing is read
-    when funds did not go down; otherwise one primary-key read of ``auto_recharges``. The
-    recharge runs after the caller's commit (never after a rollback) and never raises into
-    the caller: its failures are the organization's notices, and the sweep catches a crossing
-    whose process died before the recharge ran.
+    unless the drop crossed a whole cent (the threshold is whole cents); otherwise one
+    primary-key read of ``auto_recharges``. The recharge runs after the caller's commit (never
+    after a rollback) and never raises into the caller: its failures are the organization's
+    notices, and the sweep catches a crossing whose process died before the recharge ran.
     """
-    if after_available_micros >= before_available_micros:
+    before, after = fact.before_available_micros, fact.after_available_micros
+    if after // MICROS_PER_CENT >= before // MICROS_PER_CENT:
         return
-    terms = connection.execute(_CROSSING_TERMS, {"p_org": organization_id}).first()
+    terms = connection.execute(_CROSSING_TERMS, {"p_org": fact.organization_id}).first()
     if terms is None or not terms.enabled:
         return
     threshold_micros = int(terms.threshold_cents) * MICROS_PER_CENT
-    if not after_available_micros < threshold_micros <= before_available_micros:
+    if not after < threshold_micros <= before:
         return
     engine = connection.engine
+    organization_id = fact.organization_id
     db.after_commit(connection, lambda: _recharge_quietly(engine, organization_id))
 
 
@@ -132,23 +127,6 @@ def _recharge_quietly(engine: Engine, organization_id: uuid.UUID) -> None:
 
 
 # --- Settings -------------------------------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class AutoRechargeSettings:
-    """An organization's auto-recharge, or the form's defaults when none was saved."""
-
-    enabled: bool
-    threshold_cents: int
-    amount_cents: int
-    updated_at: datetime | None = None
-
-
-def settings_of(session: Session, organization_id: uuid.UUID) -> AutoRechargeSettings:
-    row = session.get(AutoRecharge, organization_id)
-    if row is None:
-        return AutoRechargeSettings(False, DEFAULT_THRESHOLD_CENTS, DEFAULT_AMOUNT_CENTS)
-    return AutoRechargeSettings(row.enabled, row.threshold_cents, row.amount_cents, row.updated_at)
 
 
 def save_settings(
@@ -175,17 +153,17 @@ def save_settings(
     ):
         errors["threshold"] = THRESHOLD_BOUNDS
     try:
-        card_payments.check_amount(amount_cents)
+        top_ups.check_amount(amount_cents)
     except ValidationFailed as problem:
         errors.update(problem.errors)
     if enabled:
-        card = card_payments.default_card_of(session, organization_id)
+        card = cards.default_card_of(session, organization_id)
         if card is None:
             errors["enabled"] = (
                 "Auto-recharge charges your default card: add a card in Billing › Payment "
                 "Methods first."
             )
-        elif card_payments.is_expired(card.exp_month, card.exp_year, now):
+        elif not cards.usable_today(session, card, now):
             errors["enabled"] = (
                 f"Your default card expired at the end of {card.exp_month:02d}/{card.exp_year}: "
                 "make another card the default in Billing › Payment Methods first."
@@ -291,7 +269,7 @@ def _prepare(
     if len(charging) >= limit:
         _notify_daily_limit(session, organization_id, day, limit)
         return None
-    card = card_payments.default_card_of(session, organization_id)
+    card = cards.default_card_of(session, organization_id)
     if attempts and attempts[-1].status in _FAILED_STATUSES:
         last = attempts[-1]
         changed = settings.updated_at > last.created_at or (
@@ -304,9 +282,9 @@ def _prepare(
         # cannot be charged by this one: the organization needs to add its card again.
         _notify_no_card(session, organization_id, day)
         return None
-    figures = card_payments.quote(session, settings.amount_cents)
+    figures = top_ups.quote(session, settings.amount_cents)
     key = f"auto-recharge:{organization_id.hex}:{day.isoformat()}:{len(attempts) + 1}"
-    payment = card_payments.new_payment(
+    payment = top_ups.new_payment(
         organization_id,
         card,
         figures,
@@ -316,16 +294,16 @@ def _prepare(
         created_by=None,
         now=now,
     )
-    saved = card_payments.insert_payment(session, payment)
+    saved = top_ups.insert_payment(session, payment)
     if saved is not payment:
         return None  # a concurrent recharge saved this attempt first
-    if card_payments.is_expired(card.exp_month, card.exp_year, now):
+    if not cards.usable_today(session, card, now):
         record_off_session_failure(
             session, payment, message=EXPIRED_CARD, needs_authentication=False, now=now
         )
         return _Prepared(payment)
-    customer_ref = card_payments.customer_ref(session, gateway, organization_id, None)
-    return _Prepared(payment, card_payments.payment_request(payment, card, customer_ref))
+    customer_ref = cards.customer_ref(session, gateway, organization_id, None)
+    return _Prepared(payment, top_ups.payment_request(payment, card, customer_ref))
 
 
 def _charge_saved(engine: Engine, gateway: Gateway, prepared: _Prepared, now: datetime) -> Payment:
@@ -351,7 +329,7 @@ def _record_outcome(
         session.add(payment)
         session.flush()
     if outcome.status is ChargeStatus.SUCCEEDED and not gateway.credits_from_webhook:
-        card_payments.credit_payment(session, payment, now=now)
+        settlement.credit_payment(session, payment, now=now)
     elif outcome.status in (ChargeStatus.DECLINED, ChargeStatus.REQUIRES_ACTION):
         record_off_session_failure(
             session,
@@ -376,13 +354,11 @@ def record_off_session_failure(
     when the bank asked for authentication, else the owners and billing members (a notice
     for those who read Billing, and an e-mail). Returns whether anything changed."""
     status = PaymentStatus.REQUIRES_ACTION if needs_authentication else PaymentStatus.FAILED
-    if not card_payments.fail_payment(
-        session, payment, message, status=status, notify=False, now=now
-    ):
+    if not settlement.fail_payment(session, payment, message, status=status, notify=False, now=now):
         return False
     total = format_cents(payment.total_cents)
     if needs_authentication:
-        for owner in card_payments.members(session, payment.organization_id, (Role.OWNER,)):
+        for owner in _owners(session, payment.organization_id):
             notices.post(
                 session,
                 organization_id=payment.organization_id,
@@ -421,7 +397,9 @@ def record_off_session_failure(
         capability=Capability.BILLING_READ,
         link_page_id="billing.payment_methods",
     )
-    recipients = card_payments.members(session, payment.organization_id, (Role.OWNER, Role.BILLING))
+    recipients = members_who_may(
+        session, payment.organization_id, Capability.BILLING_READ, among=(Role.OWNER, Role.BILLING)
+    )
     for user in recipients:
         send_after_commit(
             session,
@@ -435,6 +413,12 @@ def record_off_session_failure(
             ),
         )
     return True
+
+
+def _owners(session: Session, organization_id: uuid.UUID) -> list[Member]:
+    """The organization's active owners: a bank asking for the cardholder's confirmation is
+    theirs to answer."""
+    return members_who_may(session, organization_id, Capability.BILLING_MANAGE, among=(Role.OWNER,))
 
 
 def _in_flight(session: Session, organization_id: uuid.UUID) -> bool:
@@ -517,35 +501,27 @@ def _notify_no_card(session: Session, organization_id: uuid.UUID, day: date) -> 
 
 @dataclass(frozen=True)
 class SweepSummary:
-    """What a sweep did: recharges made by outcome, and stalled ones asked again."""
+    """What a sweep did: recharges made, by outcome."""
 
     recharged: int = 0
     failed: int = 0
     pending: int = 0
-    resumed: int = 0
     errors: int = 0
 
 
 def sweep(
     engine: Engine, *, gateway: Gateway | None = None, now: datetime | None = None
 ) -> SweepSummary:
-    """Recharge every organization under its threshold that has no recharge today, and ask
-    the gateway again about recharges stalled without its answer (see the module
-    docstring). Safe to run as often as a scheduler likes."""
+    """Recharge every organization under its threshold that has no recharge today (a
+    crossing whose process stopped before its recharge ran). Safe to run as often as a
+    scheduler likes; recharges left without the gateway's answer are reconciliation's
+    (``services.payments.reconciliation``)."""
     gateway = gateway or gateway_for()
     now = now or utcnow()
-    counts = {"recharged": 0, "failed": 0, "pending": 0, "resumed": 0, "errors": 0}
+    counts = {"recharged": 0, "failed": 0, "pending": 0, "errors": 0}
     with db.read_session(engine) as session:
-        stalled = _stalled(session, gateway, now)
         _day, start, end = _today(session, now)
         due = _due(session, start, end)
-    for payment_id in stalled:
-        try:
-            _resume(engine, gateway, payment_id, now)
-            counts["resumed"] += 1
-        except Exception:
-            log.exception("Could not resume auto-recharge %s", payment_id)
-            counts["errors"] += 1
     for organization_id in due:
         try:
             payment = recharge(engine, organization_id, gateway=gateway, now=now)
@@ -592,28 +568,9 @@ def _due(session: Session, start: datetime, end: datetime) -> list[uuid.UUID]:
     )
 
 
-def _stalled(session: Session, gateway: Gateway, now: datetime) -> list[uuid.UUID]:
-    return list(
-        session.exec(
-            select(Payment.id).where(
-                Payment.source == PaymentSource.AUTO_RECHARGE,
-                Payment.gateway == gateway.name,
-                Payment.status == PaymentStatus.PENDING,
-                col(Payment.gateway_ref).is_(None),
-                col(Payment.created_at) < now - STALLED_AFTER,
-            )
-        ).all()
-    )
-
-
-def _resume(engine: Engine, gateway: Gateway, payment_id: uuid.UUID, now: datetime) -> None:
-    with db.write_session(engine) as session:
-        payment = session.get(Payment, payment_id)
-        if payment is not None and payment.created_at < now - ABANDONED_AFTER:
-            record_off_session_failure(
-                session, payment, message=NO_ANSWER, needs_authentication=False, now=now
-            )
-            return
+def charge_again(engine: Engine, gateway: Gateway, payment_id: uuid.UUID, now: datetime) -> None:
+    """Send a saved recharge the gateway never answered again, with its own key: the gateway
+    answers a charge it already made with that charge, and makes it otherwise."""
     with db.read_session(engine) as session:
         payment = session.get(Payment, payment_id)
         card = session.get(PaymentMethod, payment.payment_method_id) if payment else None
@@ -624,5 +581,5 @@ def _resume(engine: Engine, gateway: Gateway, payment_id: uuid.UUID, now: dateti
         )
         if payment is None or card is None or customer is None:
             return
-        request = card_payments.payment_request(payment, card, customer.customer_ref)
+        request = top_ups.payment_request(payment, card, customer.customer_ref)
     _charge_saved(engine, gateway, _Prepared(payment, request), now)

@@ -1,40 +1,35 @@
-"""The funds watcher: what happens when an organization's available funds drop.
+"""The low-balance alert: what a member hears when the available funds drop under their
+threshold (My Profile › Notifications).
 
-Available funds are the balance less the unbilled usage (SPEC.md, *Billing model*). They
-drop when the meter prices a request, when a negative entry (an adjustment, a debit) is
-posted to the ledger, and when an invoice is posted (by its total, less the usage it takes
-off the unbilled figure). Each of those places learns the figures before and after from the
-same atomic ``UPDATE … RETURNING`` that moved them, and calls ``funds_dropped`` in its own
-transaction, which then:
-
-- sends the **low-balance alert** (issue 3; SPEC.md, My Profile › Notifications) to each
-  active member who turned it on and whose threshold ``t`` the drop crossed: ``after < t <=
-  before``. The account row's updates are serialized (SQLite's write lock, PostgreSQL's row
-  lock until commit), so the (after, before] intervals of successive drops never overlap and
-  a crossing alerts exactly once, however many requests race: an e-mail after the commit,
-  and a personal notice (``NoticeKind.LOW_BALANCE``) in the transaction;
-- hands the drop to auto-recharge (``services.auto_recharge.on_funds_dropped``).
+Available funds are the balance less the unbilled usage. The meter, the ledger and the invoice
+run publish each drop as a ``FundsDropped`` fact with the figures before and after, taken
+from the same atomic ``UPDATE … RETURNING`` that moved them; ``alert_low_balance`` is one of
+the reactions to it (``services.reactions``), inside the same transaction. It alerts each
+active member who turned the alert on and whose threshold ``t`` the drop crossed: ``after <
+t <= before``. The account row's updates are serialized (SQLite's write lock, PostgreSQL's
+row lock until commit), so the (after, before] intervals of successive drops never overlap and
+a crossing alerts exactly once, however many requests race: an e-mail, queued in the same
+transaction, and a personal notice (``NoticeKind.LOW_BALANCE``).
 
 It sits on the meter's path, so it stays cheap: nothing at all unless the drop crossed a
-whole cent (both kinds of threshold are whole cents, so a drop within one cent crosses none;
-a $0.0030 request crosses a cent about one time in three). Then one query, on the
-organization's members (``ix_users_organization_id``), finds who to alert, and auto-recharge
-reads its one row.
+whole cent (thresholds are whole cents, so a drop within one cent crosses none; a $0.0030
+request crosses a cent about one time in three). Then one query, on the organization's
+members (``ix_users_organization_id``), finds who to alert.
 """
 
 from __future__ import annotations
 
 import hashlib
-import logging
 import uuid
 from datetime import datetime
-from functools import cache, partial
+from functools import cache
 from typing import Any, cast
 
 from sqlalchemy import BigInteger, Connection, Select, Table, bindparam, select
 
-from portal_core import db, emails
-from portal_core.mail import Mail, send
+from portal_core import emails
+from portal_core.facts import FundsDropped
+from portal_core.mail import send_after_commit
 from portal_core.models.accounts import Role, User, UserStatus
 from portal_core.models.base import utcnow
 from portal_core.models.notices import NoticeKind
@@ -42,42 +37,27 @@ from portal_core.money import MICROS_PER_CENT, format_cents, micros_to_cents
 from portal_core.permissions import GRANTS, Capability
 from portal_core.services import notices
 
-log = logging.getLogger(__name__)
-
 _users = cast(Table, User.__table__)  # type: ignore[attr-defined]
 
 
-def funds_dropped(
-    connection: Connection,
-    organization_id: uuid.UUID,
-    *,
-    before_available_micros: int,
-    after_available_micros: int,
-    cause: str,
-    now: datetime | None = None,
-) -> None:
-    """React to available funds going from ``before`` to ``after`` (micro-dollars) inside the
-    caller's unit of work (``connection``: a ``write_connection``, or a ``write_session``'s
-    ``session.connection()``). ``cause`` names the event that moved them (``usage:<request
-    key>``, ``ledger:<idempotency key>``…): it makes the alert's notice idempotent."""
+def alert_low_balance(connection: Connection, fact: FundsDropped) -> None:
+    """Alert the members whose threshold the drop crossed (see the module docstring), inside
+    the unit of work of ``connection`` (a ``write_connection``, or a ``write_session``'s
+    ``session.connection()``)."""
     # A threshold of t cents is crossed when after < t × 10,000 <= before, that is when
     # after // 10,000 < t <= before // 10,000: a drop within one cent crosses no threshold.
-    above_cents = after_available_micros // MICROS_PER_CENT
-    up_to_cents = before_available_micros // MICROS_PER_CENT
+    above_cents = fact.after_available_micros // MICROS_PER_CENT
+    up_to_cents = fact.before_available_micros // MICROS_PER_CENT
     if up_to_cents <= above_cents:
         return
     _alert_low_balance(
-        connection, organization_id, after_available_micros, above_cents, up_to_cents, cause, now
-    )
-    # Auto-recharge's threshold is whole cents too (auto_recharges.threshold_cents), so the
-    # drops skipped above could not have crossed it either.
-    from portal_core.services import auto_recharge  # it posts to the ledger, which calls us
-
-    auto_recharge.on_funds_dropped(
         connection,
-        organization_id,
-        before_available_micros=before_available_micros,
-        after_available_micros=after_available_micros,
+        fact.organization_id,
+        fact.after_available_micros,
+        above_cents,
+        up_to_cents,
+        fact.cause,
+        fact.at,
     )
 
 
@@ -124,23 +104,16 @@ def _alert_low_balance(
             link_page_id="billing.overview" if may_read_billing else None,
             now=now or utcnow(),
         )
-        mail = emails.low_balance(
-            email,
-            name,
-            available_cents=available_cents,
-            threshold_cents=threshold_cents,
-            may_add_funds=may_read_billing,
+        send_after_commit(
+            connection,
+            emails.low_balance(
+                email,
+                name,
+                available_cents=available_cents,
+                threshold_cents=threshold_cents,
+                may_add_funds=may_read_billing,
+            ),
         )
-        db.after_commit(connection, partial(_send_quietly, mail))
-
-
-def _send_quietly(mail: Mail) -> None:
-    # The alert follows a committed charge (a lookup, an invoice): a mail server's trouble
-    # must not turn that request into an error. The notice in the bell still tells them.
-    try:
-        send(mail)
-    except Exception:
-        log.exception("Sending the low-balance alert to %s failed", mail.to)
 
 
 @cache

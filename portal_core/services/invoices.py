@@ -26,7 +26,8 @@ The rules of one invoice, all in integers (DESIGN.md, rules 4 and 5):
   members who may read Billing get an *invoice issued* notice.
 - A pending downgrade takes effect for the next period (a yearly plan's at the end of its
   term, which was paid in advance), with the new plan's credit limit.
-Invoice e-mails go out after each organization's commit, to its active users who asked.
+Invoice e-mails are queued with each invoice, for its members who may read Billing and asked
+for them.
 """
 
 from __future__ import annotations
@@ -34,25 +35,26 @@ from __future__ import annotations
 import logging
 import re
 import uuid
-from collections.abc import Callable, Sequence
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
-from decimal import ROUND_HALF_UP, Decimal
+from datetime import datetime
 from enum import StrEnum
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import Engine, func, update
+from sqlalchemy import Connection, Engine, func, update
 from sqlalchemy import select as sa_select
 from sqlmodel import Session, col, select
 
 from portal_core import db, emails
 from portal_core.errors import NotFound, PortalError, ValidationFailed
-from portal_core.mail import Mail, send
-from portal_core.models.accounts import Organization, User, UserStatus
+from portal_core.facts import BalanceRose
+from portal_core.mail import send_after_commit
+from portal_core.models.accounts import Organization
 from portal_core.models.base import utcnow
 from portal_core.models.billing import (
     BillingAccount,
     BillingCycle,
+    BillingDetails,
     EntryKind,
     Invoice,
     InvoiceLine,
@@ -61,19 +63,26 @@ from portal_core.models.billing import (
     LookupType,
     Plan,
     Subscription,
-    TaxRate,
+    UsageCarry,
     UsageRecord,
 )
 from portal_core.models.notices import NoticeKind
-from portal_core.money import cents_to_micros, format_cents, micros_to_cents
+from portal_core.money import (
+    MICROS_PER_CENT,
+    cents_to_micros,
+    format_cents,
+    micros_to_cents,
+    tax_cents,
+)
 from portal_core.parties import organization_lines, seller_lines
 from portal_core.permissions import Actor, Capability, require
-from portal_core.services import audit, funds_watch, ledger, notices, platform, subscriptions
+from portal_core.queries.members import members_who_may
+from portal_core.services import audit, in_force, ledger, notices, platform, subscriptions
+from portal_core.services.document_numbers import next_number
 
 log = logging.getLogger(__name__)
 
 TAXED_COUNTRY = "CA"  # SPEC.md: sales tax applies to Canadian companies only
-_RATE_SCALE = 100_000  # rates are thousandths of a percent: 13 % = 13,000
 _PERIOD = re.compile(r"(?P<year>[0-9]{4})-(?P<month>0[1-9]|1[0-2])")
 
 LOOKUP_TYPE_NAMES: dict[str, str] = {
@@ -155,8 +164,7 @@ class RunSummary:
     nothing_to_invoice: int = 0
     invoiced_cents: int = 0  # the totals of the invoices this run created
     failures: list[Failure] = field(default_factory=list)
-    emails_sent: int = 0
-    emails_failed: int = 0
+    emails_queued: int = 0  # invoice e-mails queued with their invoices (the mail queue sends)
 
 
 Progress = Callable[[str, int, int], None]  # (period, organizations done, of how many)
@@ -250,16 +258,7 @@ def _invoice_one(
         summary.already_invoiced += 1
     else:
         summary.nothing_to_invoice += 1
-    for mail in issued.mails:
-        # Mail is sent only once the invoice is committed; a mail server's trouble must not
-        # make the run report an invoice that exists as failed.
-        try:
-            send(mail)
-        except Exception:
-            log.exception("Sending the invoice e-mail to %s failed", mail.to)
-            summary.emails_failed += 1
-        else:
-            summary.emails_sent += 1
+    summary.emails_queued += issued.mails_queued
 
 
 # --- One organization ---------------------------------------------------------------------
@@ -271,13 +270,18 @@ class _Line:
     quantity: int
     unit_micros: int
     amount_cents: int
+    lookup_type: str | None = None
+    carried_micros: int = 0
 
 
 @dataclass(frozen=True)
 class _Issued:
     outcome: Outcome
     total_cents: int = 0
-    mails: Sequence[Mail] = ()
+    mails_queued: int = 0
+
+
+INVOICE_SERIES = "INV"
 
 
 def _invoice_organization(
@@ -287,6 +291,17 @@ def _invoice_organization(
     seller_details: str,
     now: datetime,
 ) -> _Issued:
+    # The subscription's row stays locked until this organization's invoice commits: a plan
+    # change made at the same moment waits for it, and the run bills what it read.
+    subscription = session.exec(
+        select(Subscription)
+        .where(Subscription.organization_id == organization_id)
+        .with_for_update()
+        .execution_options(populate_existing=True)
+    ).first()
+    organization = session.get(Organization, organization_id)
+    if organization is None or subscription is None:
+        raise NotFound("That organization or its subscription was not found.")
     already = session.exec(
         select(Invoice.id).where(
             Invoice.organization_id == organization_id, Invoice.period == period.code
@@ -294,70 +309,58 @@ def _invoice_organization(
     ).first()
     if already is not None:
         return _Issued(Outcome.ALREADY_INVOICED)
-    organization = session.get(Organization, organization_id)
-    subscription = session.get(Subscription, organization_id)
-    if organization is None or subscription is None:
-        raise NotFound("That organization or its subscription was not found.")
-    plan = session.get(Plan, subscription.plan_code)
-    if plan is None:
-        raise NotFound(f"The plan “{subscription.plan_code}” was not found.")
+    _apply_pending_downgrade(session, subscription, period)
+    # Everything billed is what held during the period, whatever changed since.
+    fees = _subscription_lines(session, organization_id, period)
+    buyer = in_force.billing_details_at(session, organization, period.ends_at)
 
-    lines: list[_Line] = []
-    if (subscription_line := _subscription_line(subscription, plan, period)) is not None:
-        lines.append(subscription_line)
-    usage_lines, usage_cost_micros = _usage(session, organization_id, period)
-    lines.extend(usage_lines)
+    # Everything from the number to the usage it takes is undone together when the invoice
+    # turns out to carry nothing: the number goes back, the usage stays for the next one.
+    attempt = session.begin_nested()
+    number = next_number(session, INVOICE_SERIES)
+    invoice = Invoice(
+        organization_id=organization_id,
+        number=number,
+        period=period.code,
+        status=InvoiceStatus.DUE,
+        subtotal_cents=0,
+        tax_cents=0,
+        total_cents=0,
+        issued_at=now,
+        updated_at=now,
+        seller_details=seller_details,
+        buyer_details=_buyer_details(buyer),
+    )
+    session.add(invoice)
+    session.flush()
+    usage_lines, usage_cost_micros = _take_usage(session, organization_id, invoice.id, period)
+    lines = fees + usage_lines
     subtotal = sum(line.amount_cents for line in lines)
-
-    _apply_pending_downgrade(session, subscription, period, now)
     if subtotal == 0:
+        attempt.rollback()
         return _Issued(Outcome.NOTHING_TO_INVOICE)
+    attempt.commit()
 
-    taxes = _taxes(session, organization, subtotal)
+    taxes = _taxes(session, buyer, period, subtotal)
     total = subtotal + sum(amount for _tax, _rate, amount in taxes)
-    number = (session.exec(select(func.max(Invoice.number))).one() or 0) + 1
-    entry_key = f"invoice:{organization_id}:{period.code}"
     entry = ledger.post_entry(
         session,
         organization_id=organization_id,
         kind=EntryKind.INVOICE,
         amount_cents=-total,
-        idempotency_key=entry_key,
+        idempotency_key=f"invoice:{organization_id}:{period.code}",
         memo=f"Invoice {number} for {period.label}",
-        watch_funds=False,  # told below, once, of the whole change
-    )
-    balance_micros, unbilled_micros = session.execute(
-        update(BillingAccount)
-        .where(col(BillingAccount.organization_id) == organization_id)
-        .values(unbilled_micros=BillingAccount.unbilled_micros - usage_cost_micros)
-        .returning(col(BillingAccount.balance_micros), col(BillingAccount.unbilled_micros))
-    ).one()
-    available_after = int(balance_micros) - int(unbilled_micros)
-    funds_watch.funds_dropped(
-        session.connection(),
-        organization_id,
-        before_available_micros=available_after + cents_to_micros(total) - usage_cost_micros,
-        after_available_micros=available_after,
-        cause=f"ledger:{entry_key}",
+        releases_unbilled_micros=usage_cost_micros,
         now=now,
     )
     paid = entry.balance_after_cents >= 0
-    invoice = Invoice(
-        organization_id=organization_id,
-        number=number,
-        period=period.code,
-        status=InvoiceStatus.PAID if paid else InvoiceStatus.DUE,
-        subtotal_cents=subtotal,
-        tax_cents=total - subtotal,
-        total_cents=total,
-        issued_at=now,
-        updated_at=now,
-        seller_details=seller_details,
-        buyer_details=_buyer_details(organization),
-        ledger_entry_id=entry.id,
-    )
+    invoice.status = InvoiceStatus.PAID if paid else InvoiceStatus.DUE
+    invoice.paid_at = now if paid else None
+    invoice.subtotal_cents = subtotal
+    invoice.tax_cents = total - subtotal
+    invoice.total_cents = total
+    invoice.ledger_entry_id = entry.id
     session.add(invoice)
-    session.flush()
     session.add_all(
         InvoiceLine(invoice_id=invoice.id, position=position, **vars(line))
         for position, line in enumerate(lines, start=1)
@@ -385,72 +388,219 @@ def _invoice_organization(
         link_page_id="billing.invoices",
         now=now,
     )
-    recipients = session.exec(
-        select(User.email, User.name).where(
-            User.organization_id == organization_id,
-            col(User.notify_invoices).is_(True),
-            User.status == UserStatus.ACTIVE,
-        )
-    ).all()
-    mails = [
-        emails.invoice_issued(
-            email,
-            name,
-            invoice_id=invoice.id,
-            number=number,
-            month=period.label,
-            total_cents=total,
-            paid=paid,
-        )
-        for email, name in recipients
+    # Queued with the invoice, so it goes out exactly when the invoice exists, and a mail
+    # server's trouble never makes the run report an invoice that exists as failed.
+    recipients = [
+        member
+        for member in members_who_may(session, organization_id, Capability.BILLING_READ)
+        if member.notify_invoices
     ]
-    return _Issued(Outcome.CREATED, total, mails)
-
-
-def _subscription_line(subscription: Subscription, plan: Plan, period: Period) -> _Line | None:
-    """The plan's fee for ``period``, or None when the period owes none."""
-    if subscription.term_started_at >= period.ends_at:
-        return None  # the current plan began after the period: it owes that plan nothing
-    if subscription.contract_monthly_cents is not None:
-        monthly_cents: int | None = subscription.contract_monthly_cents
-        name = f"{plan.name} contract"
-    else:
-        monthly_cents = (
-            plan.yearly_monthly_cents
-            if subscription.cycle == BillingCycle.YEARLY
-            else plan.monthly_cents
+    for member in recipients:
+        send_after_commit(
+            session,
+            emails.invoice_issued(
+                member.email,
+                member.name,
+                invoice_id=invoice.id,
+                number=number,
+                month=period.label,
+                total_cents=total,
+                paid=paid,
+            ),
         )
-        name = f"{plan.name} plan"
-    if not monthly_cents:
-        return None
-    if subscription.cycle == BillingCycle.YEARLY:
-        if not _starts_a_term(subscription, period):
-            return None
-        return _Line(
-            f"{name}, yearly: 12 months from {period.label}",
-            12,
-            cents_to_micros(monthly_cents),
-            12 * monthly_cents,
+    return _Issued(Outcome.CREATED, total, len(recipients))
+
+
+# --- Due invoices become paid -----------------------------------------------------------------
+
+
+def settle_due_invoices(connection: Connection, fact: BalanceRose) -> None:
+    """The reaction to a balance that went up: the organization's due invoices that the
+    balance now covers become paid, oldest first.
+
+    The balance owes ``−balance`` when negative; the newest due invoices are what it still
+    owes, so walking them newest first, each stays due while something is owed and the older
+    ones, once the amount owed is accounted for, are paid. A balance of zero or more pays
+    them all. Each invoice paid gets a notice and an e-mail for those who may read Billing.
+    """
+    invoices = Invoice.__table__.c  # type: ignore[attr-defined]
+    due = connection.execute(
+        sa_select(invoices.id, invoices.number, invoices.period, invoices.total_cents)
+        .where(
+            invoices.organization_id == fact.organization_id,
+            invoices.status == InvoiceStatus.DUE.value,
         )
-    return _Line(f"{name}, {period.label}", 1, cents_to_micros(monthly_cents), monthly_cents)
+        .order_by(invoices.number.desc())
+    ).all()
+    if not due:
+        return
+    accounts = BillingAccount.__table__.c  # type: ignore[attr-defined]
+    balance_micros = connection.execute(
+        sa_select(accounts.balance_micros).where(accounts.organization_id == fact.organization_id)
+    ).scalar_one()
+    owed_cents = max(-(int(balance_micros) // MICROS_PER_CENT), 0)
+    now = fact.at or utcnow()
+    for invoice_id, number, period_code, total_cents in due:
+        if owed_cents > 0:
+            owed_cents -= int(total_cents)
+            continue
+        paid = connection.execute(
+            update(Invoice)
+            .where(invoices.id == invoice_id, invoices.status == InvoiceStatus.DUE.value)
+            .values(status=InvoiceStatus.PAID.value, paid_at=now, updated_at=now)
+        ).rowcount
+        if paid:
+            _tell_paid(
+                connection,
+                fact.organization_id,
+                invoice_id,
+                number,
+                period_code,
+                int(total_cents),
+                now,
+            )
 
 
-def _term_start_month(subscription: Subscription, period: Period) -> int:
-    return subscription.term_started_at.astimezone(period.time_zone).month
+def _tell_paid(
+    connection: Connection,
+    organization_id: uuid.UUID,
+    invoice_id: uuid.UUID,
+    number: int,
+    period_code: str,
+    total_cents: int,
+    now: datetime,
+) -> None:
+    month = parse_period(period_code, ZoneInfo("UTC")).label
+    notices.post_for_members(
+        connection,
+        organization_id=organization_id,
+        capability=Capability.BILLING_READ,
+        kind=NoticeKind.INVOICE_PAID,
+        title=f"Invoice {number} is paid",
+        body=(
+            f"Invoice {number} for {month} ({format_cents(total_cents)}, taxes included) is "
+            "paid: your payments and credits now cover it."
+        ),
+        dedupe_key=f"invoice-paid:{invoice_id}",
+        link_page_id="billing.invoices",
+        now=now,
+    )
+    for member in members_who_may(connection, organization_id, Capability.BILLING_READ):
+        if member.notify_invoices:
+            send_after_commit(
+                connection,
+                emails.invoice_paid(
+                    member.email,
+                    member.name,
+                    invoice_id=invoice_id,
+                    number=number,
+                    month=month,
+                    total_cents=total_cents,
+                ),
+            )
 
 
-def _starts_a_term(subscription: Subscription, period: Period) -> bool:
+# --- The lines ---------------------------------------------------------------------------------
+
+
+def _subscription_lines(
+    session: Session, organization_id: uuid.UUID, period: Period
+) -> list[_Line]:
+    """The fees of ``period`` from the terms in force during it (``in_force.terms_during``):
+
+    - a yearly term whose 12 months start in ``period`` (the month its term began, each
+      year) and that is still in force at its end bills them, at its yearly per-month fee
+      (one replaced within that month by an upgrade was never invoiced, and owes nothing);
+    - the month itself is billed once, at the highest monthly fee of the monthly terms in
+      force during it — an upgrade's new fee rather than the old one, a contract ended on the
+      28th rather than the plan it ended into — leaving out a monthly term that ended before
+      a yearly term began in the month (the 12 months include it);
+    - a fee is the contract's, else the plan's in force when the month (or the term, if
+      later) began (``in_force.price_at``).
+    """
+    terms = in_force.terms_during(session, organization_id, period.starts_at, period.ends_at)
+    lines: list[_Line] = []
+    yearly_from: datetime | None = None
+    for term in terms:
+        if term.cycle != BillingCycle.YEARLY or not _starts_a_term(term, period):
+            continue
+        if term.effective_to is not None and term.effective_to < period.ends_at:
+            continue  # replaced within its first month (an upgrade) before it was invoiced
+        fee, name = _fee(session, term, period)
+        if fee:
+            lines.append(
+                _Line(
+                    f"{name}, yearly: 12 months from {period.label}",
+                    12,
+                    cents_to_micros(fee),
+                    12 * fee,
+                )
+            )
+        started = max(term.effective_from, period.starts_at)
+        yearly_from = started if yearly_from is None else max(yearly_from, started)
+    monthly = [
+        _fee(session, term, period)
+        for term in terms
+        if term.cycle != BillingCycle.YEARLY
+        and (yearly_from is None or term.effective_to is None or term.effective_to > yearly_from)
+    ]
+    fee, name = max(monthly, key=lambda fee_and_name: fee_and_name[0], default=(0, ""))
+    if fee:
+        lines.insert(0, _Line(f"{name}, {period.label}", 1, cents_to_micros(fee), fee))
+    return lines
+
+
+def _fee(session: Session, term: in_force.Term, period: Period) -> tuple[int, str]:
+    """A term's fee per month for ``period`` (yearly: its per-month price) and its name."""
+    plan = session.get(Plan, term.plan_code)
+    if plan is None:
+        raise NotFound(f"The plan “{term.plan_code}” was not found.")
+    if term.contract_monthly_cents is not None:
+        return term.contract_monthly_cents, f"{plan.name} contract"
+    price = in_force.price_at(session, plan.code, max(term.effective_from, period.starts_at))
+    monthly, yearly = (
+        (price.monthly_cents, price.yearly_monthly_cents)
+        if price is not None
+        else (plan.monthly_cents, plan.yearly_monthly_cents)
+    )
+    fee = yearly if term.cycle == BillingCycle.YEARLY else monthly
+    return fee or 0, f"{plan.name} plan"
+
+
+def _starts_a_term(term: in_force.Term, period: Period) -> bool:
     """A yearly term starts in the month of ``term_started_at`` and in that month each year."""
-    return period.month == _term_start_month(subscription, period)
+    started = term.term_started_at.astimezone(period.time_zone)
+    return period.month == started.month and period.starts_at >= datetime(
+        started.year, started.month, 1, tzinfo=period.time_zone
+    )
 
 
-def _usage(session: Session, organization_id: uuid.UUID, period: Period) -> tuple[list[_Line], int]:
-    """The lines for requests beyond the allowance, and the period's whole usage cost.
+def _take_usage(
+    session: Session, organization_id: uuid.UUID, invoice_id: uuid.UUID, period: Period
+) -> tuple[list[_Line], int]:
+    """Put the organization's usage not invoiced yet, of ``period`` and before, on the
+    invoice; return its lines and its whole cost (µ$).
 
-    One aggregate over the organization's records of the period (index on organization and
-    period); Python sees a handful of groups, never the records.
+    The records are marked first, then aggregated by the mark: a record that commits while
+    the run works (a request in flight at midnight) is either marked, and so on this
+    invoice's lines and in the cost taken off the unbilled usage, or left for the next
+    invoice — never counted by one and missed by the other. One UPDATE and one aggregate over
+    the organization's index; Python sees a handful of groups, never the records.
+
+    A line is the records beyond the allowance of one lookup type and price; its amount is
+    their cost plus the remainder carried from the type's last line (``UsageCarry``),
+    rounded half-up to the cent once, and what rounding left over carries on.
     """
     records = UsageRecord.__table__.c  # type: ignore[attr-defined]
+    session.execute(
+        update(UsageRecord)
+        .where(
+            records.organization_id == organization_id,
+            records.invoice_id.is_(None),
+            records.period <= period.code,
+        )
+        .values(invoice_id=invoice_id)
+    )
     rows = session.execute(
         sa_select(
             records.lookup_type,
@@ -459,7 +609,7 @@ def _usage(session: Session, organization_id: uuid.UUID, period: Period) -> tupl
             func.count(),
             func.sum(records.cost_micros),
         )
-        .where(records.organization_id == organization_id, records.period == period.code)
+        .where(records.organization_id == organization_id, records.invoice_id == invoice_id)
         .group_by(records.lookup_type, records.included, records.cost_micros)
     ).all()
     usage_cost = sum(int(cost) for *_group, cost in rows)
@@ -467,78 +617,80 @@ def _usage(session: Session, organization_id: uuid.UUID, period: Period) -> tupl
         (row for row in rows if not row[1] and row[4] > 0),
         key=lambda row: (_LOOKUP_ORDER.get(row[0], len(_LOOKUP_ORDER)), row[2]),
     )
-    lines = [
-        _Line(
-            f"{LOOKUP_TYPE_NAMES.get(lookup_type, lookup_type)} lookups beyond the allowance",
-            int(requests),
-            int(unit),
-            micros_to_cents(int(cost)),
+    carries = {
+        carry.lookup_type: carry
+        for carry in session.exec(
+            select(UsageCarry).where(UsageCarry.organization_id == organization_id)
+        ).all()
+    }
+    lines = []
+    for lookup_type, _included, unit, requests, cost in beyond:
+        carry = carries.get(lookup_type)
+        if carry is None:
+            carry = carries[lookup_type] = UsageCarry(
+                organization_id=organization_id, lookup_type=lookup_type, remainder_micros=0
+            )
+        carried = carry.remainder_micros
+        amount_cents = micros_to_cents(int(cost) + carried)
+        carry.remainder_micros = int(cost) + carried - cents_to_micros(amount_cents)
+        session.add(carry)
+        lines.append(
+            _Line(
+                f"{LOOKUP_TYPE_NAMES.get(lookup_type, lookup_type)} lookups beyond the allowance",
+                int(requests),
+                int(unit),
+                amount_cents,
+                lookup_type=lookup_type,
+                carried_micros=carried,
+            )
         )
-        for lookup_type, _included, unit, requests, cost in beyond
-    ]
+    session.flush()
     return lines, usage_cost
 
 
 def _taxes(
-    session: Session, organization: Organization, subtotal_cents: int
+    session: Session, buyer: BillingDetails, period: Period, subtotal_cents: int
 ) -> list[tuple[str, int, int]]:
-    """(tax, rate, amount) for each of the province's taxes; none outside Canada."""
-    if organization.country != TAXED_COUNTRY:
+    """(tax, rate, amount) for each tax of the buyer's province, at the rates in force at the
+    end of ``period``; none outside Canada."""
+    if buyer.country != TAXED_COUNTRY:
         return []
-    rates = session.exec(
-        select(TaxRate)
-        .where(TaxRate.country == TAXED_COUNTRY, TaxRate.province == (organization.province or ""))
-        .order_by(col(TaxRate.tax))
-    ).all()
+    rates = in_force.tax_rates_at(session, TAXED_COUNTRY, buyer.province or "", period.ends_at)
     if not rates:
         raise ValidationFailed(
             {
-                "province": f"{organization.name} is a Canadian company whose province "
-                f"(“{organization.province or ''}”) has no sales taxes on file: set its "
+                "province": f"{buyer.name} is a Canadian company whose province "
+                f"(“{buyer.province or ''}”) has no sales taxes on file: set its "
                 "province (Company page) or the province's taxes, then run again."
             }
         )
-    return [
-        (rate.tax, rate.rate_millipercent, tax_cents(subtotal_cents, rate.rate_millipercent))
-        for rate in rates
-    ]
+    return [(tax, rate, tax_cents(subtotal_cents, rate)) for tax, rate in rates]
 
 
-def tax_cents(subtotal_cents: int, rate_millipercent: int) -> int:
-    """One tax on a subtotal, rounded half-up to the cent once (13 % of $30.05 = $3.91)."""
-    exact = Decimal(subtotal_cents) * rate_millipercent / _RATE_SCALE
-    return int(exact.quantize(Decimal(1), rounding=ROUND_HALF_UP))
-
-
-def _apply_pending_downgrade(
-    session: Session, subscription: Subscription, period: Period, now: datetime
-) -> None:
-    """Move to ``next_plan_code`` when ``period`` is the last of the current term.
-
-    Only a downgrade asked for before the period ended is due at its end: one asked for later
-    waits for the next boundary, so re-running an old period never applies it early.
-    """
-    if subscription.next_plan_code is None or subscription.updated_at >= period.ends_at:
+def _apply_pending_downgrade(session: Session, subscription: Subscription, period: Period) -> None:
+    """Apply a scheduled downgrade whose date (``next_change_at``, fixed when it was asked
+    for) has come by the end of ``period``: its terms hold from that date, whenever the run
+    applies it."""
+    due = subscription.next_change_at
+    if subscription.next_plan_code is None or due is None or due > period.ends_at:
         return
-    if subscription.cycle == BillingCycle.YEARLY:
-        next_month = 1 if period.month == 12 else period.month + 1
-        if next_month != _term_start_month(subscription, period):
-            return
     plan = session.get(Plan, subscription.next_plan_code)
     if plan is None:
         raise NotFound(f"The plan “{subscription.next_plan_code}” was not found.")
     subscription.plan_code = plan.code
     subscription.cycle = subscription.next_cycle or subscription.cycle
-    subscription.term_started_at = period.ends_at.astimezone(UTC)
+    subscription.term_started_at = due
     subscription.next_plan_code = None
     subscription.next_cycle = None
+    subscription.next_change_at = None
     if not plan.by_contract:
         subscription.contract_monthly_cents = None
         subscription.contract_included_requests = None
         subscription.contract_additional_request_micros = None
         subscription.contract_lookups_per_second = None
-    subscription.updated_at = now
+    subscription.updated_at = due
     session.add(subscription)
+    in_force.record_terms(session, subscription, at=due)
     # The new plan's limit, unless staff set one for this organization: theirs holds.
     subscriptions.cache_credit_limit(session, subscription, plan)
 
@@ -550,5 +702,5 @@ def _seller_details(seller: platform.Seller) -> str:
     return "\n".join(seller_lines(seller))
 
 
-def _buyer_details(organization: Organization) -> str:
-    return "\n".join(organization_lines(organization))[:1000]
+def _buyer_details(buyer: BillingDetails) -> str:
+    return "\n".join(organization_lines(buyer))[:1000]

@@ -6,37 +6,43 @@ RETURNING balance``, so concurrent postings never lose one another, and the bala
 is stored on the entry as its new balance. Posting the same key again returns the first
 entry and changes nothing: a double click, a retry or a replayed webhook posts once.
 
-A negative entry (an adjustment, a debit) lowers the available funds: the same ``RETURNING``
-gives the unbilled usage too, and the funds watcher (``services.funds_watch``: low-balance
-alerts, auto-recharge) is told of the drop. The invoice run, which also takes its usage off
-the unbilled figure, tells the watcher itself, once, and posts with ``watch_funds=False``.
+An invoice also takes the usage it bills off the unbilled figure: ``releases_unbilled_micros``
+moves both in the same statement, so the available funds (balance − unbilled) change once,
+by the invoice's total less that usage.
 
-The check (``balance_mismatches``, the ``check-balances`` command) recomputes both cached
-figures that money moves: the balance from the entries, the unbilled usage from the records.
+What a posting did to the organization's money is published to the unit of work as a fact
+(``portal_core.facts``): ``FundsDropped`` when the available funds went down (low-balance
+alerts and auto-recharge react to it), ``BalanceRose`` when the balance went up (due invoices
+become paid). The ledger knows nothing of who reacts.
+
+The check (``balance_mismatches``, the ``check-balances`` command) recomputes the cached
+figures that money moves: the balance from the entries, the unbilled usage from the usage
+records not yet on an invoice.
 """
 
 from __future__ import annotations
 
 import uuid
 from dataclasses import dataclass
+from datetime import datetime
 from enum import StrEnum
 
 from sqlalchemy import func, update
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session, col, select
 
+from portal_core import db
 from portal_core.errors import Conflict, NotFound, ValidationFailed
+from portal_core.facts import BalanceRose, FundsDropped
 from portal_core.models.accounts import Organization
 from portal_core.models.base import utcnow
 from portal_core.models.billing import (
     BillingAccount,
     EntryKind,
-    Invoice,
     LedgerEntry,
     UsageRecord,
 )
 from portal_core.money import MICROS_PER_CENT
-from portal_core.services import funds_watch
 
 
 def post_entry(
@@ -48,9 +54,11 @@ def post_entry(
     idempotency_key: str,
     memo: str,
     created_by: uuid.UUID | None = None,
-    watch_funds: bool = True,
+    releases_unbilled_micros: int = 0,
+    now: datetime | None = None,
 ) -> LedgerEntry:
-    """Append one entry (or find the one already posted under ``idempotency_key``)."""
+    """Append one entry (or find the one already posted under ``idempotency_key``).
+    ``releases_unbilled_micros`` is the usage an invoice bills (see the module docstring)."""
     if not idempotency_key or len(idempotency_key) > 120:
         raise ValidationFailed({"idempotency_key": "An idempotency key of 1–120 characters."})
     existing = _entry_by_key(session, idempotency_key)
@@ -58,11 +66,20 @@ def post_entry(
         return _same_request(existing, organization_id, kind, amount_cents)
     if session.get(Organization, organization_id) is None:
         raise NotFound("That organization was not found.")
+    now = now or utcnow()
     try:
         # One savepoint holds both writes, so a lost race on the key undoes the balance too.
         with session.begin_nested():
             entry, available_micros = _append(
-                session, organization_id, kind, amount_cents, idempotency_key, memo, created_by
+                session,
+                organization_id,
+                kind,
+                amount_cents,
+                idempotency_key,
+                memo,
+                created_by,
+                releases_unbilled_micros,
+                now,
             )
     except IntegrityError:
         # Another transaction posted the same key between our look-up and our insert.
@@ -70,16 +87,22 @@ def post_entry(
         if existing is None:
             raise
         return _same_request(existing, organization_id, kind, amount_cents)
-    if amount_cents < 0 and watch_funds:
-        # Outside the savepoint: a lost race above must not leave an alert for a drop that
-        # was rolled back.
-        funds_watch.funds_dropped(
-            session.connection(),
-            organization_id,
-            before_available_micros=available_micros - amount_cents * MICROS_PER_CENT,
-            after_available_micros=available_micros,
-            cause=f"ledger:{idempotency_key}",
+    # Published outside the savepoint: a lost race above must not leave a fact behind.
+    change_micros = amount_cents * MICROS_PER_CENT + releases_unbilled_micros
+    cause = f"ledger:{idempotency_key}"
+    if change_micros < 0:
+        db.publish(
+            session,
+            FundsDropped(
+                organization_id,
+                before_available_micros=available_micros - change_micros,
+                after_available_micros=available_micros,
+                cause=cause,
+                at=now,
+            ),
         )
+    if amount_cents > 0:
+        db.publish(session, BalanceRose(organization_id, entry.balance_after_cents, cause, now))
     return entry
 
 
@@ -91,6 +114,8 @@ def _append(
     idempotency_key: str,
     memo: str,
     created_by: uuid.UUID | None,
+    releases_unbilled_micros: int,
+    now: datetime,
 ) -> tuple[LedgerEntry, int]:
     """The entry, and the available funds (balance − unbilled, µ$) right after it."""
     # The balance moves first, by one atomic UPDATE that returns it: the entry's new balance
@@ -99,7 +124,10 @@ def _append(
     moved = session.execute(
         update(BillingAccount)
         .where(col(BillingAccount.organization_id) == organization_id)
-        .values(balance_micros=BillingAccount.balance_micros + amount_cents * MICROS_PER_CENT)
+        .values(
+            balance_micros=BillingAccount.balance_micros + amount_cents * MICROS_PER_CENT,
+            unbilled_micros=BillingAccount.unbilled_micros - releases_unbilled_micros,
+        )
         .returning(col(BillingAccount.balance_micros), col(BillingAccount.unbilled_micros))
     ).first()
     if moved is None:
@@ -112,7 +140,7 @@ def _append(
         balance_after_cents=balance_micros // MICROS_PER_CENT,
         idempotency_key=idempotency_key,
         memo=memo[:300],
-        created_at=utcnow(),
+        created_at=now,
         created_by=created_by,
     )
     session.add(entry)
@@ -140,7 +168,7 @@ class AccountFigure(StrEnum):
     """A figure that ``billing_accounts`` caches and the check recomputes."""
 
     BALANCE = "balance"  # the sum of the organization's ledger entries
-    UNBILLED = "unbilled usage"  # its usage records of periods not invoiced yet
+    UNBILLED = "unbilled usage"  # its usage records on no invoice yet
 
 
 @dataclass(frozen=True)
@@ -156,9 +184,9 @@ class BalanceMismatch:
 
 def balance_mismatches(session: Session) -> list[BalanceMismatch]:
     """Every cached account figure that differs from its source: the balance from the sum of
-    the ledger, and the unbilled usage from the cost of the usage records whose (organization,
-    period) has no invoice yet (the meter adds each cost; an invoice run takes its period's
-    sum off when it posts the invoice)."""
+    the ledger, and the unbilled usage from the cost of the usage records on no invoice yet
+    (the meter adds each cost; an invoice takes the sum of the records it bills off when it
+    is posted)."""
     entries = (
         select(
             LedgerEntry.organization_id,
@@ -167,20 +195,12 @@ def balance_mismatches(session: Session) -> list[BalanceMismatch]:
         .group_by(col(LedgerEntry.organization_id))
         .subquery()
     )
-    invoiced = (
-        select(Invoice.id)
-        .where(
-            col(Invoice.organization_id) == col(UsageRecord.organization_id),
-            col(Invoice.period) == col(UsageRecord.period),
-        )
-        .exists()
-    )
     usage = (
         select(
             UsageRecord.organization_id,
             func.coalesce(func.sum(UsageRecord.cost_micros), 0).label("micros"),
         )
-        .where(~invoiced)
+        .where(col(UsageRecord.invoice_id).is_(None))
         .group_by(col(UsageRecord.organization_id))
         .subquery()
     )

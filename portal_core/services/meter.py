@@ -30,12 +30,14 @@ matches the row while ``balance − unbilled − cost + credit_limit >= 0`` (and
 plan, while the allowance lasts). Two concurrent requests can therefore never spend the same
 funds or the same included request; ``RETURNING`` tells which request of the period this one
 was, hence whether it was included, and the balance and unbilled usage after it, hence the
-drop of available funds that the funds watcher checks (``services.funds_watch``: low-balance
-alerts, auto-recharge). The usage record and the day's roll-up are written in the same
-transaction. Everything here is SQLAlchemy Core (DESIGN.md, *Speed on the hot path*).
+drop of available funds, published to the unit of work as a ``FundsDropped`` fact (the
+low-balance alert and auto-recharge react to it: ``services.reactions``). The usage record
+and the day's roll-up are written in the same transaction. Everything here is SQLAlchemy
+Core (DESIGN.md, *Speed on the hot path*).
 
-A ``request_key`` is the request's idempotency key (UNIQUE on ``usage_records``): a replay
-returns the first result and charges nothing more.
+A ``request_key`` is the request's idempotency key, the organization's own (UNIQUE with the
+organization on ``usage_records``): a replay returns the first result and charges nothing
+more; another organization's request with the same key is a request of its own.
 """
 
 from __future__ import annotations
@@ -64,6 +66,7 @@ from sqlalchemy import (
 )
 from sqlalchemy.dialects import postgresql, sqlite
 
+from portal_core import db
 from portal_core.errors import (
     Conflict,
     InsufficientFunds,
@@ -71,6 +74,7 @@ from portal_core.errors import (
     PlanCapReached,
     ValidationFailed,
 )
+from portal_core.facts import FundsDropped
 from portal_core.models.base import utcnow
 from portal_core.models.billing import (
     BillingAccount,
@@ -83,7 +87,7 @@ from portal_core.models.billing import (
     UsageRecord,
 )
 from portal_core.money import format_micros, format_unit_price
-from portal_core.services import funds_watch, platform
+from portal_core.services import platform
 
 TIME_ZONE_SETTING = platform.BILLING_TIME_ZONE
 MAX_REQUEST_KEY = 120  # usage_records.request_key's width
@@ -192,7 +196,9 @@ def meter_request(
         # back what this one counted, in this same transaction, and answer as the first did.
         # (Had this request rolled the month over, the new month simply starts at 0 requests.)
         connection.execute(statements.undo, {"p_org": organization_id, "p_cost": cost})
-        first = connection.execute(statements.by_key, {"p_key": request_key}).one()
+        first = connection.execute(
+            statements.by_key, {"p_org": organization_id, "p_key": request_key}
+        ).one()
         return _replay(connection, first, organization_id, product, lookup_type)
     connection.execute(
         statements.roll_up,
@@ -210,13 +216,15 @@ def meter_request(
         # The guarded UPDATE returned the figures after this request: funds were one cost
         # higher before it (the low-balance alert and auto-recharge watch the drop).
         after = int(spent.balance_micros) - int(spent.unbilled_micros)
-        funds_watch.funds_dropped(
+        db.publish(
             connection,
-            organization_id,
-            before_available_micros=after + cost,
-            after_available_micros=after,
-            cause=f"usage:{request_key}",
-            now=now,
+            FundsDropped(
+                organization_id,
+                before_available_micros=after + cost,
+                after_available_micros=after,
+                cause=f"usage:{request_key}",
+                at=now,
+            ),
         )
     return MeteredRequest(
         cost_micros=cost, included=included, period=counted_period, period_requests=period_requests
@@ -359,7 +367,9 @@ def _statements(dialect: str) -> _Statements:
         )
         .select_from(
             _subscriptions.join(_plans, _plans.c.code == _subscriptions.c.plan_code).outerjoin(
-                _records, _records.c.request_key == bindparam("p_key", type_=String())
+                _records,
+                (_records.c.organization_id == _subscriptions.c.organization_id)
+                & (_records.c.request_key == bindparam("p_key", type_=String())),
             )
         )
         .where(_subscriptions.c.organization_id == organization)
@@ -401,7 +411,7 @@ def _statements(dialect: str) -> _Statements:
     # the count is how a key taken by a concurrent transaction shows.
     record = (
         dialect_insert(_records)
-        .on_conflict_do_nothing(index_elements=["request_key"])
+        .on_conflict_do_nothing(index_elements=["organization_id", "request_key"])
         .execution_options(preserve_rowcount=True)
     )
     upsert = dialect_insert(_daily)
@@ -421,7 +431,8 @@ def _statements(dialect: str) -> _Statements:
         roll_up=roll_up,
         undo=undo,
         by_key=select(*_first_columns()).where(
-            _records.c.request_key == bindparam("p_key", type_=String())
+            _records.c.organization_id == organization,
+            _records.c.request_key == bindparam("p_key", type_=String()),
         ),
         account=select(
             accounts.balance_micros,

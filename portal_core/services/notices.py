@@ -5,11 +5,13 @@ balance, a failed payment, a new invoice; disputes later) is posted here, inside
 work of the event itself, so a notice exists exactly when its event committed. ``dedupe_key``
 names the event (``invoice:<id>``, ``payment-failed:<id>``…): posting it again finds the
 first notice and adds nothing. ``post_for_user`` does the same with a Core statement, for
-the funds watcher on the meter's path (DESIGN.md, Speed on the hot path).
+the funds watcher on the meter's path (DESIGN.md, Speed on the hot path). ``post_for_staff``
+posts what SIPSTACK staff should see (an e-mail that could not be sent): it belongs to no
+organization, and no partner ever sees it.
 
-Reading is per member: ``mark_read`` and ``mark_all_read`` record that the acting user read
-notices they may see (``queries.notices`` decides which); another organization's notice is
-not found.
+Reading is per member (and per staff user): ``mark_read`` and ``mark_all_read`` record that
+the acting user read notices they may see (``queries.notices`` decides which); another
+organization's notice is not found.
 """
 
 from __future__ import annotations
@@ -26,7 +28,7 @@ from sqlmodel import Session, col, select
 
 from portal_core.models.base import utcnow
 from portal_core.models.notices import Notice, NoticeKind, NoticeRead
-from portal_core.permissions import Actor, Capability, require
+from portal_core.permissions import Actor, Capability
 from portal_core.queries import notices as notice_queries
 
 _notices = cast(Table, Notice.__table__)  # type: ignore[attr-defined]
@@ -49,6 +51,60 @@ def post(
     """Post a notice for one user (``user_id``) or for the members holding ``capability``."""
     if (capability is None) == (user_id is None):
         raise ValueError("a notice is for one user or for a capability, not both or neither")
+    if capability is Capability.STAFF:
+        raise ValueError("a staff notice belongs to no organization: post it with post_for_staff")
+    return _post(
+        session,
+        organization_id=organization_id,
+        kind=kind,
+        title=title,
+        body=body,
+        dedupe_key=dedupe_key,
+        capability=capability,
+        user_id=user_id,
+        link_page_id=link_page_id,
+        now=now,
+    )
+
+
+def post_for_staff(
+    session: Session,
+    *,
+    kind: NoticeKind,
+    title: str,
+    body: str,
+    dedupe_key: str,
+    link_page_id: str | None = None,
+    now: datetime | None = None,
+) -> Notice:
+    """Post a notice with no organization that every SIPSTACK staff user sees."""
+    return _post(
+        session,
+        organization_id=None,
+        kind=kind,
+        title=title,
+        body=body,
+        dedupe_key=dedupe_key,
+        capability=Capability.STAFF,
+        user_id=None,
+        link_page_id=link_page_id,
+        now=now,
+    )
+
+
+def _post(
+    session: Session,
+    *,
+    organization_id: uuid.UUID | None,
+    kind: NoticeKind,
+    title: str,
+    body: str,
+    dedupe_key: str,
+    capability: Capability | None,
+    user_id: uuid.UUID | None,
+    link_page_id: str | None,
+    now: datetime | None,
+) -> Notice:
     existing = _by_key(session, dedupe_key)
     if existing is not None:
         return existing
@@ -110,12 +166,43 @@ def post_for_user(
     )
 
 
+def post_for_members(
+    connection: Connection,
+    *,
+    organization_id: uuid.UUID,
+    capability: Capability,
+    kind: NoticeKind,
+    title: str,
+    body: str,
+    dedupe_key: str,
+    link_page_id: str | None = None,
+    now: datetime | None = None,
+) -> None:
+    """``post`` for the members holding ``capability``, as one Core INSERT that a repeated
+    ``dedupe_key`` skips: for reactions, which hold a connection rather than a session."""
+    connection.execute(
+        _insert_notice(connection.dialect.name),
+        {
+            "id": uuid.uuid4(),
+            "organization_id": organization_id,
+            "user_id": None,
+            "capability": capability.value,
+            "kind": kind.value,
+            "title": title[:120],
+            "body": body[:500],
+            "link_page_id": link_page_id,
+            "dedupe_key": dedupe_key[:160],
+            "created_at": now or utcnow(),
+        },
+    )
+
+
 def mark_read(
     session: Session, actor: Actor, notice_id: uuid.UUID, *, now: datetime | None = None
 ) -> None:
     """Record that the actor read ``notice_id`` (again: nothing changes). A notice the actor
     may not see, another organization's for one, is not found."""
-    require(actor, Capability.USE_PORTAL)
+    notice_queries.require_reader(actor)
     notice_queries.notice(session, actor, notice_id)  # raises NotFound
     session.execute(
         _insert_read(session.get_bind().dialect.name),
@@ -126,7 +213,7 @@ def mark_read(
 def mark_all_read(session: Session, actor: Actor, *, now: datetime | None = None) -> int:
     """Mark every notice the actor may see as read, in one INSERT … SELECT; returns how many
     were unread."""
-    require(actor, Capability.USE_PORTAL)
+    notice_queries.require_reader(actor)
     already = (
         select(NoticeRead.notice_id)
         .where(

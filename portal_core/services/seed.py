@@ -17,8 +17,9 @@ from portal_core.models.base import utcnow
 from portal_core.models.payments import GatewayName
 from portal_core.payments import gateway_name
 from portal_core.permissions import Actor
-from portal_core.services import audit, payments, subscriptions
+from portal_core.services import audit, in_force, subscriptions
 from portal_core.services.passwords import hash_password
+from portal_core.services.payments import cards, top_ups
 from portal_core.services.staff import create_staff
 from portal_core.settings import get_settings
 from portal_core.terms import current_terms
@@ -64,6 +65,7 @@ def seed_demo(session: Session) -> bool:
     session.flush()
     session.add(BrandDomain(organization_id=organization.id, domain=DEMO_DOMAIN, created_at=now))
     subscriptions.open_billing(session, organization.id, now=now)
+    in_force.record_billing_details(session, organization, at=now)
     users: dict[Role, User] = {}
     for role in DEMO_ROLES:
         users[role] = User(
@@ -97,10 +99,10 @@ def _first_payment(session: Session, owner: User) -> None:
     actor = Actor(
         user_id=owner.id, email=owner.email, role=Role.OWNER, organization_id=owner.organization_id
     )
-    card = payments.start_adding_card(session, actor, test_card=DEMO_TEST_CARD).card
+    card = cards.start_adding_card(session, actor, test_card=DEMO_TEST_CARD).card
     if card is None:
         raise Conflict("The sandbox gateway should have saved the demo's test card at once.")
-    payments.add_funds(
+    top_ups.add_funds(
         session,
         actor,
         payment_method_id=card.id,

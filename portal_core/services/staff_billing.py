@@ -54,6 +54,7 @@ from portal_core.models.base import utcnow
 from portal_core.models.billing import (
     BillingAccount,
     BillingCycle,
+    CreditNote,
     EntryKind,
     LedgerEntry,
     Plan,
@@ -71,7 +72,7 @@ from portal_core.money import (
     parse_unit_price,
 )
 from portal_core.permissions import Actor, Capability, require
-from portal_core.services import audit, invoices, ledger, platform
+from portal_core.services import audit, credit_notes, in_force, invoices, ledger, platform
 from portal_core.services.invoices import Period, Progress, RunSummary
 from portal_core.services.ledger import AccountFigure
 from portal_core.services.subscriptions import cache_credit_limit, credit_limit_cents, on_contract
@@ -178,6 +179,79 @@ def post_credit(
 
 
 # --- Credit limits --------------------------------------------------------------------------
+
+
+def credit_note_amount_cents(amount: str, left_cents: int) -> int:
+    """The cents (before tax) of a credit against an invoice as typed: empty is all it has
+    left to credit; otherwise from $0.01 up to ``left_cents``."""
+    if not amount.strip():
+        return left_cents
+    try:
+        cents = parse_dollars(amount)
+    except ValueError as error:
+        raise ValidationFailed({"amount": str(error)}) from None
+    if not 1 <= cents <= left_cents:
+        raise ValidationFailed(
+            {"amount": f"Credit from $0.01 up to {format_cents(left_cents)} before tax."}
+        )
+    return cents
+
+
+def credit_invoice(
+    session: Session,
+    actor: Actor,
+    organization_id: uuid.UUID,
+    invoice_id: uuid.UUID,
+    *,
+    amount: str,
+    reason: str,
+    idempotency_key: str,
+    now: datetime | None = None,
+) -> CreditNote:
+    """Credit part (or, with ``amount`` empty, the rest) of one of the organization's
+    invoices, before tax: a credit note carrying the invoice's taxes at its rates, credited
+    to the balance (``services.credit_notes``)."""
+    require(actor, Capability.STAFF)
+    if not idempotency_key or len(idempotency_key) > MAX_IDEMPOTENCY_KEY:
+        raise ValidationFailed({"idempotency_key": "An idempotency key of 1–100 characters."})
+    _lock_account(session, organization_id)
+    invoice = credit_notes.invoice_of(session, organization_id, invoice_id)
+    left = credit_notes.creditable_cents(session, invoice)
+    if left == 0:
+        raise Conflict(f"Invoice {invoice.number} is already credited in full.")
+    errors: dict[str, str] = {}
+    cents = left
+    try:
+        cents = credit_note_amount_cents(amount, left)
+    except ValidationFailed as problem:
+        errors.update(problem.errors)
+    if problem_text := _reason_problem(reason):
+        errors["reason"] = problem_text
+    if errors:
+        raise ValidationFailed(errors)
+    note = credit_notes.issue_credit_note(
+        session,
+        invoice,
+        [
+            credit_notes.CreditLine(
+                f"Credit: {reason.strip()}"[:200], 1, cents_to_micros(cents), cents
+            )
+        ],
+        reason=reason.strip(),
+        idempotency_key=f"staff-credit-note:{idempotency_key}",
+        created_by=actor.user_id,
+        now=now,
+    )
+    audit.record(
+        session,
+        "billing.credit_note_issued",
+        actor=actor,
+        organization_id=organization_id,
+        subject=note.label,
+        detail=f"{format_cents(note.total_cents)} against invoice {invoice.number}: "
+        f"{reason.strip()}",
+    )
+    return note
 
 
 def credit_limit_override_cents(limit: str) -> int | None:
@@ -341,6 +415,7 @@ def set_carrier_contract(
     subscription.credit_limit_override_cents = contract.credit_limit_cents
     subscription.updated_at = now
     session.add(subscription)
+    in_force.record_terms(session, subscription, at=now)
     cache_credit_limit(session, subscription, carrier)
     audit.record(
         session,
@@ -389,6 +464,7 @@ def end_carrier_contract(
     subscription.credit_limit_override_cents = None
     subscription.updated_at = now
     session.add(subscription)
+    in_force.record_terms(session, subscription, at=now)
     limit = cache_credit_limit(session, subscription, plan)
     audit.record(
         session,
@@ -425,10 +501,13 @@ class PlanUpdate:
     organizations_following: int = 0
 
 
-def update_plan(session: Session, actor: Actor, code: str, form: PlanForm) -> PlanUpdate:
+def update_plan(
+    session: Session, actor: Actor, code: str, form: PlanForm, *, now: datetime | None = None
+) -> PlanUpdate:
     """Change a plan's figures. For a plan with published prices the monthly and yearly
     (per month) prices and the credit limit are required, and an empty price per additional
-    request makes the plan capped (Free). A by-contract plan takes its allowance only."""
+    request makes the plan capped (Free). A by-contract plan takes its allowance only. New
+    fees hold from ``now``: a month already begun is invoiced at the fee it began with."""
     require(actor, Capability.STAFF)
     plan = session.exec(select(Plan).where(Plan.code == code).with_for_update()).first()
     if plan is None:
@@ -499,6 +578,8 @@ def update_plan(session: Session, actor: Actor, code: str, form: PlanForm) -> Pl
     plan.credit_limit_cents = limit
     session.add(plan)
     session.flush()
+    # New fees hold from now: a month already begun is invoiced at the fee it began with.
+    in_force.record_plan_price(session, plan, at=now or utcnow())
     following = 0
     if limit_changed:
         following = _follow_plan_credit_limit(session, plan)
@@ -532,7 +613,8 @@ def update_tax_rate(
     rate: str,
     now: datetime | None = None,
 ) -> TaxRate:
-    """Change one province's tax rate; the next invoices apply it."""
+    """Change one province's tax rate from now on: invoices of periods that end after now
+    apply it; a period that ended before keeps the rate it ended with."""
     require(actor, Capability.STAFF)
     millipercent = tax_rate_millipercent(rate)
     tax_rate = session.get(TaxRate, tax_rate_id)
@@ -544,6 +626,8 @@ def update_tax_rate(
     tax_rate.rate_millipercent = millipercent
     tax_rate.updated_at = now or utcnow()
     session.add(tax_rate)
+    # The new rate holds from now: invoices of periods that ended before keep the old one.
+    in_force.record_tax_rate(session, tax_rate, at=tax_rate.updated_at)
     audit.record(
         session,
         "billing.tax_rate_updated",

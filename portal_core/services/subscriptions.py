@@ -19,16 +19,18 @@ and ``services.meter`` prices:
   when they are made (the meter reads the plan on each request).
 - Leaving a yearly term early by an upgrade credits its **unused months**: when the term's
   12 months were invoiced (the invoice of the month the term started exists), the months from
-  this one to the term's end are credited at the yearly per-month price, once per term (the
-  ledger key ``plan-credit:<organization>:<term month>``). The current month is among them,
-  since the new plan's fee pays for it.
+  this one to the term's end are credited at the per-month price that invoice charged, with
+  the taxes it charged on them, by a credit note against it (``services.credit_notes``), once
+  per term (the key ``plan-credit:<organization>:<term month>``). The current month is among
+  them, since the new plan's fee pays for it.
 - A **downgrade** (a lower plan, or the same plan yearly → monthly) waits in
-  ``next_plan_code``/``next_cycle``: a monthly plan's for the next month, a yearly plan's for
+  ``next_plan_code``/``next_cycle`` until its own date, ``next_change_at``, fixed when it is
+  asked for: a monthly plan's for the next month, a yearly plan's for
   the end of the paid term (the 12 months were paid in advance, so yearly → monthly of the same
   plan waits for the term's end too, like any change away from a paid year). The invoice run
-  applies it when it invoices the last period before that date (``_apply_pending_downgrade``:
-  a change recorded — ``updated_at`` — before that period ended). It can be cancelled until
-  then, and choosing another downgrade replaces it.
+  applies it once that date has come, with its terms holding from that date, whatever else
+  changed in the subscription meanwhile. It can be cancelled until then, and choosing another
+  downgrade replaces it.
 - The same plan and cycle is refused with a clear message; so is a change already scheduled.
 - Carrier is by contract: a partner cannot pick it ("contact us"), and an organization on a
   contract changes plan through SIPSTACK's staff, not here.
@@ -50,7 +52,7 @@ from __future__ import annotations
 
 import uuid
 from dataclasses import dataclass
-from datetime import date, datetime
+from datetime import UTC, datetime
 from enum import StrEnum
 from zoneinfo import ZoneInfo
 
@@ -63,19 +65,37 @@ from portal_core.models.base import utcnow
 from portal_core.models.billing import (
     BillingAccount,
     BillingCycle,
-    EntryKind,
     Invoice,
+    InvoiceLine,
     Plan,
     Subscription,
 )
-from portal_core.models.payments import PaymentMethod
-from portal_core.money import cents_to_micros, format_cents, format_micros, format_unit_price
+from portal_core.money import (
+    MICROS_PER_CENT,
+    cents_to_micros,
+    format_cents,
+    format_micros,
+    format_unit_price,
+)
 from portal_core.permissions import Actor, Capability, require, require_organization
-from portal_core.services import audit, ledger, platform
+from portal_core.rules.cards import has_usable_card
+from portal_core.rules.plans import (  # noqa: F401  (the terms' rules, named here too)
+    MONTHS_PER_TERM,
+    additional_request_micros,
+    credit_limit_cents,
+    cycle_label,
+    cycles_of,
+    included_requests,
+    long_date,
+    next_boundary,
+    on_contract,
+    pending_change_at,
+    term_fee_cents,
+)
+from portal_core.services import audit, credit_notes, in_force, platform
 
 FREE_PLAN = "free"
 PLAN_CHOSEN = "plan.chosen"  # the audit action of the wizard's plan step
-MONTHS_PER_TERM = 12
 
 
 def open_billing(session: Session, organization_id: uuid.UUID, *, now: datetime) -> None:
@@ -91,26 +111,20 @@ def open_billing(session: Session, organization_id: uuid.UUID, *, now: datetime)
             credit_limit_micros=cents_to_micros(plan.credit_limit_cents or 0),
         )
     )
-    session.add(
-        Subscription(
-            organization_id=organization_id,
-            plan_code=plan.code,
-            cycle=BillingCycle.MONTHLY,
-            term_started_at=now,
-            created_at=now,
-            updated_at=now,
-        )
+    subscription = Subscription(
+        organization_id=organization_id,
+        plan_code=plan.code,
+        cycle=BillingCycle.MONTHLY,
+        term_started_at=now,
+        created_at=now,
+        updated_at=now,
     )
+    session.add(subscription)
+    session.flush()
+    in_force.record_terms(session, subscription, at=now)
 
 
 # --- The terms in force: a Carrier contract's figures, else the plan's -----------------------
-
-
-def credit_limit_cents(subscription: Subscription, plan: Plan) -> int:
-    """The organization's credit limit: the one staff set, else its plan's (0 when neither)."""
-    if subscription.credit_limit_override_cents is not None:
-        return subscription.credit_limit_override_cents
-    return plan.credit_limit_cents or 0
 
 
 def cache_credit_limit(session: Session, subscription: Subscription, plan: Plan) -> int:
@@ -125,51 +139,7 @@ def cache_credit_limit(session: Session, subscription: Subscription, plan: Plan)
     return limit
 
 
-def on_contract(subscription: Subscription, plan: Plan) -> bool:
-    """Whether a Carrier contract sets the terms: the by-contract plan, or contract figures
-    staff recorded."""
-    return plan.by_contract or subscription.contract_monthly_cents is not None
-
-
-def included_requests(subscription: Subscription, plan: Plan) -> int:
-    """The requests a month included: the contract's, else the plan's (what the meter
-    applies)."""
-    if subscription.contract_included_requests is not None:
-        return subscription.contract_included_requests
-    return plan.included_requests
-
-
-def additional_request_micros(subscription: Subscription, plan: Plan) -> int | None:
-    """The price of a request beyond the allowance: the contract's, else the plan's; None
-    when requests stop at the allowance (a capped plan)."""
-    if subscription.contract_additional_request_micros is not None:
-        return subscription.contract_additional_request_micros
-    return plan.additional_request_micros
-
-
 # --- Plans, cycles and their order ---------------------------------------------------------
-
-
-def cycles_of(plan: Plan) -> tuple[BillingCycle, ...]:
-    """The billing cycles a partner may pick for ``plan``: yearly only where it has a yearly
-    price (Free has none worth a year's commitment); none for a plan by contract."""
-    if plan.by_contract:
-        return ()
-    if plan.monthly_cents and plan.yearly_monthly_cents:
-        return (BillingCycle.MONTHLY, BillingCycle.YEARLY)
-    return (BillingCycle.MONTHLY,)
-
-
-def term_fee_cents(plan: Plan, cycle: BillingCycle) -> int:
-    """What the invoice of the month a plan starts carries for it: one month's fee, or the 12
-    months of a yearly term at the yearly per-month price (``invoices._subscription_line``)."""
-    if cycle == BillingCycle.YEARLY:
-        return MONTHS_PER_TERM * (plan.yearly_monthly_cents or 0)
-    return plan.monthly_cents or 0
-
-
-def cycle_label(cycle: BillingCycle) -> str:
-    return "billed yearly" if cycle == BillingCycle.YEARLY else "billed monthly"
 
 
 def _rank(plan: Plan, cycle: BillingCycle) -> tuple[int, int]:
@@ -177,32 +147,6 @@ def _rank(plan: Plan, cycle: BillingCycle) -> tuple[int, int]:
 
 
 # --- When a scheduled change happens ---------------------------------------------------------
-
-
-def _month_start(year: int, month: int, time_zone: ZoneInfo) -> datetime:
-    return datetime(year, month, 1, tzinfo=time_zone)
-
-
-def next_boundary(subscription: Subscription, time_zone: ZoneInfo, after: datetime) -> datetime:
-    """When a downgrade recorded at ``after`` takes effect: the first day of the next month for
-    a monthly plan; for a yearly plan, the next start of its term's month (the paid term's
-    end). This is the date at which the invoice run applies it (see the module docstring)."""
-    local = after.astimezone(time_zone)
-    if subscription.cycle == BillingCycle.YEARLY:
-        term_month = subscription.term_started_at.astimezone(time_zone).month
-        year = local.year if local.month < term_month else local.year + 1
-        return _month_start(year, term_month, time_zone)
-    if local.month == 12:
-        return _month_start(local.year + 1, 1, time_zone)
-    return _month_start(local.year, local.month + 1, time_zone)
-
-
-def pending_change_at(subscription: Subscription, time_zone: ZoneInfo) -> datetime | None:
-    """When a scheduled downgrade takes effect (billing time zone), or None without one. It
-    was recorded at ``updated_at``, as the invoice run reads it."""
-    if subscription.next_plan_code is None:
-        return None
-    return next_boundary(subscription, time_zone, subscription.updated_at)
 
 
 def _current_term(subscription: Subscription, local_now: datetime) -> tuple[int, int]:
@@ -213,24 +157,48 @@ def _current_term(subscription: Subscription, local_now: datetime) -> tuple[int,
     return year, term_month
 
 
+@dataclass(frozen=True)
+class _Unused:
+    """The unused months of an invoiced yearly term, what each was invoiced at, and the
+    taxes a credit of them carries back (the term's invoice's)."""
+
+    months: int = 0
+    month_cents: int = 0
+    tax_cents: int = 0
+    invoice_id: uuid.UUID | None = None
+
+
 def _unused_prepaid_months(
     session: Session, subscription: Subscription, plan: Plan, local_now: datetime
-) -> int:
-    """The months of an invoiced yearly term not used yet, this month included (0 when the
-    plan is monthly or its current term has not been invoiced yet)."""
+) -> _Unused:
+    """The months of an invoiced yearly term not used yet, this month included (none when
+    the plan is monthly or its current term has not been invoiced yet), at the per-month
+    price its invoice charged."""
     if subscription.cycle != BillingCycle.YEARLY or not plan.yearly_monthly_cents:
-        return 0
+        return _Unused()
     year, month = _current_term(subscription, local_now)
-    invoiced = session.exec(
-        select(Invoice.id).where(
+    invoice = session.exec(
+        select(Invoice).where(
             Invoice.organization_id == subscription.organization_id,
             Invoice.period == f"{year:04d}-{month:02d}",
         )
     ).first()
-    if invoiced is None:
-        return 0
+    if invoice is None:
+        return _Unused()
     used = (local_now.year - year) * 12 + local_now.month - month
-    return max(MONTHS_PER_TERM - used, 0)
+    months = max(MONTHS_PER_TERM - used, 0)
+    yearly_line = session.exec(
+        select(InvoiceLine).where(
+            InvoiceLine.invoice_id == invoice.id, InvoiceLine.quantity == MONTHS_PER_TERM
+        )
+    ).first()
+    month_cents = (
+        yearly_line.unit_micros // MICROS_PER_CENT
+        if yearly_line is not None
+        else plan.yearly_monthly_cents
+    )
+    taxes = credit_notes.taxes_on(session, invoice, months * month_cents)
+    return _Unused(months, month_cents, sum(amount for _t, _r, amount in taxes), invoice.id)
 
 
 # --- The change, decided once for the preview and for the change itself -------------------
@@ -260,6 +228,7 @@ class PlanChange:
     credit_limit_by_staff: bool
     unused_months: int = 0  # of a yearly term left by an upgrade, credited now
     unused_month_cents: int = 0
+    unused_tax_cents: int = 0  # the taxes they were invoiced with, credited back with them
 
     @property
     def unused_credit_cents(self) -> int:
@@ -293,10 +262,19 @@ class PlanChange:
                     "each month after."
                 )
             if self.unused_months:
+                months = (
+                    f"{self.unused_months} unused month{'s' if self.unused_months != 1 else ''}"
+                )
+                taxes = (
+                    f" plus the {format_cents(self.unused_tax_cents)} of taxes they were "
+                    "invoiced with"
+                    if self.unused_tax_cents
+                    else ""
+                )
                 parts.append(
-                    f"The {self.unused_months} unused month{'s' if self.unused_months != 1 else ''}"
-                    f" of your {self.from_plan_name} yearly term are credited to your balance "
-                    f"now: {format_cents(self.unused_credit_cents)}."
+                    f"The {months} of your {self.from_plan_name} yearly term are credited to "
+                    f"your balance now by a credit note: {format_cents(self.unused_credit_cents)}"
+                    f"{taxes}."
                 )
             parts.append(f"Requests from now on are priced by {self.plan_name}: {self._terms()}.")
         else:
@@ -327,11 +305,6 @@ class PlanChange:
         if self.additional_request_micros is None:
             return f"{included}, none beyond"
         return f"{included}, then {format_unit_price(self.additional_request_micros)} each"
-
-
-def long_date(moment: datetime | date) -> str:
-    """ "December 1, 2026": how dates of plan changes are written to partners."""
-    return f"{moment:%B} {moment.day}, {moment.year}"
 
 
 @dataclass(frozen=True)
@@ -397,10 +370,10 @@ def _decide(
             f"Your change to {plan.name}, {cycle_label(cycle)}, is already scheduled for "
             f"{long_date(on)}."
         )
-    unused_months = (
+    unused = (
         _unused_prepaid_months(session, subscription, current, situation.local_now)
         if upgrade
-        else 0
+        else _Unused()
     )
     return PlanChange(
         kind=ChangeKind.UPGRADE if upgrade else ChangeKind.DOWNGRADE,
@@ -423,23 +396,10 @@ def _decide(
         additional_request_micros=plan.additional_request_micros,
         credit_limit_cents=credit_limit_cents(subscription, plan),
         credit_limit_by_staff=subscription.credit_limit_override_cents is not None,
-        unused_months=unused_months,
-        unused_month_cents=(current.yearly_monthly_cents or 0) if unused_months else 0,
+        unused_months=unused.months,
+        unused_month_cents=unused.month_cents if unused.months else 0,
+        unused_tax_cents=unused.tax_cents if unused.months else 0,
     )
-
-
-def has_usable_card(session: Session, organization_id: uuid.UUID, now: datetime) -> bool:
-    """Whether the organization has a saved card that is not removed and not past its expiry
-    month at ``now``."""
-    card = session.exec(
-        select(PaymentMethod.id).where(
-            PaymentMethod.organization_id == organization_id,
-            col(PaymentMethod.removed_at).is_(None),
-            (col(PaymentMethod.exp_year) * 100 + col(PaymentMethod.exp_month))
-            >= now.year * 100 + now.month,
-        )
-    ).first()
-    return card is not None
 
 
 def _payment_problem(
@@ -522,17 +482,27 @@ def change_plan(
     if change.kind is ChangeKind.UPGRADE:
         if change.unused_months:
             year, month = _current_term(subscription, situation.local_now)
-            ledger.post_entry(
+            term = _unused_prepaid_months(
+                session, subscription, situation.current, situation.local_now
+            )
+            invoice = session.get(Invoice, term.invoice_id)
+            assert invoice is not None  # unused months exist only for an invoiced term
+            credit_notes.issue_credit_note(
                 session,
-                organization_id=organization_id,
-                kind=EntryKind.CREDIT,
-                amount_cents=change.unused_credit_cents,
+                invoice,
+                [
+                    credit_notes.CreditLine(
+                        f"Unused months of the {change.from_plan_name} yearly term",
+                        change.unused_months,
+                        cents_to_micros(change.unused_month_cents),
+                        change.unused_credit_cents,
+                    )
+                ],
+                reason=f"{change.unused_months} unused months of the {change.from_plan_name} "
+                f"yearly term, left for {plan.name}",
                 idempotency_key=f"plan-credit:{organization_id}:{year:04d}-{month:02d}",
-                memo=(
-                    f"Unused months of the {change.from_plan_name} yearly term: "
-                    f"{change.unused_months} × {format_cents(change.unused_month_cents)}"
-                ),
                 created_by=actor.user_id,
+                now=now,
             )
         _put_on_plan(session, subscription, plan, cycle, now)
         audit.record(
@@ -547,6 +517,8 @@ def change_plan(
     else:
         subscription.next_plan_code = plan.code
         subscription.next_cycle = cycle
+        # Its own date, fixed now: nothing done to the subscription meanwhile moves it.
+        subscription.next_change_at = change.starts_at.astimezone(UTC)
         subscription.updated_at = now
         session.add(subscription)
         audit.record(
@@ -572,6 +544,7 @@ def cancel_pending_change(session: Session, actor: Actor, *, now: datetime | Non
     cancelled = f"{subscription.next_plan_code} {subscription.next_cycle or subscription.cycle}"
     subscription.next_plan_code = None
     subscription.next_cycle = None
+    subscription.next_change_at = None
     subscription.updated_at = now
     session.add(subscription)
     audit.record(session, "plan.change_cancelled", actor=actor, subject=cancelled)
@@ -614,13 +587,15 @@ def plan_chosen(session: Session, organization_id: uuid.UUID) -> bool:
 
 
 def start_term(session: Session, organization_id: uuid.UUID, *, now: datetime) -> None:
-    """Start the subscription's term at activation: the account is live from now on."""
+    """Start the subscription's term at activation: the account is live, and billed, from
+    now on (the time spent in the wizard owes nothing)."""
     subscription = session.get(Subscription, organization_id)
     if subscription is None:
         raise NotFound("Your organization has no subscription.")
     subscription.term_started_at = now
     subscription.updated_at = now
     session.add(subscription)
+    in_force.restart_terms(session, subscription, at=now)
 
 
 def _put_on_plan(
@@ -632,6 +607,8 @@ def _put_on_plan(
     subscription.term_started_at = now
     subscription.next_plan_code = None
     subscription.next_cycle = None
+    subscription.next_change_at = None
     subscription.updated_at = now
     session.add(subscription)
+    in_force.record_terms(session, subscription, at=now)
     cache_credit_limit(session, subscription, plan)

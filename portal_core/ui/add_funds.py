@@ -23,7 +23,7 @@ from portal_core.models.payments import PaymentStatus
 from portal_core.money import format_cents, format_percent
 from portal_core.queries import billing
 from portal_core.queries.payments import Card
-from portal_core.services import payments as card_payments
+from portal_core.services.payments import top_ups
 from portal_core.services.sessions import SessionView
 from portal_core.ui import forms, resources, state
 from portal_core.ui.billing_views import CANCELLED_PARAM, PAYMENT_PARAM
@@ -31,7 +31,7 @@ from portal_core.ui.registry import page
 from portal_core.ui.text import markdown_escape
 
 ATTEMPT = "overview.add_funds.attempt"  # this attempt's idempotency key
-CHARGING = "overview.add_funds.charging"  # (key, card id, cents) of the charge to make
+CHARGING = "overview.add_funds.charging"  # (key, card id, cents, quote) of the charge to make
 OUTCOME = "overview.add_funds.outcome"  # (kind, message) of the last attempt
 AMOUNT = "overview.add_funds.amount"
 CARD = "overview.add_funds.card"
@@ -83,12 +83,12 @@ def form(viewer: SessionView, cards: list[Card], *, fee_millipercent: int) -> No
                 key=AMOUNT,
                 placeholder="100.00",
                 max_chars=20,
-                help=card_payments.AMOUNT_BOUNDS,
+                help=top_ups.AMOUNT_BOUNDS,
                 disabled=charging is not None,
             )
             amount_errors = forms.FieldErrors()
             amount_errors.slot("amount")
-        figures = _quote(amount_text, amount_errors, fee_millipercent=fee_millipercent)
+        figures = _quote(viewer, amount_text, amount_errors, fee_millipercent=fee_millipercent)
         if figures is not None:
             _figures_and_pay_now(figures, card_id, charging=charging is not None)
         if charging is not None:
@@ -98,30 +98,33 @@ def form(viewer: SessionView, cards: list[Card], *, fee_millipercent: int) -> No
 
 
 def _quote(
-    amount_text: str, errors: forms.FieldErrors, *, fee_millipercent: int
-) -> card_payments.Quote | None:
-    """The figures for the amount typed, or None (what to type, or why not, said)."""
+    viewer: SessionView, amount_text: str, errors: forms.FieldErrors, *, fee_millipercent: int
+) -> top_ups.Quote | None:
+    """The figures for the amount typed, quoted for this organization (Pay now charges
+    exactly them), or None (what to type, or why not, said)."""
     if not amount_text.strip():
         st.caption(
-            f"Enter an amount: {card_payments.AMOUNT_BOUNDS.lower()} A card "
+            f"Enter an amount: {top_ups.AMOUNT_BOUNDS.lower()} A card "
             f"convenience fee of {format_percent(fee_millipercent)} is added."
         )
         return None
     try:
-        amount_cents = card_payments.parse_amount(amount_text)
+        amount_cents = top_ups.parse_amount(amount_text)
         with resources.reading() as session:
-            return card_payments.quote(session, amount_cents)
+            return top_ups.quote(
+                session, amount_cents, organization_id=viewer.actor.organization_id
+            )
     except ValidationFailed as problem:
         errors.show(problem)
         return None
 
 
-def _figures_and_pay_now(figures: card_payments.Quote, card_id: str, *, charging: bool) -> None:
+def _figures_and_pay_now(figures: top_ups.Quote, card_id: str, *, charging: bool) -> None:
     st.markdown(
         "| | USD |\n|:--|--:|\n"
         f"| Amount added to your balance "
         f"| {markdown_escape(format_cents(figures.amount_cents))} |\n"
-        f"| {markdown_escape(card_payments.fee_label(figures.fee_millipercent))} "
+        f"| {markdown_escape(top_ups.fee_label(figures.fee_millipercent))} "
         f"| {markdown_escape(format_cents(figures.fee_cents))} |\n"
         f"| **Total charged to your card** "
         f"| **{markdown_escape(format_cents(figures.total_cents))}** |"
@@ -133,7 +136,7 @@ def _figures_and_pay_now(figures: card_payments.Quote, card_id: str, *, charging
         icon=":material/lock:",
         disabled=charging,
         on_click=_request_charge,
-        args=(st.session_state[ATTEMPT], card_id, figures.amount_cents),
+        args=(st.session_state[ATTEMPT], card_id, figures.amount_cents, figures.token),
     )
 
 
@@ -149,11 +152,12 @@ def _said_once() -> None:
             st.error(message, icon=":material/credit_card_off:")
 
 
-def _request_charge(key: str, card_id: str, amount_cents: int) -> None:
-    """Pay Now's click: record the charge to make, once per attempt. A click on the button of
-    an attempt that already ended (its key was renewed) records nothing."""
+def _request_charge(key: str, card_id: str, amount_cents: int, quote_token: str) -> None:
+    """Pay Now's click: record the charge to make (with the quote shown), once per attempt. A
+    click on the button of an attempt that already ended (its key was renewed) records
+    nothing."""
     if st.session_state.get(CHARGING) is None and key == st.session_state.get(ATTEMPT):
-        st.session_state[CHARGING] = (key, card_id, amount_cents)
+        st.session_state[CHARGING] = (key, card_id, amount_cents, quote_token)
         st.session_state[OUTCOME] = None
 
 
@@ -165,16 +169,19 @@ def _end_attempt(outcome: tuple[str, str] | None, *, clear_amount: bool) -> None
         st.session_state[CLEAR_AMOUNT] = True
 
 
-def _charge(viewer: SessionView, key: str, card_id: str, amount_cents: int) -> None:
+def _charge(
+    viewer: SessionView, key: str, card_id: str, amount_cents: int, quote_token: str
+) -> None:
     """Make the recorded charge, then rerun to show its outcome and the new funds."""
     try:
         with resources.writing() as session:
-            payment = card_payments.add_funds(
+            payment = top_ups.add_funds(
                 session,
                 viewer.actor,
                 payment_method_id=uuid.UUID(card_id),
                 amount_cents=amount_cents,
                 idempotency_key=key,
+                quote_token=quote_token,
             )
     except PaymentDeclined as declined:
         _end_attempt(

@@ -24,7 +24,7 @@ from portal_core.queries.billing import Funds
 from portal_core.queries.payments import PAYMENT_STATUSES, AutoRechargeView
 from portal_core.queries.pricing import CurrentPlan
 from portal_core.services import accounts, auto_recharge
-from portal_core.services import payments as card_payments
+from portal_core.services.payments import top_ups
 from portal_core.services.sessions import SessionView
 from portal_core.services.subscriptions import cycle_label
 from portal_core.ui import forms, list_detail, resources, state
@@ -304,7 +304,7 @@ def _recharge_form(viewer: SessionView, recharge: AutoRechargeView) -> None:
                 "Add this amount (USD)",
                 value=editable_dollars(recharge.amount_cents),
                 max_chars=20,
-                help=card_payments.AMOUNT_BOUNDS,
+                help=top_ups.AMOUNT_BOUNDS,
             )
             errors.slot("amount")
         saved = st.form_submit_button("Save auto-recharge", type="primary")
@@ -315,9 +315,7 @@ def _recharge_form(viewer: SessionView, recharge: AutoRechargeView) -> None:
         threshold_cents, threshold_problem = _money_field(
             threshold_text, "threshold", auto_recharge.THRESHOLD_BOUNDS
         )
-        amount_cents, amount_problem = _money_field(
-            amount_text, "amount", card_payments.AMOUNT_BOUNDS
-        )
+        amount_cents, amount_problem = _money_field(amount_text, "amount", top_ups.AMOUNT_BOUNDS)
         if threshold_cents is None or amount_cents is None:
             raise ValidationFailed({**threshold_problem, **amount_problem})
         with resources.writing() as session:

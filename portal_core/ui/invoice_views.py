@@ -11,20 +11,32 @@ from datetime import tzinfo
 
 import streamlit as st
 
-from portal_core.documents import invoice_file_name, invoice_pdf
+from portal_core.documents import (
+    credit_note_file_name,
+    credit_note_pdf,
+    invoice_file_name,
+    invoice_pdf,
+)
 from portal_core.documents.layout import format_quantity
 from portal_core.models.billing import InvoiceStatus
 from portal_core.money import format_cents, format_line_price, format_rate
 from portal_core.permissions import Capability
 from portal_core.queries import invoices
-from portal_core.queries.invoices import STATUS_LABELS, InvoiceDetail, period_label
+from portal_core.queries.invoices import (
+    STATUS_LABELS,
+    CreditNoteDetail,
+    InvoiceDetail,
+    period_label,
+)
 from portal_core.services.sessions import SessionView
 from portal_core.ui import list_detail, resources
 from portal_core.ui.registry import page
 from portal_core.ui.text import markdown_escape
 
 INVOICE_PARAM = "invoice"
+CREDIT_NOTE_PARAM = "credit_note"
 TABLE_KEY = "billing.invoices"
+CREDIT_NOTES_TABLE_KEY = "billing.credit_notes"
 
 
 def invoice_list(viewer: SessionView, *, time_zone: tzinfo) -> None:
@@ -36,6 +48,91 @@ def invoice_list(viewer: SessionView, *, time_zone: tzinfo) -> None:
     list_detail.listing_table(
         invoices.invoices(viewer.actor), key=TABLE_KEY, param=INVOICE_PARAM, time_zone=time_zone
     )
+
+
+def credit_note_list(viewer: SessionView, *, time_zone: tzinfo) -> None:
+    st.subheader("Credit notes", anchor=False)
+    st.caption(
+        "What SIPSTACK gave back of an invoice, with the taxes the invoice charged on it, "
+        "credited to your prepaid balance. Select one for its lines and its PDF."
+    )
+    list_detail.listing_table(
+        invoices.credit_notes(viewer.actor),
+        key=CREDIT_NOTES_TABLE_KEY,
+        param=CREDIT_NOTE_PARAM,
+        time_zone=time_zone,
+    )
+
+
+def all_credit_notes_button() -> None:
+    list_detail.back_button(
+        "All invoices and credit notes",
+        key="billing.credit_notes.back",
+        param=CREDIT_NOTE_PARAM,
+        table_key=CREDIT_NOTES_TABLE_KEY,
+    )
+
+
+def opened_credit_note(viewer: SessionView, raw: str) -> CreditNoteDetail | None:
+    """The credit note the link names, or None (said on screen) when it names none of ours."""
+
+    def read(credit_note_id: uuid.UUID) -> CreditNoteDetail:
+        with resources.reading() as session:
+            return invoices.credit_note(session, viewer.actor, credit_note_id)
+
+    return list_detail.read_opened(raw, read, noun="credit note")
+
+
+def credit_note(detail: CreditNoteDetail, *, time_zone: tzinfo) -> None:
+    """One credit note: heading and PDF, what it credits and why, the parties, the lines."""
+    note = detail.credit_note
+    heading, download = st.columns([3, 1], vertical_alignment="bottom")
+    heading.subheader(f"Credit note {note.label}")
+    download.download_button(
+        "Download PDF",
+        data=lambda: credit_note_pdf(detail, time_zone=time_zone),
+        file_name=credit_note_file_name(note.number),
+        mime="application/pdf",
+        key="billing.credit_notes.pdf",
+        icon=":material/picture_as_pdf:",
+        on_click="ignore",
+        type="primary",
+        width="stretch",
+    )
+    issued_on = note.issued_at.astimezone(time_zone).date().isoformat()
+    st.caption(
+        f"Issued {issued_on} · credits invoice {detail.invoice_number} "
+        f"({period_label(detail.invoice_period)}) · Prices in USD"
+    )
+    st.info(f"Reason: {note.reason}", icon=":material/undo:")
+    seller, buyer = st.columns(2)
+    with seller:
+        _party("From", note.seller_details)
+    with buyer:
+        _party("Credited to", note.buyer_details)
+    rows = [
+        "| Description | Quantity | Unit price | Amount |",
+        "|:--|--:|--:|--:|",
+    ]
+    for line in detail.lines:
+        cells = (
+            line.description,
+            format_quantity(line.quantity),
+            format_line_price(line.unit_micros),
+            format_cents(line.amount_cents),
+        )
+        rows.append("| " + " | ".join(markdown_escape(cell) for cell in cells) + " |")
+    totals = [("Subtotal credited", format_cents(note.subtotal_cents))]
+    totals.extend(
+        (f"{tax.tax} ({format_rate(tax.rate_millipercent)})", format_cents(tax.amount_cents))
+        for tax in detail.taxes
+    )
+    for label, amount in totals:
+        rows.append(f"| | | {markdown_escape(label)} | {markdown_escape(amount)} |")
+    rows.append(
+        f"| | | **Total credited** | **{markdown_escape(format_cents(note.total_cents))}** |"
+    )
+    st.markdown("\n".join(rows))
 
 
 def all_invoices_button() -> None:

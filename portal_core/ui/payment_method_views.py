@@ -11,7 +11,7 @@ one) is cleared rather than acted on.
 from __future__ import annotations
 
 import uuid
-from datetime import tzinfo
+from datetime import datetime, tzinfo
 
 import streamlit as st
 
@@ -19,7 +19,7 @@ from portal_core.errors import NotFound, PortalError
 from portal_core.payments.gateway import card_label
 from portal_core.queries import payments
 from portal_core.queries.payments import AutoRechargeView, Card
-from portal_core.services import payments as card_payments
+from portal_core.services.payments import cards
 from portal_core.services.sessions import SessionView
 from portal_core.ui import confirm, resources, state, table
 from portal_core.ui.registry import page
@@ -84,7 +84,7 @@ def _start_stripe_setup(viewer: SessionView) -> None:
     """Ask Stripe for its hosted setup page; the page then offers the link to it."""
     try:
         with resources.writing() as session:
-            setup = card_payments.start_adding_card(session, viewer.actor)
+            setup = cards.start_adding_card(session, viewer.actor)
     except PortalError as error:
         st.session_state[SETUP_URL] = None
         st.session_state[PROBLEM] = error.message
@@ -132,7 +132,7 @@ def _forget_setup_return() -> None:
 def selected_card(viewer: SessionView, *, time_zone: tzinfo) -> Card | None:
     """The table of the organization's cards; the card selected in it, if it is still ours."""
     selected_id = table.data_table(
-        payments.payment_methods_listing(viewer.actor),
+        payments.payment_methods_listing(viewer.actor, today=datetime.now(time_zone).date()),
         key=TABLE_KEY,
         on_select=_card_selected,
         time_zone=time_zone,
@@ -204,7 +204,7 @@ def card_actions(
 def _make_default(viewer: SessionView, card_id: str) -> None:
     try:
         with resources.writing() as session:
-            made = card_payments.set_default_card(session, viewer.actor, uuid.UUID(card_id))
+            made = cards.set_default_card(session, viewer.actor, uuid.UUID(card_id))
     except PortalError as error:
         st.session_state[PROBLEM] = error.message
         return
@@ -266,7 +266,7 @@ def add_test_card_dialog(viewer: SessionView) -> None:
 
 def _add_sandbox_card(viewer: SessionView, gateway_ref: str) -> str:
     with resources.writing() as session:
-        setup = card_payments.start_adding_card(session, viewer.actor, test_card=gateway_ref)
+        setup = cards.start_adding_card(session, viewer.actor, test_card=gateway_ref)
     saved = setup.card
     if saved is None:  # only Stripe answers with a page; the sandbox saves at once
         return "The card is being confirmed: it appears here in a moment."
@@ -287,7 +287,7 @@ def remove_card_dialog(viewer: SessionView) -> None:
 
     def remove() -> str:
         with resources.writing() as session:
-            default = card_payments.remove_card(session, viewer.actor, to_remove.id)
+            default = cards.remove_card(session, viewer.actor, to_remove.id)
         table.clear_selection(TABLE_KEY)  # its row is gone: another card would take it
         message = f"{markdown_escape(to_remove.label)} is removed."
         if default is not None:

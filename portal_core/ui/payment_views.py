@@ -16,7 +16,7 @@ import streamlit as st
 
 from portal_core.documents import receipt_file_name, receipt_pdf
 from portal_core.models.accounts import Organization
-from portal_core.models.payments import Payment, PaymentStatus
+from portal_core.models.payments import SETTLED_STATUSES, Payment, PaymentStatus
 from portal_core.money import format_cents, format_percent
 from portal_core.permissions import Capability
 from portal_core.queries import payments
@@ -36,6 +36,10 @@ STATUS_LOOKS: dict[PaymentStatus, tuple[str, BadgeColour]] = {
     PaymentStatus.PENDING: (":material/schedule:", "orange"),
     PaymentStatus.FAILED: (":material/cancel:", "red"),
     PaymentStatus.REQUIRES_ACTION: (":material/lock:", "orange"),
+    PaymentStatus.PARTIALLY_REFUNDED: (":material/undo:", "orange"),
+    PaymentStatus.REFUNDED: (":material/undo:", "orange"),
+    PaymentStatus.DISPUTED: (":material/gavel:", "red"),
+    PaymentStatus.CHARGED_BACK: (":material/gavel:", "red"),
 }
 
 
@@ -80,7 +84,7 @@ def payment(
     status = PaymentStatus(made.status)
     heading, download = st.columns([3, 1], vertical_alignment="bottom")
     heading.subheader(f"Payment {made.reference}")
-    if status is PaymentStatus.SUCCEEDED:
+    if status in SETTLED_STATUSES:
         download.download_button(
             "Download receipt (PDF)",
             data=lambda: receipt_pdf(made, organization, seller, time_zone=time_zone),
@@ -99,7 +103,7 @@ def payment(
     st.caption(f"{made_at:%Y-%m-%d %H:%M %Z} · {source} · Amounts in USD")
     _outcome(viewer, made, status)
     st.markdown(_figures(made))
-    if status is PaymentStatus.SUCCEEDED:
+    if status in SETTLED_STATUSES:
         transactions = page("billing.transactions")
         st.page_link(
             transactions.script,
@@ -109,7 +113,26 @@ def payment(
 
 
 def _outcome(viewer: SessionView, made: Payment, status: PaymentStatus) -> None:
-    """Why a payment added nothing, or what it waits for."""
+    """Why a payment added nothing, what it waits for, or what became of it since."""
+    if made.refunded_cents:
+        st.info(
+            f"{format_cents(made.refunded_cents)} of the {format_cents(made.total_cents)} "
+            "charged went back to the card; its share of the amount left your balance (see "
+            "Transactions).",
+            icon=":material/undo:",
+        )
+    if status is PaymentStatus.DISPUTED:
+        st.warning(
+            "The card's bank disputes this payment: its amount is held back from your balance "
+            "until the dispute is decided.",
+            icon=":material/gavel:",
+        )
+    elif status is PaymentStatus.CHARGED_BACK:
+        st.error(
+            "The card's bank decided the dispute for the cardholder: this payment's amount was "
+            "taken back from your balance.",
+            icon=":material/gavel:",
+        )
     if status is PaymentStatus.FAILED:
         st.error(
             f"This payment did not go through: {made.failure_message or 'declined.'} "

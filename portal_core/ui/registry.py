@@ -175,7 +175,7 @@ PAGES: tuple[PageSpec, ...] = (
         icon=":material/notifications:",
         section=Section.TOP,
         audience=Audience.MEMBER,
-        capability=Capability.USE_PORTAL,
+        capability=None,  # every partner role its organization's, staff the staff notices
         in_pane=False,
     ),
     PageSpec(

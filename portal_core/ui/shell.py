@@ -223,6 +223,11 @@ def _top_bar(view: SessionView) -> None:
             )
         with bell:
             _notices_bell(view, unread)
+    elif view.is_staff:
+        with resources.reading() as session:
+            unread = notice_queries.unread_count(session, view.actor)
+        with bell:
+            _notices_bell(view, unread)
     with right:
         with st.popover(
             markdown_escape(view.name), icon=":material/account_circle:", width="stretch"
@@ -258,9 +263,7 @@ def _notices_bell(view: SessionView, unread: int) -> None:
         with resources.reading() as session:
             latest = notice_queries.latest(session, view.actor)
         if not latest:
-            st.caption(
-                "No notices yet: low balances, failed payments and new invoices appear here."
-            )
+            st.caption(notice_queries.empty_message(view.actor))
         now = utcnow()
         for item in latest:
             marker = ":blue[●] " if item.unread else ""

@@ -1,6 +1,7 @@
 """Staff › Billing accounts drawn: every organization's plan and money, and one organization's
-account with what staff do to it: post a credit or adjustment, set its credit limit, set or
-end its Carrier contract (``services.staff_billing``).
+account with what staff do to it: post a credit or adjustment, refund a card payment, set its
+credit limit, set or end its Carrier contract (``services.staff_billing``,
+``services.payments.refunds``).
 
 An account opens from its row or from a link carrying ``?organization=<id>``
 (``ui.list_detail``). Each action is reviewed in a form, then confirmed in a dialog that asks
@@ -19,15 +20,16 @@ from functools import partial
 from typing import ClassVar
 
 import streamlit as st
-from sqlmodel import Session
 
 from portal_core.errors import NotFound, ValidationFailed
 from portal_core.models.billing import EntryKind
+from portal_core.models.payments import RefundStatus
 from portal_core.money import editable_dollars, editable_unit_price, format_cents, format_unit_price
 from portal_core.permissions import Actor
 from portal_core.queries import staff_billing as billing_queries
 from portal_core.queries.staff_billing import BillingSummary, PlanRow
 from portal_core.services import staff_billing
+from portal_core.services.payments import refunds
 from portal_core.services.sessions import SessionView
 from portal_core.services.staff_billing import ContractForm
 from portal_core.ui import billing_views, confirm, forms, list_detail, resources, table
@@ -88,8 +90,15 @@ def account(
     )
     _facts(summary, time_zone=time_zone)
 
-    transactions, posting, limit, contract = st.tabs(
-        ["Transactions", "Credit or adjustment", "Credit limit", "Carrier contract"]
+    transactions, posting, credit_note, refund, limit, contract = st.tabs(
+        [
+            "Transactions",
+            "Credit or adjustment",
+            "Credit an invoice",
+            "Refund",
+            "Credit limit",
+            "Carrier contract",
+        ]
     )
     with transactions:
         table.data_table(
@@ -99,6 +108,10 @@ def account(
         )
     with posting:
         _posting_form(summary)
+    with credit_note:
+        _credit_note_form(viewer, summary)
+    with refund:
+        _refund_form(viewer, summary, time_zone=time_zone)
     with limit:
         _credit_limit_form(summary)
     with contract:
@@ -165,7 +178,7 @@ class _Request(ABC):
         """The dialog's title, message (markdown) and confirm button."""
 
     @abstractmethod
-    def apply(self, session: Session, actor: Actor, summary: BillingSummary, reason: str) -> str:
+    def apply(self, actor: Actor, summary: BillingSummary, reason: str) -> str:
         """Do it with ``reason``; the outcome to show."""
 
 
@@ -194,16 +207,17 @@ class _Posting(_Request):
             f"Post {what}",
         )
 
-    def apply(self, session: Session, actor: Actor, summary: BillingSummary, reason: str) -> str:
-        entry = staff_billing.post_credit(
-            session,
-            actor,
-            self.organization_id,
-            kind=self.kind,
-            amount=self.amount,
-            reason=reason,
-            idempotency_key=self.token,
-        )
+    def apply(self, actor: Actor, summary: BillingSummary, reason: str) -> str:
+        with resources.writing() as session:
+            entry = staff_billing.post_credit(
+                session,
+                actor,
+                self.organization_id,
+                kind=self.kind,
+                amount=self.amount,
+                reason=reason,
+                idempotency_key=self.token,
+            )
         return (
             f"Posted {md(format_cents(entry.amount_cents))} to {md(summary.organization_name)}; "
             f"its balance is now {md(format_cents(entry.balance_after_cents))}."
@@ -235,10 +249,11 @@ class _LimitChange(_Request):
             "Set credit limit",
         )
 
-    def apply(self, session: Session, actor: Actor, summary: BillingSummary, reason: str) -> str:
-        in_force = staff_billing.set_credit_limit(
-            session, actor, self.organization_id, limit=self.limit, reason=reason
-        )
+    def apply(self, actor: Actor, summary: BillingSummary, reason: str) -> str:
+        with resources.writing() as session:
+            in_force = staff_billing.set_credit_limit(
+                session, actor, self.organization_id, limit=self.limit, reason=reason
+            )
         return (
             f"{md(summary.organization_name)}'s credit limit is now {md(format_cents(in_force))}."
         )
@@ -268,10 +283,11 @@ class _ContractChange(_Request):
             "Start contract",
         )
 
-    def apply(self, session: Session, actor: Actor, summary: BillingSummary, reason: str) -> str:
-        staff_billing.set_carrier_contract(
-            session, actor, self.organization_id, self.form, reason=reason
-        )
+    def apply(self, actor: Actor, summary: BillingSummary, reason: str) -> str:
+        with resources.writing() as session:
+            staff_billing.set_carrier_contract(
+                session, actor, self.organization_id, self.form, reason=reason
+            )
         return f"{md(summary.organization_name)} is on its Carrier contract."
 
 
@@ -295,12 +311,101 @@ class _ContractEnd(_Request):
             "End contract",
         )
 
-    def apply(self, session: Session, actor: Actor, summary: BillingSummary, reason: str) -> str:
-        plan = staff_billing.end_carrier_contract(
-            session, actor, self.organization_id, plan_code=self.plan_code, reason=reason
-        )
+    def apply(self, actor: Actor, summary: BillingSummary, reason: str) -> str:
+        with resources.writing() as session:
+            plan = staff_billing.end_carrier_contract(
+                session, actor, self.organization_id, plan_code=self.plan_code, reason=reason
+            )
         return (
             f"{md(summary.organization_name)}'s contract ended; it is on the {md(plan.name)} plan."
+        )
+
+
+@dataclass(frozen=True)
+class _CreditNoteRequest(_Request):
+    """A credit note against one invoice of ``amount`` as typed (empty: all it has left),
+    ``cents`` before tax as parsed."""
+
+    invoice_id: uuid.UUID
+    invoice_label: str
+    amount: str
+    cents: int
+
+    reason_placeholder: ClassVar[str] = (
+        "Printed on the credit note and shown to the organization; kept in the audit log"
+    )
+
+    def describe(self, summary: BillingSummary) -> tuple[str, str, str]:
+        return (
+            "Issue a credit note",
+            f"Credit **{md(format_cents(self.cents))}** before tax against "
+            f"{md(self.invoice_label)}. The credit note carries the invoice's taxes at its "
+            f"rates, and its total goes to **{md(summary.organization_name)}**'s balance.",
+            "Issue credit note",
+        )
+
+    def apply(self, actor: Actor, summary: BillingSummary, reason: str) -> str:
+        with resources.writing() as session:
+            note = staff_billing.credit_invoice(
+                session,
+                actor,
+                self.organization_id,
+                self.invoice_id,
+                amount=self.amount,
+                reason=reason,
+                idempotency_key=self.token,
+            )
+        return (
+            f"Credit note {note.label} issued: {format_cents(note.total_cents)}, taxes "
+            f"included, credited to {md(summary.organization_name)}'s balance."
+        )
+
+
+@dataclass(frozen=True)
+class _RefundRequest(_Request):
+    """A refund of ``amount`` as typed (empty: what is left) of one payment, through the
+    gateway; ``cents`` is what it refunds, as parsed."""
+
+    payment_id: uuid.UUID
+    payment_label: str
+    amount: str
+    cents: int
+    share_cents: int
+
+    reason_placeholder: ClassVar[str] = (
+        "Why the money goes back; kept in the audit log and told to the organization"
+    )
+
+    def describe(self, summary: BillingSummary) -> tuple[str, str, str]:
+        name = md(summary.organization_name)
+        return (
+            "Refund a card payment",
+            f"Refund **{md(format_cents(self.cents))}** of {md(self.payment_label)} to the card "
+            f"it was charged to. **{md(format_cents(self.share_cents))}** leaves **{name}**'s "
+            "balance (the convenience fee was never part of it), even if that takes it below "
+            "zero. The card's bank shows the refund in a few days.",
+            "Refund",
+        )
+
+    def apply(self, actor: Actor, summary: BillingSummary, reason: str) -> str:
+        refund = refunds.refund_payment(
+            resources.engine(),
+            actor,
+            organization_id=self.organization_id,
+            payment_id=self.payment_id,
+            amount=self.amount,
+            reason=reason,
+            idempotency_key=self.token,
+        )
+        if refund.status == RefundStatus.PENDING:
+            return (
+                f"The refund of {format_cents(refund.amount_cents)} is asked of the card "
+                "processor, which has not answered yet: ask again later to finish it."
+            )
+        return (
+            f"Refunded {format_cents(refund.amount_cents)} to the card; "
+            f"{format_cents(refund.balance_cents)} left {md(summary.organization_name)}'s "
+            "balance."
         )
 
 
@@ -323,8 +428,7 @@ def _confirmation(viewer: SessionView, summary: BillingSummary) -> None:
 
 
 def _apply(viewer: SessionView, request: _Request, summary: BillingSummary, reason: str) -> str:
-    with resources.writing() as session:
-        return request.apply(session, viewer.actor, summary, reason)
+    return request.apply(viewer.actor, summary, reason)
 
 
 def _remember(outcome: str) -> None:
@@ -360,6 +464,110 @@ def _posting_form(summary: BillingSummary) -> None:
                 confirm.ask(
                     PENDING,
                     _Posting(summary.organization_id, uuid.uuid4().hex, kind, amount, cents),
+                )
+
+
+def _credit_note_form(viewer: SessionView, summary: BillingSummary) -> None:
+    with resources.reading() as session:
+        creditable = billing_queries.creditable_invoices(
+            session, viewer.actor, summary.organization_id
+        )
+    if not creditable:
+        st.info(
+            "This organization has no invoice left to credit. To give back money that was "
+            "never invoiced, post a credit instead.",
+            icon=":material/info:",
+        )
+        return
+    by_id = {invoice.id: invoice for invoice in creditable}
+    with st.form(_key(summary, "credit_note.form")):
+        st.caption(
+            "A credit note gives back part of an invoice with the taxes the invoice charged on "
+            "it, numbered CN-…, and listed with the organization's invoices."
+        )
+        chosen_id = st.selectbox(
+            "Invoice",
+            list(by_id),
+            format_func=lambda invoice_id: by_id[invoice_id].label,
+            key=_key(summary, "credit_note.invoice"),
+        )
+        amount = st.text_input(
+            "Amount to credit, before tax (USD)",
+            key=_key(summary, "credit_note.amount"),
+            placeholder="Empty: all that is left",
+        )
+        errors = forms.FieldErrors()
+        errors.slot("amount")
+        review = st.form_submit_button(
+            "Review", type="primary", key=_key(summary, "credit_note.review")
+        )
+        if review:
+            chosen = by_id[chosen_id]
+            try:
+                cents = staff_billing.credit_note_amount_cents(amount, chosen.creditable_cents)
+            except ValidationFailed as error:
+                errors.show(error)
+            else:
+                confirm.ask(
+                    PENDING,
+                    _CreditNoteRequest(
+                        summary.organization_id,
+                        uuid.uuid4().hex,
+                        chosen.id,
+                        chosen.label,
+                        amount,
+                        cents,
+                    ),
+                )
+
+
+def _refund_form(viewer: SessionView, summary: BillingSummary, *, time_zone: tzinfo) -> None:
+    with resources.reading() as session:
+        payments = billing_queries.refundable_payments(
+            session, viewer.actor, summary.organization_id
+        )
+    if not payments:
+        st.info(
+            "No card payment of this organization can be refunded: none reached its balance, "
+            "or each is refunded in full or disputed by the cardholder's bank.",
+            icon=":material/info:",
+        )
+        return
+    by_id = {payment.id: payment for payment in payments}
+    with st.form(_key(summary, "refund.form")):
+        chosen_id = st.selectbox(
+            "Payment",
+            list(by_id),
+            format_func=lambda payment_id: by_id[payment_id].label(time_zone),
+            key=_key(summary, "refund.payment"),
+        )
+        amount = st.text_input(
+            "Amount to refund (USD)",
+            key=_key(summary, "refund.amount"),
+            placeholder="Empty: all that is left",
+            help="Of the total charged to the card (the amount and the convenience fee). The "
+            "amount's share of it leaves the balance.",
+        )
+        errors = forms.FieldErrors()
+        errors.slot("amount")
+        if st.form_submit_button("Review", type="primary", key=_key(summary, "refund.review")):
+            chosen = by_id[chosen_id]
+            try:
+                cents = refunds.refund_amount_cents(amount, chosen.refundable_cents)
+            except ValidationFailed as error:
+                errors.show(error)
+            else:
+                confirm.ask(
+                    PENDING,
+                    _RefundRequest(
+                        summary.organization_id,
+                        uuid.uuid4().hex,
+                        chosen.id,
+                        chosen.label(time_zone),
+                        amount,
+                        cents,
+                        chosen.share_of(cents),
+                    ),
                 )
 
 

@@ -112,8 +112,7 @@ def last_run(labels: dict[str, str]) -> None:
     failed.metric("Failed", f"{len(summary.failures):,}", border=True)
     st.caption(
         f"{format_cents(summary.invoiced_cents)} invoiced by this run · "
-        f"{summary.emails_sent:,} invoice e-mails sent"
-        + (f", {summary.emails_failed:,} could not be sent" if summary.emails_failed else "")
+        f"{summary.emails_queued:,} invoice e-mails queued"
     )
     if summary.failures:
         st.error(

@@ -21,7 +21,7 @@ from portal_core.queries import payments
 from portal_core.queries.payments import Card
 from portal_core.queries.pricing import CurrentPlan, PlanRow
 from portal_core.services import accounts, subscriptions
-from portal_core.services import payments as card_payments
+from portal_core.services.payments import cards
 from portal_core.services.sessions import SessionView
 from portal_core.services.subscriptions import cycle_label
 from portal_core.settings import get_settings
@@ -267,7 +267,7 @@ def _test_card_form(viewer: SessionView) -> None:
 
     def add_test_card() -> None:
         with resources.writing() as session:
-            card_payments.start_adding_card(session, viewer.actor, test_card=chosen)
+            cards.start_adding_card(session, viewer.actor, test_card=chosen)
 
     if forms.attempt(errors, add_test_card):
         st.rerun()
@@ -305,7 +305,7 @@ def _stripe_card_entry(viewer: SessionView) -> None:
 def _start_stripe_setup(viewer: SessionView) -> None:
     back = f"{get_settings().public_url.rstrip('/')}/activate"
     setup = _refusal_said_on_rerun(
-        lambda session: card_payments.start_adding_card(session, viewer.actor, return_url=back)
+        lambda session: cards.start_adding_card(session, viewer.actor, return_url=back)
     )
     if setup is not None:
         st.session_state[SETUP_URL] = setup.checkout_url

@@ -25,7 +25,7 @@ from portal_core.models.payments import (
     PaymentStatus,
 )
 from portal_core.money import MICROS_PER_CENT
-from portal_core.services import payments
+from portal_core.services.payments import top_ups
 from portal_core.settings import get_settings
 from tests.factories import make_card, make_user, organization_of
 from tests.services.support import count, fetch, race
@@ -67,8 +67,8 @@ def _pending_checkout(engine: Engine, amount_cents: int = 5_000) -> Payment:
         owner = make_user(session)
         card = make_card(session, organization_of(session, owner))
         card.gateway = GatewayName.STRIPE
-        quote = payments.quote(session, amount_cents)
-        payment = payments.new_payment(
+        quote = top_ups.quote(session, amount_cents)
+        payment = top_ups.new_payment(
             owner.organization_id,  # type: ignore[arg-type]
             card,
             quote,
@@ -170,13 +170,15 @@ def test_a_signed_body_that_is_not_an_event_is_a_400(engine, client):
     assert count(engine, GatewayEvent) == 0
 
 
-def test_an_event_type_the_portal_does_not_use_is_recorded_and_acknowledged(engine, client):
+def test_an_event_type_the_portal_does_not_use_is_acknowledged_but_not_recorded(engine, client):
     payload = event_payload("invoice.created", {"id": "in_1"}, event_id="evt_other")
 
     answer = _post(client, payload, signature_header(payload))
 
-    assert (answer.status_code, answer.json()["outcome"]) == (200, "ignored")
-    assert count(engine, GatewayEvent) == 1
+    assert answer.status_code == 200
+    assert answer.json()["outcome"] == "ignored: not an event the portal uses"
+    # Not marked handled: were the portal to use this type later, a redelivery would count.
+    assert count(engine, GatewayEvent) == 0
 
 
 def test_without_stripe_the_webhook_is_not_found(engine, monkeypatch):

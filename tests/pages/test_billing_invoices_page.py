@@ -18,12 +18,14 @@ from streamlit.testing.v1 import AppTest
 from portal_core import db
 from portal_core.models.accounts import Organization, Role, User
 from portal_core.models.billing import (
+    SINCE_ALWAYS,
+    CreditNote,
     Invoice,
-    Subscription,
 )
 from portal_core.queries.invoices import EMPTY_MESSAGE
-from portal_core.services import invoices
+from portal_core.services import credit_notes, in_force, invoices
 from tests.factories import (
+    change_subscription,
     make_staff,
     make_starter_organization,
     make_user,
@@ -60,6 +62,8 @@ def starter_member(
         organization = make_starter_organization(session, top_up_cents=top_up_cents)
         organization.legal_name = legal_name
         session.add(organization)
+        # Its invoices print the details it had since always.
+        in_force.record_billing_details(session, organization, at=SINCE_ALWAYS)
         return make_user(session, organization=organization, role=role)
 
 
@@ -139,10 +143,9 @@ def test_another_organizations_invoices_are_not_listed(portal: Portal) -> None:
     theirs = starter_member(portal, legal_name="Elsewhere Ltd.")
     use(portal, theirs, "2026-10", 100)
     with db.write_session(portal.engine) as session:
-        subscription = session.get(Subscription, mine.organization_id)
-        assert subscription is not None
-        subscription.plan_code = "free"  # nothing to invoice for mine
-        session.add(subscription)
+        organization = session.get(Organization, mine.organization_id)
+        assert organization is not None
+        change_subscription(session, organization, plan_code="free")  # nothing to invoice
     run(portal, "2026-10")
 
     app = portal.open(PAGE, as_user=mine)
@@ -250,7 +253,7 @@ def test_all_invoices_goes_back_to_the_list(portal: Portal) -> None:
 
     assert not app.exception, app.exception
     assert "invoice" not in app.query_params
-    assert not app.subheader
+    assert [str(heading.value) for heading in app.subheader] == ["Credit notes"]
     [frame] = app.dataframe
     assert frame.value["period"].tolist() == ["2026-10"]
 
@@ -277,3 +280,67 @@ def test_a_bad_invoice_link_is_not_found(portal: Portal, raw: str) -> None:
     assert not app.exception, app.exception
     assert any(NOT_FOUND in str(warning.value) for warning in app.warning)
     assert not app.get("download_button")
+
+
+# --- Credit notes ----------------------------------------------------------------------------
+
+
+def credit(portal: Portal, user: User, cents: int, reason: str = "Outage in October") -> None:
+    """A credit note of ``cents`` (before tax) against the October invoice."""
+    invoice = invoice_of(portal, user)
+    with db.write_session(portal.engine) as session:
+        credit_notes.issue_credit_note(
+            session,
+            invoice,
+            [credit_notes.CreditLine(reason, 1, cents * 10_000, cents)],
+            reason=reason,
+            idempotency_key=uuid.uuid4().hex,
+        )
+
+
+def test_credit_notes_are_listed_under_the_invoices_with_their_taxes(portal: Portal) -> None:
+    owner = starter_member(portal)
+    run(portal, "2026-10")
+    credit(portal, owner, 1_000)
+
+    app = portal.open(PAGE, as_user=owner)
+
+    assert not app.exception, app.exception
+    _invoices, notes = app.dataframe
+    rows = notes.value[["number", "reason", "subtotal_cents", "tax_cents", "total_cents"]]
+    assert rows.values.tolist() == [["CN-1", "Outage in October", "$10.00", "$1.30", "$11.30"]]
+
+
+def test_a_credit_note_opens_from_its_link_with_its_pdf(
+    portal: Portal, downloads: Downloads
+) -> None:
+    owner = starter_member(portal)
+    run(portal, "2026-10")
+    credit(portal, owner, 1_000)
+    with db.read_session(portal.engine) as session:
+        note = session.exec(select(CreditNote)).one()
+
+    app = portal.open(PAGE, as_user=owner, query_params={"credit_note": note.id})
+
+    assert not app.exception, app.exception
+    assert "Credit note CN-1" in texts(app)
+    assert "Reason: Outage in October" in texts(app)
+    assert "HST (13%) | $1.30" in plain(app)
+    assert list(downloads) == ["SIPSTACK-credit-note-CN-000001.pdf"]
+    runs = pdf_runs(downloads["SIPSTACK-credit-note-CN-000001.pdf"]())
+    assert "Total credited (USD)" in runs and "CN-1" in runs
+
+
+def test_another_organizations_credit_note_by_link_is_not_found(portal: Portal) -> None:
+    owner = starter_member(portal)
+    stranger = starter_member(portal, legal_name="Elsewhere Ltd.")
+    run(portal, "2026-10")
+    credit(portal, owner, 500)
+    with db.read_session(portal.engine) as session:
+        note = session.exec(select(CreditNote)).one()
+
+    app = portal.open(PAGE, as_user=stranger, query_params={"credit_note": note.id})
+
+    assert not app.exception, app.exception
+    assert "That credit note was not found." in texts(app)
+    assert "CN-1" not in texts(app)

@@ -23,8 +23,8 @@ from portal_core.models.billing import BillingAccount, EntryKind, Subscription
 from portal_core.models.payments import AutoRecharge, Payment, PaymentMethod, PaymentStatus
 from portal_core.money import MICROS_PER_CENT
 from portal_core.payments import stripe_gateway_for
-from portal_core.services import ledger
-from portal_core.services import payments as card_payments
+from portal_core.services import ledger, platform
+from portal_core.services.payments import cards, top_ups, webhook
 from portal_core.settings import get_settings
 from tests.factories import (
     actor_of,
@@ -201,7 +201,7 @@ def test_the_last_payment_shows_with_its_status_and_a_link_to_it(portal: Portal)
     user = make_member(portal)
     card = add_card(portal, user)
     with db.write_session(portal.engine) as session:
-        payment = card_payments.add_funds(
+        payment = top_ups.add_funds(
             session,
             actor_of(user),
             payment_method_id=card.id,
@@ -381,12 +381,29 @@ def test_a_rerun_while_charging_charges_once(portal: Portal) -> None:
 
     # The same charge again, as when a second click or a rerun interrupts the run that made
     # it before the attempt ended: it finds the payment already made under its key.
-    app.session_state[CHARGING] = (key, str(card.id), 10_000)
+    app.session_state[CHARGING] = (key, str(card.id), 10_000, "")
     app.run()
 
     assert not app.exception
     assert len(payments_of(portal, user)) == 1
     assert balance_cents(portal, user) == 10_000
+
+
+def test_the_fee_shown_is_the_fee_charged_when_staff_change_the_rate_before_pay_now(
+    portal: Portal,
+) -> None:
+    user = make_member(portal)
+    add_card(portal, user)
+    app = enter_amount(open_page(portal, user), "100")
+    assert [button.label for button in pay_buttons(app)] == ["Pay now $102.95"]
+    with db.write_session(portal.engine) as session:
+        staff = make_staff(session)
+        platform.update_setting(session, actor_of(staff), platform.CARD_FEE, "5000")
+
+    pay(app)
+
+    [payment] = payments_of(portal, user)
+    assert (payment.fee_cents, payment.total_cents) == (295, 10_295)
 
 
 def test_a_click_on_the_pay_now_of_an_ended_attempt_charges_nothing(portal: Portal) -> None:
@@ -426,7 +443,7 @@ def test_a_payment_of_another_organization_by_link_is_not_found(portal: Portal) 
         other = make_user(session, organization=make_organization(session))
         other_card = make_card(session, organization_of(session, other))
     with db.write_session(portal.engine) as session:
-        theirs = card_payments.add_funds(
+        theirs = top_ups.add_funds(
             session,
             actor_of(other),
             payment_method_id=other_card.id,
@@ -454,7 +471,7 @@ def test_a_declined_payment_by_link_says_why(portal: Portal) -> None:
     user = make_member(portal)
     card = add_card(portal, user, "pm_card_chargeDeclined")
     with pytest.raises(Exception, match="declined"), db.write_session(portal.engine) as session:
-        card_payments.add_funds(
+        top_ups.add_funds(
             session,
             actor_of(user),
             payment_method_id=card.id,
@@ -490,14 +507,14 @@ def deliver(portal: Portal, event_type: str, data: dict[str, object]) -> None:
     payload = event_payload(event_type, data)
     gateway = stripe_gateway_for()
     assert gateway is not None
-    card_payments.receive_stripe_webhook(
+    webhook.receive_stripe_webhook(
         portal.engine, payload, signature_header(payload), gateway=gateway
     )
 
 
 def stripe_card(portal: Portal, stripe: FakeStripe, user: User) -> PaymentMethod:
     with db.write_session(portal.engine) as session:
-        setup = card_payments.start_adding_card(session, actor_of(user))
+        setup = cards.start_adding_card(session, actor_of(user))
     assert setup.checkout_url is not None
     session_id = setup.checkout_url.rsplit("/", 1)[1]
     deliver(portal, "checkout.session.completed", stripe.complete_setup(session_id))
@@ -652,7 +669,7 @@ def test_utc_is_not_assumed_for_the_last_payment_date(portal: Portal) -> None:
     card = add_card(portal, user)
     late = datetime(2026, 11, 3, 3, 30, tzinfo=UTC)  # 22:30 on the 2nd in Toronto
     with db.write_session(portal.engine) as session:
-        card_payments.add_funds(
+        top_ups.add_funds(
             session,
             actor_of(user),
             payment_method_id=card.id,

@@ -23,7 +23,7 @@ from portal_core.models.billing import BillingAccount
 from portal_core.models.payments import Payment, PaymentMethod
 from portal_core.money import MICROS_PER_CENT
 from portal_core.payments.gateway import card_label
-from portal_core.services import payments as card_payments
+from portal_core.services.payments import cards
 from portal_core.settings import ROOT, get_settings
 from portal_core.ui import state
 from tests.factories import (
@@ -278,7 +278,7 @@ def test_a_selected_card_removed_by_a_colleague_offers_nothing_more(portal: Port
     mastercard = add_card(portal, user, "pm_card_mastercard")
     app = select_card(open_page(portal, user), mastercard)
     with db.write_session(portal.engine) as session:
-        card_payments.remove_card(session, actor_of(user), mastercard.id)
+        cards.remove_card(session, actor_of(user), mastercard.id)
 
     app.run()
 

@@ -16,7 +16,7 @@ from portal_core import db
 from portal_core.errors import PaymentDeclined
 from portal_core.models.accounts import Role, User
 from portal_core.models.payments import Payment, PaymentMethod
-from portal_core.services import payments as card_payments
+from portal_core.services.payments import top_ups
 from tests.factories import (
     actor_of,
     make_card,
@@ -64,7 +64,7 @@ def top_up(
         ).first() or make_card(session, organization_of(session, user), test_card=test_card)
     try:
         with db.write_session(portal.engine) as session:
-            return card_payments.add_funds(
+            return top_ups.add_funds(
                 session,
                 actor_of(user),
                 payment_method_id=card.id,

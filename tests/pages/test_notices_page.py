@@ -1,6 +1,7 @@
-"""Notices (AppTest): every partner role opens it, staff are refused; the list with its read
-state; the empty state; opening a notice (from the bell's link, ``?notice=<id>``) shows it and
-marks it read; another organization's notice is not found."""
+"""Notices (AppTest): every partner role opens it with its organization's notices, staff with
+the staff notices (and neither sees the other's); the list with its read state; the empty
+state; opening a notice (from the bell's link, ``?notice=<id>``) shows it and marks it read;
+another organization's notice is not found."""
 
 from __future__ import annotations
 
@@ -18,7 +19,7 @@ from portal_core.permissions import Capability
 from portal_core.services import notices
 from portal_core.ui import shell
 from tests.factories import make_organization, make_staff, make_user
-from tests.pages.conftest import Portal, texts
+from tests.pages.conftest import Portal, plain, texts, unescaped
 
 PAGE = "pages/notices.py"
 PARTNER_ROLES = [Role.OWNER, Role.ADMIN, Role.BILLING, Role.DEVELOPER, Role.VIEWER]
@@ -95,12 +96,86 @@ def test_every_partner_role_sees_its_notices_with_their_read_state(
     ]
 
 
-def test_staff_are_refused(portal: Portal) -> None:
+def post_for_staff(portal: Portal, title: str) -> uuid.UUID:
+    with db.write_session(portal.engine) as session:
+        return notices.post_for_staff(
+            session,
+            kind=NoticeKind.MAIL_UNDELIVERABLE,
+            title=title,
+            body=f"{title}: “Your receipt” was tried 10 times and never accepted.",
+            dedupe_key=uuid.uuid4().hex,
+        ).id
+
+
+def test_staff_see_the_staff_notices_and_no_organizations(portal: Portal) -> None:
+    staff = make_member(portal, Role.STAFF)
+    partner = make_member(portal, Role.OWNER)
+    post(portal, partner.organization_id, "Their payment failed")
+    post_for_staff(portal, "E-mail to a@example.com could not be sent")
+
+    app = portal.open(PAGE, as_user=staff)
+
+    assert not app.exception, app.exception
+    assert [str(title.value) for title in app.title] == ["Notices"]
+    assert table_of(app)[["kind", "title", "state"]].values.tolist() == [
+        ["E-mail not sent", "E-mail to a@example.com could not be sent", "Unread"]
+    ]
+    assert "Their payment failed" not in texts(app)
+    assert bell_label(app) == "1"
+
+
+def test_staff_open_a_staff_notice_and_it_is_marked_read(portal: Portal) -> None:
+    staff = make_member(portal, Role.STAFF)
+    notice_id = post_for_staff(portal, "E-mail to b@example.com could not be sent")
+
+    app = open_notice(portal, staff, notice_id)
+
+    assert not app.exception, app.exception
+    # The page escapes Markdown: read what it drew without the escapes.
+    assert [unescaped(str(header.value)) for header in app.subheader] == [
+        "E-mail to b@example.com could not be sent"
+    ]
+    assert "was tried 10 times and never accepted" in plain(app)
+    assert read_marks(portal, staff) == 1
+    assert bell_label(app) == ""
+
+
+def test_staff_without_notices_are_told_what_will_appear(portal: Portal) -> None:
     app = portal.open(PAGE, as_user=make_member(portal, Role.STAFF))
 
     assert not app.exception
-    assert [str(title.value) for title in app.title] == ["No access"]
-    assert not app.dataframe
+    assert [str(info.value) for info in app.info] == [
+        "No notices yet: e-mails that could not be sent will appear here."
+    ]
+
+
+def test_staff_cannot_open_an_organizations_notice(portal: Portal) -> None:
+    staff = make_member(portal, Role.STAFF)
+    partner = make_member(portal, Role.OWNER)
+    theirs = post(portal, partner.organization_id, "Their payment failed")
+
+    app = open_notice(portal, staff, theirs)
+
+    assert not app.exception, app.exception
+    assert [str(warning.value) for warning in app.warning] == ["That notice was not found."]
+    assert "Their payment failed" not in texts(app)
+    assert read_marks(portal, staff) == 0
+
+
+@pytest.mark.parametrize("role", PARTNER_ROLES, ids=str)
+def test_a_partner_neither_lists_nor_opens_a_staff_notice(portal: Portal, role: Role) -> None:
+    member = make_member(portal, role)
+    staff_only = post_for_staff(portal, "E-mail to c@example.com could not be sent")
+    post(portal, member.organization_id, "A payment failed")
+
+    listed = portal.open(PAGE, as_user=member)
+    opened = open_notice(portal, member, staff_only)
+
+    assert not listed.exception, listed.exception
+    assert table_of(listed)["title"].tolist() == ["A payment failed"]
+    assert bell_label(listed) == "1"
+    assert [str(warning.value) for warning in opened.warning] == ["That notice was not found."]
+    assert "could not be sent" not in texts(opened)
 
 
 def test_a_member_without_notices_is_told_what_will_appear(portal: Portal) -> None:

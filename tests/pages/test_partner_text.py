@@ -35,12 +35,12 @@ from streamlit.testing.v1.element_tree import Dataframe
 from portal_core import db
 from portal_core.errors import PaymentDeclined
 from portal_core.models.accounts import BrandDomain, Organization, User
-from portal_core.models.billing import BillingAccount, BillingCycle, Invoice
+from portal_core.models.billing import SINCE_ALWAYS, BillingAccount, BillingCycle, Invoice
 from portal_core.models.notices import Notice, NoticeKind
 from portal_core.models.payments import PaymentMethod
 from portal_core.payments.gateway import card_label
-from portal_core.services import accounts, invoices
-from portal_core.services import payments as card_payments
+from portal_core.services import accounts, in_force, invoices
+from portal_core.services.payments import top_ups
 from portal_core.ui.registry import PAGES
 from portal_core.ui.text import WORD_JOINER
 from tests.factories import (
@@ -271,6 +271,8 @@ def seeded(portal: Portal) -> Seeded:
         organization.city = CITY
         organization.postal_code = "K1A 0B1"
         session.add(organization)
+        # Its invoices print the details it had since always.
+        in_force.record_billing_details(session, organization, at=SINCE_ALWAYS)
         owner = make_user(session, organization=organization, name=USER_NAME, email=EMAIL)
         card = _hostile_card(session, organization, "pm_card_visa")
         declining = _hostile_card(session, organization, "pm_card_chargeDeclined")
@@ -281,7 +283,7 @@ def seeded(portal: Portal) -> Seeded:
         inactive = make_organization(session, active=False)
         new_owner = make_user(session, organization=inactive, name=NEW_OWNER_NAME)
     with db.write_session(portal.engine) as session:
-        payment = card_payments.add_funds(
+        payment = top_ups.add_funds(
             session,
             actor_of(owner),
             payment_method_id=card.id,
@@ -289,7 +291,7 @@ def seeded(portal: Portal) -> Seeded:
             idempotency_key="hostile-top-up",
         )
     with pytest.raises(PaymentDeclined), db.write_session(portal.engine) as session:
-        card_payments.add_funds(
+        top_ups.add_funds(
             session,
             actor_of(owner),
             payment_method_id=declining.id,

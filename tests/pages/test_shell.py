@@ -32,7 +32,7 @@ from portal_core.terms import current_terms
 from portal_core.ui import shell
 from portal_core.ui.registry import PAGES, Audience, PageSpec, Section, page
 from tests.factories import PASSWORD, make_organization, make_staff, make_user
-from tests.pages.conftest import Portal, texts
+from tests.pages.conftest import Portal, plain, texts
 
 ROLES = [Role.OWNER, Role.ADMIN, Role.BILLING, Role.DEVELOPER, Role.VIEWER, Role.STAFF]
 PARTNER_ROLES = [role for role in ROLES if role is not Role.STAFF]
@@ -514,12 +514,65 @@ def test_the_bell_counts_only_notices_the_role_may_see(portal: Portal) -> None:
     assert bell_label(portal.open(as_user=developer)) == "1"
 
 
-def test_staff_have_no_bell(portal: Portal) -> None:
-    app = portal.open(as_user=make_member(portal, Role.STAFF))
+def post_staff_notice(portal: Portal, title: str) -> uuid.UUID:
+    with db.write_session(portal.engine) as session:
+        return notices.post_for_staff(
+            session,
+            kind=NoticeKind.MAIL_UNDELIVERABLE,
+            title=title,
+            body=f"{title}: the details.",
+            dedupe_key=uuid.uuid4().hex,
+        ).id
 
-    assert not app.exception
-    with pytest.raises(KeyError):
-        app.main.get_by_key(shell.BELL)
+
+def test_staff_have_a_bell_that_counts_the_staff_notices_alone(portal: Portal) -> None:
+    staff = make_member(portal, Role.STAFF)
+    partner = make_member(portal, Role.OWNER)
+    post_notice(portal, partner, "Their payment failed")
+    post_staff_notice(portal, "E-mail to a@example.com could not be sent")
+    post_staff_notice(portal, "E-mail to b@example.com could not be sent")
+
+    app = portal.open(as_user=staff)
+
+    assert not app.exception, app.exception
+    assert bell_label(app) == "2"
+
+
+def test_the_open_staff_bell_lists_the_staff_notices(portal: Portal) -> None:
+    staff = make_member(portal, Role.STAFF)
+    partner = make_member(portal, Role.OWNER)
+    post_notice(portal, partner, "Their payment failed")
+    notice_id = post_staff_notice(portal, "E-mail to a@example.com could not be sent")
+
+    app = open_bell(portal, staff)
+
+    assert not app.exception, app.exception
+    shown = plain(app)  # as it reads, without the Markdown escapes
+    assert "E-mail to a@example.com could not be sent" in shown
+    assert "Their payment failed" not in shown
+    queries = [link.proto.query_string for link in app.main.get("page_link")]
+    assert f"notice={notice_id}" in queries
+    assert ("notices", "All notices") in page_links(app)
+
+
+def test_the_staff_bell_says_what_will_appear_when_empty(portal: Portal) -> None:
+    app = open_bell(portal, make_member(portal, Role.STAFF))
+
+    assert not app.exception, app.exception
+    assert bell_label(app) == ""
+    assert "No notices yet: e-mails that could not be sent will appear here." in texts(app)
+
+
+def test_a_partners_bell_does_not_count_a_staff_notice(portal: Portal) -> None:
+    member = make_member(portal, Role.OWNER)
+    post_staff_notice(portal, "E-mail to a@example.com could not be sent")
+    post_notice(portal, member, "A payment failed")
+
+    app = open_bell(portal, member)
+
+    assert not app.exception, app.exception
+    assert bell_label(app) == "1"
+    assert "could not be sent" not in texts(app)
 
 
 def test_a_closed_bell_reads_no_notices(portal: Portal) -> None:

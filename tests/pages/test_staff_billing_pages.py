@@ -7,6 +7,7 @@ from __future__ import annotations
 import uuid
 from datetime import timedelta
 from typing import Any
+from zoneinfo import ZoneInfo
 
 import pytest
 from sqlalchemy import delete, update
@@ -26,10 +27,20 @@ from portal_core.models.billing import (
     PlatformSetting,
     Subscription,
     TaxRate,
+    TaxRateChange,
 )
+from portal_core.models.payments import Payment
 from portal_core.money import MICROS_PER_CENT
-from portal_core.services import ledger
-from tests.factories import change_subscription, make_organization, make_staff, make_user
+from portal_core.services import invoices, ledger
+from portal_core.services.payments import top_ups
+from tests.factories import (
+    actor_of,
+    change_subscription,
+    make_card,
+    make_organization,
+    make_staff,
+    make_user,
+)
 from tests.pages.conftest import Portal, plain, texts
 
 ACCOUNTS_PAGE = "pages/staff_billing_accounts.py"
@@ -264,6 +275,68 @@ def test_cancel_closes_the_dialog_without_posting(portal: Portal) -> None:
     assert entries(portal, north) == []
 
 
+def _paid(portal: Portal, organization: Organization, owner: User, cents: int) -> Payment:
+    """A sandbox top-up of ``cents`` (plus the 2.95 % fee) by the organization's owner."""
+    with db.write_session(portal.engine) as session:
+        card = make_card(session, organization)
+        return top_ups.add_funds(
+            session,
+            actor_of(owner),
+            payment_method_id=card.id,
+            amount_cents=cents,
+            idempotency_key=uuid.uuid4().hex,
+        )
+
+
+def test_staff_refund_part_of_a_payment_confirmed_with_a_reason(portal: Portal) -> None:
+    staff = make_staff_user(portal)
+    north, owner = make_org(portal, "Northwind Voice")
+    payment = _paid(portal, north, owner, 10_000)  # $102.95 charged
+    app = open_account(portal, staff, north.id)
+
+    app.text_input(key=key(north, "refund.amount")).input("20.59")
+    app.button(key=key(north, "refund.review")).click().run()
+    assert "Refund **\\$20\\.59** of" in texts(app)
+    assert "**\\$20\\.00** leaves **Northwind Voice**'s balance" in texts(app)
+    [reason_box] = [area for area in app.text_area if str(area.key).startswith(PENDING)]
+    reason_box.input("Charged twice by mistake")
+    app.button(key=f"{PENDING}.confirm").click().run()
+
+    assert not app.exception, app.exception
+    assert "Refunded $20.59 to the card; $20.00 left Northwind Voice's balance." in texts(app)
+    assert sorted((e.kind, e.amount_cents) for e in entries(portal, north)) == [
+        (EntryKind.PAYMENT, 10_000),
+        (EntryKind.REFUND, -2_000),
+    ]
+    partner = portal.open("pages/billing_payments.py", as_user=owner)
+    assert partner.dataframe[0].value["status"].tolist() == ["Partially refunded"]
+    assert stored(portal, Payment, payment.id).refunded_cents == 2_059
+
+
+def test_a_refund_beyond_what_is_left_is_shown_under_its_field(portal: Portal) -> None:
+    staff = make_staff_user(portal)
+    north, owner = make_org(portal, "Northwind Voice")
+    _paid(portal, north, owner, 10_000)
+    app = open_account(portal, staff, north.id)
+
+    app.text_input(key=key(north, "refund.amount")).input("500")
+    app.button(key=key(north, "refund.review")).click().run()
+
+    assert not app.exception, app.exception
+    assert "Refund from $0.01 up to $102.95, what is left." in texts(app)
+    assert f"{PENDING}.confirm" not in [button.key for button in app.button]
+
+
+def test_an_organization_without_a_refundable_payment_says_so(portal: Portal) -> None:
+    staff = make_staff_user(portal)
+    north, _owner = make_org(portal, "Northwind Voice")
+
+    app = open_account(portal, staff, north.id)
+
+    assert not app.exception, app.exception
+    assert "No card payment of this organization can be refunded" in texts(app)
+
+
 def test_staff_set_a_credit_limit_then_return_to_the_plans(portal: Portal) -> None:
     staff = make_staff_user(portal)
     north, _owner = make_org(portal, "Northwind Voice")
@@ -375,6 +448,7 @@ def test_a_failed_organization_is_named_with_its_message(portal: Portal) -> None
     make_org(portal, "Nowhere Telecom")
     with db.write_session(portal.engine) as session:
         session.execute(delete(TaxRate).where(col(TaxRate.province) == "ON"))
+        session.execute(delete(TaxRateChange).where(col(TaxRateChange.province) == "ON"))
 
     app = portal.open(INVOICING_PAGE, as_user=staff)
     app.button(key="staff.invoicing.start").click().run()
@@ -485,3 +559,50 @@ def test_staff_change_the_card_fee_and_a_bad_time_zone_is_refused(portal: Portal
 
     assert "“Mars/Olympus” is not a time zone" in texts(app)
     assert stored(portal, PlatformSetting, "billing_time_zone").value == "America/Toronto"
+
+
+def test_staff_credit_part_of_an_invoice_with_its_taxes(portal: Portal) -> None:
+    staff = make_staff_user(portal)
+    north, owner = make_org(portal, "Northwind Voice")
+    invoices.run_invoices(portal.engine, period=_last_month())  # Starter: $30.00 + 13 % HST
+    app = open_account(portal, staff, north.id)
+
+    app.text_input(key=key(north, "credit_note.amount")).input("10.00")
+    app.button(key=key(north, "credit_note.review")).click().run()
+    assert "Credit **\\$10\\.00** before tax against Invoice 1" in texts(app)
+    [reason_box] = [area for area in app.text_area if str(area.key).startswith(PENDING)]
+    reason_box.input("Outage on the 12th")
+    app.button(key=f"{PENDING}.confirm").click().run()
+
+    assert not app.exception, app.exception
+    assert (
+        "Credit note CN-1 issued: $11.30, taxes included, credited to Northwind Voice's balance."
+        in texts(app)
+    )
+    partner = portal.open("pages/billing_invoices.py", as_user=owner)
+    _invoices, notes = partner.dataframe
+    assert notes.value[["number", "reason", "total_cents"]].values.tolist() == [
+        ["CN-1", "Outage on the 12th", "$11.30"]
+    ]
+
+
+def test_crediting_more_than_an_invoice_has_left_is_shown_under_its_field(
+    portal: Portal,
+) -> None:
+    staff = make_staff_user(portal)
+    north, _owner = make_org(portal, "Northwind Voice")
+    invoices.run_invoices(portal.engine, period=_last_month())
+    app = open_account(portal, staff, north.id)
+
+    app.text_input(key=key(north, "credit_note.amount")).input("31")
+    app.button(key=key(north, "credit_note.review")).click().run()
+
+    assert not app.exception, app.exception
+    assert "Credit from $0.01 up to $30.00 before tax." in texts(app)
+    assert f"{PENDING}.confirm" not in [button.key for button in app.button]
+
+
+def _last_month() -> str:
+    today = utcnow().astimezone(ZoneInfo("America/Toronto"))
+    year, month = (today.year - 1, 12) if today.month == 1 else (today.year, today.month - 1)
+    return f"{year:04d}-{month:02d}"

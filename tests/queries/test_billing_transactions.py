@@ -14,7 +14,7 @@ from sqlmodel import col
 from portal_core import db
 from portal_core.errors import PermissionDenied, ValidationFailed
 from portal_core.models.accounts import Role
-from portal_core.models.billing import EntryKind, LedgerEntry
+from portal_core.models.billing import BillingAccount, EntryKind, LedgerEntry
 from portal_core.permissions import Actor
 from portal_core.queries import billing
 from portal_core.queries.listing import DateRange, ListQuery, Page, fetch_page
@@ -135,8 +135,11 @@ def test_type_filter_keeps_only_that_type(engine: Engine, owner: Actor) -> None:
 
 
 def test_an_unknown_type_is_refused_with_the_choices(engine: Engine, owner: Actor) -> None:
-    with pytest.raises(ValidationFailed, match="Payment, Credit, Invoice, Adjustment or Refund"):
-        page(engine, owner, ListQuery(filters={"type": "chargeback"}))
+    with pytest.raises(
+        ValidationFailed,
+        match="Payment, Credit, Invoice, Adjustment, Refund, Chargeback or Chargeback reversed",
+    ):
+        page(engine, owner, ListQuery(filters={"type": "fee"}))
 
 
 def test_description_search_ignores_case(engine: Engine, owner: Actor) -> None:
@@ -228,3 +231,21 @@ def test_staff_are_refused(engine: Engine) -> None:
         staff = actor_of(make_staff(session))
     with pytest.raises(PermissionDenied):
         billing.transactions(staff)
+
+
+def test_available_funds_are_rounded_once_from_micro_dollars(engine: Engine) -> None:
+    with db.write_session(engine) as session:
+        organization = make_organization(session)
+        member = make_user(session, organization=organization)
+        session.execute(
+            update(BillingAccount)
+            .where(col(BillingAccount.organization_id) == organization.id)
+            # $10.00 paid in, $0.0050 of usage: $9.995 available, which rounds to $10.00;
+            # rounding the usage first ($0.01) would show $9.99.
+            .values(balance_micros=10_000_000, unbilled_micros=5_000)
+        )
+
+    with db.read_session(engine) as session:
+        funds = billing.funds(session, actor_of(member))
+
+    assert (funds.balance_cents, funds.unbilled_cents, funds.available_cents) == (1_000, 1, 1_000)

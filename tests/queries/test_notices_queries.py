@@ -1,6 +1,7 @@
 """Reading notices: a member sees their own and those for a capability their role holds, of
 their organization, since they joined; the unread count; the bell's latest; the Notices
-page's list with its filters. Staff see none (SPEC.md, The shell; DESIGN.md, rule 3)."""
+page's list with its filters. Staff see the staff notices, and only those; no partner sees
+one (SPEC.md, The shell; DESIGN.md, rule 3)."""
 
 from __future__ import annotations
 
@@ -10,8 +11,8 @@ from datetime import date, datetime, timedelta
 import pytest
 
 from portal_core import db
-from portal_core.errors import NotFound, PermissionDenied
-from portal_core.models.accounts import Organization, Role, User
+from portal_core.errors import NotFound
+from portal_core.models.accounts import PARTNER_ROLES, Organization, Role, User
 from portal_core.models.base import utcnow
 from portal_core.models.notices import NoticeKind
 from portal_core.permissions import Capability
@@ -134,16 +135,76 @@ def test_notices_posted_before_a_member_joined_do_not_show(engine, organization)
     assert _unread(engine, member) == 1
 
 
-def test_staff_see_no_notices_and_cannot_list_them(engine, organization):
-    _post(engine, organization)
+def _post_for_staff(engine, title: str, *, now: datetime | None = None) -> uuid.UUID:
     with db.write_session(engine) as session:
-        staff = make_staff(session)
+        return notices.post_for_staff(
+            session,
+            kind=NoticeKind.MAIL_UNDELIVERABLE,
+            title=title,
+            body=f"{title}: the details.",
+            dedupe_key=uuid.uuid4().hex,
+            now=now,
+        ).id
 
+
+def _staff(engine) -> User:
+    with db.write_session(engine) as session:
+        return make_staff(session)
+
+
+def test_staff_see_the_staff_notices_and_no_organizations(engine, organization):
+    staff = _staff(engine)
+    _post(engine, organization, title="Their invoice", capability=Capability.USE_PORTAL)
+    _post_for_staff(engine, "E-mail to a@example.com could not be sent")
+
+    assert _titles(engine, staff) == ["E-mail to a@example.com could not be sent"]
+    assert _listed(engine, staff) == ["E-mail to a@example.com could not be sent"]
+    assert _unread(engine, staff) == 1
+
+
+def test_every_staff_user_sees_a_staff_notice_and_reads_it_alone(engine):
+    first, second = _staff(engine), _staff(engine)
+    notice_id = _post_for_staff(engine, "E-mail to b@example.com could not be sent")
+
+    with db.write_session(engine) as session:
+        notices.mark_read(session, actor_of(first), notice_id)
+
+    assert (_unread(engine, first), _unread(engine, second)) == (0, 1)
     with db.read_session(engine) as session:
-        assert notice_queries.unread_count(session, actor_of(staff)) == 0
-        assert notice_queries.latest(session, actor_of(staff)) == []
-    with pytest.raises(PermissionDenied):
-        notice_queries.notices(actor_of(staff))
+        item = notice_queries.notice(session, actor_of(second), notice_id)
+    assert (item.kind_label, item.unread) == ("E-mail not sent", True)
+
+
+@pytest.mark.parametrize("role", sorted(PARTNER_ROLES), ids=str)
+def test_no_partner_role_sees_a_staff_notice(engine, organization, role):
+    member = _member(engine, organization, role)
+    notice_id = _post_for_staff(engine, "E-mail to c@example.com could not be sent")
+    _post(engine, organization, title="For everyone", capability=Capability.USE_PORTAL)
+
+    assert _titles(engine, member) == ["For everyone"]
+    assert _listed(engine, member) == ["For everyone"]
+    assert _unread(engine, member) == 1
+    with db.read_session(engine) as session, pytest.raises(NotFound):
+        notice_queries.notice(session, actor_of(member), notice_id)
+
+
+def test_staff_see_the_staff_notices_posted_since_they_joined(engine):
+    staff = _staff(engine)
+    _post_for_staff(engine, "Before they joined", now=staff.created_at - timedelta(days=1))
+    _post_for_staff(engine, "Since")
+
+    assert _titles(engine, staff) == ["Since"]
+
+
+def test_an_empty_list_tells_staff_and_partners_what_will_appear(engine, organization):
+    staff, viewer = _staff(engine), _member(engine, organization, Role.VIEWER)
+
+    assert notice_queries.notices(actor_of(staff)).empty_message == (
+        "No notices yet: e-mails that could not be sent will appear here."
+    )
+    assert notice_queries.notices(actor_of(viewer)).empty_message == (
+        "No notices yet: low balances, failed payments and new invoices will appear here."
+    )
 
 
 # --- One notice, the count, the latest -----------------------------------------------------

@@ -19,7 +19,7 @@ from portal_core.payments.gateway import card_label
 from portal_core.permissions import Actor
 from portal_core.queries import payments as queries
 from portal_core.queries.listing import DateRange, ListQuery, Page, export_csv, fetch_page
-from portal_core.services import payments
+from portal_core.services.payments import cards, top_ups
 from tests.factories import actor_of, make_auto_recharge, make_card, make_user, organization_of
 
 TORONTO = ZoneInfo("America/Toronto")
@@ -50,7 +50,7 @@ class PayingOrganization:
     def _pay(self, engine: Engine, card_id: uuid.UUID, cents: int, when: datetime) -> uuid.UUID:
         try:
             with db.write_session(engine) as session:
-                return payments.add_funds(
+                return top_ups.add_funds(
                     session,
                     self.actor,
                     payment_method_id=card_id,
@@ -145,7 +145,7 @@ def test_an_unknown_status_filter_is_refused_with_the_choices(engine, org):
 def test_payments_pages_in_sql(engine, org):
     with db.write_session(engine) as session:
         for _ in range(11):
-            payments.add_funds(
+            top_ups.add_funds(
                 session,
                 org.actor,
                 payment_method_id=org.visa.id,
@@ -226,7 +226,7 @@ def test_cards_list_the_default_first_then_newest_with_expiry(engine, org):
 
 def test_removed_cards_are_not_listed(engine, org):
     with db.write_session(engine) as session:
-        payments.remove_card(session, org.actor, org.amex.id)
+        cards.remove_card(session, org.actor, org.amex.id)
     with db.read_session(engine) as session:
         ids = [card.id for card in queries.payment_methods(session, org.actor)]
 
@@ -292,7 +292,7 @@ def test_roles_that_may_not_read_billing_are_refused(engine, role):
     with pytest.raises(PermissionDenied):
         queries.payments(actor)
     with pytest.raises(PermissionDenied):
-        queries.payment_methods_listing(actor)
+        queries.payment_methods_listing(actor, today=NOVEMBER_2026.date())
     with db.read_session(engine) as session:
         for read in (
             queries.payment_methods,
@@ -364,7 +364,7 @@ class Wallet:
             )
         self.actor = actor_of(owner)
         with db.write_session(engine) as session:
-            payments.remove_card(session, self.actor, self.removed.id)
+            cards.remove_card(session, self.actor, self.removed.id)
 
 
 @pytest.fixture
@@ -376,7 +376,7 @@ def _cards_page(
     engine: Engine, actor: Actor, query: ListQuery | None = None, *, now: datetime = NOVEMBER_2026
 ) -> Page:
     with db.read_session(engine) as session:
-        listing = queries.payment_methods_listing(actor, now=now)
+        listing = queries.payment_methods_listing(actor, today=now.date())
         return fetch_page(session, listing, query or ListQuery())
 
 
@@ -475,7 +475,7 @@ def test_the_cards_table_sorts_by_expiry_and_date_added(engine, wallet, sort, de
 
 def test_the_cards_table_sorts_by_last_update(engine, wallet):
     with db.write_session(engine) as session:
-        payments.set_default_card(session, wallet.actor, wallet.amex.id, now=NOVEMBER_2026)
+        cards.set_default_card(session, wallet.actor, wallet.amex.id, now=NOVEMBER_2026)
 
     newest = _card_labels(engine, wallet.actor, ListQuery(sort="updated", descending=True))
     oldest = _card_labels(engine, wallet.actor, ListQuery(sort="updated", descending=False))
@@ -520,7 +520,7 @@ def test_the_cards_table_names_every_stripe_brand_as_everywhere_else(engine):
 
 def test_the_cards_csv_has_every_column_in_words(engine, wallet):
     with db.read_session(engine) as session:
-        listing = queries.payment_methods_listing(wallet.actor, now=NOVEMBER_2026)
+        listing = queries.payment_methods_listing(wallet.actor, today=NOVEMBER_2026.date())
         exported = export_csv(session, listing, ListQuery(filters={"status": "expired"}))
 
     lines = exported.decode("utf-8-sig").splitlines()

@@ -190,7 +190,10 @@ def test_the_summary_has_the_plan_funds_and_a_staff_set_credit_limit(engine, sta
     assert (summary.included_requests, summary.additional_request_micros) == (10_000, 3_000)
     assert (summary.period, summary.period_requests) == ("2026-11", 10_250)
     assert summary.funds == Funds(
-        balance_cents=10_000, unbilled_cents=2_500, credit_limit_cents=150_000
+        balance_cents=10_000,
+        unbilled_cents=2_500,
+        credit_limit_cents=150_000,
+        available_cents=7_500,
     )
     assert summary.available_cents == 7_500
     assert (summary.credit_limit_overridden, summary.plan_credit_limit_cents) == (True, 6_000)

@@ -3,8 +3,9 @@ limit, a failing card and a bank asking for authentication notify the right peop
 card is not hammered, the sweep, the settings' rules, and the trigger's cost.
 
 Funds drop here as the meter drops them (``unbilled_micros`` goes up in a Core write
-transaction, which then tells ``on_funds_dropped``), so these tests do not depend on how the
-meter prices a request; one test crosses with a real negative ledger entry instead.
+transaction, then hands the drop to ``on_funds_dropped`` as its reaction would), so these
+tests do not depend on how the meter prices a request; one test crosses with a real negative
+ledger entry instead.
 """
 
 from __future__ import annotations
@@ -17,6 +18,7 @@ from sqlmodel import col, select
 
 from portal_core import db
 from portal_core.errors import Conflict, PermissionDenied, ValidationFailed
+from portal_core.facts import FundsDropped
 from portal_core.models.accounts import Role
 from portal_core.models.billing import BillingAccount, EntryKind, LedgerEntry, PlatformSetting
 from portal_core.models.notices import Notice, NoticeKind
@@ -24,8 +26,9 @@ from portal_core.models.payments import AutoRecharge, Payment, PaymentSource, Pa
 from portal_core.money import MICROS_PER_CENT
 from portal_core.payments.test_cards import AUTHENTICATION_REQUIRED, CARD_DECLINED, EXPIRED_CARD
 from portal_core.permissions import Capability
-from portal_core.services import auto_recharge, ledger, payments, platform
+from portal_core.services import auto_recharge, ledger, platform
 from portal_core.services.auto_recharge import on_funds_dropped, recharge, save_settings, sweep
+from portal_core.services.payments import cards
 from tests.factories import (
     actor_of,
     fund,
@@ -86,9 +89,7 @@ def _spend(engine, team, cents: int, *, fail_after: bool = False) -> None:
         after = balance - unbilled
         on_funds_dropped(
             connection,
-            team.id,
-            before_available_micros=after + cents * CENT,
-            after_available_micros=after,
+            FundsDropped(team.id, after + cents * CENT, after, "test-drop"),
         )
         if fail_after:
             raise RuntimeError("the caller's work failed after the drop")
@@ -195,22 +196,16 @@ def test_the_trigger_reads_nothing_when_funds_do_not_drop_and_one_row_when_they_
         try:
             on_funds_dropped(
                 connection,
-                team.id,
-                before_available_micros=5 * CENT,
-                after_available_micros=5 * CENT,
+                FundsDropped(team.id, 5 * CENT, 5 * CENT, "test-drop"),
             )
             on_funds_dropped(
                 connection,
-                team.id,
-                before_available_micros=5 * CENT,
-                after_available_micros=9 * CENT,
+                FundsDropped(team.id, 5 * CENT, 9 * CENT, "test-drop"),
             )
             assert statements == []
             on_funds_dropped(
                 connection,
-                team.id,
-                before_available_micros=3_000 * CENT,
-                after_available_micros=2_000 * CENT,
+                FundsDropped(team.id, 3_000 * CENT, 2_000 * CENT, "test-drop"),
             )
         finally:
             event.remove(engine, "before_cursor_execute", counted)
@@ -356,7 +351,7 @@ def test_a_failed_card_is_not_tried_again_the_same_day_until_the_card_changes(en
     with db.write_session(engine) as session:
         visa = make_card(session, team.organization, test_card="pm_card_visa", default=False)
     with db.write_session(engine) as session:
-        payments.set_default_card(session, actor_of(team.owner), visa.id)
+        cards.set_default_card(session, actor_of(team.owner), visa.id)
     assert recharge(engine, team.id) is not None
 
     statuses = [p.status for p in _auto_payments(engine, team)]
@@ -493,11 +488,11 @@ def test_the_default_card_can_be_removed_once_auto_recharge_is_off(engine):
     assert team.card is not None
     _save(engine, team.owner)
     with db.write_session(engine) as session, pytest.raises(Conflict):
-        payments.remove_card(session, actor_of(team.owner), team.card.id)
+        cards.remove_card(session, actor_of(team.owner), team.card.id)
 
     _save(engine, team.owner, enabled=False)
     with db.write_session(engine) as session:
-        payments.remove_card(session, actor_of(team.owner), team.card.id)
+        cards.remove_card(session, actor_of(team.owner), team.card.id)
 
 
 @pytest.mark.parametrize(

@@ -7,6 +7,7 @@ from sqlalchemy import update
 from sqlmodel import col
 
 from portal_core import db
+from portal_core.facts import FundsDropped
 from portal_core.models.billing import BillingAccount, LedgerEntry
 from portal_core.models.payments import Payment, PaymentSource, PaymentStatus
 from portal_core.money import MICROS_PER_CENT
@@ -40,9 +41,12 @@ def _spend(engine, organization_id, cents):
             ).one()
             on_funds_dropped(
                 connection,
-                organization_id,
-                before_available_micros=balance - unbilled + cents * CENT,
-                after_available_micros=balance - unbilled,
+                FundsDropped(
+                    organization_id,
+                    balance - unbilled + cents * CENT,
+                    balance - unbilled,
+                    "test-drop",
+                ),
             )
 
     return spend
@@ -65,9 +69,7 @@ def test_two_crossings_reported_at_once_make_one_recharge(concurrent_engine):
         with db.write_connection(concurrent_engine) as connection:
             on_funds_dropped(
                 connection,
-                organization_id,
-                before_available_micros=3_000 * CENT,
-                after_available_micros=1_000 * CENT,
+                FundsDropped(organization_id, 3_000 * CENT, 1_000 * CENT, "test-drop"),
             )
 
     race([crossing, crossing], threads=2)

@@ -10,10 +10,11 @@ from datetime import UTC, datetime
 from typing import Any
 
 import pytest
-from sqlalchemy import insert, update
+from sqlalchemy import event, insert, update
 from sqlmodel import col, select
 
-from portal_core import db
+from portal_core import db, facts
+from portal_core.facts import FundsDropped
 from portal_core.models.accounts import Organization, Role, User, UserStatus
 from portal_core.models.billing import (
     BillingAccount,
@@ -26,8 +27,10 @@ from portal_core.models.billing import (
 from portal_core.models.notices import Notice, NoticeKind
 from portal_core.money import MICROS_PER_CENT
 from portal_core.services import auto_recharge, funds_watch, invoices, ledger
+from portal_core.settings import get_settings
 from tests.factories import fund, make_metered_organization, make_user
 from tests.services.support import body_of, count, meter_one, outbox
+from tests.support.postgres import free_port
 
 PRICE = 3_000  # µ$ a request: Starter's $0.0030
 NOVEMBER_1ST = datetime(2026, 11, 1, 11, 0, tzinfo=UTC)
@@ -83,12 +86,14 @@ def _debit(engine, organization, cents: int, key: str | None = None) -> None:
 
 def _drop(engine, organization_id, before_micros: int, after_micros: int) -> None:
     with db.write_connection(engine) as connection:
-        funds_watch.funds_dropped(
+        db.publish(
             connection,
-            organization_id,
-            before_available_micros=before_micros,
-            after_available_micros=after_micros,
-            cause=f"test:{uuid.uuid4()}",
+            FundsDropped(
+                organization_id,
+                before_available_micros=before_micros,
+                after_available_micros=after_micros,
+                cause=f"test:{uuid.uuid4()}",
+            ),
         )
 
 
@@ -119,10 +124,13 @@ def dropped(monkeypatch) -> list[tuple[uuid.UUID, int, int]]:
     """What auto-recharge is told: (organization, before, after) of each drop."""
     calls: list[tuple[uuid.UUID, int, int]] = []
 
-    def record(connection, organization_id, *, before_available_micros, after_available_micros):
-        calls.append((organization_id, before_available_micros, after_available_micros))
+    def record(connection, fact: FundsDropped) -> None:
+        calls.append(
+            (fact.organization_id, fact.before_available_micros, fact.after_available_micros)
+        )
 
-    monkeypatch.setattr(auto_recharge, "on_funds_dropped", record)
+    # In auto-recharge's place among the reactions to a drop (services/reactions.py).
+    monkeypatch.setitem(facts._reactions, FundsDropped, (funds_watch.alert_low_balance, record))
     return calls
 
 
@@ -240,12 +248,14 @@ def test_a_rolled_back_drop_alerts_nobody(engine, outbox_dir):
     owner = _member(engine, organization, 2_000)
 
     with pytest.raises(RuntimeError), db.write_connection(engine) as connection:
-        funds_watch.funds_dropped(
+        db.publish(
             connection,
-            organization.id,
-            before_available_micros=25_000_000,
-            after_available_micros=15_000_000,
-            cause="rolled-back",
+            FundsDropped(
+                organization.id,
+                before_available_micros=25_000_000,
+                after_available_micros=15_000_000,
+                cause="rolled-back",
+            ),
         )
         raise RuntimeError("the request failed after metering")
 
@@ -303,16 +313,19 @@ def test_a_mail_server_failure_does_not_fail_the_request_that_crossed(
 ):
     organization = _organization(engine, funds_cents=2_001)
     owner = _member(engine, organization, 2_000)
-
-    def refuse(_mail):
-        raise ConnectionRefusedError("smtp.example.com:587")
-
-    monkeypatch.setattr(funds_watch, "send", refuse)
+    monkeypatch.setenv("SMTP_HOST", "127.0.0.1")
+    monkeypatch.setenv("SMTP_PORT", str(free_port()))  # nothing listens there
+    get_settings.cache_clear()
 
     _meter(engine, organization, times=4)
 
     assert count(engine, UsageRecord) == 4
     assert len(_alerts(engine, owner)) == 1  # the bell still says it
+    from portal_core.models.mail import QueuedMail
+
+    with db.read_session(engine) as session:
+        queued = session.exec(select(QueuedMail)).one()
+    assert queued.sent_at is None  # kept for the mail queue to try again
 
 
 # --- The hooks -----------------------------------------------------------------------------
@@ -326,14 +339,25 @@ def test_a_metered_request_hands_its_drop_to_auto_recharge(engine, dropped):
     assert dropped == [(organization.id, 10_000_000, 10_000_000 - PRICE)]
 
 
-def test_a_drop_within_one_cent_crosses_no_threshold_and_reads_nothing(engine, dropped):
+def test_a_drop_within_one_cent_crosses_no_threshold_and_reads_nothing(engine):
     organization = _organization(engine, funds_cents=1_000)
-    _meter(engine, organization)  # $10.000000 → $9.997000: under 1,000 whole cents
-    dropped.clear()
+    _member(engine, organization, 1_000)
+    # $9.997000 → $9.994000: still 999 whole cents, so no whole-cent threshold lies between.
+    within_a_cent = FundsDropped(organization.id, 9_997_000, 9_994_000, "test:within")
+    statements: list[str] = []
 
-    _meter(engine, organization)  # $9.997000 → $9.994000: still 999 whole cents
+    def counted(_conn, _cursor, statement, *_args) -> None:
+        statements.append(statement)
 
-    assert dropped == []
+    with db.write_connection(engine) as connection:
+        event.listen(engine, "before_cursor_execute", counted)
+        try:
+            funds_watch.alert_low_balance(connection, within_a_cent)
+            auto_recharge.on_funds_dropped(connection, within_a_cent)
+        finally:
+            event.remove(engine, "before_cursor_execute", counted)
+
+    assert statements == []
 
 
 def test_an_included_request_costs_nothing_and_tells_nobody(engine, dropped):

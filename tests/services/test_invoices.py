@@ -33,10 +33,15 @@ from portal_core.models.billing import (
     LookupType,
     Subscription,
     TaxRate,
+    TaxRateChange,
+    UsageCarry,
+    UsageRecord,
 )
+from portal_core.models.notices import Notice, NoticeKind
 from portal_core.money import MICROS_PER_CENT
 from portal_core.queries import invoices as invoice_queries
 from portal_core.services import invoices, ledger, platform
+from portal_core.settings import get_settings
 from tests.factories import (
     actor_of,
     fund,
@@ -47,6 +52,7 @@ from tests.factories import (
     record_usage,
 )
 from tests.services.support import body_of, count, fetch, outbox
+from tests.support.postgres import free_port
 
 TORONTO = ZoneInfo("America/Toronto")
 OCTOBER = "2026-10"
@@ -135,6 +141,17 @@ def _issued(engine, organization: Organization, period: str = OCTOBER) -> Issued
         [(line.description, line.quantity, line.unit_micros, line.amount_cents) for line in lines],
         [(tax.tax, tax.rate_millipercent, tax.amount_cents) for tax in taxes],
     )
+
+
+def _lines(engine, invoice: Invoice) -> list[InvoiceLine]:
+    with db.read_session(engine) as session:
+        return list(
+            session.exec(
+                select(InvoiceLine)
+                .where(InvoiceLine.invoice_id == invoice.id)
+                .order_by(col(InvoiceLine.position))
+            ).all()
+        )
 
 
 def _account(engine, organization: Organization) -> BillingAccount:
@@ -374,11 +391,12 @@ def test_a_price_change_within_the_month_gives_a_line_per_price(engine):
 def test_lines_sum_to_the_subtotal_and_subtotal_plus_taxes_is_the_total(engine, usage, plan, rates):
     with db.write_session(engine) as session:
         for tax, rate in zip(("GST", "QST"), rates, strict=True):
-            session.execute(
-                update(TaxRate)
-                .where(col(TaxRate.province) == "QC", col(TaxRate.tax) == tax)
-                .values(rate_millipercent=rate)
-            )
+            for model in (TaxRate, TaxRateChange):  # today's rate, and its history
+                session.execute(
+                    update(model)
+                    .where(col(model.province) == "QC", col(model.tax) == tax)
+                    .values(rate_millipercent=rate)
+                )
     organization = _organization(engine, plan=plan, province="QC")
     for lookup_type, requests, unit in usage:
         _use(engine, organization, lookup_type, requests, unit_micros=unit)
@@ -388,9 +406,15 @@ def test_lines_sum_to_the_subtotal_and_subtotal_plus_taxes_is_the_total(engine, 
     groups: dict[tuple[LookupType, int], int] = {}
     for lookup_type, requests, unit in usage:
         groups[(lookup_type, unit)] = groups.get((lookup_type, unit), 0) + requests
-    expected_subtotal = MONTHLY_FEES[plan] + sum(
-        _half_up(requests * unit, MICROS_PER_CENT) for (_type, unit), requests in groups.items()
-    )
+    # A lookup type's lines, cheapest first, carry their rounding remainders from one to the
+    # next: the type's cents are its whole cost rounded once, never a cent per line off.
+    expected_usage = 0
+    for lookup_type in LookupType:
+        exact = sum(
+            requests * unit for (kind, unit), requests in groups.items() if kind == lookup_type
+        )
+        expected_usage += _half_up(exact, MICROS_PER_CENT)
+    expected_subtotal = MONTHLY_FEES[plan] + expected_usage
     issued = _issued(engine, organization)
     if expected_subtotal == 0:
         assert issued is None
@@ -404,12 +428,136 @@ def test_lines_sum_to_the_subtotal_and_subtotal_plus_taxes_is_the_total(engine, 
     assert sum(line[3] for line in issued.lines) == invoice.subtotal_cents == expected_subtotal
     assert invoice.subtotal_cents + invoice.tax_cents == invoice.total_cents
     assert sum(amount for _tax, _rate, amount in issued.taxes) == invoice.tax_cents
-    for _description, quantity, unit, amount in issued.lines:
-        assert amount == _half_up(quantity * unit, MICROS_PER_CENT)
+    for line in _lines(engine, invoice):
+        exact = line.quantity * line.unit_micros + line.carried_micros
+        assert line.amount_cents == (
+            _half_up(exact, MICROS_PER_CENT) if exact >= 0 else -_half_up(-exact, MICROS_PER_CENT)
+        )
+        assert abs(line.carried_micros) <= MICROS_PER_CENT // 2
     assert [(tax, amount) for tax, _rate, amount in issued.taxes] == [
         (tax, _half_up(invoice.subtotal_cents * rate, 100_000))
         for tax, rate in zip(("GST", "QST"), rates, strict=True)
     ]
+
+
+# --- Usage that arrives late, and the rounding of usage lines ---------------------------------
+
+NOVEMBER = "2026-11"
+DECEMBER_1ST = datetime(2026, 12, 1, 6, 0, tzinfo=TORONTO)
+
+
+def _records(engine, organization: Organization) -> list[UsageRecord]:
+    with db.read_session(engine) as session:
+        return list(
+            session.exec(
+                select(UsageRecord).where(UsageRecord.organization_id == organization.id)
+            ).all()
+        )
+
+
+def test_usage_that_commits_after_its_months_run_is_billed_on_the_next_invoice(engine):
+    organization = _organization(engine, country="US", province="NY")
+    _use(engine, organization, LookupType.CALLER_ID, 100)
+    _run(engine)
+    # A request of 31 October whose transaction committed after the run had totalled October.
+    late = _use(engine, organization, LookupType.CALLER_ID, 10, period=OCTOBER)
+
+    with db.read_session(engine) as session:
+        assert ledger.balance_mismatches(session) == []
+    assert _account(engine, organization).unbilled_micros == late
+
+    _run(engine, NOVEMBER, now=DECEMBER_1ST)
+
+    november = _issued(engine, organization, NOVEMBER)
+    assert november is not None
+    assert november.lines[1:] == [("Caller ID lookups beyond the allowance", 10, 3_000, 3)]
+    assert _account(engine, organization).unbilled_micros == 0
+    invoice_of = {record.invoice_id for record in _records(engine, organization)}
+    october = _issued(engine, organization)
+    assert october is not None
+    assert invoice_of == {october.invoice.id, november.invoice.id}
+    assert sum(record.invoice_id is not None for record in _records(engine, organization)) == 110
+
+
+def test_each_usage_record_is_on_exactly_one_invoice_however_often_the_run_repeats(engine):
+    organization = _organization(engine, country="US", province="NY")
+    _use(engine, organization, LookupType.REGIONAL, 7)
+    _run(engine)
+    _run(engine)
+    _use(engine, organization, LookupType.REGIONAL, 3, period=NOVEMBER)
+    _run(engine, NOVEMBER, now=DECEMBER_1ST)
+    _run(engine, NOVEMBER, now=DECEMBER_1ST)
+
+    records = _records(engine, organization)
+    assert len(records) == 10 and all(record.invoice_id is not None for record in records)
+    with db.read_session(engine) as session:
+        assert ledger.balance_mismatches(session) == []
+
+
+def test_usage_of_a_month_not_ended_waits_for_its_own_invoice(engine):
+    organization = _organization(engine, country="US", province="NY")
+    _use(engine, organization, LookupType.CALLER_ID, 4, period=NOVEMBER)
+
+    _run(engine)
+
+    issued = _issued(engine, organization)
+    assert issued is not None and issued.lines[1:] == []
+    assert _account(engine, organization).unbilled_micros == 4 * STARTER_UNIT
+
+
+def test_a_lines_rounding_remainder_carries_into_the_next_invoice(engine):
+    organization = _organization(engine, country="US", province="NY")
+    # 7 × $0.0030 = $0.021: the line bills $0.02 and carries $0.001.
+    _use(engine, organization, LookupType.CALLER_ID, 7)
+    _run(engine)
+    # 3 × $0.0030 = $0.009, plus the $0.001 carried: $0.01, nothing left over.
+    _use(engine, organization, LookupType.CALLER_ID, 3, period=NOVEMBER)
+    _run(engine, NOVEMBER, now=DECEMBER_1ST)
+
+    october, november = _issued(engine, organization), _issued(engine, organization, NOVEMBER)
+    assert october is not None and november is not None
+    assert october.lines[1:] == [("Caller ID lookups beyond the allowance", 7, 3_000, 2)]
+    assert november.lines[1:] == [("Caller ID lookups beyond the allowance", 3, 3_000, 1)]
+    assert [line.carried_micros for line in _lines(engine, november.invoice)] == [0, 1_000]
+    with db.read_session(engine) as session:
+        carry = session.get(UsageCarry, (organization.id, LookupType.CALLER_ID.value))
+    assert carry is not None and carry.remainder_micros == 0
+
+
+def test_usage_that_rounds_to_nothing_on_its_line_is_billed_when_the_carry_reaches_a_cent(
+    engine,
+):
+    organization = _organization(engine, country="US", province="NY")
+    # $0.0040 a month of Telco/Carrier lookups: each month's line alone rounds to $0.00.
+    months = [(OCTOBER, NOVEMBER_1ST), (NOVEMBER, DECEMBER_1ST)]
+    for period, run_at in months:
+        _use(engine, organization, LookupType.TELCO_CARRIER, 1, unit_micros=4_000, period=period)
+        _run(engine, period, now=run_at)
+
+    amounts = [
+        _issued(engine, organization, period).lines[1:]  # type: ignore[union-attr]
+        for period, _at in months
+    ]
+    assert amounts == [
+        [("Telco/Carrier lookups beyond the allowance", 1, 4_000, 0)],
+        [("Telco/Carrier lookups beyond the allowance", 1, 4_000, 1)],
+    ]
+    with db.read_session(engine) as session:
+        carry = session.get(UsageCarry, (organization.id, LookupType.TELCO_CARRIER.value))
+    # $0.0080 used, $0.01 billed: $0.0020 billed ahead, taken off the next line.
+    assert carry is not None and carry.remainder_micros == -2_000
+
+
+def test_usage_with_no_fee_to_carry_it_waits_for_an_invoice_worth_issuing(engine):
+    organization = _organization(engine, plan="free", country="US", province="NY")
+    _use(engine, organization, LookupType.CALLER_ID, 1, unit_micros=4_000)
+
+    summary = _run(engine)
+
+    assert summary.nothing_to_invoice == 1
+    assert _issued(engine, organization) is None
+    assert [record.invoice_id for record in _records(engine, organization)] == [None]
+    assert _account(engine, organization).unbilled_micros == 4_000
 
 
 # --- The ledger, the balance and the unbilled usage ----------------------------------------
@@ -737,7 +885,7 @@ def test_the_invoice_email_goes_only_to_active_users_who_asked_for_it(engine, ou
 
     messages = outbox(outbox_dir)
     assert [message["To"] for message in messages] == [owner.email]
-    assert summary.emails_sent == 1
+    assert summary.emails_queued == 1
     invoice = _issued(engine, organization).invoice  # type: ignore[union-attr]
     assert messages[0]["Subject"] == f"SIPSTACK invoice {invoice.number} for October 2026: $33.90"
     assert "paid from your prepaid balance" in body_of(messages[0])
@@ -756,23 +904,41 @@ def test_no_email_is_sent_again_by_a_second_run(engine, outbox_dir):
     assert "it is due" in body_of(outbox(outbox_dir)[0])
 
 
-def test_a_mail_server_failure_leaves_the_invoice_made_and_counts_the_mail(
+def test_members_whose_role_may_not_read_billing_get_no_invoice_email_or_notice(engine, outbox_dir):
+    organization = _organization(engine, balance_cents=10_000)
+    with db.write_session(engine) as session:
+        stored = _reload(session, organization)
+        billing = make_user(session, organization=stored, role=Role.BILLING)
+        for role in (Role.VIEWER, Role.DEVELOPER):
+            make_user(session, organization=stored, role=role)  # invoice e-mails on by default
+
+    _run(engine)
+
+    assert [message["To"] for message in outbox(outbox_dir)] == [billing.email]
+    with db.read_session(engine) as session:
+        notice = session.exec(select(Notice).where(Notice.organization_id == organization.id)).one()
+    assert (notice.kind, notice.capability) == (NoticeKind.INVOICE_ISSUED, "billing_read")
+
+
+def test_a_mail_server_failure_leaves_the_invoice_made_and_the_email_queued(
     engine, outbox_dir, monkeypatch
 ):
     organization = _organization(engine)
     with db.write_session(engine) as session:
         make_user(session, organization=_reload(session, organization))
-
-    def refuse(_mail):
-        raise ConnectionRefusedError("smtp.example.com:587")
-
-    monkeypatch.setattr(invoices, "send", refuse)
+    monkeypatch.setenv("SMTP_HOST", "127.0.0.1")
+    monkeypatch.setenv("SMTP_PORT", str(free_port()))  # nothing listens there
+    get_settings.cache_clear()
 
     summary = _run(engine)
 
-    assert (summary.created, summary.failures) == (1, [])
-    assert (summary.emails_sent, summary.emails_failed) == (0, 1)
+    assert (summary.created, summary.failures, summary.emails_queued) == (1, [], 1)
     assert _issued(engine, organization) is not None
+    from portal_core.models.mail import QueuedMail
+
+    with db.read_session(engine) as session:
+        queued = session.exec(select(QueuedMail)).one()
+    assert queued.sent_at is None and queued.attempts == 1
 
 
 def test_the_period_ends_at_midnight_in_the_billing_time_zone_not_in_utc(engine):

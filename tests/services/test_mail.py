@@ -3,14 +3,7 @@ never for a unit of work that rolls back."""
 
 from __future__ import annotations
 
-import socket
-from collections.abc import Iterator
-from email import message_from_bytes, policy
-from email.message import EmailMessage
-from typing import Any
-
 import pytest
-from aiosmtpd.controller import Controller
 
 from portal_core import db, emails
 from portal_core.errors import ValidationFailed
@@ -19,42 +12,6 @@ from portal_core.models.accounts import User
 from portal_core.services import accounts
 from portal_core.settings import get_settings
 from tests.services.support import count, fetch, outbox, sign_up, sign_up_form, token_in, verify
-
-
-class Collector:
-    """An aiosmtpd handler that keeps every message it is given."""
-
-    def __init__(self) -> None:
-        self.received: list[tuple[str, list[str], EmailMessage]] = []
-
-    async def handle_DATA(self, server: Any, session: Any, envelope: Any) -> str:  # noqa: N802
-        message = message_from_bytes(envelope.content, policy=policy.default)
-        assert isinstance(message, EmailMessage)
-        self.received.append((envelope.mail_from, list(envelope.rcpt_tos), message))
-        return "250 Message accepted for delivery"
-
-
-def _free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return int(probe.getsockname()[1])
-
-
-@pytest.fixture
-def smtp_server(monkeypatch: pytest.MonkeyPatch) -> Iterator[Collector]:
-    collector = Collector()
-    port = _free_port()
-    controller = Controller(collector, hostname="127.0.0.1", port=port)
-    controller.start()
-    monkeypatch.setenv("SMTP_HOST", "127.0.0.1")
-    monkeypatch.setenv("SMTP_PORT", str(port))
-    monkeypatch.setenv("SMTP_STARTTLS", "false")
-    get_settings.cache_clear()
-    try:
-        yield collector
-    finally:
-        controller.stop()
-        get_settings.cache_clear()
 
 
 def test_with_smtp_settings_the_verification_email_goes_to_the_smtp_server(

@@ -405,19 +405,27 @@ def test_a_replay_after_the_month_turned_reports_its_own_months_count(engine):
     assert (again.period, again.period_requests, again.replayed) == ("2026-10", 2, True)
 
 
-@pytest.mark.parametrize("other", ["lookup type", "organization"])
-def test_a_request_key_reused_for_a_different_request_is_a_conflict(engine, other):
+def test_a_request_key_reused_for_a_different_request_is_a_conflict(engine):
     organization = _organization(engine, included=0)
     _meter(engine, organization, "lookup-8")
-    reuser = _organization(engine, included=0) if other == "organization" else organization
 
     with pytest.raises(Conflict, match="request key"):
-        _meter(engine, reuser, "lookup-8", lookup_type=LookupType.REGIONAL)
+        _meter(engine, organization, "lookup-8", lookup_type=LookupType.REGIONAL)
 
     assert count(engine, UsageRecord) == 1
-    assert _account(engine, reuser).unbilled_micros == (
-        STARTER_PRICE if reuser is organization else 0
-    )
+    assert _account(engine, organization).unbilled_micros == STARTER_PRICE
+
+
+def test_request_keys_are_each_organizations_own(engine):
+    first = _organization(engine, included=0)
+    second = _organization(engine, included=0)
+    _meter(engine, first, "lookup-8")
+
+    again = _meter(engine, second, "lookup-8", lookup_type=LookupType.REGIONAL)
+
+    assert (again.replayed, again.cost_micros) == (False, STARTER_PRICE)
+    assert count(engine, UsageRecord) == 2
+    assert _account(engine, second).unbilled_micros == STARTER_PRICE
 
 
 @pytest.mark.parametrize("key", ["", "k" * 121])
@@ -545,13 +553,14 @@ def test_the_check_finds_unbilled_usage_that_drifted_from_the_records(engine):
     ]
 
 
-def test_the_check_leaves_out_the_usage_of_invoiced_periods(engine):
+def test_the_check_leaves_out_the_usage_on_invoices(engine):
     organization = _organization(engine, included=0)
     _meter(engine, organization, now=datetime(2026, 10, 20, tzinfo=UTC))
     _meter(engine, organization, now=datetime(2026, 10, 21, tzinfo=UTC))
     _meter(engine, organization)
     with db.write_session(engine) as session:
-        # What the invoice run does for October: post the invoice, take its usage off.
+        # What the invoice run does for October: post the invoice, take its usage off, and
+        # mark the records it billed.
         entry = ledger.post_entry(
             session,
             organization_id=organization.id,
@@ -559,25 +568,26 @@ def test_the_check_leaves_out_the_usage_of_invoiced_periods(engine):
             amount_cents=-3_001,
             idempotency_key="invoice-2026-10",
             memo="October",
+            releases_unbilled_micros=2 * STARTER_PRICE,
         )
-        session.add(
-            Invoice(
-                organization_id=organization.id,
-                number=1,
-                period="2026-10",
-                status=InvoiceStatus.PAID,
-                subtotal_cents=3_001,
-                tax_cents=0,
-                total_cents=3_001,
-                seller_details="SIPSTACK Inc.",
-                buyer_details="Org",
-                ledger_entry_id=entry.id,
-            )
+        invoice = Invoice(
+            organization_id=organization.id,
+            number=1,
+            period="2026-10",
+            status=InvoiceStatus.PAID,
+            subtotal_cents=3_001,
+            tax_cents=0,
+            total_cents=3_001,
+            seller_details="SIPSTACK Inc.",
+            buyer_details="Org",
+            ledger_entry_id=entry.id,
         )
+        session.add(invoice)
+        session.flush()
         session.execute(
-            update(BillingAccount)
-            .where(col(BillingAccount.organization_id) == organization.id)
-            .values(unbilled_micros=BillingAccount.unbilled_micros - 2 * STARTER_PRICE)
+            update(UsageRecord)
+            .where(col(UsageRecord.period) == "2026-10")
+            .values(invoice_id=invoice.id)
         )
 
     assert _account(engine, organization).unbilled_micros == STARTER_PRICE

@@ -11,7 +11,7 @@ from sqlalchemy import update
 from sqlmodel import col, select
 
 from portal_core import db
-from portal_core.errors import NotFound, PermissionDenied
+from portal_core.errors import NotFound
 from portal_core.models.accounts import Organization, Role, User
 from portal_core.models.billing import EntryKind, Invoice, Subscription
 from portal_core.models.notices import Notice, NoticeKind, NoticeRead
@@ -146,15 +146,72 @@ def test_reading_another_members_personal_notice_is_not_found(engine, organizati
         notices.mark_read(session, actor_of(admin), notice_id)
 
 
-def test_staff_cannot_read_notices(engine, organization):
-    notice_id = _post(engine, organization)
+def test_staff_cannot_read_an_organizations_notice(engine, organization):
+    notice_id = _post(engine, organization, capability=Capability.USE_PORTAL)
     with db.write_session(engine) as session:
         staff = make_staff(session)
 
-    with db.write_session(engine) as session, pytest.raises(PermissionDenied):
+    with db.write_session(engine) as session, pytest.raises(NotFound):
         notices.mark_read(session, actor_of(staff), notice_id)
-    with db.write_session(engine) as session, pytest.raises(PermissionDenied):
-        notices.mark_all_read(session, actor_of(staff))
+    with db.write_session(engine) as session:
+        assert notices.mark_all_read(session, actor_of(staff)) == 0
+    assert _reads(engine, staff) == 0
+
+
+def _post_for_staff(engine, *, key: str | None = None) -> uuid.UUID:
+    with db.write_session(engine) as session:
+        return notices.post_for_staff(
+            session,
+            kind=NoticeKind.MAIL_UNDELIVERABLE,
+            title="E-mail to a@example.com could not be sent after 10 attempts",
+            body="“Your receipt”, queued 2026-11-01 11:00 UTC, was tried 10 times.",
+            dedupe_key=key or uuid.uuid4().hex,
+        ).id
+
+
+def test_a_staff_notice_belongs_to_no_organization_and_is_for_staff(engine):
+    notice_id = _post_for_staff(engine)
+
+    with db.read_session(engine) as session:
+        notice = session.get(Notice, notice_id)
+    assert notice is not None
+    assert (notice.organization_id, notice.user_id, notice.capability) == (None, None, "staff")
+
+
+def test_posting_the_same_staff_event_twice_posts_one_notice(engine):
+    first = _post_for_staff(engine, key="mail-undeliverable:1")
+
+    assert _post_for_staff(engine, key="mail-undeliverable:1") == first
+    assert count(engine, Notice) == 1
+
+
+def test_an_organizations_notice_cannot_be_meant_for_staff(engine, organization):
+    with db.write_session(engine) as session, pytest.raises(ValueError):
+        notices.post(
+            session,
+            organization_id=organization.id,
+            kind=NoticeKind.PAYMENT_FAILED,
+            title="Nobody would see this",
+            body="Staff see no organization's notices.",
+            dedupe_key=uuid.uuid4().hex,
+            capability=Capability.STAFF,
+        )
+    assert count(engine, Notice) == 0
+
+
+def test_staff_mark_the_staff_notices_read_and_partners_cannot(engine, organization):
+    owner = _member(engine, organization)
+    with db.write_session(engine) as session:
+        staff = make_staff(session)
+    notice_id = _post_for_staff(engine)
+
+    with db.write_session(engine) as session:
+        assert notices.mark_all_read(session, actor_of(staff)) == 1
+    with db.write_session(engine) as session, pytest.raises(NotFound):
+        notices.mark_read(session, actor_of(owner), notice_id)
+    with db.write_session(engine) as session:
+        assert notices.mark_all_read(session, actor_of(owner)) == 0
+    assert (_reads(engine, staff), _reads(engine, owner)) == (1, 0)
 
 
 def test_mark_all_read_marks_only_what_the_member_may_see(engine, organization):

@@ -5,7 +5,7 @@ idempotency by key, expired cards, roles, and another organization's ids."""
 from __future__ import annotations
 
 import uuid
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 
 import pytest
 from hypothesis import given
@@ -28,8 +28,10 @@ from portal_core.models.payments import Payment, PaymentMethod, PaymentSource, P
 from portal_core.money import MICROS_PER_CENT
 from portal_core.payments.test_cards import CARD_DECLINED, EXPIRED_CARD, INSUFFICIENT_FUNDS
 from portal_core.permissions import Capability
-from portal_core.services import ledger, payments
-from portal_core.services.payments import AMOUNT_BOUNDS, fee_cents, parse_amount, quote_at
+from portal_core.queries import dashboard as dashboard_queries
+from portal_core.services import ledger
+from portal_core.services.payments import cards, top_ups
+from portal_core.services.payments.top_ups import AMOUNT_BOUNDS, fee_cents, parse_amount, quote_at
 from tests.factories import actor_of, make_auto_recharge, make_card, make_user, organization_of
 from tests.services.support import body_of, count, fetch, mail_to
 
@@ -53,7 +55,7 @@ def _card(engine, user, test_card: str = "pm_card_visa", **kwargs):
 
 def _add_funds(engine, user, card_id, amount_cents=2_500, key=None):
     with db.write_session(engine) as session:
-        return payments.add_funds(
+        return top_ups.add_funds(
             session,
             actor_of(user),
             payment_method_id=card_id,
@@ -95,7 +97,7 @@ def test_the_fee_is_the_amount_times_the_rate_rounded_half_up_once(amount, rate)
 
 def test_a_quote_shows_amount_fee_rate_and_total_at_the_platform_rate(engine):
     with db.read_session(engine) as session:
-        quote = payments.quote(session, 10_000)
+        quote = top_ups.quote(session, 10_000)
 
     assert (quote.amount_cents, quote.fee_millipercent, quote.fee_cents, quote.total_cents) == (
         10_000,
@@ -114,7 +116,7 @@ def test_the_fee_rounds_half_up_to_the_cent_at_the_platform_rate(engine):
             .values(value="2500")  # 2.5 %
         )
     with db.read_session(engine) as session:
-        quote = payments.quote(session, 1_001)  # 2.5025 cents
+        quote = top_ups.quote(session, 1_001)  # 2.5025 cents
 
     assert quote.fee_cents == 25
     assert fee_cents(1_020, 2_450) == 25  # 24.99 cents → 25
@@ -141,7 +143,7 @@ def test_amounts_within_the_bounds_are_accepted(text, cents):
 @pytest.mark.parametrize("cents", [999, 1_000_001, 0, -1_000])
 def test_a_quote_refuses_cents_outside_the_bounds(engine, cents):
     with db.read_session(engine) as session, pytest.raises(ValidationFailed, match=r"\$10\.00"):
-        payments.quote(session, cents)
+        top_ups.quote(session, cents)
 
 
 # --- Cards -----------------------------------------------------------------------------------
@@ -150,8 +152,8 @@ def test_a_quote_refuses_cents_outside_the_bounds(engine, cents):
 def test_the_first_card_saved_becomes_the_default_and_the_second_does_not(engine):
     owner = _member(engine)
     with db.write_session(engine) as session:
-        first = payments.start_adding_card(session, actor_of(owner), test_card="pm_card_visa").card
-        second = payments.start_adding_card(
+        first = cards.start_adding_card(session, actor_of(owner), test_card="pm_card_visa").card
+        second = cards.start_adding_card(
             session, actor_of(owner), test_card="pm_card_mastercard"
         ).card
 
@@ -164,8 +166,8 @@ def test_the_first_card_saved_becomes_the_default_and_the_second_does_not(engine
 def test_saving_the_same_test_card_twice_keeps_one_card(engine):
     owner = _member(engine)
     with db.write_session(engine) as session:
-        first = payments.start_adding_card(session, actor_of(owner), test_card="pm_card_visa").card
-        again = payments.start_adding_card(session, actor_of(owner), test_card="pm_card_visa").card
+        first = cards.start_adding_card(session, actor_of(owner), test_card="pm_card_visa").card
+        again = cards.start_adding_card(session, actor_of(owner), test_card="pm_card_visa").card
 
     assert first is not None and again is not None and first.id == again.id
     assert count(engine, PaymentMethod) == 1
@@ -176,7 +178,7 @@ def test_setting_the_default_moves_it_from_the_previous_card(engine):
     visa = _card(engine, owner)
     mastercard = _card(engine, owner, "pm_card_mastercard")
     with db.write_session(engine) as session:
-        payments.set_default_card(session, actor_of(owner), mastercard.id)
+        cards.set_default_card(session, actor_of(owner), mastercard.id)
 
     assert fetch(engine, PaymentMethod, mastercard.id).is_default
     assert not fetch(engine, PaymentMethod, visa.id).is_default
@@ -190,7 +192,7 @@ def test_removing_the_default_card_makes_the_newest_remaining_card_the_default(e
         engine, owner, "pm_card_mastercard", created_at=datetime(2026, 3, 1, tzinfo=UTC)
     )
     with db.write_session(engine) as session:
-        new_default = payments.remove_card(session, actor_of(owner), visa.id)
+        new_default = cards.remove_card(session, actor_of(owner), visa.id)
 
     assert new_default is not None and new_default.id == mastercard.id
     assert fetch(engine, PaymentMethod, visa.id).removed_at is not None
@@ -207,7 +209,7 @@ def test_an_expired_card_cannot_be_made_the_default(engine):
         db.write_session(engine) as session,
         pytest.raises(ValidationFailed) as refused,
     ):
-        payments.set_default_card(session, actor_of(owner), mastercard.id, now=NOW)
+        cards.set_default_card(session, actor_of(owner), mastercard.id, now=NOW)
 
     # The same words as a charge to it (NOW is November 2026).
     assert refused.value.errors == {
@@ -226,7 +228,7 @@ def test_a_card_can_be_made_the_default_through_its_expiry_month(engine):
     _card(engine, owner)
     mastercard = _card(engine, owner, "pm_card_mastercard", exp_month=11, exp_year=2026)
     with db.write_session(engine) as session:
-        payments.set_default_card(session, actor_of(owner), mastercard.id, now=NOW)
+        cards.set_default_card(session, actor_of(owner), mastercard.id, now=NOW)
 
     assert fetch(engine, PaymentMethod, mastercard.id).is_default
 
@@ -244,7 +246,7 @@ def test_removing_the_default_card_passes_over_expired_cards(engine):
         created_at=datetime(2026, 3, 1, tzinfo=UTC),
     )
     with db.write_session(engine) as session:
-        new_default = payments.remove_card(session, actor_of(owner), visa.id, now=NOW)
+        new_default = cards.remove_card(session, actor_of(owner), visa.id, now=NOW)
 
     assert new_default is not None and new_default.id == amex.id
     assert not fetch(engine, PaymentMethod, expired.id).is_default
@@ -255,11 +257,11 @@ def test_removing_the_default_card_leaves_no_default_when_only_expired_cards_rem
     visa = _card(engine, owner)
     expired = _card(engine, owner, "pm_card_mastercard", exp_month=10, exp_year=2026)
     with db.write_session(engine) as session:
-        assert payments.remove_card(session, actor_of(owner), visa.id, now=NOW) is None
+        assert cards.remove_card(session, actor_of(owner), visa.id, now=NOW) is None
 
     assert not fetch(engine, PaymentMethod, expired.id).is_default
     with db.read_session(engine) as session:
-        assert payments.default_card_of(session, owner.organization_id) is None
+        assert cards.default_card_of(session, owner.organization_id) is None
 
 
 def test_removing_a_card_that_is_not_the_default_leaves_the_default_alone(engine):
@@ -267,7 +269,7 @@ def test_removing_a_card_that_is_not_the_default_leaves_the_default_alone(engine
     visa = _card(engine, owner)
     amex = _card(engine, owner, "pm_card_amex")
     with db.write_session(engine) as session:
-        assert payments.remove_card(session, actor_of(owner), amex.id) is None
+        assert cards.remove_card(session, actor_of(owner), amex.id) is None
 
     assert fetch(engine, PaymentMethod, visa.id).is_default
 
@@ -282,7 +284,7 @@ def test_the_default_card_cannot_be_removed_while_auto_recharge_uses_it(engine):
         db.write_session(engine) as session,
         pytest.raises(Conflict, match="Visa •••• 4242 is the default card, which auto-recharge"),
     ):
-        payments.remove_card(session, actor_of(owner), visa.id)
+        cards.remove_card(session, actor_of(owner), visa.id)
 
     assert fetch(engine, PaymentMethod, visa.id).removed_at is None
 
@@ -291,9 +293,9 @@ def test_a_removed_card_saved_again_comes_back(engine):
     owner = _member(engine)
     visa = _card(engine, owner)
     with db.write_session(engine) as session:
-        payments.remove_card(session, actor_of(owner), visa.id)
+        cards.remove_card(session, actor_of(owner), visa.id)
     with db.write_session(engine) as session:
-        again = payments.start_adding_card(session, actor_of(owner), test_card="pm_card_visa").card
+        again = cards.start_adding_card(session, actor_of(owner), test_card="pm_card_visa").card
 
     assert again is not None and again.id == visa.id
     stored = fetch(engine, PaymentMethod, visa.id)
@@ -305,12 +307,12 @@ def test_a_removed_card_cannot_be_charged_or_made_default(engine):
     visa = _card(engine, owner)
     amex = _card(engine, owner, "pm_card_amex")
     with db.write_session(engine) as session:
-        payments.remove_card(session, actor_of(owner), amex.id)
+        cards.remove_card(session, actor_of(owner), amex.id)
 
     with pytest.raises(NotFound):
         _add_funds(engine, owner, amex.id)
     with db.write_session(engine) as session, pytest.raises(NotFound):
-        payments.set_default_card(session, actor_of(owner), amex.id)
+        cards.set_default_card(session, actor_of(owner), amex.id)
     assert fetch(engine, PaymentMethod, visa.id).is_default
 
 
@@ -455,6 +457,35 @@ def test_a_card_is_good_through_its_expiry_month(engine):
     assert _add_funds(engine, owner, card.id).status == PaymentStatus.SUCCEEDED
 
 
+def test_on_the_first_in_utc_a_card_is_usable_everywhere_until_the_month_ends_in_billing_time(
+    engine,
+):
+    owner = _member(engine)
+    card = _card(engine, owner, exp_month=11, exp_year=2026)
+    # 1 December 02:00 UTC is still 30 November in the billing time zone (America/Toronto).
+    utc_first = datetime(2026, 12, 1, 2, 0, tzinfo=UTC)
+
+    with db.read_session(engine) as session:
+        checklist = {
+            item.label: item.done
+            for item in dashboard_queries.setup_checklist(session, actor_of(owner), now=utc_first)
+        }
+    with db.write_session(engine) as session:
+        made_default = cards.set_default_card(session, actor_of(owner), card.id, now=utc_first)
+        paid = top_ups.add_funds(
+            session,
+            actor_of(owner),
+            payment_method_id=card.id,
+            amount_cents=2_500,
+            idempotency_key="first-of-the-month",
+            now=utc_first,
+        )
+
+    assert checklist["Payment method"] is True
+    assert made_default.is_default
+    assert paid.status == PaymentStatus.SUCCEEDED
+
+
 @pytest.mark.parametrize("amount", [999, 1_000_001])
 def test_add_funds_refuses_amounts_out_of_bounds_and_records_nothing(engine, amount):
     owner = _member(engine)
@@ -492,13 +523,13 @@ def test_roles_without_billing_may_not_add_cards_or_funds(engine, role):
     member = _member(engine, role, _organization(engine, owner))
 
     with db.write_session(engine) as session, pytest.raises(PermissionDenied):
-        payments.start_adding_card(session, actor_of(member), test_card="pm_card_visa")
+        cards.start_adding_card(session, actor_of(member), test_card="pm_card_visa")
     with pytest.raises(PermissionDenied):
         _add_funds(engine, member, visa.id)
     with db.write_session(engine) as session, pytest.raises(PermissionDenied):
-        payments.set_default_card(session, actor_of(member), visa.id)
+        cards.set_default_card(session, actor_of(member), visa.id)
     with db.write_session(engine) as session, pytest.raises(PermissionDenied):
-        payments.remove_card(session, actor_of(member), visa.id)
+        cards.remove_card(session, actor_of(member), visa.id)
 
 
 @pytest.mark.parametrize("role", [Role.ADMIN, Role.BILLING])
@@ -527,9 +558,9 @@ def test_another_organizations_card_is_not_found_for_every_card_action(engine):
     with pytest.raises(NotFound, match="That card was not found"):
         _add_funds(engine, mine, their_card.id)
     with db.write_session(engine) as session, pytest.raises(NotFound):
-        payments.set_default_card(session, actor_of(mine), their_card.id)
+        cards.set_default_card(session, actor_of(mine), their_card.id)
     with db.write_session(engine) as session, pytest.raises(NotFound):
-        payments.remove_card(session, actor_of(mine), their_card.id)
+        cards.remove_card(session, actor_of(mine), their_card.id)
     stored = fetch(engine, PaymentMethod, their_card.id)
     assert stored.is_default and stored.removed_at is None
     assert count(engine, Payment) == 0
@@ -540,3 +571,65 @@ def test_an_unknown_card_id_is_not_found(engine):
 
     with pytest.raises(NotFound):
         _add_funds(engine, owner, uuid.uuid4())
+
+
+def test_a_quote_holds_its_fee_when_the_rate_changes_before_pay_now(engine):
+    owner = _member(engine)
+    card = _card(engine, owner)
+    with db.read_session(engine) as session:
+        shown = top_ups.quote(session, 10_000, organization_id=owner.organization_id, now=NOW)
+    _set_card_fee(engine, "5000")  # staff raise the fee to 5 % meanwhile
+
+    with db.write_session(engine) as session:
+        paid = top_ups.add_funds(
+            session,
+            actor_of(owner),
+            payment_method_id=card.id,
+            amount_cents=10_000,
+            idempotency_key="quoted",
+            quote_token=shown.token,
+            now=NOW,
+        )
+
+    assert (paid.fee_millipercent, paid.fee_cents, paid.total_cents) == (2_950, 295, 10_295)
+
+
+@pytest.mark.parametrize("tampered", ["rate", "amount", "organization", "age"])
+def test_a_quote_altered_reused_elsewhere_or_too_old_is_refused(engine, tampered):
+    owner = _member(engine)
+    other = _member(engine)
+    card = _card(engine, owner)
+    with db.read_session(engine) as session:
+        shown = top_ups.quote(session, 10_000, organization_id=owner.organization_id, now=NOW)
+    token, amount, payer, when = shown.token, 10_000, owner, NOW
+    if tampered == "rate":
+        stamp, _rate, signature = token.split(".")
+        token = f"{stamp}.0.{signature}"
+    elif tampered == "amount":
+        amount = 20_000
+    elif tampered == "organization":
+        payer = other
+        card = _card(engine, other)
+    else:
+        when = NOW + top_ups.QUOTE_LIFETIME + timedelta(seconds=1)
+
+    with pytest.raises(ValidationFailed, match="fee"), db.write_session(engine) as session:
+        top_ups.add_funds(
+            session,
+            actor_of(payer),
+            payment_method_id=card.id,
+            amount_cents=amount,
+            idempotency_key=f"tampered-{tampered}",
+            quote_token=token,
+            now=when,
+        )
+    assert count(engine, Payment) == 0
+
+
+def _set_card_fee(engine, value: str) -> None:
+    from portal_core.services import platform
+    from tests.factories import make_staff
+
+    with db.write_session(engine) as session:
+        staff = make_staff(session)
+        platform.update_setting(session, actor_of(staff), platform.CARD_FEE, value)

@@ -10,7 +10,8 @@ from portal_core.errors import PaymentDeclined
 from portal_core.models.billing import BillingAccount, LedgerEntry
 from portal_core.models.payments import Payment, PaymentStatus
 from portal_core.money import MICROS_PER_CENT
-from portal_core.services import ledger, payments
+from portal_core.services import ledger
+from portal_core.services.payments import top_ups
 from tests.factories import actor_of, make_card, make_user, organization_of
 from tests.services.support import count, fetch, race
 
@@ -25,7 +26,7 @@ def _owner_with_card(engine, test_card: str = "pm_card_visa"):
 def _top_up(engine, owner, card_id, key, amount_cents=1_000):
     def pay():
         with db.write_session(engine) as session:
-            return payments.add_funds(
+            return top_ups.add_funds(
                 session,
                 actor_of(owner),
                 payment_method_id=card_id,

@@ -31,8 +31,10 @@ from portal_core.models.payments import (
 )
 from portal_core.money import MICROS_PER_CENT
 from portal_core.payments.stripe_gateway import StripeGateway
-from portal_core.services import ledger, payments
-from portal_core.services.auto_recharge import NO_ANSWER, STALLED_AFTER, recharge, sweep
+from portal_core.services import ledger
+from portal_core.services.auto_recharge import recharge, sweep
+from portal_core.services.payments import cards, top_ups, webhook
+from portal_core.services.payments.reconciliation import ASK_AFTER, NO_ANSWER, reconcile
 from tests.factories import actor_of, make_auto_recharge, make_card, make_user, organization_of
 from tests.services.support import count, fetch, mail_to
 from tests.support.fake_stripe import (
@@ -63,7 +65,7 @@ def _owner(engine):
 
 def _deliver(engine, gateway, event_type, data, *, event_id=None):
     payload = event_payload(event_type, data, event_id=event_id)
-    return payments.receive_stripe_webhook(
+    return webhook.receive_stripe_webhook(
         engine, payload, signature_header(payload), gateway=gateway
     )
 
@@ -71,7 +73,7 @@ def _deliver(engine, gateway, event_type, data, *, event_id=None):
 def _stripe_card(engine, fake, gateway, owner, test_card="pm_card_visa") -> PaymentMethod:
     """A card saved the Stripe way: Checkout in setup mode, then the webhook."""
     with db.write_session(engine) as session:
-        setup = payments.start_adding_card(session, actor_of(owner), gateway=gateway)
+        setup = cards.start_adding_card(session, actor_of(owner), gateway=gateway)
     assert setup.card is None and setup.checkout_url is not None
     session_id = setup.checkout_url.rsplit("/", 1)[1]
     _deliver(
@@ -93,7 +95,7 @@ def _balance_cents(engine, owner) -> int:
 
 def _top_up(engine, gateway, owner, card, key="attempt-1", amount_cents=5_000) -> Payment:
     with db.write_session(engine) as session:
-        return payments.add_funds(
+        return top_ups.add_funds(
             session,
             actor_of(owner),
             payment_method_id=card.id,
@@ -132,7 +134,7 @@ def test_the_customer_is_created_once_per_organization(engine, fake, gateway):
 
     for _ in range(2):
         with db.write_session(engine) as session:
-            payments.start_adding_card(session, actor_of(owner), gateway=gateway)
+            cards.start_adding_card(session, actor_of(owner), gateway=gateway)
 
     assert len(fake.posts("/v1/customers")) == 1
     assert count(engine, GatewayCustomer) == 1
@@ -141,7 +143,7 @@ def test_the_customer_is_created_once_per_organization(engine, fake, gateway):
 def test_a_setup_for_another_organizations_customer_saves_no_card(engine, fake, gateway):
     mine, theirs = _owner(engine), _owner(engine)
     with db.write_session(engine) as session:
-        setup = payments.start_adding_card(session, actor_of(mine), gateway=gateway)
+        setup = cards.start_adding_card(session, actor_of(mine), gateway=gateway)
     assert setup.checkout_url is not None
     completed = fake.complete_setup(setup.checkout_url.rsplit("/", 1)[1])
     completed["metadata"]["organization_id"] = str(theirs.organization_id)
@@ -166,7 +168,7 @@ def test_a_top_up_is_pending_on_checkout_until_the_webhook_credits_it_once(engin
     assert payment.gateway_ref and payment.gateway_ref.startswith("cs_test_")
     assert _balance_cents(engine, owner) == 0
     sent = fake.posts("/v1/checkout/sessions")[-1]
-    assert sent.idempotency_key == payment.idempotency_key
+    assert sent.idempotency_key == f"{payment.idempotency_key}:{payment.id.hex}"
     assert sent.params["success_url"].endswith(f"?payment={payment.id}")
 
     paid = fake.pay_checkout(payment.gateway_ref)
@@ -213,7 +215,7 @@ def test_an_expired_checkout_fails_the_payment_quietly(engine, fake, gateway):
     stored = fetch(engine, Payment, payment.id)
     assert (stored.status, stored.failure_message) == (
         PaymentStatus.FAILED,
-        payments.CHECKOUT_EXPIRED_MESSAGE,
+        webhook.CHECKOUT_EXPIRED_MESSAGE,
     )
     assert count(engine, Notice) == 0
     assert _balance_cents(engine, owner) == 0
@@ -250,11 +252,11 @@ def test_a_checkout_event_whose_total_differs_from_the_payment_credits_nothing(
     assert _balance_cents(engine, owner) == 0
 
 
-def test_an_unknown_event_type_is_recorded_and_ignored(engine, gateway):
+def test_an_unknown_event_type_is_ignored_and_not_recorded_as_handled(engine, gateway):
     result = _deliver(engine, gateway, "customer.updated", {"id": "cus_x"}, event_id="evt_other")
 
-    assert result.outcome == "ignored"
-    assert count(engine, GatewayEvent) == 1
+    assert result.outcome == "ignored: not an event the portal uses"
+    assert count(engine, GatewayEvent) == 0
 
 
 def _all(engine, model):
@@ -293,7 +295,7 @@ def test_auto_recharge_confirms_a_payment_intent_off_session_and_the_webhook_cre
     assert payment is not None and payment.status == PaymentStatus.PENDING
     assert payment.gateway_ref and payment.gateway_ref.startswith("pi_")
     sent = fake.posts("/v1/payment_intents")[0]
-    assert sent.idempotency_key == payment.idempotency_key
+    assert sent.idempotency_key == f"{payment.idempotency_key}:{payment.id.hex}"
     assert (sent.params["payment_method"], sent.params["amount"]) == (card.gateway_ref, "5148")
     assert _balance_cents(engine, owner) == 1_000  # not before the webhook
 
@@ -377,7 +379,7 @@ def test_a_declined_off_session_charge_fails_with_stripes_message(
     assert len(mail_to(outbox_dir, billing.email)) == 1
 
 
-def test_the_sweep_asks_stripe_again_about_a_stalled_recharge_with_the_same_key(
+def test_reconciliation_asks_stripe_again_about_a_stalled_recharge_with_the_same_key(
     engine, fake, gateway
 ):
     owner, _billing, _card = _team_under_threshold(engine, fake, gateway)
@@ -385,11 +387,12 @@ def test_the_sweep_asks_stripe_again_about_a_stalled_recharge_with_the_same_key(
     stalled = recharge(engine, owner.organization_id, gateway=gateway)
     assert stalled is not None and stalled.gateway_ref is None
 
-    summary = sweep(engine, gateway=gateway, now=utcnow() + STALLED_AFTER + timedelta(minutes=1))
+    summary = reconcile(engine, gateway=gateway, now=utcnow() + ASK_AFTER + timedelta(minutes=1))
 
-    assert summary.resumed == 1
+    assert summary.asked_again == 1
     keys = [r.idempotency_key for r in fake.posts("/v1/payment_intents")]
-    assert keys == [stalled.idempotency_key, stalled.idempotency_key]
+    expected = f"{stalled.idempotency_key}:{stalled.id.hex}"
+    assert keys == [expected, expected]
     resumed = fetch(engine, Payment, stalled.id)
     assert resumed.gateway_ref is not None and resumed.status == PaymentStatus.PENDING
     assert count(engine, Payment, Payment.source == PaymentSource.AUTO_RECHARGE) == 1
@@ -400,16 +403,20 @@ def test_a_recharge_stripe_never_answered_is_failed_after_a_day(engine, fake, ga
     fake.fail_next_posts(1)
     stalled = recharge(engine, owner.organization_id, gateway=gateway)
     assert stalled is not None
+    a_day_later = utcnow() + timedelta(days=1, minutes=1)
 
-    sweep(engine, gateway=gateway, now=utcnow() + timedelta(days=1, minutes=1))
+    reconcile(engine, gateway=gateway, now=a_day_later)
+    sweep(engine, gateway=gateway, now=a_day_later)
 
     failed = fetch(engine, Payment, stalled.id)
     assert (failed.status, failed.failure_message) == (PaymentStatus.FAILED, NO_ANSWER)
-    assert [n.kind for n in _all(engine, Notice)] == [NoticeKind.AUTO_RECHARGE_FAILED]
+    assert [n.kind for n in _all(engine, Notice) if n.organization_id] == [
+        NoticeKind.AUTO_RECHARGE_FAILED
+    ]
     # The stalled key is not sent again; the new day's recharge is a new payment.
     keys = [r.idempotency_key for r in fake.posts("/v1/payment_intents")]
-    assert keys[0] == stalled.idempotency_key
-    assert keys[1:] and stalled.idempotency_key not in keys[1:]
+    assert keys[0] == f"{stalled.idempotency_key}:{stalled.id.hex}"
+    assert keys[1:] and keys[0] not in keys[1:]
 
 
 def test_a_sandbox_card_cannot_be_charged_through_stripe(engine, gateway):

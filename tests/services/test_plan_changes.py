@@ -26,6 +26,8 @@ from portal_core.models.audit import AuditEvent
 from portal_core.models.billing import (
     BillingAccount,
     BillingCycle,
+    CreditNote,
+    CreditNoteTax,
     EntryKind,
     Invoice,
     InvoiceLine,
@@ -68,11 +70,14 @@ def _owner(
     card: bool = True,
     balance_cents: int = 0,
     role: Role = Role.OWNER,
+    country: str = "US",
+    province: str | None = None,
     **subscription_changes: object,
 ) -> User:
-    """A member of an organization on ``plan`` since ``joined``, with a saved card or not."""
+    """A member of an organization on ``plan`` since ``joined``, with a saved card or not
+    (in the United States, untaxed, unless ``country`` and ``province`` say otherwise)."""
     with db.write_session(engine) as session:
-        organization = make_organization(session, country="US", province=None)
+        organization = make_organization(session, country=country, province=province)
         subscription = put_on_plan(
             session, organization, plan, cycle=cycle, since=joined, **subscription_changes
         )
@@ -249,12 +254,48 @@ def test_leaving_an_invoiced_yearly_term_credits_its_unused_months_once(engine):
             )
         ).all()
         assert ledger.balance_mismatches(session) == []
-    assert credits == [
-        (8 * YEARLY["starter"], "Unused months of the Starter yearly term: 8 × $24.00")
-    ]
+    [(amount, memo)] = credits
+    assert amount == 8 * YEARLY["starter"]
+    assert memo.startswith("Credit note CN-1 for invoice ")
     balance_after = fetch(engine, BillingAccount, owner.organization_id).balance_micros
     assert balance_after - balance_before == 8 * YEARLY["starter"] * MICROS_PER_CENT
     assert _plan_of(engine, owner) == ("competitor", BillingCycle.MONTHLY, None, None)
+
+
+def test_unused_yearly_months_are_credited_with_the_taxes_they_were_invoiced_with(engine):
+    # An Ontario organization: its yearly invoice carried 13 % HST on the 12 months.
+    owner = _owner(
+        engine,
+        plan="starter",
+        cycle=BillingCycle.YEARLY,
+        joined=datetime(2026, 6, 10, tzinfo=TORONTO),
+        country="CA",
+        province="ON",
+    )
+    _run(engine, "2026-06", datetime(2026, 7, 1, 6, 0, tzinfo=TORONTO))
+
+    change = _change(engine, owner, "competitor")  # 8 months unused, $192.00 before tax
+
+    assert change.unused_tax_cents == 2_496  # 13 % of $192.00
+    with db.read_session(engine) as session:
+        note = session.exec(
+            select(CreditNote).where(CreditNote.organization_id == owner.organization_id)
+        ).one()
+        taxes = session.exec(
+            select(
+                CreditNoteTax.tax, CreditNoteTax.rate_millipercent, CreditNoteTax.amount_cents
+            ).where(CreditNoteTax.credit_note_id == note.id)
+        ).all()
+        invoice = session.get(Invoice, note.invoice_id)
+    assert (note.label, note.subtotal_cents, note.tax_cents, note.total_cents) == (
+        "CN-1",
+        19_200,
+        2_496,
+        21_696,
+    )
+    assert [tuple(tax) for tax in taxes] == [("HST", 13_000, 2_496)]
+    assert invoice is not None and invoice.period == "2026-06"
+    assert "plus the $24.96 of taxes they were invoiced with" in change.summary()
 
 
 def test_an_upgrade_in_the_month_a_yearly_term_started_credits_nothing(engine):

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Callable
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from zoneinfo import ZoneInfo
 
 import pytest
@@ -44,6 +44,7 @@ TORONTO = ZoneInfo("America/Toronto")
 OCTOBER_5TH = datetime(2026, 10, 5, 12, 0, tzinfo=TORONTO)
 OCTOBER_10TH = datetime(2026, 10, 10, 12, 0, tzinfo=TORONTO)
 NOVEMBER_1ST = datetime(2026, 11, 1, 6, 0, tzinfo=TORONTO)
+MID_OCTOBER = datetime(2026, 10, 15, 12, 0, tzinfo=TORONTO)
 STARTER_LIMIT_CENTS = 6_000  # twice Starter's $30 (data/plans.csv)
 
 
@@ -770,12 +771,12 @@ def test_a_rate_out_of_bounds_or_too_precise_is_refused(typed, message):
     assert _problems(lambda: staff_billing.tax_rate_millipercent(typed)) == {"rate": message}
 
 
-def test_a_new_tax_rate_is_audited_and_applied_by_the_next_invoice(engine, staff):
+def test_a_new_tax_rate_is_audited_and_applied_by_the_invoice_of_the_month_it_is_in(engine, staff):
     organization = _organization(engine)  # Ontario, Starter since September
     hst = _tax_rate(engine, "ON", "HST")
 
     with db.write_session(engine) as session:
-        staff_billing.update_tax_rate(session, staff, hst.id, rate="13.5")
+        staff_billing.update_tax_rate(session, staff, hst.id, rate="13.5", now=MID_OCTOBER)
     invoices.run_invoices(engine, period="2026-10", now=NOVEMBER_1ST)
 
     assert _tax_rate(engine, "ON", "HST").rate_millipercent == 13_500
@@ -787,6 +788,25 @@ def test_a_new_tax_rate_is_audited_and_applied_by_the_next_invoice(engine, staff
         ).one()
         [tax] = session.exec(select(InvoiceTax).where(InvoiceTax.invoice_id == invoice.id)).all()
     assert (tax.rate_millipercent, tax.amount_cents) == (13_500, 405)  # 13.5 % of $30.00
+
+
+def test_a_tax_rate_changed_after_a_period_ended_leaves_that_periods_invoice_alone(engine, staff):
+    organization = _organization(engine)  # Ontario, Starter since September
+    hst = _tax_rate(engine, "ON", "HST")
+    # Staff change the rate at 00:30 on the 1st; the run comes at 06:00 the same morning.
+    with db.write_session(engine) as session:
+        staff_billing.update_tax_rate(
+            session, staff, hst.id, rate="15", now=NOVEMBER_1ST - timedelta(hours=5, minutes=30)
+        )
+
+    invoices.run_invoices(engine, period="2026-10", now=NOVEMBER_1ST)
+
+    with db.read_session(engine) as session:
+        invoice = session.exec(
+            select(Invoice).where(Invoice.organization_id == organization.id)
+        ).one()
+        [tax] = session.exec(select(InvoiceTax).where(InvoiceTax.invoice_id == invoice.id)).all()
+    assert (tax.rate_millipercent, tax.amount_cents) == (13_000, 390)  # October's 13 %
 
 
 # --- Invoice runs and the balance check -----------------------------------------------------

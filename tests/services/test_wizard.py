@@ -6,6 +6,7 @@ from __future__ import annotations
 
 from dataclasses import replace
 from datetime import UTC, datetime
+from zoneinfo import ZoneInfo
 
 import pytest
 from sqlmodel import select
@@ -17,8 +18,9 @@ from portal_core.models.audit import AuditEvent
 from portal_core.models.billing import BillingAccount, BillingCycle, Subscription
 from portal_core.models.payments import PaymentMethod
 from portal_core.money import MICROS_PER_CENT
-from portal_core.services import accounts, payments
+from portal_core.services import accounts
 from portal_core.services.accounts import CompanyDetails, WizardStep
+from portal_core.services.payments import cards
 from tests.factories import actor_of, make_card, make_organization, make_user, organization_of
 from tests.services.support import count, fetch
 
@@ -73,7 +75,7 @@ def _skip_card(engine, user):
 
 def _add_card(engine, user, test_card="pm_card_visa"):
     with db.write_session(engine) as session:
-        payments.start_adding_card(session, actor_of(user), test_card=test_card)
+        cards.start_adding_card(session, actor_of(user), test_card=test_card)
 
 
 def _ready_for_plan(engine, user):
@@ -454,14 +456,23 @@ def test_a_card_in_its_expiry_month_still_counts_and_one_past_it_does_not(engine
     with db.write_session(engine) as session:
         make_card(session, organization_of(session, owner), exp_month=11, exp_year=2026)
 
+    toronto = ZoneInfo("America/Toronto")  # the billing time zone: its days are billing's
     with db.read_session(engine) as session:
         last_day = accounts.wizard_step(
-            session, actor_of(owner), now=datetime(2026, 11, 30, 23, 0, tzinfo=UTC)
+            session, actor_of(owner), now=datetime(2026, 11, 30, 23, 0, tzinfo=toronto)
+        )
+        # 1 December in UTC, still 30 November in the billing time zone.
+        utc_first = accounts.wizard_step(
+            session, actor_of(owner), now=datetime(2026, 12, 1, 2, 0, tzinfo=UTC)
         )
         next_month = accounts.wizard_step(
-            session, actor_of(owner), now=datetime(2026, 12, 1, 0, 0, tzinfo=UTC)
+            session, actor_of(owner), now=datetime(2026, 12, 1, 0, 0, tzinfo=toronto)
         )
-    assert (last_day, next_month) == (WizardStep.CONFIRM, WizardStep.PAYMENT_METHOD)
+    assert (last_day, utc_first, next_month) == (
+        WizardStep.CONFIRM,
+        WizardStep.CONFIRM,
+        WizardStep.PAYMENT_METHOD,
+    )
 
 
 def test_removing_the_card_before_activating_reopens_the_step(engine, owner):
@@ -472,7 +483,7 @@ def test_removing_the_card_before_activating_reopens_the_step(engine, owner):
             select(PaymentMethod).where(PaymentMethod.organization_id == owner.organization_id)
         ).all()
     with db.write_session(engine) as session:
-        payments.remove_card(session, actor_of(owner), card.id)
+        cards.remove_card(session, actor_of(owner), card.id)
 
     assert _step(engine, owner) == WizardStep.PAYMENT_METHOD
 

@@ -1,8 +1,9 @@
 """A small local fake of Stripe's API, for the real ``stripe`` SDK to talk to (DESIGN.md, Tests).
 
 It implements only what the portal calls — customers, Checkout sessions (setup and payment
-mode), SetupIntents, PaymentMethods and PaymentIntents — and is strict where the portal must
-be careful:
+mode, retrieved too), SetupIntents, PaymentMethods, PaymentIntents (each successful one with
+its charge) and refunds (made and listed by charge) — and is strict where the portal must be
+careful:
 
 - every POST must carry an ``Idempotency-Key`` header (400 otherwise), and a key sent again
   with the same request returns the first answer byte for byte, as Stripe does; the same key
@@ -13,7 +14,9 @@ be careful:
   a request that never reached Stripe.
 
 Tests drive what a partner does on Stripe's hosted pages with ``complete_setup`` and
-``pay_checkout``, and build signed webhook deliveries with ``event_payload`` and
+``pay_checkout``, what someone does in Stripe's dashboard with ``refund_in_dashboard``, read
+a charge as a ``charge.*`` event carries it with ``charge_of``, and build signed webhook
+deliveries with ``event_payload`` and
 ``signature_header`` (``t=<ts>,v1=<hex HMAC-SHA256 of "t.payload">``, as Stripe signs).
 """
 
@@ -82,11 +85,43 @@ class FakeStripe:
             return json.loads(json.dumps(session))
 
     def pay_checkout(self, session_id: str) -> dict[str, Any]:
-        """The partner paid on the payment page; returns the completed, paid session."""
+        """The partner paid on the payment page; returns the completed, paid session (with the
+        PaymentIntent that charged the card)."""
         with self._lock:
             session = self.objects[session_id]
-            session.update(status="complete", payment_status="paid")
+            intent = self._store(
+                "pi",
+                "payment_intent",
+                {
+                    "amount": int(session.get("amount_total") or 0),
+                    "customer": session.get("customer"),
+                    "metadata": (session.get("payment_intent_data") or {}).get("metadata", {}),
+                    "status": "succeeded",
+                },
+            )
+            self._charge(intent)
+            session.update(status="complete", payment_status="paid", payment_intent=intent["id"])
             return json.loads(json.dumps(session))
+
+    def refund_in_dashboard(self, intent_id: str, amount: int) -> dict[str, Any]:
+        """Someone refunded ``amount`` of a charge in Stripe's dashboard (no portal metadata);
+        returns the refund."""
+        with self._lock:
+            status, body = self._refund({"payment_intent": intent_id, "amount": str(amount)})
+            assert status == 200, body
+            return dict(json.loads(body))
+
+    def charge_of(self, intent_id: str, *, with_refunds: bool = True) -> dict[str, Any]:
+        """The charge of a PaymentIntent as a ``charge.*`` event carries it: its refunds
+        listed, or (``with_refunds=False``) not, as newer API versions send it."""
+        with self._lock:
+            charge = dict(self.objects[self.objects[intent_id]["latest_charge"]])
+            refunds = [r for r in self.objects.values() if r.get("charge") == charge["id"]]
+            charge["amount_refunded"] = sum(int(r["amount"]) for r in refunds)
+            charge["refunded"] = charge["amount_refunded"] >= int(charge["amount"])
+            if with_refunds:
+                charge["refunds"] = {"object": "list", "data": refunds}
+            return json.loads(json.dumps(charge))
 
     def expire_checkout(self, session_id: str) -> dict[str, Any]:
         with self._lock:
@@ -135,6 +170,20 @@ class FakeStripe:
             return _ok(self._checkout_session(params))
         if method == "POST" and path == "/v1/payment_intents":
             return self._payment_intent(params)
+        if method == "POST" and path == "/v1/refunds":
+            return self._refund(params)
+        if method == "GET" and path == "/v1/refunds":
+            charge = params.get("charge")
+            listed = [r for r in self.objects.values() if r.get("object") == "refund"]
+            data = [r for r in listed if charge is None or r.get("charge") == charge]
+            return _ok({"object": "list", "data": data, "has_more": False})
+        if method == "GET" and len(parts) == 4 and parts[1:3] == ["checkout", "sessions"]:
+            found = self.objects.get(parts[3])
+            if found is None:
+                return _error(
+                    404, "invalid_request_error", f"No such checkout session: '{parts[3]}'"
+                )
+            return _ok(found)
         if (
             method == "GET"
             and len(parts) == 3
@@ -204,6 +253,7 @@ class FakeStripe:
         if test_card is not None:
             decline = test_card.off_session if off_session else test_card.on_session
         if decline is None:
+            self._charge(intent)
             return _ok(intent)
         intent["status"] = "requires_payment_method"
         error = {
@@ -215,6 +265,44 @@ class FakeStripe:
         }
         intent["last_payment_error"] = {k: v for k, v in error.items() if k != "payment_intent"}
         return 402, json.dumps({"error": error}).encode()
+
+    def _charge(self, intent: dict[str, Any]) -> dict[str, Any]:
+        charge = self._store(
+            "ch",
+            "charge",
+            {"amount": intent["amount"], "payment_intent": intent["id"], "paid": True},
+        )
+        intent["latest_charge"] = charge["id"]
+        return charge
+
+    def _refund(self, params: dict[str, Any]) -> tuple[int, bytes]:
+        intent = self.objects.get(str(params.get("payment_intent")))
+        if intent is None or "latest_charge" not in intent:
+            return _error(400, "invalid_request_error", "This PaymentIntent has no charge.")
+        charge_id = intent["latest_charge"]
+        refunded = sum(
+            int(r["amount"]) for r in self.objects.values() if r.get("charge") == charge_id
+        )
+        amount = int(params.get("amount") or int(intent["amount"]) - refunded)
+        if amount <= 0 or refunded + amount > int(intent["amount"]):
+            return _error(
+                400,
+                "invalid_request_error",
+                f"Refund amount ({amount}) is greater than unrefunded amount on charge "
+                f"({int(intent['amount']) - refunded}).",
+            )
+        refund = self._store(
+            "re",
+            "refund",
+            {
+                "amount": amount,
+                "charge": charge_id,
+                "payment_intent": intent["id"],
+                "status": "succeeded",
+                "metadata": params.get("metadata", {}),
+            },
+        )
+        return _ok(refund)
 
     def _new_method(self, test_card: str, customer: Any) -> dict[str, Any]:
         card = card_by_reference(test_card)

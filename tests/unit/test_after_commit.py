@@ -104,3 +104,21 @@ def test_a_connection_back_in_the_pool_keeps_no_deferred_actions(file_engine):
 def test_a_plain_session_cannot_defer(engine):
     with Session(engine) as session, pytest.raises(RuntimeError):
         db.after_commit(session, lambda: None)
+
+
+@pytest.mark.parametrize("unit_of_work", ["session", "connection"])
+def test_a_failing_action_does_not_skip_the_ones_after_it(file_engine, unit_of_work, caplog):
+    ran: list[str] = []
+
+    def receipt() -> None:
+        raise ConnectionRefusedError("the mail server is down")
+
+    opened = db.write_session if unit_of_work == "session" else db.write_connection
+    with opened(file_engine) as target:
+        db.after_commit(target, lambda: ran.append("before"))
+        db.after_commit(target, receipt)
+        db.after_commit(target, lambda: ran.append("after"))
+    # The commit stood and the caller heard nothing: the failure is logged instead.
+
+    assert ran == ["before", "after"]
+    assert "the mail server is down" in caplog.text
