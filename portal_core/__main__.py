@@ -1,7 +1,8 @@
 """The portal's command line: ``python -m portal_core <command>``.
 
 Commands: ``migrate``, ``seed``, ``create-staff EMAIL``, ``outbox``, ``check-balances``,
-``invoices run [--period YYYY-MM]``, ``billing recharge``, ``billing reconcile``, ``mail send``.
+``invoices run [--period YYYY-MM]``, ``billing recharge``, ``billing reconcile``, ``mail send``,
+``scheduler``.
 Bad input prints one clear line and exits with status 2; nothing is half-done. ``invoices run``
 exits with status 1 when an organization could not be invoiced (the others are; run it again).
 ``mail send`` exits with status 1 when a mail could not be sent this time (it stays queued and
@@ -12,7 +13,9 @@ from __future__ import annotations
 
 import argparse
 import getpass
+import signal
 import sys
+import threading
 from collections.abc import Sequence
 
 from sqlalchemy import Engine
@@ -162,6 +165,28 @@ def cmd_mail_send(_args: argparse.Namespace) -> int:
     return 1 if summary.failed else 0
 
 
+def cmd_scheduler(_args: argparse.Namespace) -> int:
+    """The scheduler alone, in the foreground, until Ctrl-C or SIGTERM: for deployments whose
+    portal copies run with ``SCHEDULER=off``. It lets a running job finish before it exits."""
+    from portal_core.services.scheduler import Scheduler
+
+    db.migrate()
+    stop = threading.Event()
+    for signal_number in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(signal_number, lambda _number, _frame: stop.set())
+    scheduler = Scheduler(_engine())
+    scheduler.start()
+    time_zone = scheduler.time_zone.key if scheduler.time_zone else "UTC"
+    print(f"The scheduler runs (billing time zone {time_zone}); Ctrl-C stops it.", flush=True)
+    for job in scheduler.jobs:
+        print(f"  {job.name}: {job.schedule.describe()} ({job.title})", flush=True)
+    stop.wait()
+    print("Stopping: waiting for the running jobs to finish…", flush=True)
+    scheduler.shutdown()
+    print("The scheduler stopped.", flush=True)
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="python -m portal_core", description=__doc__)
     commands = parser.add_subparsers(dest="command", required=True)
@@ -213,6 +238,10 @@ def build_parser() -> argparse.ArgumentParser:
         "time (it stays queued for a later try)"
     )
     mail.add_parser("send", help=send_help, description=send_help).set_defaults(run=cmd_mail_send)
+    commands.add_parser(
+        "scheduler",
+        help="run the recurring jobs (invoices, auto-recharge, …) in the foreground, alone",
+    ).set_defaults(run=cmd_scheduler)
     return parser
 
 

@@ -68,6 +68,11 @@ class Settings(BaseSettings):
     # at a local fake (tests/support/fake_stripe.py).
     stripe_api_base: str | None = None
 
+    # The scheduler of the recurring jobs (the invoice run, auto-recharge's sweep, …) starts
+    # with the portal's ASGI app. ``SCHEDULER=off`` leaves it out: the tests, and copies that
+    # leave the jobs to ``python -m portal_core scheduler`` (which runs it whatever this says).
+    scheduler: bool = True
+
     @classmethod
     def settings_customise_sources(
         cls,

@@ -4,7 +4,8 @@
 tests under ``services/``, ``queries/`` and ``api/`` run a second time on PostgreSQL
 (DESIGN.md, Tests). ``concurrent_engine`` is a file-based SQLite in WAL mode, and
 PostgreSQL, for the tests that race threads: one shared in-memory connection proves nothing
-about concurrency. Settings point at a temporary outbox, and bcrypt runs at its cheapest cost.
+about concurrency. Settings point at a temporary outbox, bcrypt runs at its cheapest cost, and
+the scheduler of the recurring jobs is off.
 """
 
 from __future__ import annotations
@@ -21,6 +22,8 @@ os.environ["PORTAL_ENV"] = "test"
 os.environ["BCRYPT_ROUNDS"] = "4"
 os.environ["COOKIE_KEY"] = "test-only-cookie-key-0123456789abcdefghijklmnop"
 os.environ.pop("SMTP_HOST", None)
+# No test starts the jobs' scheduler by accident; the tests of the scheduler turn it on.
+os.environ["SCHEDULER"] = "off"
 
 import portal_core.models  # noqa: E402,F401  (every table on the metadata)
 from portal_core import db, reference  # noqa: E402

@@ -31,6 +31,7 @@ from portal_core.models.billing import (
     UsageDaily,
     UsageRecord,
 )
+from portal_core.models.jobs import JobOutcome, ScheduledJob
 from portal_core.models.mail import QueuedMail
 from portal_core.models.notices import Notice, NoticeKind, NoticeRead
 from portal_core.models.payments import (
@@ -68,6 +69,7 @@ __all__ = [
     "InvoiceLine",
     "InvoiceStatus",
     "InvoiceTax",
+    "JobOutcome",
     "LedgerEntry",
     "LoginFailure",
     "LoginSession",
@@ -79,6 +81,7 @@ __all__ = [
     "PlatformSetting",
     "Product",
     "Role",
+    "ScheduledJob",
     "Subscription",
     "TaxRate",
     "TokenPurpose",

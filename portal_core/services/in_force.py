@@ -102,28 +102,34 @@ def record_plan_price(session: Session, plan: Plan, *, at: datetime) -> None:
         plan.yearly_monthly_cents,
     ):
         return
-    session.add(
-        PlanPrice(
-            plan_code=plan.code,
-            effective_from=at,
-            monthly_cents=plan.monthly_cents,
-            yearly_monthly_cents=plan.yearly_monthly_cents,
-        )
-    )
+    if current is None or current.effective_from != at:
+        current = PlanPrice(plan_code=plan.code, effective_from=at)
+    # A second change at the same instant corrects the first.
+    current.monthly_cents = plan.monthly_cents
+    current.yearly_monthly_cents = plan.yearly_monthly_cents
+    session.add(current)
     session.flush()
 
 
 def record_tax_rate(session: Session, rate: TaxRate, *, at: datetime) -> None:
-    """The tax's rate holds from ``at``."""
-    session.add(
-        TaxRateChange(
-            country=rate.country,
-            province=rate.province,
-            tax=rate.tax,
-            rate_millipercent=rate.rate_millipercent,
-            effective_from=at,
+    """The tax's rate holds from ``at`` (a second change at the same instant corrects the
+    first)."""
+    change = session.exec(
+        select(TaxRateChange).where(
+            TaxRateChange.country == rate.country,
+            TaxRateChange.province == rate.province,
+            TaxRateChange.tax == rate.tax,
+            TaxRateChange.effective_from == at,
         )
+    ).first() or TaxRateChange(
+        country=rate.country,
+        province=rate.province,
+        tax=rate.tax,
+        effective_from=at,
+        rate_millipercent=rate.rate_millipercent,
     )
+    change.rate_millipercent = rate.rate_millipercent
+    session.add(change)
     session.flush()
 
 

@@ -309,7 +309,7 @@ def _invoice_organization(
     ).first()
     if already is not None:
         return _Issued(Outcome.ALREADY_INVOICED)
-    _apply_pending_downgrade(session, subscription, period)
+    subscriptions.apply_due_change(session, subscription, until=period.ends_at)
     # Everything billed is what held during the period, whatever changed since.
     fees = _subscription_lines(session, organization_id, period)
     buyer = in_force.billing_details_at(session, organization, period.ends_at)
@@ -665,34 +665,6 @@ def _taxes(
             }
         )
     return [(tax, rate, tax_cents(subtotal_cents, rate)) for tax, rate in rates]
-
-
-def _apply_pending_downgrade(session: Session, subscription: Subscription, period: Period) -> None:
-    """Apply a scheduled downgrade whose date (``next_change_at``, fixed when it was asked
-    for) has come by the end of ``period``: its terms hold from that date, whenever the run
-    applies it."""
-    due = subscription.next_change_at
-    if subscription.next_plan_code is None or due is None or due > period.ends_at:
-        return
-    plan = session.get(Plan, subscription.next_plan_code)
-    if plan is None:
-        raise NotFound(f"The plan “{subscription.next_plan_code}” was not found.")
-    subscription.plan_code = plan.code
-    subscription.cycle = subscription.next_cycle or subscription.cycle
-    subscription.term_started_at = due
-    subscription.next_plan_code = None
-    subscription.next_cycle = None
-    subscription.next_change_at = None
-    if not plan.by_contract:
-        subscription.contract_monthly_cents = None
-        subscription.contract_included_requests = None
-        subscription.contract_additional_request_micros = None
-        subscription.contract_lookups_per_second = None
-    subscription.updated_at = due
-    session.add(subscription)
-    in_force.record_terms(session, subscription, at=due)
-    # The new plan's limit, unless staff set one for this organization: theirs holds.
-    subscriptions.cache_credit_limit(session, subscription, plan)
 
 
 # --- The parties, as printed ---------------------------------------------------------------

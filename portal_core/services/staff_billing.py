@@ -72,7 +72,15 @@ from portal_core.money import (
     parse_unit_price,
 )
 from portal_core.permissions import Actor, Capability, require
-from portal_core.services import audit, credit_notes, in_force, invoices, ledger, platform
+from portal_core.services import (
+    audit,
+    credit_notes,
+    in_force,
+    invoices,
+    ledger,
+    platform,
+    subscriptions,
+)
 from portal_core.services.invoices import Period, Progress, RunSummary
 from portal_core.services.ledger import AccountFigure
 from portal_core.services.subscriptions import cache_credit_limit, credit_limit_cents, on_contract
@@ -283,12 +291,13 @@ def set_credit_limit(
         errors["reason"] = problem
     if errors:
         raise ValidationFailed(errors)
+    now = now or utcnow()
     organization = _organization(session, organization_id)
-    subscription, plan = _subscription(session, organization_id)
+    subscription, plan = _subscription(session, organization_id, now)
     before = credit_limit_cents(subscription, plan)
     was_overridden = subscription.credit_limit_override_cents is not None
     subscription.credit_limit_override_cents = override
-    subscription.updated_at = now or utcnow()
+    subscription.updated_at = now
     session.add(subscription)
     after = cache_credit_limit(session, subscription, plan)
     audit.record(
@@ -392,7 +401,7 @@ def set_carrier_contract(
         raise ValidationFailed(errors)
     now = now or utcnow()
     organization = _organization(session, organization_id)
-    subscription, current = _subscription(session, organization_id)
+    subscription, current = _subscription(session, organization_id, now)
     carrier = session.get(Plan, CARRIER_PLAN)
     if carrier is None or not carrier.by_contract:
         raise NotFound("The Carrier plan is missing: run the migrations.")
@@ -444,7 +453,7 @@ def end_carrier_contract(
         raise ValidationFailed({"reason": problem})
     now = now or utcnow()
     organization = _organization(session, organization_id)
-    subscription, current = _subscription(session, organization_id)
+    subscription, current = _subscription(session, organization_id, now)
     if not on_contract(subscription, current):
         raise Conflict(f"{organization.name} has no Carrier contract to end.")
     plan = session.get(Plan, plan_code)
@@ -745,8 +754,11 @@ def _lock_account(session: Session, organization_id: uuid.UUID) -> None:
         raise NotFound("That organization has no billing account.")
 
 
-def _subscription(session: Session, organization_id: uuid.UUID) -> tuple[Subscription, Plan]:
-    """The organization's subscription, locked so a concurrent plan change waits, and its plan."""
+def _subscription(
+    session: Session, organization_id: uuid.UUID, now: datetime
+) -> tuple[Subscription, Plan]:
+    """The organization's subscription as it stands at ``now`` (a downgrade due by then
+    applied), locked so a concurrent plan change waits, and its plan."""
     subscription = session.exec(
         select(Subscription)
         .where(Subscription.organization_id == organization_id)
@@ -755,6 +767,7 @@ def _subscription(session: Session, organization_id: uuid.UUID) -> tuple[Subscri
     ).first()
     if subscription is None:
         raise NotFound("That organization has no subscription.")
+    subscriptions.apply_due_change(session, subscription, until=now)
     plan = session.get(Plan, subscription.plan_code)
     if plan is None:
         raise NotFound(f"The plan “{subscription.plan_code}” was not found.")

@@ -326,6 +326,10 @@ def _situation(
     subscription = session.exec(query).first()
     if subscription is None:
         raise NotFound("Your organization has no subscription.")
+    if lock:
+        # A downgrade whose date has come holds, whether or not a run applied it yet: the
+        # change asked for now starts from the plan in force now.
+        apply_due_change(session, subscription, until=now)
     current = session.get(Plan, subscription.plan_code)
     if current is None:
         raise NotFound(f"The plan “{subscription.plan_code}” was not found.")
@@ -596,6 +600,37 @@ def start_term(session: Session, organization_id: uuid.UUID, *, now: datetime) -
     subscription.updated_at = now
     session.add(subscription)
     in_force.restart_terms(session, subscription, at=now)
+
+
+def apply_due_change(session: Session, subscription: Subscription, *, until: datetime) -> bool:
+    """Apply a scheduled downgrade whose own date (``next_change_at``, fixed when it was asked
+    for) has come by ``until``: its terms hold from that date, whenever it is applied (by the
+    invoice run, or by the next change of the subscription). Returns whether it applied one.
+    The caller holds the subscription's row lock."""
+    due = subscription.next_change_at
+    if subscription.next_plan_code is None or due is None or due > until:
+        return False
+    plan = session.get(Plan, subscription.next_plan_code)
+    if plan is None:
+        raise NotFound(f"The plan “{subscription.next_plan_code}” was not found.")
+    subscription.plan_code = plan.code
+    subscription.cycle = subscription.next_cycle or subscription.cycle
+    subscription.term_started_at = due
+    subscription.next_plan_code = None
+    subscription.next_cycle = None
+    subscription.next_change_at = None
+    if not plan.by_contract:
+        subscription.contract_monthly_cents = None
+        subscription.contract_included_requests = None
+        subscription.contract_additional_request_micros = None
+        subscription.contract_lookups_per_second = None
+    subscription.updated_at = due
+    session.add(subscription)
+    in_force.record_terms(session, subscription, at=due)
+    # The new plan's limit, unless staff set one for this organization: theirs holds.
+    cache_credit_limit(session, subscription, plan)
+    session.flush()
+    return True
 
 
 def _put_on_plan(

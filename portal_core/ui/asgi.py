@@ -1,12 +1,15 @@
 """The portal as one ASGI app: the Streamlit pages, and the REST API under ``/api``.
 
 ``uvicorn portal_core.ui.asgi:app`` serves both on one port (``make run``). The database is
-migrated to the newest schema at start-up. ``st.App`` is marked experimental in Streamlit
-1.67, so the API stays runnable on its own (``portal_core.api.app``).
+migrated to the newest schema at start-up, then the scheduler of the recurring jobs starts
+beside the server (unless ``SCHEDULER=off``) and stops with it, letting the job running at
+that moment finish. ``st.App`` is marked experimental in Streamlit 1.67, so the API stays
+runnable on its own (``portal_core.api.app``), without the scheduler.
 """
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
@@ -15,13 +18,22 @@ from starlette.routing import Mount
 
 from portal_core import db
 from portal_core.api.app import app as api_app
-from portal_core.settings import ROOT
+from portal_core.services.scheduler import Scheduler
+from portal_core.settings import ROOT, get_settings
 
 
 @asynccontextmanager
 async def _lifespan(_app: st.App) -> AsyncIterator[None]:
     db.migrate()
-    yield
+    scheduler = Scheduler(db.engine()) if get_settings().scheduler else None
+    if scheduler is not None:
+        scheduler.start()
+    try:
+        yield
+    finally:
+        if scheduler is not None:
+            # Off the event loop: a job may still be finishing.
+            await asyncio.to_thread(scheduler.shutdown)
 
 
 app = st.App(str(ROOT / "Home.py"), routes=[Mount("/api", app=api_app)], lifespan=_lifespan)

@@ -1,6 +1,7 @@
-"""Staff › Invoice runs drawn: the month to invoice with its confirmation, the run itself with
-its progress, the last run's summary (counts, amount, e-mails, failures), and the balance
-check with the cached figures that differ from what they are recomputed from.
+"""Staff › Invoice runs drawn: the scheduled jobs with their last and next run, the month to
+invoice with its confirmation, the run itself with its progress, the last run's summary
+(counts, amount, e-mails, failures), and the balance check with the cached figures that differ
+from what they are recomputed from.
 
 A confirmed run is queued in session state and made on the next pass, where its progress can
 be drawn; its summary (plain values) stays until the next run.
@@ -8,15 +9,20 @@ be drawn; its summary (plain values) stays until the next run.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+from datetime import datetime, timedelta
 from zoneinfo import ZoneInfo
 
 import streamlit as st
 
 from portal_core.errors import PortalError
 from portal_core.models.base import utcnow
+from portal_core.models.jobs import JobOutcome
 from portal_core.money import format_cents, format_micros
+from portal_core.queries.scheduled_jobs import JobRun
 from portal_core.services import staff_billing
 from portal_core.services.invoices import RunSummary
+from portal_core.services.jobs import Job
 from portal_core.services.sessions import SessionView
 from portal_core.ui import confirm, resources
 from portal_core.ui.text import markdown_escape
@@ -26,6 +32,77 @@ RUN = "staff.invoicing.run"  # the period confirmed, run once on the next pass
 SUMMARY = "staff.invoicing.summary"  # the last run's summary (plain values)
 CHECK = "staff.invoicing.check"  # (when, mismatches) of the last balance check
 PERIOD = "staff.invoicing.period"  # the month chosen
+
+
+# --- Scheduled jobs --------------------------------------------------------------------------
+
+
+def scheduled_jobs(runs: Sequence[JobRun], jobs: Sequence[Job], *, time_zone: ZoneInfo) -> None:
+    """Each job the scheduler runs by itself: its schedule, its last run (when, how long, how
+    it went, what it did) and its next run, in the billing time zone."""
+    st.subheader("Scheduled jobs")
+    st.caption(
+        f"The scheduler runs these by itself; times are in {time_zone.key}, the billing time "
+        "zone. A job missed while the portal was down runs when it starts again."
+    )
+    by_name = {job.name: job for job in jobs}
+    for run in runs:
+        job = by_name[run.name]
+        with st.container(border=True):
+            st.markdown(f"**{markdown_escape(job.title)}** · {job.schedule.describe()}")
+            last, following = st.columns(2)
+            last.markdown(_last_run(run, time_zone))
+            following.markdown(_next_run(run, time_zone))
+            if run.last_summary:
+                st.caption(markdown_escape(run.last_summary))
+            if run.overdue and run.next_run_at is not None:
+                st.warning(
+                    f"Due since {_when(run.next_run_at, time_zone)} and not run: no scheduler "
+                    "seems to be running. Start the portal with the scheduler on, or "
+                    "`python -m portal_core scheduler`.",
+                    icon=":material/schedule:",
+                )
+
+
+def _last_run(run: JobRun, time_zone: ZoneInfo) -> str:
+    started = run.last_started_at
+    if started is None:
+        return "Last run: not yet"
+    if run.running:
+        return f"Last run: :blue[running] since {_when(started, time_zone)}"
+    duration = run.last_duration
+    if duration is None:
+        return (
+            f"Last run: {_when(started, time_zone)}, :red[did not finish] (its process "
+            "stopped); it runs again"
+        )
+    outcome = ":green[succeeded]" if run.last_outcome == JobOutcome.SUCCEEDED else ":red[failed]"
+    return f"Last run: {_when(started, time_zone)}, took {_took(duration)}, {outcome}"
+
+
+def _next_run(run: JobRun, time_zone: ZoneInfo) -> str:
+    if run.next_run_at is None:
+        return "Next run: not scheduled yet (no scheduler has run since this job was added)"
+    if run.running:
+        return "Next run: set when this run finishes"
+    if run.overdue:
+        return f"Next run: :orange[due since] {_when(run.next_run_at, time_zone)}"
+    return f"Next run: {_when(run.next_run_at, time_zone)}"
+
+
+def _when(moment: datetime, time_zone: ZoneInfo) -> str:
+    return f"{moment.astimezone(time_zone):%Y-%m-%d %H:%M}"
+
+
+def _took(duration: timedelta) -> str:
+    seconds = int(duration.total_seconds())
+    if seconds < 1:
+        return "under a second"
+    if seconds < 60:
+        return f"{seconds} s"
+    if seconds < 3600:
+        return f"{seconds // 60} min {seconds % 60} s"
+    return f"{seconds // 3600} h {seconds % 3600 // 60} min"
 
 
 # --- Run invoices ----------------------------------------------------------------------------

@@ -140,6 +140,8 @@ def served_portal(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ServedPo
         "BCRYPT_ROUNDS": "4",
         "COOKIE_NAME": cookie_name,
         "COOKIE_KEY": "e2e-only-cookie-key-0123456789abcdefghijklmnop",
+        # The journeys run the jobs themselves, when they need them (``command``).
+        "SCHEDULER": "off",
     }
     env.pop("SMTP_HOST", None)
     _run_command(env, "migrate")

@@ -31,20 +31,33 @@ SEEDED_FUNDS = "$250.00"
 
 def _term_started_ten_weeks_ago(served_portal: ServedPortal) -> None:
     """Time travel for the invoice run: the demo organization's Starter term began ten weeks
-    ago, so last month owes Starter's fee (the journey cannot wait for a month to end)."""
+    ago — in its subscription and in its history of terms, which the run bills from — so last
+    month owes Starter's fee (the journey cannot wait for a month to end)."""
     engine = db.create_engine(served_portal.database_url)
+    organization = "(SELECT organization_id FROM users WHERE email = :email)"
+    since = {"since": (utcnow() - timedelta(days=70)).replace(tzinfo=None), "email": BILLING_EMAIL}
     try:
         with engine.begin() as connection:
             connection.execute(
                 text(
-                    "UPDATE subscriptions SET term_started_at = :since "
-                    "WHERE organization_id = (SELECT organization_id FROM users "
-                    "WHERE email = :email)"
+                    f"UPDATE subscriptions SET term_started_at = :since "
+                    f"WHERE organization_id = {organization}"
                 ),
-                {
-                    "since": (utcnow() - timedelta(days=70)).replace(tzinfo=None),
-                    "email": BILLING_EMAIL,
-                },
+                since,
+            )
+            connection.execute(
+                text(
+                    f"DELETE FROM subscription_terms WHERE organization_id = {organization} "
+                    "AND effective_to IS NOT NULL"
+                ),
+                since,
+            )
+            connection.execute(
+                text(
+                    "UPDATE subscription_terms SET effective_from = :since, "
+                    f"term_started_at = :since WHERE organization_id = {organization}"
+                ),
+                since,
             )
     finally:
         engine.dispose()

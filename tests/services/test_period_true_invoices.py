@@ -298,3 +298,34 @@ def test_terms_are_recorded_as_the_subscription_changes(engine):
 
     lines, _taxes = _october(engine, member)
     assert lines == [("Competitor plan, October 2026", 70_000)]
+
+
+def test_a_change_after_midnight_starts_from_the_downgrade_that_took_effect_then(engine):
+    member = _member(engine, "provider", country="US", province="NY")
+    with db.write_session(engine) as session:
+        subscriptions.change_plan(
+            session,
+            actor_of(member),
+            plan_code="starter",
+            cycle=BillingCycle.MONTHLY,
+            now=MID_OCTOBER,
+        )  # Provider → Starter, due 1 November
+
+    # At 00:30 on the 1st, before the run, the partner picks Competitor: from Starter (in
+    # force since midnight) that is an upgrade, which takes effect at once.
+    with db.write_session(engine) as session:
+        change = subscriptions.change_plan(
+            session,
+            actor_of(member),
+            plan_code="competitor",
+            cycle=BillingCycle.MONTHLY,
+            now=AFTER_MIDNIGHT,
+        )
+    _run(engine)
+
+    assert change.kind is subscriptions.ChangeKind.UPGRADE
+    assert change.from_plan_name == "Starter"
+    subscription = fetch(engine, Subscription, _organization_id(member))
+    assert (subscription.plan_code, subscription.next_plan_code) == ("competitor", None)
+    lines, _taxes = _october(engine, member)
+    assert lines == [("Provider plan, October 2026", 250_000)]

@@ -100,3 +100,23 @@ def test_make_run_on_another_port_links_e_mails_to_that_port(monkeypatch):
         monkeypatch.setenv(name, value)
 
     assert Settings().public_url == "http://localhost:8123"
+
+
+@pytest.mark.parametrize(("value", "on"), [("off", False), ("false", False), ("on", True)])
+def test_scheduler_reads_on_and_off_from_the_environment(monkeypatch, value, on):
+    monkeypatch.setenv("SCHEDULER", value)
+
+    assert Settings().scheduler is on
+
+
+def test_the_scheduler_is_on_by_default(monkeypatch):
+    monkeypatch.delenv("SCHEDULER", raising=False)
+
+    assert Settings().scheduler is True
+
+
+def test_a_scheduler_value_that_is_not_on_or_off_is_refused(monkeypatch):
+    monkeypatch.setenv("SCHEDULER", "sometimes")
+
+    with pytest.raises(pydantic.ValidationError, match="scheduler"):
+        Settings()
