@@ -33,7 +33,7 @@ seed: migrate
 	$(PYTHON) -m portal_core seed
 
 run: seed
-	$(PYTHON) -m uvicorn portal_core.ui.asgi:app --host $(HOST) --port $(PORT)
+	PORT=$(PORT) $(PYTHON) -m uvicorn portal_core.ui.asgi:app --host $(HOST) --port $(PORT)
 
 lint: $(DEV_STAMP)
 	$(PYTHON) -m ruff check .

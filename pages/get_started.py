@@ -4,19 +4,21 @@ import streamlit as st
 
 from portal_core.services import accounts
 from portal_core.ui import forms, resources, shell
+from portal_core.ui.text import markdown_code
 
 viewer = shell.open_public_page("public.get_started")
 
 st.title("Get Started")
 if viewer is not None:
-    st.info(f"You are signed in as {viewer.email}.", icon=":material/info:")
+    st.info(f"You are signed in as {markdown_code(viewer.email)}.", icon=":material/info:")
     st.page_link("Home.py", label="Go to the Dashboard", icon=":material/arrow_forward:")
     st.stop()
 
-if st.session_state.get("get_started.sent_to"):
+sent_to = st.session_state.get("get_started.sent_to")
+if sent_to:
     st.success(
-        f"Check your e-mail: we sent a link to {st.session_state['get_started.sent_to']} to "
-        "verify your address. It expires in 24 hours.",
+        f"Check your e-mail: we sent a link to {markdown_code(sent_to)} to verify your "
+        "address. It expires in 24 hours.",
         icon=":material/mark_email_read:",
     )
     st.page_link("Home.py", label="Log in", icon=":material/login:")

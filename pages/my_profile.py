@@ -7,6 +7,8 @@ from portal_core.models.accounts import NotificationPreferences
 from portal_core.money import format_cents, parse_dollars
 from portal_core.services import accounts, auth
 from portal_core.ui import confirm, forms, resources, shell, state
+from portal_core.ui.auth import client_address
+from portal_core.ui.text import markdown_code
 
 viewer = shell.open_page("access.my_profile")
 
@@ -32,7 +34,7 @@ with general:
                 st.rerun()
 
     with st.form("profile.email", clear_on_submit=True):
-        st.markdown(f"**E-mail:** `{me.email}`")
+        st.markdown(f"**E-mail:** {markdown_code(me.email)}")
         st.caption("A new address counts once you follow the link we send to it.")
         new_email = st.text_input("New e-mail", autocomplete="email")
         email_errors = forms.FieldErrors()
@@ -45,12 +47,19 @@ with general:
 
             def change_email() -> None:
                 with resources.writing() as session:
-                    accounts.request_email_change(session, viewer.actor, new_email, email_password)
+                    accounts.request_email_change(
+                        session,
+                        viewer.actor,
+                        new_email,
+                        email_password,
+                        ip_address=client_address(),
+                        session_handle=viewer.handle,
+                    )
 
             if forms.attempt(email_errors, change_email):
                 st.success(
-                    f"We sent a confirmation link to {new_email.strip()}. Your e-mail changes "
-                    "when you follow it."
+                    f"We sent a confirmation link to {markdown_code(new_email.strip())}. Your "
+                    "e-mail changes when you follow it."
                 )
 
 with advanced:
@@ -85,6 +94,7 @@ with advanced:
                             current_password=current,
                             new_password=new,
                             keep_session_handle=viewer.handle,
+                            ip_address=client_address(),
                         )
 
                 if forms.attempt(password_errors, change_password):

@@ -28,6 +28,7 @@ import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from email import policy
 from email.message import EmailMessage
 from email.utils import format_datetime, make_msgid
 from enum import StrEnum
@@ -35,6 +36,7 @@ from functools import partial
 from pathlib import Path
 from typing import cast
 
+import idna
 from sqlalchemy import ColumnElement, Connection, Engine, Table, and_, update
 from sqlmodel import Session
 
@@ -65,14 +67,30 @@ class Mail:
 
 
 def build_message(mail: Mail, settings: Settings) -> EmailMessage:
-    message = EmailMessage()
+    to = _wire_address(mail.to)
+    # A non-ASCII local part can only be written in UTF-8 (RFC 6532; smtplib then asks the
+    # server for SMTPUTF8): the default policy would put encoded-words inside the address,
+    # which is no address at all.
+    message = EmailMessage(policy=policy.default if to.isascii() else policy.SMTPUTF8)
     message["From"] = settings.mail_from
-    message["To"] = mail.to
+    message["To"] = to
     message["Subject"] = mail.subject
     message["Date"] = format_datetime(utcnow())
     message["Message-ID"] = make_msgid(domain="portal.sipstack.test")
     message.set_content(mail.body)
     return message
+
+
+def _wire_address(address: str) -> str:
+    """``address`` as mail carries it: its domain as the ASCII A-label every server accepts
+    (bücher.example → xn--bcher-kva.example), the local part as it is."""
+    local, at, domain = address.rpartition("@")
+    if not at or domain.isascii():
+        return address
+    try:
+        return f"{local}@{idna.encode(domain, uts46=True).decode('ascii')}"
+    except idna.IDNAError:
+        return address
 
 
 def send(mail: Mail, settings: Settings | None = None) -> None:

@@ -27,14 +27,29 @@ def micros_to_cents(micros: int) -> int:
     return int((Decimal(micros) / MICROS_PER_CENT).quantize(Decimal(1), rounding=ROUND_HALF_UP))
 
 
+# Commas that group thousands, and nothing else: 1,050 and 1,050.00, never 10,50 or 1,0500.
+_THOUSANDS = re.compile(r"[0-9]{1,3}(?:,[0-9]{3})+(?:\.[0-9]*)?")
+
+
 def parse_dollars(text: str) -> int:
     """Parse what a partner typed ("1,250.50", "$10", "−$3.00") into cents; refuse fractions
     of a cent, and Decimal's own spellings ("1e3", "1_000", "NaN") that no partner means.
-    Whole dollars are capped at 13 digits, beyond any real amount."""
-    cleaned = text.strip().replace(",", "").replace("−", "-")
+    Whole dollars are capped at 13 digits, beyond any real amount.
+
+    A comma is read only as a separator of thousands, and only where it is one: "10,50" is
+    refused, never guessed to be $1,050.00 (where a comma marks the cents) or $10.50."""
+    cleaned = text.strip().replace("−", "-")
     sign = -1 if cleaned.startswith("-") else 1
+    unsigned = cleaned.removeprefix("-").strip().removeprefix("$").strip()
+    if "," in unsigned:
+        if not _THOUSANDS.fullmatch(unsigned):
+            raise ValueError(
+                f"“{text}” is not an amount in dollars. Use a point for cents, as in 10.50; "
+                "a comma may only group thousands, as in 1,050.00."
+            )
+        unsigned = unsigned.replace(",", "")
     return sign * _fixed_point(
-        cleaned.removeprefix("-").strip().removeprefix("$").strip(),
+        unsigned,
         whole_digits=13,
         places=2,
         not_a_number=f"“{text}” is not an amount in dollars, such as 25.00.",

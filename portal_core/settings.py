@@ -33,7 +33,10 @@ class Settings(BaseSettings):
 
     portal_env: Literal["development", "test", "production"] = "development"
     database_url: str = f"sqlite:///{DATA_DIR / 'portal.db'}"
-    public_url: str = "http://localhost:8501"
+    # The port ``make run`` serves on; unset, the portal's address follows it, so the links
+    # in e-mails point where the portal answers.
+    port: int = Field(default=8501, ge=1, le=65535)
+    public_url: str = ""
 
     cookie_name: str = "sipstack_portal"
     cookie_key: str = DEVELOPMENT_COOKIE_KEY
@@ -80,6 +83,12 @@ class Settings(BaseSettings):
         file_secret_settings: PydanticBaseSettingsSource,
     ) -> tuple[PydanticBaseSettingsSource, ...]:
         return (init_settings, env_settings, TomlConfigSettingsSource(settings_cls))
+
+    @model_validator(mode="after")
+    def _public_url_on_the_port(self) -> Settings:
+        if not self.public_url:
+            self.public_url = f"http://localhost:{self.port}"
+        return self
 
     @model_validator(mode="after")
     def _refuse_placeholder_secrets(self) -> Settings:

@@ -22,7 +22,14 @@ from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session, col, select
 
 from portal_core import emails
-from portal_core.errors import Conflict, NotFound, ValidationFailed
+from portal_core.errors import (
+    AuthenticationFailed,
+    Conflict,
+    NotFound,
+    PortalError,
+    Throttled,
+    ValidationFailed,
+)
 from portal_core.mail import send_after_commit
 from portal_core.models.access import EmailToken, TokenPurpose
 from portal_core.models.accounts import (
@@ -37,7 +44,7 @@ from portal_core.models.base import utcnow
 from portal_core.models.billing import BillingCycle, Plan, Subscription
 from portal_core.permissions import Actor, Capability, require, require_organization
 from portal_core.rules.cards import has_usable_card
-from portal_core.services import audit, in_force, sessions, subscriptions
+from portal_core.services import audit, in_force, sessions, subscriptions, throttle
 from portal_core.services.passwords import hash_password, password_problem, verify_password
 from portal_core.services.secrets import digest, new_secret
 from portal_core.services.validation import (
@@ -545,9 +552,14 @@ def request_email_change(
     new_email: str,
     current_password: str,
     *,
+    ip_address: str | None = None,
+    session_handle: str | None = None,
     now: datetime | None = None,
 ) -> None:
-    """E-mail a confirmation link to the new address; the old one counts until it is used."""
+    """E-mail a confirmation link to the new address; the old one counts until it is used.
+
+    ``ip_address`` and ``session_handle`` say where the request comes from, for the check of
+    the current password (``check_current_password``)."""
     now = now or utcnow()
     user = _load_user(session, actor)
     if problem := email_problem(new_email):
@@ -555,8 +567,14 @@ def request_email_change(
     email = normalize_email(new_email)
     if email == user.email:
         raise ValidationFailed({"email": "That is already your e-mail address."})
-    if not verify_password(current_password, user.password_hash):
-        raise ValidationFailed({"current_password": "Your current password is not right."})
+    check_current_password(
+        session,
+        user,
+        current_password,
+        ip_address=ip_address,
+        session_handle=session_handle,
+        now=now,
+    )
     if _user_by_email(session, email) is not None:
         # Same answer as for a free address: whether it is taken is not ours to tell.
         send_after_commit(session, emails.sign_up_attempt(email))
@@ -575,13 +593,23 @@ def change_password(
     current_password: str,
     new_password: str,
     keep_session_handle: str | None,
+    ip_address: str | None = None,
     now: datetime | None = None,
 ) -> None:
-    """Change the password; every other session ends, and the user is told by e-mail."""
+    """Change the password; every other session ends, and the user is told by e-mail.
+
+    ``keep_session_handle`` is the session asking (it stays, unless the current password is
+    missed too often: ``check_current_password``), ``ip_address`` where it asks from."""
     now = now or utcnow()
     user = _load_user(session, actor)
-    if not verify_password(current_password, user.password_hash):
-        raise ValidationFailed({"current_password": "Your current password is not right."})
+    check_current_password(
+        session,
+        user,
+        current_password,
+        ip_address=ip_address,
+        session_handle=keep_session_handle,
+        now=now,
+    )
     if problem := password_problem(new_password, user_inputs=(user.name, user.email)):
         raise ValidationFailed({"new_password": problem})
     if verify_password(new_password, user.password_hash):
@@ -591,6 +619,53 @@ def change_password(
         session, user.id, reason="password_changed", now=now, except_handle=keep_session_handle
     )
     audit.record(session, "password.changed", actor=actor, subject=user.email)
+
+
+CURRENT_PASSWORD_WRONG = "Your current password is not right."
+TOO_MANY_MISSES = (
+    "Too many wrong passwords: you are logged out. Log in again, or reset your password."
+)
+
+
+def check_current_password(
+    session: Session,
+    user: User,
+    password: str,
+    *,
+    ip_address: str | None,
+    session_handle: str | None,
+    now: datetime,
+) -> None:
+    """Check the current password that My Profile asks for, throttled like a login.
+
+    Whoever holds a session (a stolen cookie, an unlocked computer) could otherwise guess the
+    password without limit. A miss counts as a failed login of the account from
+    ``ip_address`` (``services.throttle``); the miss that reaches a limit also ends the
+    session ``session_handle``, so the guesser is logged out and meets the login's lock.
+    Past a limit, the check is refused before any password is compared.
+    """
+    throttle.refuse_if_throttled(session, user.email, ip_address, now)
+    if verify_password(password, user.password_hash):
+        return
+    throttle.record_failure(session, user.email, ip_address, now)
+    audit.record(
+        session,
+        "password.check_failed",
+        organization_id=user.organization_id,
+        subject=user.email,
+        ip_address=throttle.stored_address(ip_address),
+    )
+    try:
+        throttle.refuse_if_throttled(session, user.email, ip_address, now)
+    except Throttled:
+        if session_handle is not None:
+            sessions.end_session(session, session_handle, reason="password_guessed", now=now)
+        error: PortalError = AuthenticationFailed(TOO_MANY_MISSES)
+    else:
+        error = ValidationFailed({"current_password": CURRENT_PASSWORD_WRONG})
+    # The unit of work rolls back on the error: the miss (and the session's end) must stay.
+    session.commit()
+    raise error
 
 
 def set_password(session: Session, user: User, password: str, *, now: datetime) -> None:

@@ -1,31 +1,25 @@
 """Logging in, out, and back in after a forgotten password.
 
-Throttling (SPEC.md, 4): failed attempts are rows in ``login_failures``; within a sliding
-window (15 minutes by default) an e-mail and address pair may fail 5 times, one e-mail
-50 times from all addresses together, and one address 20 times. Past a limit the answer is
-"try again in N minutes" until the oldest counted failure leaves the window, so the lock
-always expires, and an attacker elsewhere cannot lock a user out of the user's own address
-with the pair limit. An unknown e-mail is answered exactly like a wrong password, and costs
-the same bcrypt time.
+Wrong passwords are throttled per account and per address (``services.throttle``, SPEC.md, 4).
+An unknown e-mail is answered exactly like a wrong password, and costs the same bcrypt time.
 """
 
 from __future__ import annotations
 
-import math
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import NoReturn
 
-from sqlalchemy import ColumnElement, delete, func
+from sqlalchemy import func
 from sqlmodel import Session, col, select
 
 from portal_core import emails
-from portal_core.errors import AuthenticationFailed, Throttled, ValidationFailed
+from portal_core.errors import AuthenticationFailed, ValidationFailed
 from portal_core.mail import send_after_commit
-from portal_core.models.access import EmailToken, LoginFailure, TokenPurpose
+from portal_core.models.access import EmailToken, TokenPurpose
 from portal_core.models.accounts import Organization, OrganizationStatus, User, UserStatus
 from portal_core.models.base import utcnow
-from portal_core.services import audit, sessions
+from portal_core.services import audit, sessions, throttle
 from portal_core.services.accounts import consume_token, issue_token, set_password
 from portal_core.services.passwords import (
     burn_verification_time,
@@ -33,13 +27,11 @@ from portal_core.services.passwords import (
     verify_password,
 )
 from portal_core.services.validation import normalize_email
-from portal_core.settings import get_settings
 
 WRONG_CREDENTIALS = "That e-mail and password do not match an account."
 DEACTIVATED = "This account has been deactivated. Contact your organization's owner."
 RESET_LINK_LIFETIME = timedelta(hours=1)
 RESETS_PER_HOUR = 3
-UNKNOWN_ADDRESS = "unknown"
 
 
 @dataclass(frozen=True)
@@ -62,14 +54,14 @@ def log_in(
     The password is taken exactly as typed: nothing stripped, nothing lower-cased.
     """
     now = now or utcnow()
-    address = (ip_address or UNKNOWN_ADDRESS)[:45]
+    address = throttle.stored_address(ip_address)
     normalized = normalize_email(email)[:254]
-    _refuse_if_throttled(session, normalized, address, now)
+    throttle.refuse_if_throttled(session, normalized, ip_address, now)
     user = session.exec(select(User).where(User.email == normalized)).first()
     if user is None:
         burn_verification_time(password)
     if user is None or not verify_password(password, user.password_hash):
-        session.add(LoginFailure(email=normalized, ip_address=address, at=now))
+        throttle.record_failure(session, normalized, ip_address, now)
         audit.record(
             session,
             "login.failed",
@@ -90,7 +82,7 @@ def log_in(
             ip_address=address,
         )
         _commit_then_refuse(session, AuthenticationFailed(DEACTIVATED))
-    session.execute(delete(LoginFailure).where(col(LoginFailure.email) == normalized))
+    throttle.forget_own_failures(session, normalized, ip_address)
     handle = sessions.start_session(
         session, user.id, ip_address=ip_address, user_agent=user_agent, now=now
     )
@@ -117,37 +109,6 @@ def _commit_then_refuse(session: Session, error: AuthenticationFailed) -> NoRetu
     raise error
 
 
-def _refuse_if_throttled(session: Session, email: str, address: str, now: datetime) -> None:
-    settings = get_settings()
-    window = timedelta(minutes=settings.login_window_minutes)
-    since = now - window
-    limits: list[tuple[list[ColumnElement[bool]], int]] = [
-        (
-            [col(LoginFailure.email) == email, col(LoginFailure.ip_address) == address],
-            settings.login_failures_per_account,
-        ),
-        ([col(LoginFailure.email) == email], settings.login_failures_per_account_everywhere),
-        ([col(LoginFailure.ip_address) == address], settings.login_failures_per_address),
-    ]
-    for conditions, limit in limits:
-        # The limit-th most recent failure in the window: while it is inside, we refuse.
-        nth_latest = session.exec(
-            select(LoginFailure.at)
-            .where(*conditions, col(LoginFailure.at) > since)
-            .order_by(col(LoginFailure.at).desc())
-            .offset(limit - 1)
-            .limit(1)
-        ).first()
-        if nth_latest is not None:
-            wait = nth_latest + window - now
-            minutes = max(1, math.ceil(wait.total_seconds() / 60))
-            raise Throttled(
-                f"Too many failed attempts. Try again in {minutes} minute"
-                f"{'s' if minutes != 1 else ''}, or reset your password.",
-                retry_after_seconds=max(1, math.ceil(wait.total_seconds())),
-            )
-
-
 def log_out(session: Session, handle: str, *, now: datetime | None = None) -> None:
     view = sessions.resolve(session, handle, now=now)
     sessions.end_session(session, handle, reason="logout", now=now)
@@ -170,10 +131,7 @@ def log_out_other_sessions(session: Session, handle: str, *, now: datetime | Non
 
 def forget_expired_failures(session: Session, *, now: datetime | None = None) -> int:
     """Delete failures older than the window (they count for nothing any more)."""
-    now = now or utcnow()
-    window = timedelta(minutes=get_settings().login_window_minutes)
-    result = session.execute(delete(LoginFailure).where(col(LoginFailure.at) <= now - window))
-    return int(getattr(result, "rowcount", 0) or 0)
+    return throttle.forget_expired_failures(session, now=now or utcnow())
 
 
 # --- Forgotten password ------------------------------------------------------------------
@@ -220,7 +178,7 @@ def reset_password(
         user.status = UserStatus.ACTIVE
         user.email_verified_at = now
     sessions.end_user_sessions(session, user.id, reason="password_reset", now=now)
-    session.execute(delete(LoginFailure).where(col(LoginFailure.email) == user.email))
+    throttle.forget_account_failures(session, user.email)
     audit.record(
         session, "password.reset", organization_id=user.organization_id, subject=user.email
     )

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+import unicodedata
 from collections.abc import Mapping
 from typing import TypeVar
 
@@ -29,8 +30,10 @@ def checked(model: type[Model], value: pydantic.BaseModel, messages: Mapping[str
 
 
 def normalize_email(raw: str) -> str:
-    """The address as stored: trimmed and lower-cased (addresses compare case-insensitively)."""
-    return raw.strip().lower()
+    """The address as stored and compared: trimmed, lower-cased (addresses compare
+    case-insensitively) and in Unicode's composed form (NFC), so "josé" typed as one
+    character or as "e" and a combining accent is one address, not two look-alike accounts."""
+    return unicodedata.normalize("NFC", raw.strip().lower())
 
 
 def email_problem(raw: str) -> str | None:

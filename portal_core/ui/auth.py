@@ -147,7 +147,7 @@ def login_form(cookie: LoginCookie) -> sessions.SessionView | None:
     try:
         with resources.writing() as session:
             logged_in = auth.log_in(
-                session, email, password, ip_address=_client_address(), user_agent=_user_agent()
+                session, email, password, ip_address=client_address(), user_agent=_user_agent()
             )
     except (AuthenticationFailed, Throttled) as error:
         message.error(error.message)
@@ -158,10 +158,17 @@ def login_form(cookie: LoginCookie) -> sessions.SessionView | None:
     return logged_in.view
 
 
-def _client_address() -> str | None:
-    """The browser's IP address when Streamlit knows it (not behind every proxy, nor in tests)."""
+def client_address() -> str | None:
+    """The browser's IP address, for the password throttle; None when it is not known.
+
+    It is the websocket's peer as uvicorn reports it: uvicorn replaces a proxy's address with
+    the one the proxy forwards (``X-Forwarded-For``) only when the proxy is one it trusts
+    (``FORWARDED_ALLOW_IPS``), so a forged header from anyone else changes nothing; never read
+    that header here. Streamlit reports a loopback peer as None: a browser on this machine, or
+    a local proxy that forwards no address, tells clients apart by nothing.
+    """
     address = st.context.ip_address
-    return address if isinstance(address, str) else None
+    return address if isinstance(address, str) and address else None
 
 
 def _user_agent() -> str | None:

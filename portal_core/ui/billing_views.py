@@ -271,7 +271,8 @@ def _recharge_card(recharge: AutoRechargeView) -> None:
         st.page_link(methods_page.script, label="Add a card", icon=":material/add_card:")
     elif default_card.expired:
         st.warning(
-            f"Your default card, {default_card.label}, expired ({default_card.expiry}): make "
+            f"Your default card, {markdown_escape(default_card.label)}, expired "
+            f"({default_card.expiry}): make "
             "another card the default.",
             icon=":material/event_busy:",
         )

@@ -210,7 +210,7 @@ def _make_default(viewer: SessionView, card_id: str) -> None:
         return
     # The rows may move (sorted by last update): a kept selection could point at another card.
     table.clear_selection(TABLE_KEY)
-    state.flash(f"{card_label(made.brand, made.last4)} is now your default card.")
+    state.flash(f"{markdown_escape(card_label(made.brand, made.last4))} is now your default card.")
 
 
 def auto_recharge_note() -> None:
@@ -270,7 +270,7 @@ def _add_sandbox_card(viewer: SessionView, gateway_ref: str) -> str:
     saved = setup.card
     if saved is None:  # only Stripe answers with a page; the sandbox saves at once
         return "The card is being confirmed: it appears here in a moment."
-    label = card_label(saved.brand, saved.last4)
+    label = markdown_escape(card_label(saved.brand, saved.last4))
     default = " It is your default card." if saved.is_default else ""
     return f"{label} is saved.{default}"
 
@@ -289,9 +289,9 @@ def remove_card_dialog(viewer: SessionView) -> None:
         with resources.writing() as session:
             default = cards.remove_card(session, viewer.actor, to_remove.id)
         table.clear_selection(TABLE_KEY)  # its row is gone: another card would take it
-        message = f"{to_remove.label} is removed."
+        message = f"{markdown_escape(to_remove.label)} is removed."
         if default is not None:
-            label = card_label(default.brand, default.last4)
+            label = markdown_escape(card_label(default.brand, default.last4))
             message += f" {label} is now your default card."
         return message
 
@@ -304,8 +304,8 @@ def remove_card_dialog(viewer: SessionView) -> None:
     confirm.dialog(
         REMOVE_ASKED,
         title="Remove this card?",
-        message=f"{to_remove.label}, expiring {to_remove.expiry}, will no longer be offered "
-        f"for payments.{warning} Past payments keep naming it.",
+        message=f"{markdown_escape(to_remove.label)}, expiring {to_remove.expiry}, will no "
+        f"longer be offered for payments.{warning} Past payments keep naming it.",
         confirm_label="Remove card",
         action=remove,
     )

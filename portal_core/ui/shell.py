@@ -29,7 +29,7 @@ from portal_core.services.sessions import SessionView
 from portal_core.ui import resources, state, theme
 from portal_core.ui.auth import LoginCookie, current_view, log_out, login_form
 from portal_core.ui.registry import BY_ID, HOME, PAGES, Audience, PageSpec, Section, page
-from portal_core.ui.text import markdown_escape
+from portal_core.ui.text import markdown_code, markdown_escape
 
 LOGO = str(Path(__file__).parent / "assets" / "sipstack_logo.svg")
 MARK = str(Path(__file__).parent / "assets" / "sipstack_mark.png")  # the favicon, served by us
@@ -108,8 +108,8 @@ def _refusal(spec: PageSpec, view: SessionView) -> Refusal | None:
     return None
 
 
-def _not_your_role(_view: SessionView) -> None:
-    _refuse("Your role does not give you access to this page.")
+def _not_your_role(view: SessionView) -> None:
+    _refuse(view, "Your role does not give you access to this page.")
 
 
 def _owner_activates(_view: SessionView) -> None:
@@ -117,20 +117,24 @@ def _owner_activates(_view: SessionView) -> None:
     st.write("Its owner is finishing the activation; the portal opens when they are done.")
 
 
-def _not_for_staff(_view: SessionView) -> None:
-    _refuse("Activation is for partner accounts; staff accounts are ready to use.")
+def _not_for_staff(view: SessionView) -> None:
+    _refuse(view, "Activation is for partner accounts; staff accounts are ready to use.")
 
 
-def _refuse(message: str) -> None:
+def _refuse(view: SessionView, message: str) -> None:
     st.title("No access")
     st.error(message, icon=":material/block:")
-    st.page_link("Home.py", label="Back to the Dashboard", icon=":material/arrow_back:")
+    if view.is_staff:  # staff have no Dashboard: they land on Staff › Organizations
+        landing = page("staff.organizations")
+        st.page_link(landing.script, label=f"Back to {landing.title}", icon=":material/arrow_back:")
+    else:
+        st.page_link("Home.py", label="Back to the Dashboard", icon=":material/arrow_back:")
 
 
 def _check_your_email(view: SessionView) -> None:
     st.title("Check your e-mail")
     st.write(
-        f"We sent a link to **{markdown_escape(view.email)}** to verify your e-mail address. "
+        f"We sent a link to {markdown_code(view.email)} to verify your e-mail address. "
         "Follow it to continue setting up your SIPSTACK partner account. It can take a minute "
         "to arrive; check your spam folder."
     )
@@ -225,7 +229,9 @@ def _top_bar(view: SessionView) -> None:
         with bell:
             _notices_bell(view, unread)
     with right:
-        with st.popover(view.name, icon=":material/account_circle:", width="stretch"):
+        with st.popover(
+            markdown_escape(view.name), icon=":material/account_circle:", width="stretch"
+        ):
             st.text(view.email)
             if view.verified and (view.is_staff or view.organization_active):
                 st.page_link(

@@ -77,7 +77,7 @@ def account(
     """One organization's account: its money and terms, its ledger, and the forms of staff's
     actions, each confirmed with a reason."""
     list_detail.detail_heading(
-        summary.organization_name,
+        md(summary.organization_name),
         close_key="staff.billing.close",
         param=ORGANIZATION_PARAM,
         table_key=ACCOUNTS_TABLE,
@@ -219,8 +219,8 @@ class _Posting(_Request):
                 idempotency_key=self.token,
             )
         return (
-            f"Posted {format_cents(entry.amount_cents)} to {summary.organization_name}; its "
-            f"balance is now {format_cents(entry.balance_after_cents)}."
+            f"Posted {md(format_cents(entry.amount_cents))} to {md(summary.organization_name)}; "
+            f"its balance is now {md(format_cents(entry.balance_after_cents))}."
         )
 
 
@@ -254,7 +254,9 @@ class _LimitChange(_Request):
             in_force = staff_billing.set_credit_limit(
                 session, actor, self.organization_id, limit=self.limit, reason=reason
             )
-        return f"{summary.organization_name}'s credit limit is now {format_cents(in_force)}."
+        return (
+            f"{md(summary.organization_name)}'s credit limit is now {md(format_cents(in_force))}."
+        )
 
 
 @dataclass(frozen=True)
@@ -286,7 +288,7 @@ class _ContractChange(_Request):
             staff_billing.set_carrier_contract(
                 session, actor, self.organization_id, self.form, reason=reason
             )
-        return f"{summary.organization_name} is on its Carrier contract."
+        return f"{md(summary.organization_name)} is on its Carrier contract."
 
 
 @dataclass(frozen=True)
@@ -314,7 +316,9 @@ class _ContractEnd(_Request):
             plan = staff_billing.end_carrier_contract(
                 session, actor, self.organization_id, plan_code=self.plan_code, reason=reason
             )
-        return f"{summary.organization_name}'s contract ended; it is on the {plan.name} plan."
+        return (
+            f"{md(summary.organization_name)}'s contract ended; it is on the {md(plan.name)} plan."
+        )
 
 
 @dataclass(frozen=True)
@@ -353,7 +357,7 @@ class _CreditNoteRequest(_Request):
             )
         return (
             f"Credit note {note.label} issued: {format_cents(note.total_cents)}, taxes "
-            f"included, credited to {summary.organization_name}'s balance."
+            f"included, credited to {md(summary.organization_name)}'s balance."
         )
 
 
@@ -400,7 +404,8 @@ class _RefundRequest(_Request):
             )
         return (
             f"Refunded {format_cents(refund.amount_cents)} to the card; "
-            f"{format_cents(refund.balance_cents)} left {summary.organization_name}'s balance."
+            f"{format_cents(refund.balance_cents)} left {md(summary.organization_name)}'s "
+            "balance."
         )
 
 

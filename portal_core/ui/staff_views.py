@@ -24,7 +24,7 @@ from portal_core.queries.staff import Member, OrganizationDetail
 from portal_core.services import staff as staff_services
 from portal_core.services.sessions import SessionView
 from portal_core.ui import confirm, list_detail, resources, table
-from portal_core.ui.text import markdown_escape
+from portal_core.ui.text import markdown_code, markdown_escape
 
 ORGANIZATION_PARAM = "organization"
 _ORGANIZATIONS_TABLE = "staff.organizations"
@@ -44,6 +44,13 @@ class _Change:
     id: uuid.UUID
     name: str
     activate: bool
+    email: str | None = None  # a user's
+
+    @property
+    def shown(self) -> str:
+        """Who or what, as markdown: the name as typed, and a user's e-mail address."""
+        name = markdown_escape(self.name)
+        return f"{name} ({markdown_code(self.email)})" if self.email else name
 
     @property
     def verb(self) -> str:
@@ -184,12 +191,12 @@ def _members(detail: OrganizationDetail) -> None:
 def _member_row(member: Member, widths: list[float]) -> None:
     name, email, role, status, created, action = st.columns(widths, vertical_alignment="center")
     name.markdown(markdown_escape(member.name))
-    email.markdown(markdown_escape(member.email))
+    email.markdown(markdown_code(member.email))
     role.markdown(member.role.value.title())
     status.markdown(member.status.value.title())
     created.markdown(_when(member.created_at))
     change = _Change(
-        "user", member.id, f"{member.name} ({member.email})", activate=member.deactivated
+        "user", member.id, member.name, activate=member.deactivated, email=member.email
     )
     action.button(
         change.verb,
@@ -221,7 +228,7 @@ def _remember_outcome(outcome: str) -> None:
 
 
 def _consequence(change: _Change) -> str:
-    name = f"**{markdown_escape(change.name)}**"
+    name = f"**{change.shown}**"
     if change.target == "user":
         if change.activate:
             return f"{name} will be able to sign in again."
@@ -235,13 +242,14 @@ def _consequence(change: _Change) -> str:
 
 
 def _outcome(change: _Change) -> str:
+    """What was done, as markdown (it is shown by ``list_detail.detail_heading``)."""
     if change.target == "user":
         if change.activate:
-            return f"{change.name} is reactivated and can sign in again."
-        return f"{change.name} is deactivated; their sessions have ended."
+            return f"{change.shown} is reactivated and can sign in again."
+        return f"{change.shown} is deactivated; their sessions have ended."
     if change.activate:
-        return f"{change.name} is reactivated."
-    return f"{change.name} is deactivated; its users' sessions have ended."
+        return f"{change.shown} is reactivated."
+    return f"{change.shown} is deactivated; its users' sessions have ended."
 
 
 # --- Text ----------------------------------------------------------------------------------

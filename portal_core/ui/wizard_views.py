@@ -26,6 +26,7 @@ from portal_core.services.sessions import SessionView
 from portal_core.services.subscriptions import cycle_label
 from portal_core.settings import get_settings
 from portal_core.ui import forms, resources, state
+from portal_core.ui.text import markdown_escape
 
 SETUP_PARAM = "card_setup"  # Stripe's setup page sends the owner back with done / cancelled
 SETUP_URL = "activate.card.setup_url"  # Stripe's setup page, once asked for
@@ -214,7 +215,7 @@ def payment_method_step(
     if expired:
         st.warning(
             "Your saved card "
-            + ", ".join(f"{card.label} ({card.expiry})" for card in expired)
+            + ", ".join(f"{markdown_escape(card.label)} ({card.expiry})" for card in expired)
             + " has expired: save another one.",
             icon=":material/event_busy:",
         )
@@ -341,11 +342,11 @@ def ready_step(
 ) -> None:
     """What the account starts with, and the button that activates it."""
     st.subheader("All set")
-    st.write(f"**{organization.legal_name}** is ready to activate.")
+    st.write(f"**{markdown_escape(organization.legal_name or '')}** is ready to activate.")
     st.markdown(
-        f"- Plan: **{plan.plan_name}**, {cycle_label(plan.cycle)}\n"
+        f"- Plan: **{markdown_escape(plan.plan_name)}**, {cycle_label(plan.cycle)}\n"
         + (
-            f"- Card: **{card.label}** (expires {card.expiry})"
+            f"- Card: **{markdown_escape(card.label)}** (expires {card.expiry})"
             if card
             else "- Card: none yet; add one any time in Billing › Payment Methods"
         )

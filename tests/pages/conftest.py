@@ -21,6 +21,7 @@ from portal_core.models.accounts import Role, User
 from portal_core.models.payments import PaymentMethod
 from portal_core.settings import ROOT, get_settings
 from portal_core.ui import state
+from portal_core.ui.text import WORD_JOINER
 from tests.conftest import build_schema
 from tests.factories import log_in, make_card, make_user, organization_of
 
@@ -84,7 +85,13 @@ def texts(app: AppTest) -> str:
 
 def plain(app: AppTest) -> str:
     """The text drawn, markdown escapes removed ("\\$30\\.00" reads "$30.00")."""
-    return re.sub(r"\\(.)", r"\1", texts(app))
+    return unescaped(texts(app))
+
+
+def unescaped(markdown: str) -> str:
+    """``markdown`` as it reads: escapes removed, and the invisible word joiners that keep an
+    address from becoming a link (``ui.text.markdown_escape``) dropped."""
+    return re.sub(r"\\(.)", r"\1", markdown).replace(WORD_JOINER, "")
 
 
 def refused(app: AppTest) -> bool:

@@ -130,7 +130,7 @@ def test_sign_up_says_check_your_email_and_mails_the_verification_link(
     app = fill_sign_up(portal.open("pages/get_started.py"), email="Grace@COBOL.example")
     assert not app.exception
     [success] = [str(message.value) for message in app.success]
-    assert success.startswith("Check your e-mail: we sent a link to Grace@COBOL.example")
+    assert success.startswith("Check your e-mail: we sent a link to `Grace@COBOL.example` ")
     [mail] = outbox_messages(outbox_dir)
     assert mail["To"] == "grace@cobol.example"
     assert token_in(mail.get_content(), "verify_email")

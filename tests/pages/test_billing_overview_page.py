@@ -293,6 +293,32 @@ def test_a_bad_amount_shows_why_under_the_field_and_no_pay_now(portal: Portal, t
     assert not pay_buttons(app)
 
 
+def test_a_decimal_comma_is_refused_not_read_as_thousands(portal: Portal) -> None:
+    user = make_member(portal)
+    add_card(portal, user)
+
+    app = enter_amount(open_page(portal, user), "10,50")
+
+    assert not app.exception
+    assert error_texts(app) == [
+        "“10,50” is not an amount in dollars. Use a point for cents, as in 10.50; a comma may "
+        f"only group thousands, as in 1,050.00. {BOUNDS}"
+    ]
+    assert "$1,050.00" not in plain(app)
+    assert not pay_buttons(app)
+
+
+def test_a_thousands_comma_is_quoted_as_thousands(portal: Portal) -> None:
+    user = make_member(portal)
+    add_card(portal, user)
+
+    app = enter_amount(open_page(portal, user), "1,050.00")
+
+    assert not app.exception
+    assert "| Amount added to your balance | $1,050.00 |" in plain(app)
+    assert [button.label for button in pay_buttons(app)] == ["Pay now $1,080.98"]
+
+
 # --- Add funds: paying ---------------------------------------------------------------------
 
 
@@ -622,6 +648,18 @@ def test_auto_recharge_bad_figures_show_under_their_fields(portal: Portal) -> No
     assert len(errors) == 2
     assert errors[0] == "Set a threshold from $0.00 up to $9,999.99, in whole cents."
     assert BOUNDS in errors[1]
+    assert saved_recharge(portal, user) is None
+
+
+def test_auto_recharge_refuses_a_decimal_comma_and_saves_nothing(portal: Portal) -> None:
+    user = make_member(portal)
+    add_card(portal, user)
+
+    app = recharge_form(open_page(portal, user), on=True, threshold="20", amount="10,50")
+
+    assert not app.exception
+    [message] = error_texts(app)
+    assert message.startswith("“10,50” is not an amount in dollars. Use a point for cents")
     assert saved_recharge(portal, user) is None
 
 

@@ -19,7 +19,7 @@ from portal_core.permissions import Capability
 from portal_core.services import notices
 from portal_core.ui import shell
 from tests.factories import make_organization, make_staff, make_user
-from tests.pages.conftest import Portal, texts
+from tests.pages.conftest import Portal, plain, texts, unescaped
 
 PAGE = "pages/notices.py"
 PARTNER_ROLES = [Role.OWNER, Role.ADMIN, Role.BILLING, Role.DEVELOPER, Role.VIEWER]
@@ -132,10 +132,10 @@ def test_staff_open_a_staff_notice_and_it_is_marked_read(portal: Portal) -> None
 
     assert not app.exception, app.exception
     # The page escapes Markdown: read what it drew without the escapes.
-    assert [str(header.value).replace("\\", "") for header in app.subheader] == [
+    assert [unescaped(str(header.value)) for header in app.subheader] == [
         "E-mail to b@example.com could not be sent"
     ]
-    assert "was tried 10 times and never accepted" in texts(app).replace("\\", "")
+    assert "was tried 10 times and never accepted" in plain(app)
     assert read_marks(portal, staff) == 1
     assert bell_label(app) == ""
 

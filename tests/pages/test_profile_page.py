@@ -121,7 +121,7 @@ def test_email_change_mails_a_link_to_the_new_address_which_then_applies(
     app = submit(profile, "profile.email")
     assert not app.exception
     assert successes(app) == [
-        "We sent a confirmation link to linus@kernel.example. Your e-mail changes when you "
+        "We sent a confirmation link to `linus@kernel.example`. Your e-mail changes when you "
         "follow it."
     ]
     [mail] = outbox_messages(outbox_dir)
@@ -151,6 +151,23 @@ def test_email_change_with_a_wrong_password_sends_nothing(
     assert not outbox_dir.exists() or outbox_messages(outbox_dir) == []
 
 
+def test_five_wrong_passwords_in_the_email_form_log_this_session_out(
+    portal: Portal, member: User, profile: AppTest, outbox_dir: Path
+) -> None:
+    handle = profile.session_state["portal.session_handle"]
+    app = profile
+    for _ in range(5):
+        field(app, "profile.email", "New e-mail").input("linus@kernel.example")
+        field(app, "profile.email", "Current password").input("not-my-password")
+        app = submit(app, "profile.email")
+
+    assert [str(error.value) for error in app.error] == [
+        "Too many wrong passwords: you are logged out. Log in again, or reset your password."
+    ]
+    assert not alive(portal, handle)
+    assert not outbox_dir.exists() or outbox_messages(outbox_dir) == []
+
+
 # --- Advanced ----------------------------------------------------------------------------
 
 
@@ -175,6 +192,33 @@ def test_password_change_with_a_wrong_current_password_is_refused(
     assert not successes(app)
     assert verify_password(PASSWORD, reload(portal, member).password_hash)
     assert alive(portal, elsewhere)
+
+
+def test_five_wrong_current_passwords_log_this_session_out(
+    portal: Portal, member: User, profile: AppTest
+) -> None:
+    handle = profile.session_state["portal.session_handle"]
+    app = profile
+    for _ in range(4):
+        app = change_password(app, "Not-The-Password-1", NEW_PASSWORD)
+        assert message_under(app, "profile.password", "Current password") == (
+            "Your current password is not right."
+        )
+    assert alive(portal, handle)
+
+    app = change_password(app, "Not-The-Password-1", NEW_PASSWORD)
+
+    assert not app.exception
+    assert [str(error.value) for error in app.error] == [
+        "Too many wrong passwords: you are logged out. Log in again, or reset your password."
+    ]
+    assert not alive(portal, handle)
+    assert verify_password(PASSWORD, reload(portal, member).password_hash)
+    app.run()
+    assert [str(header.value) for header in app.subheader] == [
+        "Log in to the SIPSTACK Partner Portal"
+    ]
+    assert not [title.value for title in app.title]
 
 
 def test_password_change_ends_other_sessions_and_keeps_this_one(

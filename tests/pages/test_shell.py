@@ -32,7 +32,7 @@ from portal_core.terms import current_terms
 from portal_core.ui import shell
 from portal_core.ui.registry import PAGES, Audience, PageSpec, Section, page
 from tests.factories import PASSWORD, make_organization, make_staff, make_user
-from tests.pages.conftest import Portal, texts
+from tests.pages.conftest import Portal, plain, texts
 
 ROLES = [Role.OWNER, Role.ADMIN, Role.BILLING, Role.DEVELOPER, Role.VIEWER, Role.STAFF]
 PARTNER_ROLES = [role for role in ROLES if role is not Role.STAFF]
@@ -241,6 +241,29 @@ def test_page_is_shown_or_refused_as_the_registry_says(
             else NOT_YOUR_ROLE
         )
         assert any(expected in str(error.value) for error in app.error)
+
+
+REFUSALS = [
+    pytest.param(spec, role, id=f"{spec.id}-{role}")
+    for spec in PAGES
+    for role in ROLES
+    if spec.audience is not Audience.PUBLIC and not may_open(spec, role)
+]
+
+
+@pytest.mark.parametrize(("spec", "role"), REFUSALS)
+def test_a_refusal_links_back_to_a_page_the_role_may_open(
+    portal: Portal, spec: PageSpec, role: Role
+) -> None:
+    app = portal.open(spec.script, as_user=make_member(portal, role))
+
+    assert refused(app), texts(app)
+    back = [link for link in page_links(app) if link[1].startswith("Back to")]
+    if role is Role.STAFF:
+        organizations = page("staff.organizations")
+        assert back == [(organizations.url_path, "Back to Organizations")]
+    else:
+        assert back == [("", "Back to the Dashboard")]
 
 
 @pytest.mark.parametrize("spec", TESTED_PAGES, ids=lambda spec: spec.id)
@@ -524,7 +547,7 @@ def test_the_open_staff_bell_lists_the_staff_notices(portal: Portal) -> None:
     app = open_bell(portal, staff)
 
     assert not app.exception, app.exception
-    shown = texts(app).replace("\\", "")  # without the Markdown escapes
+    shown = plain(app)  # as it reads, without the Markdown escapes
     assert "E-mail to a@example.com could not be sent" in shown
     assert "Their payment failed" not in shown
     queries = [link.proto.query_string for link in app.main.get("page_link")]

@@ -41,7 +41,7 @@ from tests.factories import (
     make_staff,
     make_user,
 )
-from tests.pages.conftest import Portal, texts
+from tests.pages.conftest import Portal, plain, texts
 
 ACCOUNTS_PAGE = "pages/staff_billing_accounts.py"
 INVOICING_PAGE = "pages/staff_invoicing.py"
@@ -173,7 +173,7 @@ def test_an_account_opens_with_its_funds_plan_and_transactions(portal: Portal) -
 
     assert not app.exception, app.exception
     assert "Northwind Voice" in [str(header.value) for header in app.subheader]
-    shown = texts(app)
+    shown = plain(app)
     assert "Balance $50.00" in shown
     assert "Credit limit $0.00" in shown
     assert "Starter plan, monthly" in shown
@@ -205,7 +205,7 @@ def test_a_credit_confirmed_with_a_reason_shows_in_the_organizations_transaction
     app.button(key=f"{PENDING}.confirm").click().run()
 
     assert not app.exception, app.exception
-    assert "Posted $75.00 to Northwind Voice; its balance is now $75.00." in texts(app)
+    assert "Posted $75.00 to Northwind Voice; its balance is now $75.00." in plain(app)
     assert [(entry.kind, entry.amount_cents) for entry in entries(portal, north)] == [
         (EntryKind.CREDIT, 7_500)
     ]
@@ -349,7 +349,7 @@ def test_staff_set_a_credit_limit_then_return_to_the_plans(portal: Portal) -> No
     app.button(key=f"{PENDING}.confirm").click().run()
 
     assert not app.exception, app.exception
-    assert "Northwind Voice's credit limit is now $1,500.00." in texts(app)
+    assert "Northwind Voice's credit limit is now $1,500.00." in plain(app)
     assert "Credit limit $1,500.00" in texts(app)
     assert stored(portal, Subscription, north.id).credit_limit_override_cents == 150_000
 
@@ -383,7 +383,7 @@ def test_staff_start_a_carrier_contract_then_end_it(portal: Portal) -> None:
     app.button(key=f"{PENDING}.confirm").click().run()
 
     assert not app.exception, app.exception
-    assert "Northwind Voice is on its Carrier contract." in texts(app)
+    assert "Northwind Voice is on its Carrier contract." in plain(app)
     assert "Carrier contract, since" in texts(app)
     subscription = stored(portal, Subscription, north.id)
     assert (subscription.plan_code, subscription.contract_monthly_cents) == ("carrier", 950_000)
@@ -395,7 +395,7 @@ def test_staff_start_a_carrier_contract_then_end_it(portal: Portal) -> None:
     app.button(key=f"{PENDING}.confirm").click().run()
 
     assert not app.exception, app.exception
-    assert "contract ended; it is on the Competitor plan." in texts(app)
+    assert "contract ended; it is on the Competitor plan." in plain(app)
     assert stored(portal, Subscription, north.id).plan_code == "competitor"
 
 
@@ -484,7 +484,7 @@ def test_the_balance_check_lists_a_mismatch_with_the_organization_name(portal: P
     app.button(key="staff.invoicing.run_check").click().run()
 
     assert not app.exception, app.exception
-    shown = texts(app)
+    shown = plain(app)
     assert "Cached figures that differ from what they are recomputed from: 1." in shown
     assert "Northwind Voice" in shown
     assert "1,000,000 µ" in shown  # the difference, in micro-dollars

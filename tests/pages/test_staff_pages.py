@@ -263,7 +263,7 @@ def test_deactivating_a_user_asks_a_reason_then_ends_their_sessions(portal: Port
             select(AuditEvent).where(AuditEvent.action == "user.deactivated")
         ).one()
     assert event.detail == "Left the company"
-    assert f"Dev Member ({member.email}) is deactivated; their sessions have ended." in texts(app)
+    assert f"Dev Member (`{member.email}`) is deactivated; their sessions have ended." in texts(app)
     assert app.button(key=f"staff.user.{member.id}.toggle").label == "Reactivate"
 
 

@@ -27,6 +27,7 @@ from portal_core.models.billing import LookupType, Product
 from portal_core.services import accounts, auth
 from portal_core.services.accounts import SignUp
 from portal_core.services.meter import MeteredRequest, meter_request
+from portal_core.services.validation import normalize_email
 
 # Strong by zxcvbn's judgement and unrelated to any name a test uses.
 STRONG_PASSWORD = "Quarry-Velvet-Comet-31"
@@ -89,7 +90,7 @@ def verify(engine: Engine, secret: str, *, now: datetime | None = None) -> None:
 
 def user_by_email(engine: Engine, email: str) -> User | None:
     with db.read_session(engine) as session:
-        return session.exec(select(User).where(User.email == email.strip().lower())).first()
+        return session.exec(select(User).where(User.email == normalize_email(email))).first()
 
 
 def fetch(engine: Engine, model: type[Row], key: Any) -> Row:

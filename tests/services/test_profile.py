@@ -3,12 +3,15 @@
 from __future__ import annotations
 
 import pytest
+from sqlmodel import select
 
 from portal_core import db
-from portal_core.errors import AuthenticationFailed, ValidationFailed
+from portal_core.errors import AuthenticationFailed, Throttled, ValidationFailed
 from portal_core.models.access import EmailToken
-from portal_core.services import accounts
+from portal_core.models.audit import AuditEvent
+from portal_core.services import accounts, sessions
 from portal_core.services.accounts import VerifiedWhat
+from tests import factories
 from tests.factories import PASSWORD, actor_of, make_user
 from tests.services.support import (
     OTHER_STRONG_PASSWORD,
@@ -141,3 +144,104 @@ def test_a_refused_password_change_changes_nothing_and_sends_nothing(
     assert set(raised.value.errors) == {field}
     assert outbox(outbox_dir) == []
     assert log_in(engine, OLD, PASSWORD).view.user_id == user.id
+
+
+# --- The current password is throttled like a login ----------------------------------------
+
+THIEF = "203.0.113.66"
+HOME = "198.51.100.10"
+WRONG = "Not-My-Password-4"
+
+
+def _confirm_with_password(engine, user, form, password, *, handle, ip_address):
+    """My Profile's form ``form`` ("email" or "password"), sent from ``ip_address`` in the
+    session ``handle`` with ``password`` as the current password."""
+    with db.write_session(engine) as session:
+        if form == "email":
+            accounts.request_email_change(
+                session,
+                actor_of(user),
+                NEW,
+                password,
+                ip_address=ip_address,
+                session_handle=handle,
+            )
+        else:
+            accounts.change_password(
+                session,
+                actor_of(user),
+                current_password=password,
+                new_password=OTHER_STRONG_PASSWORD,
+                keep_session_handle=handle,
+                ip_address=ip_address,
+            )
+
+
+def _alive(engine, handle):
+    with db.read_session(engine) as session:
+        return sessions.resolve(session, handle) is not None
+
+
+@pytest.mark.parametrize("form", ["email", "password"])
+def test_five_wrong_current_passwords_end_the_session_and_lock_the_account_there(
+    engine, outbox_dir, user, form
+):
+    handle = factories.log_in(engine, user, ip_address=THIEF)
+    for _ in range(4):
+        with pytest.raises(ValidationFailed):
+            _confirm_with_password(engine, user, form, WRONG, handle=handle, ip_address=THIEF)
+    assert _alive(engine, handle)
+
+    with pytest.raises(AuthenticationFailed) as raised:
+        _confirm_with_password(engine, user, form, WRONG, handle=handle, ip_address=THIEF)
+
+    assert "logged out" in raised.value.message
+    assert not _alive(engine, handle)
+    with pytest.raises(Throttled):
+        log_in(engine, OLD, PASSWORD, ip_address=THIEF)
+    assert outbox(outbox_dir) == []
+    assert log_in(engine, OLD, PASSWORD, ip_address=HOME).view.user_id == user.id
+
+
+@pytest.mark.parametrize("form", ["email", "password"])
+def test_failed_logins_and_wrong_current_passwords_count_together(engine, user, form):
+    handle = factories.log_in(engine, user, ip_address=THIEF)
+    for _ in range(3):
+        with pytest.raises(AuthenticationFailed):
+            log_in(engine, OLD, WRONG, ip_address=THIEF)
+    with pytest.raises(ValidationFailed):
+        _confirm_with_password(engine, user, form, WRONG, handle=handle, ip_address=THIEF)
+
+    with pytest.raises(AuthenticationFailed):
+        _confirm_with_password(engine, user, form, WRONG, handle=handle, ip_address=THIEF)
+
+    assert not _alive(engine, handle)
+
+
+@pytest.mark.parametrize("form", ["email", "password"])
+def test_past_the_limit_even_the_right_current_password_is_refused(engine, outbox_dir, user, form):
+    handle = factories.log_in(engine, user, ip_address=THIEF)
+    for _ in range(5):
+        with pytest.raises(AuthenticationFailed):
+            log_in(engine, OLD, WRONG, ip_address=THIEF)
+
+    with pytest.raises(Throttled):
+        _confirm_with_password(engine, user, form, PASSWORD, handle=handle, ip_address=THIEF)
+
+    assert outbox(outbox_dir) == []
+    assert log_in(engine, OLD, PASSWORD, ip_address=HOME).view.user_id == user.id
+
+
+def test_a_wrong_current_password_is_audited(engine, user):
+    handle = factories.log_in(engine, user, ip_address=THIEF)
+
+    with pytest.raises(ValidationFailed):
+        _confirm_with_password(engine, user, "password", WRONG, handle=handle, ip_address=THIEF)
+
+    with db.read_session(engine) as session:
+        actions = session.exec(
+            select(AuditEvent.action, AuditEvent.ip_address).where(
+                AuditEvent.action == "password.check_failed"
+            )
+        ).all()
+    assert [tuple(row) for row in actions] == [("password.check_failed", THIEF)]

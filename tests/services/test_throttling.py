@@ -120,15 +120,78 @@ def test_an_unknown_email_is_throttled_like_a_known_one(engine):
         log_in(engine, "nobody@example.com", WRONG, ip_address=HOME, now=T0)
 
 
-def test_a_success_clears_the_accounts_failures(engine, user):
+def test_a_success_clears_the_failures_made_from_its_own_address(engine, user):
     _fail(engine, user.email, ip_address=HOME, times=4)
-    _fail(engine, user.email, ip_address="203.0.113.5", times=3)
 
     log_in(engine, user.email, PASSWORD, ip_address=HOME, now=T0)
 
     assert count(engine, LoginFailure, col(LoginFailure.email) == user.email) == 0
     _fail(engine, user.email, ip_address=HOME, times=4)
     assert log_in(engine, user.email, PASSWORD, ip_address=HOME, now=T0).view.user_id == user.id
+
+
+def test_a_success_leaves_the_failures_made_from_other_addresses(engine, user):
+    attacker = "203.0.113.5"
+    _fail(engine, user.email, ip_address=attacker, times=4)
+
+    log_in(engine, user.email, PASSWORD, ip_address=HOME, now=T0)
+
+    assert count(engine, LoginFailure, col(LoginFailure.ip_address) == attacker) == 4
+    _fail(engine, user.email, ip_address=attacker)
+    with pytest.raises(Throttled):
+        log_in(engine, user.email, WRONG, ip_address=attacker, now=T0)
+
+
+def test_the_owners_success_does_not_reset_the_count_toward_the_account_wide_lock(engine, user):
+    for attacker in range(9):
+        _fail(engine, user.email, ip_address=f"203.0.113.{attacker}", times=5)
+    _fail(engine, user.email, ip_address="203.0.113.99", times=4)
+
+    log_in(engine, user.email, PASSWORD, ip_address=HOME, now=T0)
+    _fail(engine, user.email, ip_address="203.0.113.100")
+
+    with pytest.raises(Throttled):
+        log_in(engine, user.email, PASSWORD, ip_address=HOME, now=T0)
+
+
+# --- Without an address (a direct connection on the loopback, or a proxy not trusted) -----
+
+
+def _fail_unseen(engine, email, *, times=1, now=T0):
+    for _ in range(times):
+        with pytest.raises(AuthenticationFailed), db.write_session(engine) as session:
+            auth.log_in(session, email, WRONG, ip_address=None, now=now)
+
+
+def _log_in_unseen(engine, email, password=PASSWORD, *, now=T0):
+    with db.write_session(engine) as session:
+        return auth.log_in(session, email, password, ip_address=None, now=now)
+
+
+def test_without_an_address_made_up_emails_lock_no_other_account(engine, user):
+    for guess in range(25):
+        _fail_unseen(engine, f"someone{guess}@example.com")
+
+    assert _log_in_unseen(engine, user.email).view.user_id == user.id
+
+
+def test_without_an_address_the_account_is_still_locked_after_five_failures(engine, user):
+    _fail_unseen(engine, user.email, times=5)
+
+    with pytest.raises(Throttled):
+        _log_in_unseen(engine, user.email)
+
+
+def test_without_an_address_a_success_clears_no_failure(engine, user):
+    # Every client without an address looks the same: a success cannot tell whose
+    # failures are whose, so it keeps them all.
+    _fail_unseen(engine, user.email, times=4)
+
+    _log_in_unseen(engine, user.email)
+    _fail_unseen(engine, user.email)
+
+    with pytest.raises(Throttled):
+        _log_in_unseen(engine, user.email)
 
 
 def test_forget_expired_failures_deletes_only_those_outside_the_window(engine, user):

@@ -75,6 +75,34 @@ def test_parse_dollars_refuses_what_is_not_an_amount_in_cents(typed, words):
 
 
 @pytest.mark.parametrize(
+    ("typed", "cents"),
+    [
+        ("1,050.00", 105_000),
+        ("1,050", 105_000),
+        ("$12,345.6", 1_234_560),
+        ("−1,000", -100_000),
+        ("999,999,999.99", 99_999_999_999),
+    ],
+)
+def test_parse_dollars_reads_commas_that_group_thousands(typed, cents):
+    assert parse_dollars(typed) == cents
+
+
+COMMA_RULE = "Use a point for cents, as in 10.50; a comma may only group thousands, as in 1,050.00."
+
+
+@pytest.mark.parametrize(
+    "typed",
+    ["10,50", "1,05", "1,0500", "1000,00", ",500", "1,,000", "1,000,00", "12345,000", "1.050,00"],
+)
+def test_parse_dollars_refuses_a_comma_that_is_not_a_thousands_group(typed):
+    with pytest.raises(ValueError) as raised:
+        parse_dollars(typed)
+
+    assert str(raised.value) == f"“{typed}” is not an amount in dollars. {COMMA_RULE}"
+
+
+@pytest.mark.parametrize(
     ("cents", "shown"),
     [
         (0, "$0.00"),

@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import shlex
+import subprocess
+
 import pydantic
 import pytest
 
-from portal_core.settings import DEVELOPMENT_COOKIE_KEY, Settings
+from portal_core.settings import DEVELOPMENT_COOKIE_KEY, ROOT, Settings
 
 A_REAL_KEY = "p9Vf2Qz7Lx4Nc8Rt1Hw6Jb3Ym5Ka0GdE"  # 32 random characters
 
@@ -61,6 +64,42 @@ def test_smtp_is_used_only_when_a_host_is_set(monkeypatch):
 def test_out_of_range_settings_are_refused(field, value):
     with pytest.raises(pydantic.ValidationError):
         Settings(**{field: value})
+
+
+def test_the_public_url_defaults_to_the_port_served_on(monkeypatch):
+    monkeypatch.delenv("PUBLIC_URL", raising=False)
+    monkeypatch.setenv("PORT", "8080")
+
+    assert Settings().public_url == "http://localhost:8080"
+
+
+def test_a_public_url_given_wins_over_the_port(monkeypatch):
+    monkeypatch.setenv("PORT", "8080")
+    monkeypatch.setenv("PUBLIC_URL", "https://portal.sipstack.example")
+
+    assert Settings().public_url == "https://portal.sipstack.example"
+
+
+def test_make_run_on_another_port_links_e_mails_to_that_port(monkeypatch):
+    printed = subprocess.run(
+        ["make", "--dry-run", "run", "PORT=8123", "VENV=/nonexistent-venv"],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout
+    [serve] = [line for line in printed.splitlines() if "uvicorn" in line]
+    words = shlex.split(serve)
+    assert "--port" in words and words[words.index("--port") + 1] == "8123"
+    monkeypatch.delenv("PUBLIC_URL", raising=False)
+    monkeypatch.delenv("PORT", raising=False)
+    for word in words:  # the environment the command line sets for the server
+        name, equals, value = word.partition("=")
+        if not equals or not name.isidentifier():
+            break
+        monkeypatch.setenv(name, value)
+
+    assert Settings().public_url == "http://localhost:8123"
 
 
 @pytest.mark.parametrize(("value", "on"), [("off", False), ("false", False), ("on", True)])

@@ -63,6 +63,12 @@ def test_normalize_email_trims_and_lower_cases():
     assert normalize_email("  Dana.Price@Example.COM ") == "dana.price@example.com"
 
 
+def test_normalize_email_composes_accents():
+    decomposed = "Jose\u0301.Mu\u0308ller@example.com"
+
+    assert normalize_email(decomposed) == "jos\u00e9.m\u00fcller@example.com"
+
+
 @pytest.mark.parametrize(
     "domain",
     [
