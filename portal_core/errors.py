@@ -51,6 +51,19 @@ class AuthenticationFailed(PortalError):
     title = "Unauthorized"
 
 
+class SignInRefused(AuthenticationFailed):
+    """A password that did not match (or an account that may not sign in): the failure's
+    throttle row and audit event are kept, or the throttle would never count it."""
+
+    keeps_writes = True
+
+
+class CurrentPasswordWrong(ValidationFailed):
+    """My Profile's current password did not match: the miss is kept, like a failed login."""
+
+    keeps_writes = True
+
+
 class Throttled(PortalError):
     status = 429
     title = "Too many requests"

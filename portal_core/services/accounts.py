@@ -23,10 +23,10 @@ from sqlmodel import Session, col, select
 
 from portal_core import emails
 from portal_core.errors import (
-    AuthenticationFailed,
     Conflict,
+    CurrentPasswordWrong,
     NotFound,
-    PortalError,
+    SignInRefused,
     Throttled,
     ValidationFailed,
 )
@@ -660,12 +660,10 @@ def check_current_password(
     except Throttled:
         if session_handle is not None:
             sessions.end_session(session, session_handle, reason="password_guessed", now=now)
-        error: PortalError = AuthenticationFailed(TOO_MANY_MISSES)
-    else:
-        error = ValidationFailed({"current_password": CURRENT_PASSWORD_WRONG})
-    # The unit of work rolls back on the error: the miss (and the session's end) must stay.
-    session.commit()
-    raise error
+        # Refusals that keep their record: the unit of work commits the miss (and the
+        # session's end) before the error reaches the page.
+        raise SignInRefused(TOO_MANY_MISSES) from None
+    raise CurrentPasswordWrong({"current_password": CURRENT_PASSWORD_WRONG})
 
 
 def set_password(session: Session, user: User, password: str, *, now: datetime) -> None:

@@ -8,13 +8,12 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import NoReturn
 
 from sqlalchemy import func
 from sqlmodel import Session, col, select
 
 from portal_core import emails
-from portal_core.errors import AuthenticationFailed, ValidationFailed
+from portal_core.errors import AuthenticationFailed, SignInRefused, ValidationFailed
 from portal_core.mail import send_after_commit
 from portal_core.models.access import EmailToken, TokenPurpose
 from portal_core.models.accounts import Organization, OrganizationStatus, User, UserStatus
@@ -69,7 +68,7 @@ def log_in(
             subject=normalized,
             ip_address=address,
         )
-        _commit_then_refuse(session, AuthenticationFailed(WRONG_CREDENTIALS))
+        raise SignInRefused(WRONG_CREDENTIALS)
     organization = session.get(Organization, user.organization_id) if user.organization_id else None
     if user.status == UserStatus.DEACTIVATED or (
         organization is not None and organization.status == OrganizationStatus.DEACTIVATED
@@ -81,7 +80,7 @@ def log_in(
             subject=normalized,
             ip_address=address,
         )
-        _commit_then_refuse(session, AuthenticationFailed(DEACTIVATED))
+        raise SignInRefused(DEACTIVATED)
     throttle.forget_own_failures(session, normalized, ip_address)
     handle = sessions.start_session(
         session, user.id, ip_address=ip_address, user_agent=user_agent, now=now
@@ -97,16 +96,6 @@ def log_in(
     view = sessions.resolve(session, handle, now=now)
     assert view is not None
     return LoggedIn(handle=handle, view=view)
-
-
-def _commit_then_refuse(session: Session, error: AuthenticationFailed) -> NoReturn:
-    """Keep the failure row and the audit event, then raise.
-
-    The unit of work rolls back on the error it is about to see; without this commit the
-    throttle would never count a failure, and the audit log would never show one.
-    """
-    session.commit()
-    raise error
 
 
 def log_out(session: Session, handle: str, *, now: datetime | None = None) -> None:

@@ -318,32 +318,33 @@ def _invoice_organization(
         # corrected since are what the invoice is issued to.
         buyer = in_force.current_billing_details(organization)
 
-    # Everything from the number to the usage it takes is undone together when the invoice
-    # turns out to carry nothing: the number goes back, the usage stays for the next one.
-    attempt = session.begin_nested()
-    number = next_number(session, INVOICE_SERIES)
-    invoice = Invoice(
-        organization_id=organization_id,
-        number=number,
-        period=period.code,
-        status=InvoiceStatus.DUE,
-        subtotal_cents=0,
-        tax_cents=0,
-        total_cents=0,
-        issued_at=now,
-        updated_at=now,
-        seller_details=seller_details,
-        buyer_details=_buyer_details(buyer),
-    )
-    session.add(invoice)
-    session.flush()
-    usage_lines, usage_cost_micros = _take_usage(session, organization_id, invoice.id, period)
-    lines = fees + usage_lines
-    subtotal = sum(line.amount_cents for line in lines)
+    # Everything from the number to the usage it takes is undone together (a savepoint) when
+    # the invoice turns out to carry nothing: the number goes back, the usage stays for the
+    # next invoice.
+    with session.begin_nested() as savepoint:
+        number = next_number(session, INVOICE_SERIES)
+        invoice = Invoice(
+            organization_id=organization_id,
+            number=number,
+            period=period.code,
+            status=InvoiceStatus.DUE,
+            subtotal_cents=0,
+            tax_cents=0,
+            total_cents=0,
+            issued_at=now,
+            updated_at=now,
+            seller_details=seller_details,
+            buyer_details=_buyer_details(buyer),
+        )
+        session.add(invoice)
+        session.flush()
+        usage_lines, usage_cost_micros = _take_usage(session, organization_id, invoice.id, period)
+        lines = fees + usage_lines
+        subtotal = sum(line.amount_cents for line in lines)
+        if subtotal == 0:
+            savepoint.rollback()
     if subtotal == 0:
-        attempt.rollback()
         return _Issued(Outcome.NOTHING_TO_INVOICE)
-    attempt.commit()
 
     taxes = _taxes(session, buyer, period, subtotal)
     total = subtotal + sum(amount for _tax, _rate, amount in taxes)
