@@ -208,6 +208,7 @@ def test_sidebar_of_an_unverified_owner_has_no_links(portal: Portal) -> None:
     owner = make_user_of_inactive_organization(portal, Role.OWNER, status=UserStatus.UNVERIFIED)
     app = portal.open(as_user=owner)
     assert not app.exception
+    assert [title.value for title in app.title] == ["Check your e-mail"]
     assert page_links(app, "sidebar") == []
 
 
