@@ -374,6 +374,7 @@ def test_an_included_request_costs_nothing_and_tells_nobody(engine, dropped):
 
     _meter(engine, organization)
 
+    assert count(engine, UsageRecord, col(UsageRecord.included).is_(True)) == 1  # it was metered
     assert dropped == []
 
 
