@@ -28,6 +28,7 @@ from tests.factories import log_in, make_card, make_user, organization_of
 # The roles that see Billing (Capability.BILLING_READ), and the partner roles that do not.
 BILLING_ROLES = [Role.OWNER, Role.ADMIN, Role.BILLING]
 OTHER_ROLES = [Role.DEVELOPER, Role.VIEWER]
+NOT_YOUR_ROLE = "Your role does not give you access to this page."  # the shell's refusal
 
 
 @dataclass

@@ -36,6 +36,7 @@ from tests.factories import (
 )
 from tests.pages.conftest import (
     BILLING_ROLES,
+    NOT_YOUR_ROLE,
     OTHER_ROLES,
     Portal,
     add_card,
@@ -179,7 +180,9 @@ def test_roles_without_billing_are_refused(portal: Portal, role: Role) -> None:
 
     app = open_page(portal, user)
 
+    assert not app.exception, app.exception
     assert refused(app)
+    assert error_texts(app) == [NOT_YOUR_ROLE]
     assert not app.get("text_input")
     assert "Add funds" not in texts(app)
 
@@ -190,7 +193,9 @@ def test_staff_are_refused(portal: Portal) -> None:
 
     app = open_page(portal, staff)
 
+    assert not app.exception, app.exception
     assert refused(app)
+    assert error_texts(app) == [NOT_YOUR_ROLE]
     assert not pay_buttons(app)
 
 
@@ -387,6 +392,12 @@ def test_a_rerun_while_charging_charges_once(portal: Portal) -> None:
     assert not app.exception
     assert len(payments_of(portal, user)) == 1
     assert balance_cents(portal, user) == 10_000
+    # The rerun drew the outcome of the payment it found, not a blank or a second charge.
+    [payment] = payments_of(portal, user)
+    assert [str(message.value) for message in app.success] == [
+        f"$100.00 added to your balance. New balance: $100.00. Reference {payment.reference}."
+    ]
+    assert app.session_state[CHARGING] is None
 
 
 def test_the_fee_shown_is_the_fee_charged_when_staff_change_the_rate_before_pay_now(
@@ -421,6 +432,10 @@ def test_a_click_on_the_pay_now_of_an_ended_attempt_charges_nothing(portal: Port
     assert not app.exception
     assert payments_of(portal, user) == []
     assert balance_cents(portal, user) == 0
+    # The page is still there, the amount and its Pay Now offered, and nothing was said.
+    assert [str(title.value) for title in app.title] == ["Overview"]
+    assert [button.label for button in pay_buttons(app)] == ["Pay now $102.95"]
+    assert not app.success and not app.error
 
 
 def test_a_second_payment_after_the_first_is_a_new_one(portal: Portal) -> None:

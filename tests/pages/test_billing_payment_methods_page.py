@@ -35,7 +35,15 @@ from tests.factories import (
     make_user,
     organization_of,
 )
-from tests.pages.conftest import BILLING_ROLES, OTHER_ROLES, Portal, add_card, make_member, texts
+from tests.pages.conftest import (
+    BILLING_ROLES,
+    NOT_YOUR_ROLE,
+    OTHER_ROLES,
+    Portal,
+    add_card,
+    make_member,
+    texts,
+)
 from tests.support.fake_stripe import SECRET_KEY, WEBHOOK_SECRET, FakeStripe, running
 
 PAGE = "pages/billing_payment_methods.py"
@@ -172,7 +180,9 @@ def test_roles_without_billing_are_refused(portal: Portal, role: Role) -> None:
 
     app = open_page(portal, user)
 
+    assert not app.exception, app.exception
     assert refused(app)
+    assert [str(error.value) for error in app.error] == [NOT_YOUR_ROLE]
     assert "••••" not in texts(app)
     assert "Add card" not in [widget.label for widget in app.button]
 
@@ -183,7 +193,10 @@ def test_staff_are_refused(portal: Portal) -> None:
 
     app = open_page(portal, staff)
 
+    assert not app.exception, app.exception
     assert refused(app)
+    assert [str(error.value) for error in app.error] == [NOT_YOUR_ROLE]
+    assert not app.dataframe
 
 
 # --- The table -----------------------------------------------------------------------------
@@ -337,6 +350,9 @@ def test_cancelling_the_picker_saves_nothing(portal: Portal) -> None:
     assert not app.exception
     assert cards_of(portal, user) == []
     assert not app.radio
+    assert [str(title.value) for title in app.title] == ["Payment Methods"]
+    assert any("No card saved yet" in str(info.value) for info in app.info)
+    assert button(app, "Add card").proto.type == "primary"
 
 
 # --- The default ---------------------------------------------------------------------------
@@ -410,8 +426,10 @@ def test_removing_a_card_asks_first_and_cancelling_keeps_it(portal: Portal) -> N
     assert cards_of(portal, user) == [("visa", "4242", True, False)]
 
     app = click(app, "Cancel")
+    assert not app.exception
     assert cards_of(portal, user) == [("visa", "4242", True, False)]
     assert "Remove card" not in [widget.label for widget in app.button]
+    assert table_rows(app) == [("Visa •••• 4242", "12/2034", "Yes", "Active")]
 
 
 def test_removing_the_default_card_after_confirming_makes_the_other_one_default(
@@ -478,6 +496,9 @@ def test_another_organizations_card_cannot_be_asked_for_removal(portal: Portal) 
     assert not app.exception
     assert "Remove card" not in [widget.label for widget in app.button]
     assert cards_of(portal, other) == [("visa", "4242", True, False)]
+    # The page drew its own card, and only that.
+    assert [str(title.value) for title in app.title] == ["Payment Methods"]
+    assert table_rows(app) == [("Visa •••• 4242", "12/2034", "Yes", "Active")]
 
 
 # --- With Stripe ---------------------------------------------------------------------------
@@ -517,7 +538,10 @@ def test_back_from_stripes_page_says_the_card_is_on_its_way(portal: Portal) -> N
 
     assert any("Stripe is confirming your card" in str(info.value) for info in app.info)
     app = click(app, "Dismiss")
+    assert not app.exception
     assert "card_setup" not in app.query_params
+    assert [str(title.value) for title in app.title] == ["Payment Methods"]
+    assert not any("Stripe is confirming your card" in str(info.value) for info in app.info)
 
 
 # --- The journey: a card, the default, funds -------------------------------------------------

@@ -27,6 +27,7 @@ from tests.factories import (
 )
 from tests.pages.conftest import (
     BILLING_ROLES,
+    NOT_YOUR_ROLE,
     OTHER_ROLES,
     Downloads,
     Portal,
@@ -126,6 +127,9 @@ def test_another_organizations_payments_are_not_listed(portal: Portal) -> None:
 
     app = open_page(portal, make_member(portal, Role.BILLING))
 
+    assert not app.exception, app.exception
+    assert [str(title.value) for title in app.title] == ["Payments"]
+    assert EMPTY in [str(info.value) for info in app.info]
     assert not app.dataframe
     assert theirs.reference not in texts(app)
 
@@ -137,7 +141,9 @@ def test_roles_without_billing_are_refused_even_with_a_link(portal: Portal, role
 
     app = open_page(portal, user, payment=str(payment.id))
 
+    assert not app.exception, app.exception
     assert refused(app)
+    assert [str(error.value) for error in app.error] == [NOT_YOUR_ROLE]
     assert not app.dataframe
     assert payment.reference not in texts(app)
     assert not app.get("download_button")
@@ -149,7 +155,9 @@ def test_staff_are_refused(portal: Portal) -> None:
 
     app = open_page(portal, staff)
 
+    assert not app.exception, app.exception
     assert refused(app)
+    assert [str(error.value) for error in app.error] == [NOT_YOUR_ROLE]
     assert not app.dataframe
 
 
@@ -202,6 +210,7 @@ def test_all_payments_goes_back_to_the_list(portal: Portal) -> None:
     back.click()
     app.run()
 
+    assert not app.exception, app.exception
     assert "payment" not in app.query_params
     assert len(table_of(app)) == 1
 

@@ -18,7 +18,7 @@ from portal_core.models.billing import BillingAccount, BillingCycle, Subscriptio
 from portal_core.permissions import GRANTS, Capability
 from portal_core.services import platform
 from tests.factories import change_subscription, make_card, make_organization, make_staff, make_user
-from tests.pages.conftest import BILLING_ROLES, OTHER_ROLES, Portal, refused, texts
+from tests.pages.conftest import BILLING_ROLES, NOT_YOUR_ROLE, OTHER_ROLES, Portal, refused, texts
 
 PAGE = "pages/billing_pricing.py"
 CHANGE = "pricing.change.asked"
@@ -108,7 +108,9 @@ def test_the_current_plan_is_marked_and_offers_only_the_other_cycle(portal: Port
 def test_roles_without_billing_are_refused(portal: Portal, role: Role) -> None:
     app = portal.open(PAGE, as_user=make_member(portal, role))
 
+    assert not app.exception, app.exception
     assert refused(app)
+    assert [str(error.value) for error in app.error] == [NOT_YOUR_ROLE]
     assert "$30.00 / month" not in texts(app)
 
 
@@ -118,7 +120,10 @@ def test_staff_are_refused(portal: Portal) -> None:
 
     app = portal.open(PAGE, as_user=staff)
 
+    assert not app.exception, app.exception
     assert refused(app)
+    assert [str(error.value) for error in app.error] == [NOT_YOUR_ROLE]
+    assert labels(app) == []
 
 
 def test_a_billing_reader_without_manage_sees_the_plans_without_buttons(
@@ -187,6 +192,9 @@ def test_a_free_organization_below_its_cap_sees_no_banner(portal: Portal) -> Non
 
     app = portal.open(PAGE, as_user=owner)
 
+    assert not app.exception, app.exception
+    assert "This month: 49 of the 50 lookups included" in str(app.get("progress")[0].proto.text)
+    assert labels(app) == ["Choose monthly", "Choose yearly"] * 3
     assert not app.warning
     assert "Upgrade to Starter" not in labels(app)
 
@@ -222,6 +230,10 @@ def test_cancelling_the_confirmation_changes_nothing(portal: Portal) -> None:
 
     assert not app.exception
     assert plan_of(portal, owner) == ("free", BillingCycle.MONTHLY, None)
+    # The confirmation is gone and the plans are offered again, the current one unchanged.
+    assert "Your plan: Free, billed monthly" in texts(app)
+    assert "12 months at $24.00 = $288.00" not in texts(app)
+    assert labels(app) == ["Choose monthly", "Choose yearly"] * 3
 
 
 def test_an_upgrade_without_a_card_or_funds_says_where_to_add_them(portal: Portal) -> None:

@@ -15,7 +15,7 @@ from portal_core.models.billing import EntryKind
 from portal_core.money import format_cents
 from portal_core.services import ledger
 from tests.factories import make_organization, make_staff, make_user
-from tests.pages.conftest import BILLING_ROLES, OTHER_ROLES, Portal, refused, texts
+from tests.pages.conftest import BILLING_ROLES, NOT_YOUR_ROLE, OTHER_ROLES, Portal, refused, texts
 
 PAGE = "pages/billing_transactions.py"
 EMPTY = "No transactions yet: payments, credits and invoices will appear here."
@@ -83,6 +83,9 @@ def test_another_organizations_transactions_are_not_shown(portal: Portal) -> Non
 
     app = portal.open(PAGE, as_user=make_member(portal, Role.BILLING))
 
+    assert not app.exception, app.exception
+    assert [str(title.value) for title in app.title] == ["Transactions"]
+    assert EMPTY in [str(info.value) for info in app.info]
     assert not app.dataframe
     assert "Top-up of the other organization" not in texts(app)
 
@@ -94,7 +97,9 @@ def test_roles_without_billing_are_refused(portal: Portal, role: Role) -> None:
 
     app = portal.open(PAGE, as_user=user)
 
+    assert not app.exception, app.exception
     assert refused(app)
+    assert [str(error.value) for error in app.error] == [NOT_YOUR_ROLE]
     assert not app.dataframe
     assert "Top-up" not in texts(app)
 
@@ -105,7 +110,9 @@ def test_staff_are_refused(portal: Portal) -> None:
 
     app = portal.open(PAGE, as_user=staff)
 
+    assert not app.exception, app.exception
     assert refused(app)
+    assert [str(error.value) for error in app.error] == [NOT_YOUR_ROLE]
     assert not app.dataframe
 
 

@@ -386,6 +386,8 @@ def test_below_the_cap_there_is_no_upgrade_prompt(portal: Portal) -> None:
 
     app = portal.open(as_user=owner)
 
+    assert not app.exception, app.exception
+    assert metrics(app)["Requests this month"] == "49 of 50"
     assert not warnings(app)
     assert "Upgrade your plan" not in [label for _, label in main_links(app)]
 
@@ -397,6 +399,8 @@ def test_a_paid_plan_past_its_allowance_is_not_capped(portal: Portal) -> None:
 
     app = portal.open(as_user=owner)
 
+    assert not app.exception, app.exception
+    assert metrics(app)["Requests this month"] == "10,001 of 10,000"
     assert not warnings(app)
 
 
@@ -407,5 +411,6 @@ def test_staff_land_on_organizations_without_an_organizations_figures(portal: Po
     app = portal.open(as_user=staff)
 
     assert not app.exception
+    assert [str(title.value) for title in app.title] == ["Organizations"]
     assert not app.get("plotly_chart")
     assert "Requests this month" not in texts(app)

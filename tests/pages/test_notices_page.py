@@ -193,6 +193,7 @@ def test_another_organizations_notices_are_not_listed(portal: Portal) -> None:
 
     app = portal.open(PAGE, as_user=member)
 
+    assert not app.exception, app.exception
     assert [str(info.value) for info in app.info] == [EMPTY]
     assert "Their payment failed" not in texts(app)
 
@@ -254,6 +255,8 @@ def test_an_opened_notice_links_to_its_page_only_when_the_role_may_open_it(
 
     main_links = [str(link.proto.label) for link in linked.main.get("page_link")]
     assert "Go to My Profile" in main_links
+    assert not unlinked.exception, unlinked.exception
+    assert [str(header.value) for header in unlinked.subheader] == ["Funds are low"]
     assert not any(
         str(link.proto.label).startswith("Go to") for link in unlinked.main.get("page_link")
     )

@@ -277,6 +277,9 @@ def test_cancelling_log_out_other_sessions_ends_none(
     app = asking.button(key="profile.log_out_others.asked.cancel").click().run()
     assert not app.exception
     assert alive(portal, other)
+    assert [title.value for title in app.title] == ["My Profile"]
+    assert app.button(key="profile.log_out_others").label.startswith("Log out")
+    assert "profile.log_out_others.asked.confirm" not in [button.key for button in app.button]
 
 
 # --- Notifications -----------------------------------------------------------------------

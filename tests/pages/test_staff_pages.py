@@ -297,6 +297,9 @@ def test_cancel_closes_the_confirmation_without_a_change(portal: Portal) -> None
     assert not app.exception, app.exception
     assert "staff.change.confirm" not in [button.key for button in app.button]
     assert stored_user(portal, member.id).status == UserStatus.ACTIVE
+    # The organization is still open, its user still offered for deactivation.
+    assert "Northwind" in [subheader.value for subheader in app.subheader]
+    assert app.button(key=f"staff.user.{member.id}.toggle").label == "Deactivate"
 
 
 def test_deactivating_and_reactivating_the_organization(portal: Portal) -> None:

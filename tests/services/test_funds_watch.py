@@ -207,6 +207,9 @@ def test_members_who_turned_the_alert_off_or_are_not_active_get_nothing(engine, 
 
     _debit(engine, organization, 1_000)
 
+    # The funds did cross every member's $20.00 (from $25.00 to $15.00): nobody was alerted
+    # because of who they are, not because nothing crossed.
+    assert _available_micros(engine, organization) == 1_500 * MICROS_PER_CENT
     for user in (opted_out, deactivated, unverified, stranger):
         assert _alerts(engine, user) == []
     assert outbox(outbox_dir) == []
@@ -371,6 +374,7 @@ def test_an_included_request_costs_nothing_and_tells_nobody(engine, dropped):
 
     _meter(engine, organization)
 
+    assert count(engine, UsageRecord, col(UsageRecord.included).is_(True)) == 1  # it was metered
     assert dropped == []
 
 

@@ -726,6 +726,7 @@ def test_concurrent_changes_apply_one_after_the_other_and_none_is_lost(concurren
     # subscription ends as the last upgrade left it plus the last downgrade scheduled.
     trail = _audits(concurrent_engine, owner)
     assert len(trail) == outcomes.count("changed")
+    assert trail, outcomes  # at least one change, or the walk below would check nothing
     plan_now = "free monthly"
     scheduled = None
     for action, detail in trail:
