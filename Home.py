@@ -1,5 +1,5 @@
 """Dashboard ("/"): a welcome, shortcuts, the setup checklist, the account's figures this
-month and the charts of spend and balance (SPEC.md, Dashboard).
+month and the charts of spend and balance (docs/product.md, Pages › Dashboard).
 
 Every role sees the funds and the requests against the plan's allowance; the spend figures,
 the days of funds left and the charts are for the roles that see Billing. SIPSTACK staff have

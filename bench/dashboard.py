@@ -5,7 +5,7 @@ Timed: each query of ``portal_core.queries.dashboard`` on its own, the whole Das
 (AppTest: Home.py for the big organization's owner, through the shell, both charts drawn),
 and, in the same run, the naive way to draw the balance over time — the organization's
 ledger into pandas, then the last entry of each day — against which the per-day index look-up
-of ``balance_over_time`` is compared. No target is set by the issue; the page should stay
+of ``balance_over_time`` is compared. No target is set for it; the page should stay
 well under a second, and ``balance_over_time`` should not grow with the ledger.
 """
 

@@ -1,4 +1,4 @@
-"""The monthly invoice run over 1,000,000 usage records (issue 3's target: under 60 s).
+"""The monthly invoice run over 1,000,000 usage records (the target: under 60 s).
 
 100 organizations of their own (Starter, Competitor and Provider; monthly and yearly; in
 Ontario, Quebec, Alberta, British Columbia and the United States; one owner each who asked

@@ -1,4 +1,4 @@
-"""The meter, on the path of every billable request: meterings a second (issue 3's target:
+"""The meter, on the path of every billable request: meterings a second (the target:
 2,000 or more a second on one core, SQLite).
 
 One organization of the seeded thousand gets a Starter subscription and funds paid in through

@@ -2,7 +2,7 @@
 
 The portal's way (filter, sort, count and page in SQL through ``queries.listing``) is timed in
 the same run as the naive way a page must never take: every organization and its user count
-into pandas, then filter, sort and slice there (DESIGN.md, rule 9).
+into pandas, then filter, sort and slice there (docs/architecture.md, rule 9).
 """
 
 from __future__ import annotations

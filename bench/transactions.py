@@ -4,7 +4,7 @@ organization, beside 100 smaller.
 Every payment entry has its card payment (and every tenth payment a declined attempt before
 it), so the big organization has 275,000 payments. Each page (AppTest: through the shell,
 filtered, sorted, page 20 of 20 rows) is timed in the same run as the naive way — the
-organization's whole table into pandas, then filter, sort and slice — against the issue's
+organization's whole table into pandas, then filter, sort and slice — against the
 targets: 0.5 s or less at the median, and at least 20 times faster than the naive way.
 """
 

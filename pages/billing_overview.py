@@ -1,6 +1,6 @@
 """Billing › Overview: the account (legal name, where its taxes come from, plan), its money
 (balance, unbilled usage, available funds, credit limit), this month's requests, the last
-payment, **Add funds** and the auto-recharge settings (SPEC.md, Billing › Overview; issue 3).
+payment, **Add funds** and the auto-recharge settings (docs/product.md, Pages › Billing › Overview).
 
 Add funds shows the amount, the convenience fee and the total *before* Pay Now, and never
 charges twice (``ui.add_funds``). With Stripe the payment is made on Stripe's hosted page: the

@@ -1,8 +1,8 @@
 """Billing › Payment Methods: the organization's saved cards in the portal's table (card,
 brand, last four, expiry, default, Active or Expired; the filter, the gear and CSV, as every
 Billing list has them); the green + above it adds one; selecting a card offers its actions:
-make it the default (not an expired card) or remove it, with a confirmation (SPEC.md, Billing ›
-Payment Methods; DESIGN.md, rule 6).
+make it the default (not an expired card) or remove it, with a confirmation
+(docs/product.md, Pages › Billing › Payment Methods; docs/architecture.md, rule 6).
 
 Card numbers never reach the portal: in the sandbox the partner picks one of Stripe's test
 cards by name; with Stripe, the + sends the partner to Stripe's hosted page, which returns

@@ -1,6 +1,6 @@
 """Billing › Payments: every attempt to add funds by card (date, card, amount, fee, total
 charged, status, reference); one opens with its receipt (PDF) when it went through, or the
-reason when it did not (SPEC.md, Billing › Payments).
+reason when it did not (docs/product.md, Pages › Billing › Payments).
 
 A payment opens when its row is selected, or from a link carrying ``?payment=<id>`` (the
 Overview's last payment, a failed payment's notice): the query parameter is the one record of

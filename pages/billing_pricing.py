@@ -1,6 +1,6 @@
 """Billing › Pricing: the plans and their prices (USD, taxes excluded), the organization's plan
 and this month's requests, and changing plan: upgrades at once, downgrades at the next period
-(SPEC.md, Billing model). A Free organization that used its allowance is offered the upgrade
+(docs/product.md, Billing model). A Free organization that used its allowance is offered the upgrade
 at the top of the page."""
 
 import streamlit as st

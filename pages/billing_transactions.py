@@ -1,5 +1,5 @@
 """Billing › Transactions: payments, credits, invoices, adjustments and refunds in one history,
-each with its amount and the balance it left (SPEC.md, Billing)."""
+each with its amount and the balance it left (docs/product.md, Pages › Billing › Transactions)."""
 
 import streamlit as st
 

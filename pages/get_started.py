@@ -1,4 +1,4 @@
-"""Get Started: create a SIPSTACK partner account (SPEC.md, Account life cycle 1)."""
+"""Get Started: create a SIPSTACK partner account (docs/product.md, Account life cycle)."""
 
 import streamlit as st
 

@@ -1,6 +1,6 @@
-"""Notices: every notice the bell counts, newest first; opening one marks it read (SPEC.md,
-The shell). A notice opens from its row, or from the bell's "Open" link (``?notice=<id>``).
-Partners see their organization's notices; staff see the staff notices."""
+"""Notices: every notice the bell counts, newest first; opening one marks it read
+(docs/product.md, The shell). A notice opens from its row, or from the bell's "Open" link
+(``?notice=<id>``). Partners see their organization's notices; staff see the staff notices."""
 
 import uuid
 

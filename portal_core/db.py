@@ -3,8 +3,8 @@
 SQLite (the embedded default) runs in WAL mode with a busy timeout and foreign keys on; a
 write transaction starts with ``BEGIN IMMEDIATE`` so it takes SQLite's write lock up front
 instead of failing half-way with "database is locked", and writers inside one process queue
-on a lock of ours rather than sleeping in SQLite's busy handler (DESIGN.md, hot path).
-PostgreSQL, via ``DATABASE_URL``, needs none of that.
+on a lock of ours rather than sleeping in SQLite's busy handler
+(docs/architecture.md, The hot path). PostgreSQL, via ``DATABASE_URL``, needs none of that.
 
 ``write_session`` is the unit of work: it commits when the block ends, rolls back when it
 raises, and only after a commit runs what was deferred (mail, for one) with ``after_commit``.

@@ -2,10 +2,10 @@
 
 Ledger entries, payments, invoices, fees and taxes are integer **cents**; unit prices and
 metered usage are integer **micro-dollars** (1 USD = 1,000,000), because one request costs a
-fraction of a cent (DESIGN.md, rule 4). Rounding is half-up, done once where a figure leaves
-micro-dollars for cents. Rates (tax rates, the card fee) are integer thousandths of a percent
-("millipercent": 13 % is 13000, 9.975 % is 9975). Parsing what people type and formatting
-live here alone, and are called at the edges: pages, PDFs, e-mails, CSV.
+fraction of a cent (docs/architecture.md, rule 4). Rounding is half-up, done once where a
+figure leaves micro-dollars for cents. Rates (tax rates, the card fee) are integer thousandths
+of a percent ("millipercent": 13 % is 13000, 9.975 % is 9975). Parsing what people type and
+formatting live here alone, and are called at the edges: pages, PDFs, e-mails, CSV.
 """
 
 from __future__ import annotations

@@ -1,7 +1,8 @@
-"""Who may do what: SPEC.md's role matrix as data, checked by pages and again by services.
+"""Who may do what: the role matrix (docs/product.md, Roles) as data, checked by pages and
+again by services.
 
 Pages use it to decide what to offer and to refuse a deep link; services call ``require`` so
-that an API route or a command gets the same answer (DESIGN.md, rule 3).
+that an API route or a command gets the same answer (docs/architecture.md, rule 3).
 """
 
 from __future__ import annotations
@@ -39,7 +40,7 @@ _PRODUCTS = {
     Capability.API_TOKENS,
 }
 _MONEY = {Capability.BILLING_READ, Capability.BILLING_MANAGE, Capability.EXPLORE}
-# An admin runs everything but other members' roles and deactivation (SPEC.md's matrix).
+# An admin runs everything but other members' roles and deactivation (docs/product.md, Roles).
 _ADMIN = _EVERY_PARTNER | _PRODUCTS | _MONEY | {Capability.COMPANY_EDIT, Capability.USERS_INVITE}
 
 GRANTS: dict[Role, frozenset[Capability]] = {

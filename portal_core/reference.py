@@ -2,9 +2,9 @@
 platform settings' defaults. Migrations seed the tables from these files; staff edit the rows
 afterwards, so code reads the tables, never the files.
 
-Figures are parsed here, once, from the published decimal text into integers (DESIGN.md,
-rule 4): plan prices in cents, the price per additional request in micro-dollars, tax rates
-in thousandths of a percent.
+Figures are parsed here, once, from the published decimal text into integers
+(docs/architecture.md, rule 4): plan prices in cents, the price per additional request in
+micro-dollars, tax rates in thousandths of a percent.
 """
 
 from __future__ import annotations

@@ -59,7 +59,7 @@ class Settings(BaseSettings):
     login_failures_per_account_everywhere: int = Field(default=50, ge=1)
     login_failures_per_address: int = Field(default=20, ge=1)
 
-    # Card payments (DESIGN.md, rule 6). Without a secret key the sandbox gateway offers
+    # Card payments (docs/architecture.md, rule 6). Without a secret key the sandbox gateway offers
     # Stripe's test cards by name; with one, cards and top-ups go through Stripe Checkout and
     # the balance is credited from the webhook, verified with the webhook secret.
     stripe_secret_key: str | None = None

@@ -2,7 +2,7 @@
 
 ``engine`` is an in-memory SQLite database (``StaticPool``) for unit and service tests; the
 tests under ``services/``, ``queries/`` and ``api/`` run a second time on PostgreSQL
-(DESIGN.md, Tests). ``concurrent_engine`` is a file-based SQLite in WAL mode, and
+(docs/architecture.md, Tests). ``concurrent_engine`` is a file-based SQLite in WAL mode, and
 PostgreSQL, for the tests that race threads: one shared in-memory connection proves nothing
 about concurrency. Settings point at a temporary outbox, bcrypt runs at its cheapest cost, and
 the scheduler of the recurring jobs is off.

@@ -1,4 +1,4 @@
-"""Stripe's webhook: ``POST /api/stripe/webhook`` (DESIGN.md, rule 6).
+"""Stripe's webhook: ``POST /api/stripe/webhook`` (docs/architecture.md, rule 6).
 
 The body is verified against ``STRIPE_WEBHOOK_SECRET`` exactly as Stripe signs it (the
 ``Stripe-Signature`` header, five minutes' tolerance); anything that does not verify is a

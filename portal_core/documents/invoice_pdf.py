@@ -1,8 +1,9 @@
-"""An invoice as a PDF a partner can file for expenses (SPEC.md, Billing › Invoices).
+"""An invoice as a PDF a partner can file for expenses
+(docs/product.md, Pages › Billing › Invoices).
 
 It prints what the invoice run recorded, never today's settings: the seller's and the buyer's
 details as they were copied onto the invoice when it was issued, its lines, each tax with its
-rate, the total and the status. Amounts are USD (SPEC.md, Figures: "prices in USD"); dates are
+rate, the total and the status. Amounts are USD (docs/product.md, Billing model); dates are
 days in the billing time zone, the one whose months the invoice covers.
 """
 

@@ -1,7 +1,7 @@
 """The receipt of a card payment that added funds, as a PDF (Billing › Payments).
 
 A receipt proves money was received: when, by which card, how much was credited to the
-prepaid balance, the card convenience fee and the total charged to the card (SPEC.md: the fee
+prepaid balance, the card convenience fee and the total charged to the card (the fee
 is charged on card payments only, untaxed). It is not an invoice: the services themselves are
 billed, with their taxes, on the monthly invoices, and the receipt says so, which is what an
 accountant filing it needs to know. Only a payment that succeeded has one.

@@ -1,8 +1,8 @@
 """Who is signed in, and the single-use links sent by e-mail.
 
-A browser's session is a row here (DESIGN.md, rule 7): the cookie carries a random handle,
-the table keeps only its SHA-256, and a session is alive while the row says so. Logging out,
-changing the password or deactivating the user ends rows, so a copied cookie stops working.
+A browser's session is a row here (docs/architecture.md, rule 7): the cookie carries a random
+handle, the table keeps only its SHA-256, and a session is alive while the row says so. Logging
+out, changing the password or deactivating the user ends rows, so a copied cookie stops working.
 """
 
 from __future__ import annotations

@@ -1,7 +1,7 @@
 """Organizations, their brand domains, and the people who use the portal.
 
 A partner user belongs to exactly one organization with one role; a SIPSTACK staff user
-belongs to none (SPEC.md, Who uses it). An organization is *active* once its owner finishes
+belongs to none (docs/product.md, Who uses it). An organization is *active* once its owner finishes
 the activation wizard; until then ``activated_at`` is empty.
 """
 
@@ -23,7 +23,7 @@ from portal_core.models.base import (
 
 
 class Role(StrEnum):
-    """A partner's role in its organization (SPEC.md's matrix); staff is SIPSTACK's own."""
+    """A partner's role in its organization (docs/product.md, Roles); staff is SIPSTACK's own."""
 
     OWNER = "owner"
     ADMIN = "admin"
@@ -69,7 +69,7 @@ class Organization(SQLModel, table=True):
 
 
 class BrandDomain(SQLModel, table=True):
-    """A domain an organization registered with SIPSTACK (SPEC.md, Brand)."""
+    """A domain an organization registered with SIPSTACK (docs/product.md, Account life cycle)."""
 
     __tablename__ = "brand_domains"
 
@@ -93,7 +93,8 @@ class User(SQLModel, table=True):
     )
 
     id: uuid.UUID = uuid_pk()
-    # Stored lower-cased: e-mail addresses are compared case-insensitively (SPEC.md, 4).
+    # Stored lower-cased: e-mail addresses are compared case-insensitively
+    # (docs/product.md, Account life cycle).
     email: str = Field(max_length=254, unique=True)
     name: str = Field(max_length=120)
     password_hash: str = Field(max_length=100)

@@ -1,4 +1,4 @@
-"""The audit log: sign-ins, failures, security changes and every staff action (SPEC.md)."""
+"""The audit log: sign-ins, failures, security changes and every staff action."""
 
 from __future__ import annotations
 

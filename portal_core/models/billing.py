@@ -1,4 +1,4 @@
-"""The ledger and each organization's cached account figures (DESIGN.md, rule 5).
+"""The ledger and each organization's cached account figures (docs/architecture.md, rule 5).
 
 The ledger is append-only and single-entry: one row per money event of one organization, in
 integer cents; corrections are reversing entries, never edits. ``billing_accounts`` caches
@@ -75,7 +75,8 @@ class BillingCycle(StrEnum):
 
 
 class Plan(SQLModel, table=True):
-    """A Smart CNAM plan (SPEC.md, Figures; seeded from ``data/plans.csv``, edited by staff).
+    """A Smart CNAM plan (docs/product.md, Billing model; seeded from ``data/plans.csv``,
+    edited by staff).
 
     Empty prices mean "by contract" (Carrier: staff set them per organization on its
     subscription) or, for the price per additional request, "none": the plan is capped.
@@ -225,7 +226,7 @@ class Subscription(SQLModel, table=True):
     contract_included_requests: int | None = Field(default=None, sa_type=BigInteger)
     contract_additional_request_micros: int | None = Field(default=None, sa_type=BigInteger)
     contract_lookups_per_second: int | None = None
-    # A credit limit staff set for this organization; empty means the plan's (SPEC.md: twice
+    # A credit limit staff set for this organization; empty means the plan's (twice
     # the monthly subscription). A plan change recomputes the account's limit from this.
     credit_limit_override_cents: int | None = Field(default=None, sa_type=BigInteger)
     # When the owner chose the plan in the activation wizard (its plan step is done).
@@ -241,7 +242,8 @@ class Product(StrEnum):
 
 
 class LookupType(StrEnum):
-    """Smart CNAM's lookup types (SPEC.md); usage and invoices break down by them."""
+    """Smart CNAM's lookup types (docs/product.md, Smart CNAM lookups and scores); usage and
+    invoices break down by them."""
 
     SOURCE_RISK = "source_risk"
     CALLER_ID = "caller_id"
@@ -280,7 +282,8 @@ class UsageRecord(SQLModel, table=True):
 
 class UsageDaily(SQLModel, table=True):
     """Daily roll-up of usage, kept up to date by the meter (one UPSERT per request), which
-    charts, Explore and invoices read instead of the raw records (DESIGN.md, hot path)."""
+    charts, Explore and invoices read instead of the raw records
+    (docs/architecture.md, The hot path)."""
 
     __tablename__ = "usage_daily"
 

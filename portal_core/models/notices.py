@@ -1,4 +1,4 @@
-"""Notices: what the top bar's bell counts and lists (SPEC.md, The shell).
+"""Notices: what the top bar's bell counts and lists (docs/product.md, The shell).
 
 A notice belongs to an organization and is meant either for one user (``user_id``: their own
 low-balance alert) or for every member whose role holds ``capability`` (failed payments and

@@ -1,4 +1,5 @@
-"""Cards, payments and the gateway's events (SPEC.md, Billing; DESIGN.md, rule 6).
+"""Cards, payments and the gateway's events (docs/product.md, Billing model;
+docs/architecture.md, rule 6).
 
 No card number is ever stored: a payment method is the gateway's reference to a card (a
 Stripe PaymentMethod id, or the sandbox's test-card name) with the brand, last four and expiry
@@ -123,7 +124,8 @@ class Payment(SQLModel, table=True):
     total_cents: int = Field(sa_type=BigInteger)  # amount + fee: what the card is charged
     status: PaymentStatus = Field(sa_type=String(20))
     failure_message: str | None = Field(default=None, max_length=300)
-    # Saved before the first call to the gateway and sent with every call (DESIGN.md, rule 6).
+    # Saved before the first call to the gateway and sent with every call
+    # (docs/architecture.md, rule 6).
     idempotency_key: str = Field(max_length=120, unique=True)
     # The gateway's object for this attempt: Checkout Session ``cs_…`` or PaymentIntent ``pi_…``.
     gateway_ref: str | None = Field(default=None, max_length=200, index=True)

@@ -1,4 +1,5 @@
-"""Card processors: the ``Gateway`` protocol, the offline sandbox and Stripe (DESIGN.md, rule 6).
+"""Card processors: the ``Gateway`` protocol, the offline sandbox and Stripe
+(docs/architecture.md, rule 6).
 
 ``gateway_for(settings)`` picks the one the settings ask for: Stripe when
 ``STRIPE_SECRET_KEY`` is set, else the sandbox on Stripe's test cards. Stripe's SDK is

@@ -11,8 +11,8 @@ one they hold except through what the protocol says:
   (``ChargeOutcome``) or sends the partner to a hosted page (Checkout in payment mode).
 - ``charge_off_session`` (auto-recharge) charges a saved card with nobody present.
 - ``credits_from_webhook`` says whether a successful charge may be credited on the spot
-  (sandbox) or only when the signature-verified webhook confirms it (Stripe: DESIGN.md,
-  rule 6).
+  (sandbox) or only when the signature-verified webhook confirms it (Stripe:
+  docs/architecture.md, rule 6).
 
 Every request carries an idempotency key that the caller saved before calling, so a retry
 of the same request is the same request at the gateway. Amounts are integer cents (USD).

@@ -23,7 +23,7 @@ from portal_core.queries.listing import (
     equal_choices,
 )
 
-# The ledger's kinds in a partner's words (SPEC.md, Billing › Transactions).
+# The ledger's kinds in a partner's words (docs/product.md, Pages › Billing › Transactions).
 ENTRY_KINDS: dict[str, str] = {
     EntryKind.PAYMENT.value: "Payment",
     EntryKind.CREDIT.value: "Credit",

@@ -1,16 +1,17 @@
-"""What the Dashboard reads (SPEC.md, Dashboard): the setup checklist, the month's requests
-against the plan's allowance, the month-to-date spend, spend per month by lookup type, the
-balance over time and how many days the funds last.
+"""What the Dashboard reads (docs/product.md, Pages › Dashboard): the setup checklist, the
+month's requests against the plan's allowance, the month-to-date spend, spend per month by
+lookup type, the balance over time and how many days the funds last.
 
-Every figure is of the acting user's organization. Who sees what (SPEC.md's role matrix):
+Every figure is of the acting user's organization. Who sees what (docs/product.md, Roles):
 the requests against the allowance are for every role, like the top bar's funds; the spend
 figures, the charts and the days of funds left need ``BILLING_READ`` (Billing and Explore are
 for owner, admin and billing only, and the balance's history is Transactions in a picture).
 
 Days and months are those of the billing time zone (the platform setting), the months that
 invoices bill. Usage figures come from the daily roll-up ``usage_daily``, which the meter
-keeps in the billing time zone's days, aggregated in SQL (DESIGN.md, rule 9 and *Speed on
-the hot path*); the balance over time comes from the balance each ledger entry carries.
+keeps in the billing time zone's days, aggregated in SQL (docs/architecture.md, rule 9;
+docs/architecture.md, The hot path); the balance over time comes from the balance each
+ledger entry carries.
 """
 
 from __future__ import annotations
@@ -59,7 +60,7 @@ class ChecklistItem:
 def setup_checklist(
     session: Session, actor: Actor, *, now: datetime | None = None
 ) -> list[ChecklistItem]:
-    """SPEC.md's setup checklist as far as the portal has it: company details, a brand
+    """The setup checklist (docs/product.md, Pages › Dashboard): company details, a brand
     domain, a plan, a usable card (registering a first number comes with Whois Profiles)."""
     organization_id = require_organization(actor)
     organization = session.get(Organization, organization_id)

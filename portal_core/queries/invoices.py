@@ -1,7 +1,7 @@
 """Read side of invoices: the organization's list (the table widget's ``Listing``) and one
 invoice with its lines and taxes, for the detail view and the PDF. Everything is scoped to the
-acting user's organization: another organization's invoice is simply not found (DESIGN.md,
-rule 3)."""
+acting user's organization: another organization's invoice is simply not found
+(docs/architecture.md, rule 3)."""
 
 from __future__ import annotations
 
@@ -36,7 +36,7 @@ from portal_core.queries.listing import (
     updated_sort,
 )
 
-# An invoice's status in a partner's words (SPEC.md, Billing model: paid, or due until
+# An invoice's status in a partner's words (docs/product.md, Billing model: paid, or due until
 # payments cover it).
 STATUS_LABELS: dict[str, str] = {
     InvoiceStatus.PAID.value: "Paid",

@@ -3,8 +3,8 @@
 A page's list is a ``Listing``: a base SELECT already scoped to what the actor may see (its
 FROM, joins and WHERE; its selected columns are replaced), the columns to show, the ways to
 sort it and the filters a partner may apply. A ``ListQuery`` is what the partner chose. The
-database does the filtering, sorting, counting and paging (DESIGN.md, rule 9): a page reads
-at most ``page_size`` rows, and an export reads the filtered rows in chunks. A later list
+database does the filtering, sorting, counting and paging (docs/architecture.md, rule 9): a
+page reads at most ``page_size`` rows, and an export reads the filtered rows in chunks. A later list
 (invoices, payments, transactions…) is one more ``Listing``, not more code.
 
 Paging is deterministic: the primary key is always the last sort, so rows that tie on the
@@ -78,7 +78,7 @@ class Sort:
 
 
 def created_sort(expression: Any) -> Sort:
-    """The gear's "Date created" sort (SPEC.md, Billing: every list has it)."""
+    """The gear's "Date created" sort (docs/product.md, Pages › Billing: every list has it)."""
     return Sort("created", "Date created", expression)
 
 

@@ -1,5 +1,5 @@
 """Read side of notices: the top bar's bell (its unread count and latest notices) and the
-Notices page's list (SPEC.md, The shell).
+Notices page's list (docs/product.md, The shell).
 
 A member sees the notices of their own organization that are meant for them: their own
 (``user_id``: a low-balance alert) and those for a capability their role holds (failed
@@ -8,7 +8,7 @@ new member does not start with last year's invoices unread. Each notice is unrea
 member until a ``notice_reads`` row says otherwise. Staff belong to no organization: they see
 the staff notices (no organization, for ``Capability.STAFF``: an e-mail that could not be
 sent) posted since they joined, and only those; no partner ever sees one. Another
-organization's notice is simply not found (DESIGN.md, rule 3).
+organization's notice is simply not found (docs/architecture.md, rule 3).
 """
 
 from __future__ import annotations

@@ -1,6 +1,7 @@
 """Read side of payments: Billing › Payments, the saved cards (Billing › Payment Methods'
 table, and the plain list that the Overview's and the wizard's card pickers read), the last
-payment, the auto-recharge settings and the sandbox's test cards (SPEC.md, *Billing*).
+payment, the auto-recharge settings and the sandbox's test cards
+(docs/product.md, Pages › Billing).
 
 Everything is scoped to the acting user's organization and needs ``BILLING_READ``; a payment
 of another organization is "not found", exactly like one that does not exist.

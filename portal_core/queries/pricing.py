@@ -155,7 +155,7 @@ def pricing(session: Session, actor: Actor, *, now: datetime | None = None) -> P
 
 def current_plan(session: Session, actor: Actor, *, now: datetime | None = None) -> CurrentPlan:
     """The organization's plan and this period's requests used vs. its allowance; every member
-    may read it (SPEC.md: requests vs. allowance is on the Dashboard of every role)."""
+    may read it (requests vs. allowance is on the Dashboard of every role)."""
     require(actor, Capability.USE_PORTAL)
     organization_id = require_organization(actor)
     found = session.exec(

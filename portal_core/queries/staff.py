@@ -1,8 +1,9 @@
 """What SIPSTACK staff read across organizations: the organizations, one of them, the audit log.
 
-Each read checks the staff capability first (SPEC.md: staff act across organizations, and
+Each read checks the staff capability first (staff act across organizations, and
 partners never see another organization), so an API route or a command gets the same answer
-as the Staff pages. The lists are ``Listing``s for the table widget (DESIGN.md, rule 9).
+as the Staff pages. The lists are ``Listing``s for the table widget
+(docs/architecture.md, rule 9).
 """
 
 from __future__ import annotations

@@ -1,6 +1,6 @@
 """Accounts: Get Started, e-mail verification, the activation wizard and My Profile.
 
-The life cycle (SPEC.md, Account life cycle): sign-up makes an organization and its owner,
+The life cycle (docs/product.md, Account life cycle): sign-up makes an organization and its owner,
 *unverified*; the e-mailed link verifies the address; the wizard collects the company, the
 brand, the plan and a card (which Free may skip); finishing it activates the organization.
 Nothing here reveals whether an e-mail is registered: sign-up, resend and reset answer the
@@ -268,9 +268,9 @@ class WizardStep(StrEnum):
     DONE = "done"
 
 
-# The wizard's steps in order (SPEC.md, Account life cycle 3), and their names as the wizard
-# shows them. A step is done when ``_STEP_DONE`` says so from the saved data (``wizard_step``);
-# a new step is one entry here, one label and one check.
+# The wizard's steps in order (docs/product.md, Account life cycle: step 3), and their names
+# as the wizard shows them. A step is done when ``_STEP_DONE`` says so from the saved data
+# (``wizard_step``); a new step is one entry here, one label and one check.
 WIZARD_STEPS: tuple[WizardStep, ...] = (
     WizardStep.COMPANY,
     WizardStep.BRAND,

@@ -1,6 +1,7 @@
 """Logging in, out, and back in after a forgotten password.
 
-Wrong passwords are throttled per account and per address (``services.throttle``, SPEC.md, 4).
+Wrong passwords are throttled per account and per address (``services.throttle``;
+docs/product.md, Account life cycle).
 An unknown e-mail is answered exactly like a wrong password, and costs the same bcrypt time.
 """
 

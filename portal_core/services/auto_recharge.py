@@ -1,5 +1,5 @@
 """Auto-recharge: when available funds drop under a threshold, charge the default card a set
-amount (issue 3, *Auto-recharge*; Twilio, Telnyx and OpenCNAM all have it).
+amount (docs/product.md, Billing model; Twilio, Telnyx and OpenCNAM all have it).
 
 **Settings** (``save_settings``, ``BILLING_MANAGE``): on or off, the threshold ($0 up to, not
 including, $10,000) and the amount (the add-funds bounds: $10.00 to $10,000.00). Turning it

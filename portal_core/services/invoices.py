@@ -1,13 +1,14 @@
-"""The monthly invoice run (``python -m portal_core invoices run``; SPEC.md, Billing model).
+"""The monthly invoice run (``python -m portal_core invoices run``;
+docs/product.md, Billing model).
 
 A scheduler calls it on the 1st for the month before, in the billing time zone (a platform
 setting). Each organization with a subscription is invoiced in its own transaction, so one
 failure undoes nothing else and running again resumes where it stopped; running twice makes
 nothing twice (UNIQUE (organization_id, period) on invoices, and the ledger entry's key).
 
-The rules of one invoice, all in integers (DESIGN.md, rules 4 and 5):
+The rules of one invoice, all in integers (docs/architecture.md, rules 4 and 5):
 - The subscription line. A monthly plan pays the whole month's fee, whatever day it joined
-  (SPEC.md: "a mid-month join pays the full fee"; an upgrade pays the new plan's fee). A
+  (a mid-month join pays the full fee; an upgrade pays the new plan's fee). A
   yearly plan pays 12 months at its yearly per-month price on the invoice of the month its
   term starts (and of that month each following year: a new term), nothing on the others.
   Carrier pays its contract's monthly figure. Free costs $0, so it has no line.
@@ -82,7 +83,8 @@ from portal_core.services.document_numbers import next_number
 
 log = logging.getLogger(__name__)
 
-TAXED_COUNTRY = "CA"  # SPEC.md: sales tax applies to Canadian companies only
+# Sales tax applies to Canadian companies only (docs/product.md, Billing model).
+TAXED_COUNTRY = "CA"
 _PERIOD = re.compile(r"(?P<year>[0-9]{4})-(?P<month>0[1-9]|1[0-2])")
 
 LOOKUP_TYPE_NAMES: dict[str, str] = {

@@ -1,4 +1,5 @@
-"""Posting to the ledger, and checking the cached balances against it (DESIGN.md, rule 5).
+"""Posting to the ledger, and checking the cached balances against it
+(docs/architecture.md, rule 5).
 
 An entry is appended with its idempotency key; the organization's cached balance moves by the
 same amount in the same transaction, by one atomic ``UPDATE … SET balance = balance + x

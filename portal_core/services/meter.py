@@ -1,11 +1,12 @@
-"""The meter: every billable request is priced, guarded and recorded here (DESIGN.md, rule 5).
+"""The meter: every billable request is priced, guarded and recorded here
+(docs/architecture.md, rule 5).
 
 The products call ``meter_request`` once per billable request — a Smart CNAM lookup, from the
-portal or the API, keyed by product and lookup type (SPEC.md, *Billing model*) — inside the
-unit of work that serves the request (``db.write_connection``, or a ``write_session``'s
+portal or the API, keyed by product and lookup type (docs/product.md, Billing model) — inside
+the unit of work that serves the request (``db.write_connection``, or a ``write_session``'s
 ``session.connection()``).
 
-Pricing (SPEC.md, *Billing model* and *Figures*; the figures are rows of ``plans`` and
+Pricing (docs/product.md, Billing model; the figures are rows of ``plans`` and
 ``subscriptions``, seeded from ``data/plans.csv``, never constants here):
 
 - Each month of the billing time zone (the platform setting ``billing_time_zone``, by default
@@ -20,8 +21,8 @@ Pricing (SPEC.md, *Billing model* and *Figures*; the figures are rows of ``plans
   ``contract_additional_request_micros``, when staff set them, replace the plan's figures.
 - A request is refused with ``InsufficientFunds`` when the available funds (balance − unbilled
   usage) plus the credit limit cannot cover its cost. A request within the allowance costs
-  nothing yet is refused too once an account is past its credit limit ("past it, requests
-  stop", SPEC.md *Figures*). A refused request records nothing.
+  nothing yet is refused too once an account is past its credit limit. A refused request
+  records nothing.
 
 How it stays right under concurrency: one ``UPDATE billing_accounts`` both checks and spends.
 In a single statement it rolls the period over when the month changed, counts the request,
@@ -33,7 +34,7 @@ was, hence whether it was included, and the balance and unbilled usage after it,
 drop of available funds, published to the unit of work as a ``FundsDropped`` fact (the
 low-balance alert and auto-recharge react to it: ``services.reactions``). The usage record
 and the day's roll-up are written in the same transaction. Everything here is SQLAlchemy
-Core (DESIGN.md, *Speed on the hot path*).
+Core (docs/architecture.md, The hot path).
 
 A ``request_key`` is the request's idempotency key, the organization's own (UNIQUE with the
 organization on ``usage_records``): a replay returns the first result and charges nothing

@@ -1,11 +1,11 @@
-"""Posting notices: the events behind the top bar's bell (SPEC.md, The shell).
+"""Posting notices: the events behind the top bar's bell (docs/product.md, The shell).
 
 Whatever happens to an organization that its members should see next time they look (a low
 balance, a failed payment, a new invoice; disputes later) is posted here, inside the unit of
 work of the event itself, so a notice exists exactly when its event committed. ``dedupe_key``
 names the event (``invoice:<id>``, ``payment-failed:<id>``…): posting it again finds the
 first notice and adds nothing. ``post_for_user`` does the same with a Core statement, for
-the funds watcher on the meter's path (DESIGN.md, Speed on the hot path). ``post_for_staff``
+the funds watcher on the meter's path (docs/architecture.md, The hot path). ``post_for_staff``
 posts what SIPSTACK staff should see (an e-mail that could not be sent): it belongs to no
 organization, and no partner ever sees it.
 

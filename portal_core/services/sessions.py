@@ -1,4 +1,5 @@
-"""Server-side sessions (DESIGN.md, rule 7): the database decides whether a session is alive.
+"""Server-side sessions (docs/architecture.md, rule 7): the database decides whether a session
+is alive.
 
 A session is a random handle given to the browser (inside the login cookie) and kept here
 only as its SHA-256. It is alive while it has not ended, has not expired, its user is not

@@ -1,4 +1,5 @@
-"""What SIPSTACK staff do across organizations; every action is audited (SPEC.md).
+"""What SIPSTACK staff do across organizations; every action is audited
+(docs/product.md, Who uses it).
 
 Staff act through these services only (no impersonation): each checks the staff capability
 itself, so a partner calling one directly gets "not allowed".

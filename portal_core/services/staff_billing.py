@@ -1,5 +1,5 @@
-"""What SIPSTACK staff do to billing (SPEC.md, *Who uses it*: credits and adjustments, invoice
-runs, plans, prices, tax rates and platform settings; issue 3, *Staff*).
+"""What SIPSTACK staff do to billing: credits and adjustments, invoice runs, plans, prices,
+tax rates and platform settings (docs/product.md, Pages › Staff).
 
 Every function checks the staff capability itself, so a partner calling one directly (or
 through an API route) gets "not allowed", and every one writes an audit event. Input comes
@@ -7,8 +7,8 @@ as the staff member typed it; each rule broken is reported against its field
 (``ValidationFailed``), all of a form's problems at once.
 
 The rules:
-- **Credits and adjustments** are ledger entries (DESIGN.md, rule 5): a credit adds to the
-  balance, an adjustment adds or takes away; whole cents, non-zero, at most $100,000 either
+- **Credits and adjustments** are ledger entries (docs/architecture.md, rule 5): a credit adds to
+  the balance, an adjustment adds or takes away; whole cents, non-zero, at most $100,000 either
   way (a bigger correction is several entries, each with its reason, or a conversation with
   finance). The reason is required; it is the entry's description in the partner's
   Transactions and the audit event's detail. The page's idempotency key makes a double click
@@ -17,8 +17,8 @@ The rules:
   the plan's and holds across plan changes; clearing it returns to the plan's
   (``subscriptions.credit_limit_cents``). The account's cached limit, which the meter's guard
   reads, changes in the same transaction. At most $1,000,000.
-- A **Carrier contract** (SPEC.md: "Carrier is a contract plan whose price, allowance and
-  limit staff set per organization") puts the organization on the by-contract plan with its
+- A **Carrier contract** (a contract plan whose price, allowance and limit staff set per
+  organization) puts the organization on the by-contract plan with its
   monthly fee, included requests, price per additional request (in micro-dollars: up to six
   decimals of a dollar), lookups per second and credit limit. The meter and the invoice run
   read the ``contract_*`` figures in place of the plan's. Like an upgrade, a contract that

@@ -1,12 +1,12 @@
 """An organization's plan: every organization starts on Free, with a billing account; a
 partner changes plan on Billing › Pricing, and picks the first one in the activation wizard.
 
-The credit limit starts at what the plan says (SPEC.md: twice the monthly subscription, a
+The credit limit starts at what the plan says (twice the monthly subscription, a
 figure in ``plans``); staff may set one per organization (``credit_limit_override_cents``),
 which then holds across plan changes.
 
-Plan changes (SPEC.md, *Billing model*), in agreement with how ``services.invoices`` bills
-and ``services.meter`` prices:
+Plan changes (docs/product.md, Billing model), in agreement with how ``services.invoices``
+bills and ``services.meter`` prices:
 
 - Plans rank by ``Plan.position`` (Free < Starter < Competitor < Provider < Carrier); within
   one plan, yearly ranks above monthly (a year's commitment at a lower monthly price).

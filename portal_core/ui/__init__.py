@@ -1,4 +1,4 @@
 """Streamlit glue: the shell every page opens through, cached resources, forms, tables.
 
-The only package below the pages that imports streamlit (DESIGN.md, rule 1).
+The only package below the pages that imports streamlit (docs/architecture.md, rule 1).
 """

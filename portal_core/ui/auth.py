@@ -105,7 +105,7 @@ class LoginCookie:
 
 
 def current_view(cookie: LoginCookie) -> sessions.SessionView | None:
-    """Who is signed in on this tab, as the database says now (DESIGN.md, rule 7)."""
+    """Who is signed in on this tab, as the database says now (docs/architecture.md, rule 7)."""
     handle = st.session_state.get(state.SESSION_HANDLE) or cookie.handle()
     if not handle:
         return None

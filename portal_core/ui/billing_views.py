@@ -1,7 +1,8 @@
 """An organization's money drawn: the funds cards (Balance, Unbilled usage, Available funds,
 Credit limit) that the Dashboard, Billing › Overview and Staff › Billing accounts show, and
 the Overview's panels: a payment to report on (back from Stripe's page, or a link), the
-account, the last payment and the auto-recharge settings (SPEC.md, Billing › Overview).
+account, the last payment and the auto-recharge settings
+(docs/product.md, Pages › Billing › Overview).
 
 Add funds, with its idempotent attempts, is ``ui.add_funds``.
 """

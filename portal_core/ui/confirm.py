@@ -6,7 +6,7 @@ confirmation is a value in session state: ``ask(key)`` raises it (use it as a bu
 ``dialog(key, …)`` or ``dialog_with_reason(key, …)`` draws the dialog on every run while it
 is up. Its buttons are keyed ``<key>.confirm`` and ``<key>.cancel``.
 
-The reason variant is for staff actions (SPEC.md: every staff action is audited): the
+The reason variant is for staff actions (every staff action is audited): the
 action receives what was typed, and the service it calls refuses an empty reason, whose
 message then shows in the dialog, which stays open.
 """

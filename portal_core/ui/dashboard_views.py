@@ -1,6 +1,7 @@
-"""The Dashboard drawn (SPEC.md, Dashboard): the welcome and shortcuts, the setup checklist,
-this month's requests against the allowance, the month-to-date spend and the days of funds
-left, the notice when the allowance is used up, and the charts of spend and balance.
+"""The Dashboard drawn (docs/product.md, Pages › Dashboard): the welcome and shortcuts, the
+setup checklist, this month's requests against the allowance, the month-to-date spend and the
+days of funds left, the notice when the allowance is used up, and the charts of spend and
+balance.
 
 The funds cards are ``ui.billing_views.funds_metrics``, as on Billing › Overview.
 """

@@ -1,5 +1,6 @@
 """Billing › Invoices drawn: the list of the organization's invoices, and one invoice with its
-parties, lines, taxes, total and status, downloadable as a PDF (SPEC.md, Billing › Invoices).
+parties, lines, taxes, total and status, downloadable as a PDF
+(docs/product.md, Pages › Billing › Invoices).
 
 An invoice opens from its row or from a link carrying ``?invoice=<id>`` (``ui.list_detail``).
 """

@@ -1,7 +1,7 @@
 """Billing › Payment Methods drawn: the title with the green + (the sandbox's test-card picker,
 or Stripe's hosted setup page), the return from Stripe's page, the table of saved cards, the
 selected card with its actions (make it the default, remove it), and the dialogs that add and
-remove a card (SPEC.md, Billing › Payment Methods; DESIGN.md, rule 6).
+remove a card (docs/product.md, Pages › Billing › Payment Methods; docs/architecture.md, rule 6).
 
 The selected card is kept in session state, not in a query parameter: the table keeps a
 selected row by its position, so a selection whose card moved (another member added or removed

@@ -1,6 +1,6 @@
 """Billing › Payments drawn: the list of every attempt to add funds by card, and one payment
 with its status, figures and receipt (PDF) when it went through, or the reason when it did not
-(SPEC.md, Billing › Payments).
+(docs/product.md, Pages › Billing › Payments).
 
 A payment opens from its row or from a link carrying ``?payment=<id>`` (``ui.list_detail``):
 the Overview's last payment and a failed payment's notice link here.

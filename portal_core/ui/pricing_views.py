@@ -1,7 +1,7 @@
 """Billing › Pricing drawn: the upgrade offered when a capped allowance is used up, the
 organization's plan and this month's requests, a scheduled change (and cancelling it), the
 plans' cards with their Choose buttons, and the confirmation of a change that says what it
-does (SPEC.md, Billing model: upgrades at once, downgrades at the next period).
+does (docs/product.md, Billing model: upgrades at once, downgrades at the next period).
 
 "Choose" records the plan and cycle chosen and asks for the confirmation; the next run
 previews the change with ``subscriptions.preview_change`` and shows its summary in a dialog.

@@ -14,7 +14,7 @@ from portal_core.permissions import Capability
 
 
 class Section(StrEnum):
-    """SPEC.md's sections of the left pane, in order."""
+    """The sections of the left pane, in order (docs/product.md, The shell)."""
 
     TOP = ""
     PARTNER = "Partner"
@@ -26,7 +26,7 @@ class Section(StrEnum):
 
 
 class Audience(StrEnum):
-    """Which stage of the account life cycle a page is for (SPEC.md, Account life cycle 5)."""
+    """Which stage of the account life cycle a page is for (docs/product.md, Account life cycle)."""
 
     PUBLIC = "public"  # anyone, signed in or not: Get Started, verify e-mail, reset, Terms
     ACTIVATION = "activation"  # a verified owner whose organization is not active yet

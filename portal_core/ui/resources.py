@@ -1,7 +1,8 @@
 """Process-wide resources: the engine, and read/write sessions on it.
 
 Only the engine is kept (one per process, ``db.engine``); an organization's data is read fresh on
-every run, because the API, webhooks and jobs write from other processes (DESIGN.md, rule 9).
+every run, because the API, webhooks and jobs write from other processes
+(docs/architecture.md, rule 9).
 """
 
 from __future__ import annotations

@@ -3,7 +3,7 @@
 With a ``pages/`` folder, Streamlit runs a deep-linked page's script alone, never ``Home.py``,
 so each page's first statement is ``shell.open_page(<id>)`` (or ``open_public_page`` for the
 few pages anyone may open). It decides, from the database, who is signed in and what the
-account's stage and role allow (SPEC.md, Account life cycle 5; the role matrix), refuses with
+account's stage and role allow (docs/product.md, Account life cycle), refuses with
 ``st.stop()`` what they may not see, and draws the chrome from the one page registry.
 """
 
@@ -164,7 +164,7 @@ def _finish_activation(_view: SessionView) -> None:
 
 
 def visible_pages(view: SessionView) -> list[PageSpec]:
-    """The pages the left pane offers this viewer, in SPEC.md's order of sections."""
+    """The pages the left pane offers this viewer, in the order of its sections."""
     if not view.is_staff and not view.verified:
         return []
     if not view.is_staff and not view.organization_active:

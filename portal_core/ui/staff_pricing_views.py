@@ -4,7 +4,7 @@ setting) through its service, which validates and audits it.
 
 After an edit the page redraws from the database, saying once what changed; cached reference
 data is dropped first (plans, tax rates and settings are the only data pages may cache,
-DESIGN.md rule 9).
+docs/architecture.md, rule 9).
 """
 
 from __future__ import annotations

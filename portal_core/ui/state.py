@@ -1,6 +1,6 @@
 """Every session-state key the shell keeps, declared in one place.
 
-Only ids and handles live here, never ORM objects or balances (STYLE.md; DESIGN.md rule 9).
+Only ids and handles live here, never ORM objects or balances (docs/architecture.md, rule 9).
 Page-level keys are prefixed with the page's id by the pages themselves.
 """
 

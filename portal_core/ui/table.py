@@ -3,8 +3,8 @@
 It draws a ``queries.listing.Listing``: above the table a *filter* button (a popover with the
 list's filters, applied together by a form) and a *gear* button (rows per page, sort, order),
 the "Showing 21–40 of 1,234" line and a CSV download of every filtered row; then the page as
-a ``st.dataframe``; then the pager. The database filters, sorts, counts and pages (DESIGN.md,
-rule 9): the data frame holds one page, never the table.
+a ``st.dataframe``; then the pager. The database filters, sorts, counts and pages
+(docs/architecture.md, rule 9): the data frame holds one page, never the table.
 
 Every session-state key starts with the widget's ``key``, so two tables on one screen keep
 apart. The filter, sort and page-size choices persist for the session; the page number too.

@@ -1,6 +1,6 @@
 """The activation wizard's steps drawn: company → brand → plan → payment method → done
-(SPEC.md, Get Started). Each step's form calls its ``services.accounts`` step and reruns, and
-``accounts.wizard_step`` then derives the next step from what is filled in.
+(docs/product.md, Account life cycle). Each step's form calls its ``services.accounts`` step
+and reruns, and ``accounts.wizard_step`` then derives the next step from what is filled in.
 
 The payment method step offers Stripe's test cards by name in the sandbox, and Stripe's
 secure page otherwise; a paid plan needs a card, Free may skip it ("Skip for now").

@@ -1,5 +1,5 @@
 """The account life cycle through its pages: Get Started, verify e-mail, reset password and
-the activation wizard (SPEC.md, Account life cycle), driven through AppTest end to end: the
+the activation wizard (docs/product.md, Account life cycle), driven through AppTest end to end: the
 links come from the e-mails the services really wrote to the outbox."""
 
 from __future__ import annotations

@@ -129,7 +129,7 @@ def test_staff_are_refused(portal: Portal) -> None:
 def test_a_billing_reader_without_manage_sees_the_plans_without_buttons(
     portal: Portal, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    # No role reads Billing without managing it today (SPEC.md's matrix); the page must still
+    # No role reads Billing without managing it today (docs/product.md, Roles); the page must still
     # offer nothing to one that could only read.
     monkeypatch.setitem(
         GRANTS, Role.BILLING, frozenset(GRANTS[Role.BILLING] - {Capability.BILLING_MANAGE})

@@ -1,7 +1,7 @@
 """The Dashboard ("/", Home.py) and the profile menu of the top bar it shares with every page:
 the welcome, the funds, the setup checklist, this month's requests and spend, the charts,
-the upgrade prompt at the Free plan's cap, dark mode and logging out (SPEC.md, Dashboard;
-The shell)."""
+the upgrade prompt at the Free plan's cap, dark mode and logging out
+(docs/product.md, Pages › Dashboard; docs/product.md, The shell)."""
 
 from __future__ import annotations
 

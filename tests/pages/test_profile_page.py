@@ -1,5 +1,5 @@
 """Access › My Profile through AppTest: every form of its three tabs, end to end, checked
-against the database and the outbox (SPEC.md, Access / My Profile)."""
+against the database and the outbox (docs/product.md, Pages › My Profile)."""
 
 from __future__ import annotations
 

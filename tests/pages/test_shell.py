@@ -2,8 +2,8 @@
 
 Each page of the registry, the Staff pages included, is opened as each role, and anonymously,
 the way a deep link opens it (Streamlit runs the page's script alone), and must be either
-shown or refused with nothing of it drawn (DESIGN.md, Pages and navigation; SPEC.md, Account
-life cycle 5 and the role matrix). The cases come from the registry itself, so a page added to
+shown or refused with nothing of it drawn (docs/architecture.md, Pages and navigation;
+docs/product.md, Account life cycle). The cases come from the registry itself, so a page added to
 it is gated here without a line of test.
 """
 
@@ -201,7 +201,7 @@ def test_sidebar_draws_a_link_to_each_offered_page_in_section_order(
     assert sorted(drawn) == sorted(expected)
     by_path = {spec.url_path: spec for spec in PAGES}
     sections = [list(Section).index(by_path[path].section) for path, _ in drawn]
-    assert sections == sorted(sections), "the pane follows SPEC.md's order of sections"
+    assert sections == sorted(sections), "the pane follows the order of its sections"
 
 
 def test_sidebar_of_an_unverified_owner_has_no_links(portal: Portal) -> None:

@@ -1,7 +1,7 @@
 """Reading notices: a member sees their own and those for a capability their role holds, of
 their organization, since they joined; the unread count; the bell's latest; the Notices
 page's list with its filters. Staff see the staff notices, and only those; no partner sees
-one (SPEC.md, The shell; DESIGN.md, rule 3)."""
+one (docs/product.md, The shell; docs/architecture.md, rule 3)."""
 
 from __future__ import annotations
 

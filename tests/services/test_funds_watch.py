@@ -1,7 +1,7 @@
 """The funds watcher: a low-balance alert (an e-mail and a personal notice) exactly when
 available funds cross under a member's threshold, and the drop handed to auto-recharge; from
-each place funds drop: the meter, a negative ledger entry, the invoice run (issue 3,
-Low-balance alert; SPEC.md, My Profile › Notifications)."""
+each place funds drop: the meter, a negative ledger entry, the invoice run
+(docs/product.md, Pages › My Profile)."""
 
 from __future__ import annotations
 

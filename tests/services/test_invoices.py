@@ -1,5 +1,5 @@
 """The monthly invoice run: lines, taxes, rounding, the ledger, idempotency, downgrades, e-mail
-(SPEC.md, Billing model; services/invoices.py states the rules).
+(docs/product.md, Billing model; services/invoices.py states the rules).
 
 Usage is written as the meter would leave it (usage records of a period, their cost added to
 ``unbilled_micros``) with Core inserts, so these tests do not depend on the meter.

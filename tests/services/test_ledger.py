@@ -1,5 +1,5 @@
 """The ledger: entries move the cached balance; keys make postings idempotent; a check finds
-any cached balance that drifted from the entries (DESIGN.md, rule 5)."""
+any cached balance that drifted from the entries (docs/architecture.md, rule 5)."""
 
 from __future__ import annotations
 

@@ -1,6 +1,6 @@
 """The ledger under real concurrency: threads, one session each, on file SQLite (WAL) and on
 PostgreSQL (the ``concurrent_engine`` fixture). A shared in-memory connection would prove
-nothing here (DESIGN.md, Tests)."""
+nothing here (docs/architecture.md, Tests)."""
 
 from __future__ import annotations
 

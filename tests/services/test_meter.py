@@ -41,7 +41,7 @@ from tests.services.support import count, fetch
 TORONTO = ZoneInfo("America/Toronto")
 # Mid-November 2026, well inside the month in any time zone.
 NOW = datetime(2026, 11, 16, 15, 0, tzinfo=UTC)
-STARTER_PRICE = 3_000  # $0.0030 (SPEC.md, Figures; data/plans.csv)
+STARTER_PRICE = 3_000  # $0.0030 (docs/product.md, Billing model; data/plans.csv)
 
 
 def _organization(

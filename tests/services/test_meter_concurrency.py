@@ -1,6 +1,6 @@
 """The meter under real concurrency: threads with a connection each, released together, on
 file SQLite (WAL) and on PostgreSQL (the ``concurrent_engine`` fixture). Two requests never
-spend the same funds, and one request key is charged once (DESIGN.md, rule 5)."""
+spend the same funds, and one request key is charged once (docs/architecture.md, rule 5)."""
 
 from __future__ import annotations
 

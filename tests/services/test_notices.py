@@ -1,5 +1,5 @@
 """Posting notices (once per event), reading them (per member, scoped to what the member may
-see), and the notice each new invoice posts (SPEC.md, The shell; issue 3, Notices)."""
+see), and the notice each new invoice posts (docs/product.md, Pages › Notices)."""
 
 from __future__ import annotations
 

@@ -1,4 +1,5 @@
-"""Roles: GRANTS is SPEC.md's matrix, and the services refuse what a role may not do."""
+"""Roles: GRANTS is the matrix of docs/product.md, Roles; the services refuse what a role may
+not do."""
 
 from __future__ import annotations
 
@@ -33,7 +34,7 @@ OWNER, ADMIN, BILLING, DEVELOPER, VIEWER = (
 )
 EVERY_PARTNER = {OWNER, ADMIN, BILLING, DEVELOPER, VIEWER}
 
-# SPEC.md, Roles, row by row (a ✓ per role), written out again here on purpose: the test
+# docs/product.md, Roles, row by row (a ✓ per role), written out again here on purpose: the test
 # compares two transcriptions of the matrix, not the code with itself.
 SPEC_MATRIX: dict[Capability, set[Role]] = {
     # Dashboard, Logs, My Profile, top-bar funds
@@ -55,7 +56,8 @@ SPEC_MATRIX: dict[Capability, set[Role]] = {
     # Billing pages (read) / add funds, cards, plan
     Capability.BILLING_READ: {OWNER, ADMIN, BILLING},
     Capability.BILLING_MANAGE: {OWNER, ADMIN, BILLING},
-    # Explore: owner, admin, billing; staff explore across organizations (SPEC.md, Who uses it)
+    # Explore: owner, admin, billing; staff explore across organizations
+    # (docs/product.md, Who uses it)
     Capability.EXPLORE: {OWNER, ADMIN, BILLING, Role.STAFF},
     Capability.STAFF: {Role.STAFF},
 }

@@ -1,5 +1,5 @@
 """Platform settings: typed reads with their defaults, and staff-only, validated, audited
-changes (SPEC.md, Billing model: "rows in the database with defaults, edited by staff")."""
+changes: rows in the database with defaults, edited by staff (docs/product.md, Billing model)."""
 
 from __future__ import annotations
 

@@ -1,4 +1,5 @@
-"""Server-side sessions (DESIGN.md, rule 7): the database decides whether a session lives."""
+"""Server-side sessions (docs/architecture.md, rule 7): the database decides whether a session
+lives."""
 
 from __future__ import annotations
 

@@ -1,4 +1,5 @@
-"""A small local fake of Stripe's API, for the real ``stripe`` SDK to talk to (DESIGN.md, Tests).
+"""A small local fake of Stripe's API, for the real ``stripe`` SDK to talk to
+(docs/architecture.md, Tests).
 
 It implements only what the portal calls — customers, Checkout sessions (setup and payment
 mode, retrieved too), SetupIntents, PaymentMethods, PaymentIntents (each successful one with

@@ -1,8 +1,9 @@
 """The page registry against the files Streamlit actually serves.
 
-With a ``pages/`` folder, Streamlit runs a deep-linked page's script alone (DESIGN.md, Pages
-and navigation): the only guard a page has is its own first statement. These tests read the
-scripts with ``ast`` instead of running them, so they hold for every page, present and future.
+With a ``pages/`` folder, Streamlit runs a deep-linked page's script alone
+(docs/architecture.md, Pages and navigation): the only guard a page has is its own first
+statement. These tests read the scripts with ``ast`` instead of running them, so they hold for
+every page, present and future.
 """
 
 from __future__ import annotations
