@@ -4,15 +4,14 @@ Three facts of the portal shape these steps:
 
 - A page is settled when Streamlit's run of it has finished (the app root's
   ``data-test-script-state`` is "notRunning"); ``goto`` and ``settled`` wait for that.
-- Logging in and out changes the login cookie through streamlit-authenticator's cookie
-  component, drawn only while that change is pending (``portal_core.ui.auth.LoginCookie``);
-  the component reports back when it has acted, and that report reruns the page. The steps
-  that log in or out wait for the report (``settles``) and for the cookie itself before they
-  leave the page.
+- Logging in and out writes the login cookie with a script in the page that reports nothing
+  (``portal_core.ui.auth.LoginCookie``): each is one run of the page, which the steps wait for
+  (``settles``: a run started after the click, and finished).
 - The theme is applied by a script (``portal_core.ui.theme``) that stores the user's choice in
-  the browser and reloads the page once when the stored choice differs: the first signed-in
-  page of a fresh browser and each flip of "Dark mode" reload once, and the step that causes
-  it waits for that reload (``theme_reload``).
+  the browser and reloads the page once when the page shows another theme: each flip of
+  "Dark mode" reloads once, and so does the first signed-in page of a browser whose
+  preference is not the user's theme (the journeys' browsers prefer light, like their users);
+  the step that causes it waits for that reload (``theme_reload``).
 """
 
 from __future__ import annotations
@@ -30,16 +29,29 @@ from portal_core.mail import outbox_messages
 
 WRONG_CREDENTIALS = "That e-mail and password do not match an account."
 
-# Counts, per document, the values Streamlit components post to the page (the cookie
-# component's report among them); added to every browser context by the fixtures.
-WATCH_COMPONENTS = """
-window.__componentValues = 0;
-window.addEventListener("message", (event) => {
-  const data = event.data;
-  if (data && data.isStreamlitMessage && data.type === "streamlit:setComponentValue") {
-    window.__componentValues += 1;
-  }
-});
+# Counts the tab's script runs and documents (a reload is one more) in its sessionStorage,
+# which outlives a reload: ``e2e.runs`` and ``e2e.documents``; added to every browser context
+# by the fixtures. A run is the app's script state changing to "running": each mutation record
+# holds the value before it, so two changes in one batch are both seen.
+WATCH_RUNS = """
+(() => {
+  if (window.top !== window) return;
+  const store = window.sessionStorage;
+  const bump = (key) => store.setItem(key, String(Number(store.getItem(key) || 0) + 1));
+  bump("e2e.documents");
+  const STATE = "data-test-script-state";
+  new MutationObserver((records) => {
+    const changes = records.filter((record) => record.attributeName === STATE);
+    changes.forEach((record, index) => {
+      const after = index + 1 < changes.length
+        ? changes[index + 1].oldValue
+        : record.target.getAttribute(STATE);
+      if (after === "running" && record.oldValue !== "running") bump("e2e.runs");
+    });
+  }).observe(document, {
+    subtree: true, attributes: true, attributeFilter: [STATE], attributeOldValue: true,
+  });
+})();
 """
 RELOAD_TIMEOUT_MS = 30_000
 COOKIE_TIMEOUT_S = 30.0
@@ -52,12 +64,25 @@ def settled(page: Page) -> None:
 
 @contextmanager
 def settles(page: Page) -> Iterator[None]:
-    """The block logs in or out, which draws the cookie component: wait for its report (and
-    the run that follows it) before the next step."""
-    page.evaluate("() => { window.__componentValues = 0; }")
+    """The block makes the page run (a click): wait until a run has started and finished."""
+    count_from_here(page)
     yield
-    page.wait_for_function("() => window.__componentValues > 0")
+    page.wait_for_function("() => Number(sessionStorage.getItem('e2e.runs')) > 0")
     settled(page)
+
+
+def runs(page: Page) -> int:
+    """The tab's script runs since ``settles`` or ``count_from_here``, across reloads."""
+    return int(page.evaluate("() => Number(sessionStorage.getItem('e2e.runs'))"))
+
+
+def documents(page: Page) -> int:
+    """The documents this tab has loaded: one more after each reload."""
+    return int(page.evaluate("() => Number(sessionStorage.getItem('e2e.documents'))"))
+
+
+def count_from_here(page: Page) -> None:
+    page.evaluate("() => sessionStorage.setItem('e2e.runs', '0')")
 
 
 def goto(page: Page, path: str) -> None:
@@ -98,18 +123,10 @@ def theme_reload(page: Page, *, documents_before: int = 0) -> Iterator[None]:
     settled(page)
 
 
-def log_in(page: Page, email: str, password: str, *, first_in_browser: bool) -> None:
-    """Log in on the form the current page shows.
-
-    ``first_in_browser``: no signed-in page was opened in this browser context before, so the
-    theme script stores the theme and reloads the page once.
-    """
-    if first_in_browser:
-        with theme_reload(page):
-            fill_login(page, email, password)
-    else:
-        with settles(page):
-            fill_login(page, email, password)
+def log_in(page: Page, email: str, password: str) -> None:
+    """Log in on the form the current page shows (one run of the page)."""
+    with settles(page):
+        fill_login(page, email, password)
     expect(login_form(page)).to_have_count(0)
 
 
