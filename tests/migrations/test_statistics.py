@@ -28,7 +28,7 @@ def test_migrating_sqlite_records_statistics_of_the_tables_with_rows(tmp_path: P
     db.migrate(url)  # as every start of the portal does
 
     with engine.connect() as connection:
-        stats = dict(
+        stats: dict[str, str] = dict(
             connection.execute(
                 text("SELECT idx, stat FROM sqlite_stat1 WHERE tbl = 'organizations'")
             ).all()
