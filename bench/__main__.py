@@ -55,7 +55,11 @@ def main() -> None:
             f"No benchmark named {', '.join(unknown)}: choose from {', '.join(suites)}."
         )
     results = [result for name in chosen for result in suites[name]()]
-    report(results, title=f"SIPSTACK portal benchmarks on {url.split(':')[0]} (medians of 5)")
+    report(
+        results,
+        title=f"SIPSTACK portal benchmarks on {url.split(':')[0]} "
+        "(medians of 5 runs unless the row says otherwise)",
+    )
 
 
 if __name__ == "__main__":
