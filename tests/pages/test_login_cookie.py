@@ -21,6 +21,7 @@ from streamlit.testing.v1 import AppTest
 from portal_core import db
 from portal_core.models.accounts import Role
 from portal_core.settings import get_settings
+from portal_core.ui import preload
 from tests.factories import PASSWORD, make_user
 from tests.pages.conftest import Portal
 
@@ -117,3 +118,31 @@ def test_a_page_opened_without_logging_in_writes_no_cookie(portal: Portal) -> No
     app = portal.open()
     assert not app.exception
     assert cookie_writes(app) == []
+
+
+# --- The login page fetches the Dashboard's element code -----------------------------------
+
+
+def test_every_element_the_dashboard_draws_has_its_code_file_in_this_streamlit() -> None:
+    """An upgrade of Streamlit that renames them fails here, not silently in the browser."""
+    files = preload.element_files()
+    for name in preload.DASHBOARD_ELEMENTS:
+        assert [file for file in files if file.startswith(f"{name}.")], name
+
+
+def test_the_login_form_has_the_browser_import_the_dashboards_element_code(
+    portal: Portal,
+) -> None:
+    app = portal.open()
+    scripts = [str(getattr(html, "value", "")) for html in app.get("html")]
+    [importing] = [script for script in scripts if "import(" in script]
+    listed = json.loads(re.search(r"for \(const file of (\[.*?\])\)", importing)[1])  # type: ignore[index]
+    assert listed == list(preload.element_files())
+
+
+def test_a_signed_in_page_imports_nothing_ahead(portal: Portal) -> None:
+    make_owner(portal, "owner@sipstack.test")
+    app = log_in(portal.open(), "owner@sipstack.test")
+    app.run()  # the tab's next run, signed in
+    assert [title.value for title in app.title] == ["Welcome, Ada Owner"]
+    assert not [html for html in app.get("html") if "import(" in str(getattr(html, "value", ""))]
