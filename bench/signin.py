@@ -4,8 +4,9 @@ visible, in Debian's Chromium driven by Playwright, median of 5 after a warm-up.
 The portal is served the way ``make run`` serves it (uvicorn, one ASGI app) on a free loopback
 port, over a temporary SQLite database migrated and seeded with the demo by its own command
 line, with the production bcrypt cost (``BCRYPT_ROUNDS`` unset: 12). Each sign-in opens a fresh
-browser context (a new device: no cookie, no stored theme), opens "/", types the demo owner's
-e-mail and password and clicks Log in.
+browser context (a new device: no cookie, no stored theme, nothing cached), opens "/", waits
+until the login page has fetched what it fetches (a person takes that long to type), types
+the demo owner's e-mail and password and clicks Log in.
 
 The time ends when the Dashboard's Balance card was last drawn by a finished run, once the
 page has been quiet (no run, no reload) for ``QUIET_S``: a Balance drawn, then greyed by a
@@ -220,6 +221,9 @@ def sign_in_once(browser: object, url: str, *, returning: object | None = None) 
         expect(page.get_by_test_id("stApp")).to_have_attribute(
             "data-test-script-state", "notRunning", timeout=TIMEOUT_S * 1000
         )
+        # A person takes seconds to type an e-mail and a password: whatever the login page
+        # fetches meanwhile has arrived before the click.
+        page.wait_for_load_state("networkidle", timeout=TIMEOUT_S * 1000)
         form.get_by_label("E-mail", exact=True).fill(EMAIL)
         form.get_by_label("Password", exact=True).fill(PASSWORD)
         button = form.get_by_role("button", name="Log in")
@@ -300,6 +304,25 @@ def _quiet(page: object, context: object) -> dict[str, int]:
     raise RuntimeError(f"the Dashboard did not settle after Log in: {last}")
 
 
+def _result(name: str, sign_ins: list[SignIn]) -> Result:
+    median = statistics.median(one.seconds for one in sign_ins)
+    verdict = "meets" if median <= TARGET_S else "misses"
+    first = statistics.median(one.first_seconds for one in sign_ins)
+    runs = statistics.median(one.runs for one in sign_ins)
+    reloads = statistics.median(one.reloads for one in sign_ins)
+    values = statistics.median(one.component_values for one in sign_ins)
+    return Result(
+        name=name,
+        median_s=median,
+        runs_s=[one.seconds for one in sign_ins],
+        note=(
+            f"{verdict} the {TARGET_S:.0f} s target; first drawn at {first:.2f} s; per "
+            f"sign-in (medians): {runs:.0f} script runs, {reloads:.0f} reloads, {values:.0f} "
+            "component reports; bcrypt cost 12"
+        ),
+    )
+
+
 def run() -> list[Result]:
     from playwright.sync_api import sync_playwright
 
@@ -309,24 +332,15 @@ def run() -> list[Result]:
         browser = driver.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
         try:
             sign_in_once(browser, url)  # warm-up: the server's first imports and page runs
-            sign_ins = [sign_in_once(browser, url) for _ in range(REPEAT)]
+            fresh = [sign_in_once(browser, url) for _ in range(REPEAT)]
+            # A browser that has signed in before: its cache holds the portal's code.
+            returning = browser.new_context(base_url=url, viewport={"width": 1280, "height": 900})
+            returning.add_init_script(INSTRUMENT)
+            sign_in_once(browser, url, returning=returning)
+            again = [sign_in_once(browser, url, returning=returning) for _ in range(REPEAT)]
         finally:
             browser.close()
-    median = statistics.median(one.seconds for one in sign_ins)
-    verdict = "meets" if median <= TARGET_S else "misses"
-    first = statistics.median(one.first_seconds for one in sign_ins)
-    runs = statistics.median(one.runs for one in sign_ins)
-    reloads = statistics.median(one.reloads for one in sign_ins)
-    values = statistics.median(one.component_values for one in sign_ins)
     return [
-        Result(
-            name="sign-in (Chromium): click on Log in → Dashboard's Balance shown",
-            median_s=median,
-            runs_s=[one.seconds for one in sign_ins],
-            note=(
-                f"{verdict} the {TARGET_S:.0f} s target; first drawn at {first:.2f} s; "
-                f"per sign-in (medians): {runs:.0f} script runs, {reloads:.0f} reloads, "
-                f"{values:.0f} component reports; bcrypt cost 12"
-            ),
-        )
+        _result("sign-in (Chromium), new browser: click on Log in → Dashboard's Balance", fresh),
+        _result("sign-in (Chromium), the browser signed in before", again),
     ]
