@@ -4,11 +4,11 @@ with.
 Streamlit's page loads the code of each kind of element (a metric, a Plotly chart…) from
 its own file the first time one is drawn. After a login that is the Dashboard's first run,
 and the server that sends those files is busy running it: on a new device the Balance
-waited a third of a second for its file. The login form has the browser import them (with the
-files they import) beforehand, from the addresses Streamlit imports them from, so the
-Dashboard draws with code already there. The files are named by Streamlit's build (``Metric.<hash>.js``), found in its
-static folder by their element's name; a file not found is not asked for, and costs only
-that wait.
+waited a third of a second for its file. The login form has the browser import them (with
+the files they import) beforehand, from the addresses Streamlit imports them from, so the
+Dashboard draws with code already there. The files are named by Streamlit's build
+(``Metric.<hash>.js``), found in its static folder by their element's name; a file not found
+is not asked for, and costs only that wait.
 """
 
 from __future__ import annotations
