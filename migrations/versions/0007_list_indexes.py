@@ -151,15 +151,8 @@ def upgrade() -> None:
             "ix_payments_org_updated", ["organization_id", "updated_at", "id"], unique=False
         )
 
-    with op.batch_alter_table("subscriptions", schema=None) as batch_op:
-        batch_op.create_index(
-            "ix_subscriptions_plan", ["plan_code", "organization_id"], unique=False
-        )
-
 
 def downgrade() -> None:
-    with op.batch_alter_table("subscriptions", schema=None) as batch_op:
-        batch_op.drop_index("ix_subscriptions_plan")
 
     with op.batch_alter_table("payments", schema=None) as batch_op:
         batch_op.drop_index("ix_payments_org_updated")

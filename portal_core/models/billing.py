@@ -143,8 +143,6 @@ class Subscription(SQLModel, table=True):
     staff; when present they replace the plan's."""
 
     __tablename__ = "subscriptions"
-    # Staff › Billing accounts counted from an index (and ready to be read by plan).
-    __table_args__ = (Index("ix_subscriptions_plan", "plan_code", "organization_id"),)
 
     organization_id: uuid.UUID = Field(
         sa_column=Column(Uuid, ForeignKey("organizations.id"), primary_key=True)

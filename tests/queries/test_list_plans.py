@@ -152,7 +152,10 @@ LISTS = [
             "account": "each account filter is on a joined table's column (balance, plan, "
             "limit); one row per organization",
         },
-        counts_read_rows={"account": "see the account filter above: one row per organization"},
+        counts_read_rows={
+            "*": "an organization counts with its subscription's and account's rows, one "
+            "each: the count reads every organization's, as a platform-wide count must",
+        },
     ),
 ]
 
