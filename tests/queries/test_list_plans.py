@@ -1,6 +1,7 @@
 """Every list's plans: the filters, sorts and counts of the table widget come from indexes.
 
-For each list of ``LISTS``, on the schema the migrations build, the page's SELECT and its
+For each list of ``LISTS``, on the schema the migrations build (empty, where SQLite plans by
+rule of thumb, and with a large portal's statistics), the page's SELECT and its
 COUNT (``queries.listing.page_statement`` / ``count_statement``, what ``fetch_page`` runs)
 are explained for every sort in both directions, every filter value alone under the default
 sort and, for the lists that grow without bound, every value of their choice filters under
@@ -285,12 +286,74 @@ def postgres_problems(case: Case, variant: Variant, page: list[str], count: list
     return problems
 
 
-@pytest.fixture(scope="module")
-def migrated(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Engine]:
-    """An SQLite database built by the migrations, as every portal's is."""
+# A large portal's shape, as ANALYZE would record it: rows per table and distinct values per
+# column (a column not named is unique). Written into sqlite_stat1, so that the plans are
+# checked as SQLite chooses them with statistics, not only by its rules of thumb.
+LARGE_PORTAL_ROWS = {
+    "organizations": 10_000,
+    "users": 100_000,
+    "subscriptions": 10_000,
+    "billing_accounts": 10_000,
+    "plans": 5,
+    "ledger_entries": 2_000_000,
+    "payments": 600_000,
+    "payment_methods": 30_000,
+    "invoices": 240_000,
+    "notices": 500_000,
+    "notice_reads": 1_000_000,
+    "audit_events": 3_000_000,
+}
+LARGE_PORTAL_DISTINCT = {
+    "organization_id": 10_000,
+    "kind": 7,
+    "status": 4,
+    "action": 40,
+    "plan_code": 5,
+    "role": 6,
+    "capability": 4,
+    "user_id": 100_000,
+    "notice_id": 500_000,
+    "gateway": 2,
+    "period": 24,
+    "activated_at": 9_000,
+}
+
+
+def _write_large_portal_statistics(connection: Connection) -> None:
+    """sqlite_stat1 as ANALYZE leaves it on a large portal: per index, its rows, then the
+    average rows per distinct value of each leading prefix of its columns."""
+    connection.exec_driver_sql("DELETE FROM sqlite_stat1")
+    for table, rows in LARGE_PORTAL_ROWS.items():
+        indexes = connection.exec_driver_sql(f"PRAGMA index_list('{table}')").all()
+        for index in indexes:
+            columns = [
+                str(info[2])
+                for info in connection.exec_driver_sql(f"PRAGMA index_info('{index[1]}')").all()
+            ]
+            averages, distinct = [], 1
+            for column in columns:
+                distinct *= LARGE_PORTAL_DISTINCT.get(column, rows)
+                averages.append(max(1, rows // min(distinct, rows)))
+            stat = " ".join(str(value) for value in (rows, *averages))
+            connection.exec_driver_sql(
+                "INSERT INTO sqlite_stat1 (tbl, idx, stat) VALUES (?, ?, ?)",
+                (table, str(index[1]), stat),
+            )
+
+
+@pytest.fixture(scope="module", params=["no statistics", "a large portal's statistics"])
+def migrated(
+    request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[Engine]:
+    """An SQLite database built by the migrations, as every portal's is: still empty (the
+    planner's rules of thumb), or with the statistics of a large portal."""
     url = f"sqlite:///{tmp_path_factory.mktemp('plans') / 'plans.db'}"
     db.migrate(url)
     engine = db.create_engine(url)
+    if request.param != "no statistics":
+        with engine.begin() as connection:
+            _write_large_portal_statistics(connection)
+        engine.dispose()  # new connections read the statistics afresh
     yield engine
     engine.dispose()
 
