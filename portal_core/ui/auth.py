@@ -24,14 +24,14 @@ import streamlit as st
 from portal_core.errors import AuthenticationFailed, Throttled
 from portal_core.services import auth, sessions
 from portal_core.settings import get_settings
-from portal_core.ui import resources, state
+from portal_core.ui import resources, scripts, state
 
 _LOGOUT = "logout"  # the library's flag: this tab logged out, whatever cookie it arrived with
 _EXPIRED = "Thu, 01 Jan 1970 00:00:00 GMT"
 # Writes the cookie in the page itself (not in a component's frame), and says nothing back.
-_SCRIPT = """<script>
+_SCRIPT = """
 document.cookie = %(cookie)s + (window.location.protocol === "https:" ? "; Secure" : "");
-</script>"""
+"""
 
 
 class LoginCookie:
@@ -89,7 +89,7 @@ class LoginCookie:
         if isinstance(cookie, str) and cookie:
             # JSON is a JavaScript string literal; "<" escaped so "</script>" cannot occur.
             literal = json.dumps(cookie).replace("<", "\\u003c")
-            st.html(_SCRIPT % {"cookie": literal}, unsafe_allow_javascript=True)
+            scripts.run(_SCRIPT % {"cookie": literal})
 
     def _cookie(self, value: str, expires: str) -> str:
         """``document.cookie``'s assignment: the whole site's, sent only to this site."""

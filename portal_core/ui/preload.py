@@ -19,11 +19,13 @@ from pathlib import Path
 
 import streamlit as st
 
+from portal_core.ui import scripts
+
 # The elements the Dashboard draws that the login page does not: the cards, the shortcuts'
 # and checklist's HTML, the allowance bar and the charts.
 DASHBOARD_ELEMENTS = ("Metric", "Html", "Progress", "PlotlyChart")
 
-_SCRIPT = """<script>
+_SCRIPT = """
 (() => {
   const main = document.querySelector('script[type="module"][src*="/static/js/index."]');
   if (!main) return;
@@ -31,7 +33,7 @@ _SCRIPT = """<script>
   // The same addresses Streamlit imports them from: the browser keeps one copy of each.
   for (const file of %(files)s) import(folder + file).catch(() => {});
 })();
-</script>"""
+"""
 
 
 @cache
@@ -45,4 +47,4 @@ def dashboard_code() -> None:
     """Ask the browser to fetch the Dashboard's element code now (drawn with the login form)."""
     files = element_files()
     if files:
-        st.html(_SCRIPT % {"files": json.dumps(files)}, unsafe_allow_javascript=True)
+        scripts.run(_SCRIPT % {"files": json.dumps(files)})

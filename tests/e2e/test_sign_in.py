@@ -66,6 +66,18 @@ def test_a_login_is_one_run_of_the_page_with_no_frame_and_no_reload(
     assert documents(page) == before
     expect(page.locator("iframe")).to_have_count(0)
     assert background_luminance(page) > LIGHT_ABOVE
+    # The cookie's script takes no room: the Dashboard stands where a reload draws it.
+    scripts = page.locator('[data-testid="stElementContainer"]:has(.portal-script)')
+    expect(scripts.first).to_be_attached()
+    for index in range(scripts.count()):
+        expect(scripts.nth(index)).to_be_hidden()
+    welcome_top = shown(page).get_by_role("heading", name=f"Welcome, {OWNER_NAME}").bounding_box()
+    page.reload()
+    settled(page)
+    reloaded = shown(page).get_by_role("heading", name=f"Welcome, {OWNER_NAME}")
+    expect(reloaded).to_be_visible()
+    assert welcome_top is not None and reloaded.bounding_box() is not None
+    assert welcome_top["y"] == reloaded.bounding_box()["y"]  # type: ignore[index]
 
 
 def test_the_login_cookie_is_the_whole_sites_and_lasts_the_configured_days(
