@@ -20,6 +20,7 @@ counts are in the result's note, so that a regression says where it comes from.
 from __future__ import annotations
 
 import os
+import shutil
 import socket
 import statistics
 import subprocess
@@ -202,6 +203,7 @@ def served_portal() -> Iterator[str]:
             server.kill()
             server.wait(timeout=15)
         log.close()
+        shutil.rmtree(folder, ignore_errors=True)
 
 
 def sign_in_once(browser: object, url: str, *, returning: object | None = None) -> SignIn:
