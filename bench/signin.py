@@ -6,8 +6,8 @@ port, over a temporary SQLite database migrated and seeded with the demo by its 
 line, with the production bcrypt cost (``BCRYPT_ROUNDS`` unset: 12). Each sign-in opens a fresh
 browser context (a new device: no cookie, no stored theme, nothing cached), opens "/", waits
 until the login page has fetched and compiled what it fetches (a person takes that long to
-type), types
-the demo owner's e-mail and password and clicks Log in.
+type), types the demo owner's e-mail and password and clicks Log in. A second figure does the
+same in one context that signed in before, signed out by clearing its cookies.
 
 The time ends when the Dashboard's Balance card was last drawn by a finished run, once the
 page has been quiet (no run, no reload) for ``QUIET_S``: a Balance drawn, then greyed by a
