@@ -35,8 +35,9 @@ _SCRIPT = """
   // What this page shows now: its stored choice, else (none stored, or "System") the
   // browser's preference, which Streamlit follows when both themes are configured.
   const shows = (stored) => {
-    const choice = stored === null ? "System" : JSON.parse(stored);
-    if (choice !== "System") return choice;
+    let choice = "System";
+    try { if (stored !== null) choice = JSON.parse(stored); } catch (_) { /* not Streamlit's */ }
+    if (choice === "Light" || choice === "Dark") return choice;
     return window.matchMedia("(prefers-color-scheme: dark)").matches ? "Dark" : "Light";
   };
   let reload = false;

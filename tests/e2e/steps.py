@@ -5,8 +5,9 @@ Three facts of the portal shape these steps:
 - A page is settled when Streamlit's run of it has finished (the app root's
   ``data-test-script-state`` is "notRunning"); ``goto`` and ``settled`` wait for that.
 - Logging in and out writes the login cookie with a script in the page that reports nothing
-  (``portal_core.ui.auth.LoginCookie``): each is one run of the page, which the steps wait for
-  (``settles``: a run started after the click, and finished).
+  (``portal_core.ui.auth.LoginCookie``): each is one run of the page, after which the steps
+  see the page they expect. ``Runs`` counts the runs the server finished for a page, from its
+  websocket, for the tests that count them.
 - The theme is applied by a script (``portal_core.ui.theme``) that stores the user's choice in
   the browser and reloads the page once when the page shows another theme: each flip of
   "Dark mode" reloads once, and so does the first signed-in page of a browser whose
@@ -23,34 +24,21 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
-from playwright.sync_api import BrowserContext, Locator, Page, expect
+from google.protobuf.message import DecodeError
+from playwright.sync_api import BrowserContext, Locator, Page, WebSocket, expect
+from streamlit.proto.ForwardMsg_pb2 import ForwardMsg
 
 from portal_core.mail import outbox_messages
 
 WRONG_CREDENTIALS = "That e-mail and password do not match an account."
 
-# Counts the tab's script runs and documents (a reload is one more) in its sessionStorage,
-# which outlives a reload: ``e2e.runs`` and ``e2e.documents``; added to every browser context
-# by the fixtures. A run is the app's script state changing to "running": each mutation record
-# holds the value before it, so two changes in one batch are both seen.
-WATCH_RUNS = """
+# Counts the tab's documents in its sessionStorage, which outlives a reload: a reload is one
+# more ``e2e.documents``; added to every browser context by the fixtures.
+WATCH_DOCUMENTS = """
 (() => {
   if (window.top !== window) return;
   const store = window.sessionStorage;
-  const bump = (key) => store.setItem(key, String(Number(store.getItem(key) || 0) + 1));
-  bump("e2e.documents");
-  const STATE = "data-test-script-state";
-  new MutationObserver((records) => {
-    const changes = records.filter((record) => record.attributeName === STATE);
-    changes.forEach((record, index) => {
-      const after = index + 1 < changes.length
-        ? changes[index + 1].oldValue
-        : record.target.getAttribute(STATE);
-      if (after === "running" && record.oldValue !== "running") bump("e2e.runs");
-    });
-  }).observe(document, {
-    subtree: true, attributes: true, attributeFilter: [STATE], attributeOldValue: true,
-  });
+  store.setItem("e2e.documents", String(Number(store.getItem("e2e.documents") || 0) + 1));
 })();
 """
 RELOAD_TIMEOUT_MS = 30_000
@@ -62,27 +50,33 @@ def settled(page: Page) -> None:
     expect(page.get_by_test_id("stApp")).to_have_attribute("data-test-script-state", "notRunning")
 
 
-@contextmanager
-def settles(page: Page) -> Iterator[None]:
-    """The block makes the page run (a click): wait until a run has started and finished."""
-    count_from_here(page)
-    yield
-    page.wait_for_function("() => Number(sessionStorage.getItem('e2e.runs')) > 0")
-    settled(page)
+class Runs:
+    """The script runs the server finished for ``page`` (every document of it), read from its
+    websocket: each run ends with Streamlit's ``script_finished`` message. Start it before the
+    page opens its websocket (before ``goto``)."""
 
+    def __init__(self, page: Page) -> None:
+        self.finished = 0
+        page.on("websocket", self._socket)
 
-def runs(page: Page) -> int:
-    """The tab's script runs since ``settles`` or ``count_from_here``, across reloads."""
-    return int(page.evaluate("() => Number(sessionStorage.getItem('e2e.runs'))"))
+    def _socket(self, socket: WebSocket) -> None:
+        socket.on("framereceived", self._frame)
+
+    def _frame(self, payload: str | bytes) -> None:
+        if not isinstance(payload, bytes):
+            return
+        message = ForwardMsg()
+        try:
+            message.ParseFromString(payload)
+        except DecodeError:
+            return
+        if message.WhichOneof("type") == "script_finished":
+            self.finished += 1
 
 
 def documents(page: Page) -> int:
     """The documents this tab has loaded: one more after each reload."""
     return int(page.evaluate("() => Number(sessionStorage.getItem('e2e.documents'))"))
-
-
-def count_from_here(page: Page) -> None:
-    page.evaluate("() => sessionStorage.setItem('e2e.runs', '0')")
 
 
 def goto(page: Page, path: str) -> None:
@@ -125,9 +119,9 @@ def theme_reload(page: Page, *, documents_before: int = 0) -> Iterator[None]:
 
 def log_in(page: Page, email: str, password: str) -> None:
     """Log in on the form the current page shows (one run of the page)."""
-    with settles(page):
-        fill_login(page, email, password)
+    fill_login(page, email, password)
     expect(login_form(page)).to_have_count(0)
+    settled(page)
 
 
 def login_cookie(context: BrowserContext, name: str) -> dict[str, object] | None:
@@ -148,9 +142,9 @@ def wait_for_login_cookie(context: BrowserContext, name: str, *, stored: bool = 
 
 
 def log_out(page: Page, user_name: str) -> None:
-    with settles(page):
-        open_profile_menu(page, user_name).get_by_role("button", name="Log out").click()
+    open_profile_menu(page, user_name).get_by_role("button", name="Log out").click()
     expect(login_form(page)).to_be_visible()
+    settled(page)
 
 
 def open_profile_menu(page: Page, user_name: str) -> Locator:
