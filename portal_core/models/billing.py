@@ -409,7 +409,12 @@ class CreditNote(SQLModel, table=True):
     balance once (``idempotency_key``)."""
 
     __tablename__ = "credit_notes"
-    __table_args__ = (Index("ix_credit_notes_org_issued", "organization_id", "issued_at"),)
+    __table_args__ = (
+        # Billing › Invoices' credit notes: each sort, and the count, from an index.
+        Index("ix_credit_notes_org_issued", "organization_id", "issued_at", "id"),
+        Index("ix_credit_notes_org_total", "organization_id", "total_cents", "id"),
+        Index("ix_credit_notes_org_number", "organization_id", "number", "id"),
+    )
 
     id: uuid.UUID = uuid_pk()
     organization_id: uuid.UUID = Field(foreign_key="organizations.id")

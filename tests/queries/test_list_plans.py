@@ -97,9 +97,15 @@ LISTS = [
     ),
     Case("invoices", "invoices.invoices", lambda: invoices.invoices(OWNER), "organization_id"),
     Case(
+        "credit notes",
+        "invoices.credit_notes",
+        lambda: invoices.credit_notes(OWNER),
+        "organization_id",
+    ),
+    Case(
         "payment methods",
         "payments.payment_methods_listing",
-        lambda: payments.payment_methods_listing(OWNER),
+        lambda: payments.payment_methods_listing(OWNER, today=date(2026, 1, 15)),
         "organization_id",
         sorts_in_memory={
             "expiry": "the expiry is a month computed from two columns; an organization keeps "

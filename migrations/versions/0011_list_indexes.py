@@ -1,7 +1,7 @@
 """indexes that serve every list's filters, sorts and counts
 
-Revision ID: 0007
-Revises: 0004
+Revision ID: 0011
+Revises: 0010
 Create Date: 2026-12-06 15:54:32.857772
 
 The table widget filters, sorts, counts and pages every list in SQL; each list's filter and
@@ -15,8 +15,8 @@ from collections.abc import Sequence
 
 from alembic import op
 
-revision: str = "0007"
-down_revision: str | None = "0004"
+revision: str = "0011"
+down_revision: str | None = "0010"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
