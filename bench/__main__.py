@@ -12,7 +12,7 @@ from collections.abc import Callable
 
 from sqlalchemy import Engine
 
-from bench import accounts, dashboard, invoices, meter, scale, staff_list, transactions
+from bench import accounts, dashboard, invoices, meter, scale, signin, staff_list, transactions
 from bench.harness import Result, report
 from portal_core import db
 from portal_core.services import auth, staff
@@ -46,6 +46,7 @@ def main() -> None:
         "invoices": lambda: invoices.run(engine),
         "transactions": lambda: transactions.run(engine),
         "dashboard": lambda: dashboard.run(engine),
+        "signin": signin.run,
     }
     chosen = sys.argv[1:] or list(suites)
     unknown = [name for name in chosen if name not in suites]
@@ -54,7 +55,11 @@ def main() -> None:
             f"No benchmark named {', '.join(unknown)}: choose from {', '.join(suites)}."
         )
     results = [result for name in chosen for result in suites[name]()]
-    report(results, title=f"SIPSTACK portal benchmarks on {url.split(':')[0]} (medians of 5)")
+    report(
+        results,
+        title=f"SIPSTACK portal benchmarks on {url.split(':')[0]} "
+        "(medians of 5 runs unless the row says otherwise)",
+    )
 
 
 if __name__ == "__main__":

@@ -102,7 +102,7 @@ def run(engine: Engine) -> list[Result]:
         rate = REQUESTS / result.median_s
         verdict = "meets" if rate >= TARGET_PER_SECOND else "misses"
         result.note = (
-            f"{rate:,.0f} meterings/s ({verdict} the {TARGET_PER_SECOND:,}/s target; "
-            f"{result.median_s / REQUESTS * 1e6:,.0f} µs each)"
+            f"median of {REPEAT} runs; {rate:,.0f} meterings/s ({verdict} the "
+            f"{TARGET_PER_SECOND:,}/s target; {result.median_s / REQUESTS * 1e6:,.0f} µs each)"
         )
     return [one, many]

@@ -10,7 +10,7 @@ from sqlalchemy import Engine, insert
 
 from portal_core.models.accounts import BrandDomain, Organization, Role, User, UserStatus
 from portal_core.models.base import utcnow
-from portal_core.models.billing import BillingAccount
+from portal_core.models.billing import BillingAccount, BillingCycle, Subscription
 from portal_core.services.passwords import hash_password
 
 PASSWORD = "Bench-Lantern-Harbor-2026"
@@ -22,7 +22,7 @@ def seed(engine: Engine, *, organizations: int, users: int, seed_value: int = 7)
     rng = random.Random(seed_value)
     password_hash = hash_password(PASSWORD)
     now = utcnow()
-    org_rows, domain_rows, account_rows = [], [], []
+    org_rows, domain_rows, account_rows, subscription_rows = [], [], [], []
     org_ids = []
     for index in range(organizations):
         org_id = uuid.uuid4()
@@ -60,6 +60,17 @@ def seed(engine: Engine, *, organizations: int, users: int, seed_value: int = 7)
                 "credit_limit_micros": 0,
             }
         )
+        # Every active organization is on a plan (the Dashboard refuses one that is not).
+        subscription_rows.append(
+            {
+                "organization_id": org_id,
+                "plan_code": "free",
+                "cycle": BillingCycle.MONTHLY.value,
+                "term_started_at": created,
+                "created_at": created,
+                "updated_at": created,
+            }
+        )
     user_rows, owners = [], []
     for index in range(users):
         org_index = index % organizations
@@ -93,6 +104,7 @@ def seed(engine: Engine, *, organizations: int, users: int, seed_value: int = 7)
             (Organization, org_rows),
             (BrandDomain, domain_rows),
             (BillingAccount, account_rows),
+            (Subscription, subscription_rows),
             (User, user_rows),
         ):
             for start in range(0, len(rows), 2000):

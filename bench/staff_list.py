@@ -11,7 +11,7 @@ import pandas as pd
 from sqlalchemy import Engine, func, select
 from sqlmodel import col
 
-from bench.harness import Result, measure
+from bench.harness import Result, measure, open_page
 from portal_core import db
 from portal_core.models.accounts import Organization, User
 from portal_core.permissions import Actor
@@ -53,17 +53,8 @@ def _naive_way(engine: Engine) -> pd.DataFrame:
 
 
 def run(engine: Engine, actor: Actor, handle: str) -> list[Result]:
-    from streamlit.testing.v1 import AppTest
-
-    from portal_core.settings import ROOT
-
     def render() -> None:
-        app = AppTest.from_file(str(ROOT / "Home.py"), default_timeout=60)
-        app.session_state["portal.session_handle"] = handle
-        app.switch_page("pages/staff_organizations.py")
-        app.run()
-        if app.exception:
-            raise RuntimeError(app.exception[0].message)
+        open_page(handle, "pages/staff_organizations.py")
 
     portal = measure(
         "staff organizations: search, sort, page 3 in SQL", lambda: _portal_way(engine, actor)

@@ -64,7 +64,13 @@ def upgrade() -> None:
             batch_op.f("ix_credit_notes_invoice_id"), ["invoice_id"], unique=False
         )
         batch_op.create_index(
-            "ix_credit_notes_org_issued", ["organization_id", "issued_at"], unique=False
+            "ix_credit_notes_org_issued", ["organization_id", "issued_at", "id"], unique=False
+        )
+        batch_op.create_index(
+            "ix_credit_notes_org_total", ["organization_id", "total_cents", "id"], unique=False
+        )
+        batch_op.create_index(
+            "ix_credit_notes_org_number", ["organization_id", "number", "id"], unique=False
         )
 
     op.create_table(
@@ -116,6 +122,8 @@ def downgrade() -> None:
 
     op.drop_table("credit_note_lines")
     with op.batch_alter_table("credit_notes", schema=None) as batch_op:
+        batch_op.drop_index("ix_credit_notes_org_number")
+        batch_op.drop_index("ix_credit_notes_org_total")
         batch_op.drop_index("ix_credit_notes_org_issued")
         batch_op.drop_index(batch_op.f("ix_credit_notes_invoice_id"))
 

@@ -6,8 +6,7 @@ from __future__ import annotations
 
 from datetime import tzinfo
 
-from portal_core.documents.layout import GREEN, MARGIN, Document, Total, format_quantity
-from portal_core.money import format_cents, format_line_price, format_rate
+from portal_core.documents.layout import GREEN, MARGIN, Document, priced_lines
 from portal_core.queries.invoices import CreditNoteDetail, period_label
 
 
@@ -47,29 +46,13 @@ def credit_note_pdf(detail: CreditNoteDetail, *, time_zone: tzinfo) -> bytes:
     document.note(f"Reason: {note.reason}")
     document.ln(2)
 
-    document.items(
-        ("Description", "Quantity", "Unit price", "Amount"),
-        [
-            (
-                line.description,
-                format_quantity(line.quantity),
-                format_line_price(line.unit_micros),
-                format_cents(line.amount_cents),
-            )
-            for line in detail.lines
-        ],
-        col_widths=(58, 14, 14, 14),
+    priced_lines(
+        document,
+        detail.lines,
+        detail.taxes,
+        subtotal=("Subtotal credited", note.subtotal_cents),
+        total=("Total credited (USD)", note.total_cents),
     )
-    document.ln(3)
-    rows = [Total("Subtotal credited", format_cents(note.subtotal_cents))]
-    rows.extend(
-        Total(f"{tax.tax} ({format_rate(tax.rate_millipercent)})", format_cents(tax.amount_cents))
-        for tax in detail.taxes
-    )
-    if not detail.taxes:
-        rows.append(Total("Sales tax (buyer outside Canada)", format_cents(0)))
-    rows.append(Total("Total credited (USD)", format_cents(note.total_cents), bold=True))
-    document.totals(rows)
     document.ln(6)
     document.note(
         "Credited to the buyer's SIPSTACK prepaid balance, with the taxes of the original "

@@ -16,11 +16,9 @@ from portal_core.documents.layout import (
     GREEN,
     MARGIN,
     Document,
-    Total,
-    format_quantity,
+    priced_lines,
 )
 from portal_core.models.billing import InvoiceStatus
-from portal_core.money import format_cents, format_line_price, format_rate
 from portal_core.queries.invoices import STATUS_LABELS, InvoiceDetail, period_label
 
 
@@ -61,29 +59,13 @@ def invoice_pdf(detail: InvoiceDetail, *, time_zone: tzinfo) -> bytes:
     document.party("Billed to", invoice.buyer_details.splitlines(), x=MARGIN, width=half)
     document.ln(6)
 
-    document.items(
-        ("Description", "Quantity", "Unit price", "Amount"),
-        [
-            (
-                line.description,
-                format_quantity(line.quantity),
-                format_line_price(line.unit_micros),
-                format_cents(line.amount_cents),
-            )
-            for line in detail.lines
-        ],
-        col_widths=(58, 14, 14, 14),
+    priced_lines(
+        document,
+        detail.lines,
+        detail.taxes,
+        subtotal=("Subtotal", invoice.subtotal_cents),
+        total=("Total (USD)", invoice.total_cents),
     )
-    document.ln(3)
-    rows = [Total("Subtotal", format_cents(invoice.subtotal_cents))]
-    rows.extend(
-        Total(f"{tax.tax} ({format_rate(tax.rate_millipercent)})", format_cents(tax.amount_cents))
-        for tax in detail.taxes
-    )
-    if not detail.taxes:
-        rows.append(Total("Sales tax (buyer outside Canada)", format_cents(0)))
-    rows.append(Total("Total (USD)", format_cents(invoice.total_cents), bold=True))
-    document.totals(rows)
     document.ln(6)
 
     if invoice.status == InvoiceStatus.PAID:

@@ -21,10 +21,13 @@ import unicodedata
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Protocol
 
 from fpdf import FPDF
 from fpdf.enums import TableBordersLayout, XPos, YPos
 from fpdf.fonts import FontFace, TTFFont
+
+from portal_core.money import format_cents, format_line_price, format_rate
 
 FONTS = Path(__file__).parent / "fonts"
 _FAMILY = "dejavu"
@@ -273,3 +276,51 @@ def _cmap(document: FPDF, font_key: str) -> frozenset[int]:
 
 def format_quantity(quantity: int) -> str:
     return f"{quantity:,}"
+
+
+class PricedLine(Protocol):
+    description: str
+    quantity: int
+    unit_micros: int
+    amount_cents: int
+
+
+class TaxLine(Protocol):
+    tax: str
+    rate_millipercent: int
+    amount_cents: int
+
+
+def priced_lines(
+    document: Document,
+    lines: Sequence[PricedLine],
+    taxes: Sequence[TaxLine],
+    *,
+    subtotal: tuple[str, int],
+    total: tuple[str, int],
+) -> None:
+    """An invoice's or a credit note's lines, then its subtotal, each tax at its rate (a line
+    saying none outside Canada) and its total."""
+    document.items(
+        ("Description", "Quantity", "Unit price", "Amount"),
+        [
+            (
+                line.description,
+                format_quantity(line.quantity),
+                format_line_price(line.unit_micros),
+                format_cents(line.amount_cents),
+            )
+            for line in lines
+        ],
+        col_widths=(58, 14, 14, 14),
+    )
+    document.ln(3)
+    rows = [Total(subtotal[0], format_cents(subtotal[1]))]
+    rows.extend(
+        Total(f"{tax.tax} ({format_rate(tax.rate_millipercent)})", format_cents(tax.amount_cents))
+        for tax in taxes
+    )
+    if not taxes:
+        rows.append(Total("Sales tax (buyer outside Canada)", format_cents(0)))
+    rows.append(Total(total[0], format_cents(total[1]), bold=True))
+    document.totals(rows)

@@ -51,6 +51,14 @@ class OrganizationStatus(StrEnum):
 
 class Organization(SQLModel, table=True):
     __tablename__ = "organizations"
+    __table_args__ = (
+        # Staff › Organizations and Billing accounts: each sort, and the Status filter.
+        Index("ix_organizations_created", "created_at", "id"),
+        Index("ix_organizations_updated", "updated_at", "id"),
+        Index("ix_organizations_name_id", "name", "id"),
+        # The Status filter in date order; activated_at last, so the count reads this alone.
+        Index("ix_organizations_status_created", "status", "created_at", "id", "activated_at"),
+    )
 
     id: uuid.UUID = uuid_pk()
     name: str = Field(max_length=120, index=True)

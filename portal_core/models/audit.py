@@ -13,7 +13,13 @@ from portal_core.models.base import created_at_field, uuid_pk
 
 class AuditEvent(SQLModel, table=True):
     __tablename__ = "audit_events"
-    __table_args__ = (Index("ix_audit_events_action_at", "action", "created_at"),)
+    __table_args__ = (
+        # The audit log, everyone's and one organization's: each sort and filter from an index.
+        Index("ix_audit_events_action_at", "action", "created_at", "id"),
+        Index("ix_audit_events_created", "created_at", "id"),
+        Index("ix_audit_events_org_created", "organization_id", "created_at", "id"),
+        Index("ix_audit_events_org_action", "organization_id", "action", "created_at", "id"),
+    )
 
     id: uuid.UUID = uuid_pk()
     created_at: datetime = created_at_field()

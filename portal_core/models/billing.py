@@ -31,10 +31,23 @@ class EntryKind(StrEnum):
 class LedgerEntry(SQLModel, table=True):
     __tablename__ = "ledger_entries"
     __table_args__ = (
-        Index("ix_ledger_entries_org_created", "organization_id", "created_at"),
-        # Transactions sorts an organization's entries by new balance and by amount in SQL.
-        Index("ix_ledger_entries_org_balance_after", "organization_id", "balance_after_cents"),
-        Index("ix_ledger_entries_org_amount", "organization_id", "amount_cents"),
+        # Transactions filters, sorts, counts and pages an organization's entries in SQL: one
+        # index per sort, and per sort under the Type filter, each ending with the id that
+        # breaks ties (tests/queries/test_list_plans.py checks every list's plans).
+        Index("ix_ledger_entries_org_created", "organization_id", "created_at", "id"),
+        Index(
+            "ix_ledger_entries_org_balance_after", "organization_id", "balance_after_cents", "id"
+        ),
+        Index("ix_ledger_entries_org_amount", "organization_id", "amount_cents", "id"),
+        Index("ix_ledger_entries_org_kind_created", "organization_id", "kind", "created_at", "id"),
+        Index(
+            "ix_ledger_entries_org_kind_balance_after",
+            "organization_id",
+            "kind",
+            "balance_after_cents",
+            "id",
+        ),
+        Index("ix_ledger_entries_org_kind_amount", "organization_id", "kind", "amount_cents", "id"),
     )
 
     id: uuid.UUID = uuid_pk()
@@ -336,7 +349,15 @@ class Invoice(SQLModel, table=True):
     """A month's invoice; the seller's and buyer's details are copied in when it is issued."""
 
     __tablename__ = "invoices"
-    __table_args__ = (UniqueConstraint("organization_id", "period"),)
+    __table_args__ = (
+        UniqueConstraint("organization_id", "period"),
+        # Billing › Invoices: each sort, and the Status filter, from an index.
+        Index("ix_invoices_org_issued", "organization_id", "issued_at", "id"),
+        Index("ix_invoices_org_updated", "organization_id", "updated_at", "id"),
+        Index("ix_invoices_org_total", "organization_id", "total_cents", "id"),
+        Index("ix_invoices_org_number", "organization_id", "number", "id"),
+        Index("ix_invoices_org_status", "organization_id", "status", "issued_at", "id"),
+    )
 
     id: uuid.UUID = uuid_pk()
     organization_id: uuid.UUID = Field(foreign_key="organizations.id", index=True)
@@ -391,7 +412,12 @@ class CreditNote(SQLModel, table=True):
     balance once (``idempotency_key``)."""
 
     __tablename__ = "credit_notes"
-    __table_args__ = (Index("ix_credit_notes_org_issued", "organization_id", "issued_at"),)
+    __table_args__ = (
+        # Billing › Invoices' credit notes: each sort, and the count, from an index.
+        Index("ix_credit_notes_org_issued", "organization_id", "issued_at", "id"),
+        Index("ix_credit_notes_org_total", "organization_id", "total_cents", "id"),
+        Index("ix_credit_notes_org_number", "organization_id", "number", "id"),
+    )
 
     id: uuid.UUID = uuid_pk()
     organization_id: uuid.UUID = Field(foreign_key="organizations.id")

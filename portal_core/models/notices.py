@@ -39,7 +39,10 @@ class NoticeKind(StrEnum):
 
 class Notice(SQLModel, table=True):
     __tablename__ = "notices"
-    __table_args__ = (Index("ix_notices_org_created", "organization_id", "created_at"),)
+    __table_args__ = (
+        Index("ix_notices_org_created", "organization_id", "created_at", "id"),
+        Index("ix_notices_org_kind_created", "organization_id", "kind", "created_at", "id"),
+    )
 
     id: uuid.UUID = uuid_pk()
     # None: a staff notice.

@@ -50,7 +50,8 @@ class PaymentMethod(SQLModel, table=True):
 
     __tablename__ = "payment_methods"
     __table_args__ = (
-        Index("ix_payment_methods_org_created", "organization_id", "created_at"),
+        Index("ix_payment_methods_org_created", "organization_id", "created_at", "id"),
+        Index("ix_payment_methods_org_updated", "organization_id", "updated_at", "id"),
         UniqueConstraint("organization_id", "gateway", "gateway_ref"),
     )
 
@@ -104,8 +105,15 @@ class Payment(SQLModel, table=True):
 
     __tablename__ = "payments"
     __table_args__ = (
-        Index("ix_payments_org_created", "organization_id", "created_at"),
-        Index("ix_payments_org_status", "organization_id", "status"),
+        # Billing › Payments: one index per sort, and per sort under the Status filter.
+        Index("ix_payments_org_created", "organization_id", "created_at", "id"),
+        Index("ix_payments_org_updated", "organization_id", "updated_at", "id"),
+        Index("ix_payments_org_amount", "organization_id", "amount_cents", "id"),
+        Index("ix_payments_org_total", "organization_id", "total_cents", "id"),
+        Index("ix_payments_org_status", "organization_id", "status", "created_at", "id"),
+        Index("ix_payments_org_status_updated", "organization_id", "status", "updated_at", "id"),
+        Index("ix_payments_org_status_amount", "organization_id", "status", "amount_cents", "id"),
+        Index("ix_payments_org_status_total", "organization_id", "status", "total_cents", "id"),
     )
 
     id: uuid.UUID = uuid_pk()

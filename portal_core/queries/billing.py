@@ -107,7 +107,7 @@ def transactions(actor: Actor) -> Listing:
         ),
         sorts=(
             created_sort(col(LedgerEntry.created_at)),
-            Sort("type", "Type", kind),
+            Sort("type", "Type", kind, then=(col(LedgerEntry.created_at),)),
             Sort("amount", "Amount", col(LedgerEntry.amount_cents)),
             Sort("balance_after", "New balance", col(LedgerEntry.balance_after_cents)),
         ),

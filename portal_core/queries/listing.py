@@ -72,9 +72,14 @@ class Column:
 
 @dataclass(frozen=True)
 class Sort:
+    """A way to order the list. Rows that tie on ``expression`` are ordered by ``then`` (the
+    newest first within a type, say), then by the primary key, in the same direction, so that
+    one index (``expression``, ``then``…, key) can serve the whole ORDER BY."""
+
     key: str
     label: str
     expression: Any
+    then: tuple[Any, ...] = ()
 
 
 def created_sort(expression: Any) -> Sort:
@@ -237,22 +242,10 @@ def check(listing: Listing, query: ListQuery) -> None:
 
 def fetch_page(session: Session, listing: Listing, query: ListQuery) -> Page:
     """The rows of the page asked for (the last page when asked past the end) and the count."""
-    plan = _plan(listing, query)
-    filtered = listing.select.where(*plan.conditions)
-    counted = (
-        filtered.with_only_columns(listing.key, maintain_column_froms=True)
-        .order_by(None)
-        .subquery()
-    )
-    total = int(session.execute(select(func.count()).select_from(counted)).scalar_one())
+    total = int(session.execute(count_statement(listing, query)).scalar_one())
     page_count = max(1, math.ceil(total / query.page_size))
     page = min(query.page, page_count)
-    statement = (
-        _with_columns(listing, filtered)
-        .order_by(*plan.order_by)
-        .limit(query.page_size)
-        .offset((page - 1) * query.page_size)
-    )
+    statement = page_statement(listing, query, page)
     rows: list[dict[str, Any]] = []
     keys: list[Any] = []
     for row in session.execute(statement).mappings():
@@ -265,6 +258,29 @@ def fetch_page(session: Session, listing: Listing, query: ListQuery) -> Page:
         page=page,
         page_size=query.page_size,
         page_count=page_count,
+    )
+
+
+def count_statement(listing: Listing, query: ListQuery) -> Select[Any]:
+    """How many rows the query's filters keep: the SELECT ``fetch_page`` counts with."""
+    plan = _plan(listing, query)
+    counted = (
+        listing.select.where(*plan.conditions)
+        .with_only_columns(listing.key, maintain_column_froms=True)
+        .order_by(None)
+        .subquery()
+    )
+    return select(func.count()).select_from(counted)
+
+
+def page_statement(listing: Listing, query: ListQuery, page: int) -> Select[Any]:
+    """The SELECT of page ``page`` (from 1) of the query: filtered, sorted, one page."""
+    plan = _plan(listing, query)
+    return (
+        _with_columns(listing, listing.select.where(*plan.conditions))
+        .order_by(*plan.order_by)
+        .limit(query.page_size)
+        .offset((page - 1) * query.page_size)
     )
 
 
@@ -332,10 +348,8 @@ def _plan(listing: Listing, query: ListQuery) -> _Plan:
     if errors or sort is None:
         raise ValidationFailed(errors)
     descending = listing.default_descending if query.descending is None else query.descending
-    return _Plan(
-        conditions=conditions,
-        order_by=[_ordered(sort.expression, descending), _ordered(listing.key, descending)],
-    )
+    keys = (sort.expression, *sort.then, listing.key)
+    return _Plan(conditions=conditions, order_by=[_ordered(key, descending) for key in keys])
 
 
 def _condition(filter_: Filter, value: FilterValue, zone: tzinfo) -> ColumnElement[bool] | None:

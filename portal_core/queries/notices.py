@@ -174,7 +174,10 @@ def notices(actor: Actor) -> Listing:
                 help="Select a notice to open it: opening it marks it read.",
             ),
         ),
-        sorts=(created_sort(col(Notice.created_at)), Sort("type", "Type", kind)),
+        sorts=(
+            created_sort(col(Notice.created_at)),
+            Sort("type", "Type", kind, then=(col(Notice.created_at),)),
+        ),
         default_sort="created",
         default_descending=True,
         filters=(

@@ -84,7 +84,7 @@ from portal_core.services import (
 from portal_core.services.invoices import Period, Progress, RunSummary
 from portal_core.services.ledger import AccountFigure
 from portal_core.services.subscriptions import cache_credit_limit, credit_limit_cents, on_contract
-from portal_core.services.validation import text_problem
+from portal_core.services.validation import amount_up_to, text_problem
 
 CARRIER_PLAN = "carrier"  # the by-contract plan (data/plans.csv)
 POSTING_KINDS: tuple[EntryKind, ...] = (EntryKind.CREDIT, EntryKind.ADJUSTMENT)
@@ -192,17 +192,9 @@ def post_credit(
 def credit_note_amount_cents(amount: str, left_cents: int) -> int:
     """The cents (before tax) of a credit against an invoice as typed: empty is all it has
     left to credit; otherwise from $0.01 up to ``left_cents``."""
-    if not amount.strip():
-        return left_cents
-    try:
-        cents = parse_dollars(amount)
-    except ValueError as error:
-        raise ValidationFailed({"amount": str(error)}) from None
-    if not 1 <= cents <= left_cents:
-        raise ValidationFailed(
-            {"amount": f"Credit from $0.01 up to {format_cents(left_cents)} before tax."}
-        )
-    return cents
+    return amount_up_to(
+        amount, left_cents, out_of_bounds="Credit from $0.01 up to {left} before tax."
+    )
 
 
 def credit_invoice(

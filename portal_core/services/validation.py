@@ -1,4 +1,5 @@
-"""Checks shared by the forms of several services: e-mail addresses, names, domains."""
+"""Checks shared by the forms of several services: e-mail addresses, names, domains, and
+an amount of money up to what is left."""
 
 from __future__ import annotations
 
@@ -11,6 +12,7 @@ import pydantic
 from email_validator import EmailNotValidError, validate_email
 
 from portal_core.errors import ValidationFailed
+from portal_core.money import format_cents, parse_dollars
 from portal_core.settings import get_settings
 
 Model = TypeVar("Model", bound=pydantic.BaseModel)
@@ -91,3 +93,19 @@ def domain_problem(raw: str) -> str | None:
     if not re.fullmatch(r"[a-z]{2,63}|xn--[a-z0-9-]{1,59}", labels[-1]):
         return "That domain's extension is not valid."
     return None
+
+
+def amount_up_to(amount: str, left_cents: int, *, out_of_bounds: str) -> int:
+    """The cents of an amount as typed, of something with ``left_cents`` left (a payment to
+    refund, an invoice to credit): empty is all that is left; otherwise from $0.01 up to it.
+    ``ValidationFailed({"amount": …})`` says why not, with ``out_of_bounds`` (formatted with
+    ``left``) when the amount is outside those bounds."""
+    if not amount.strip():
+        return left_cents
+    try:
+        cents = parse_dollars(amount)
+    except ValueError as problem:
+        raise ValidationFailed({"amount": str(problem)}) from problem
+    if not 1 <= cents <= left_cents:
+        raise ValidationFailed({"amount": out_of_bounds.format(left=format_cents(left_cents))})
+    return cents

@@ -1,43 +1,50 @@
 """Logging in through the browser: our form and checks, streamlit-authenticator's cookie.
 
-What the library keeps: its signed, expiring cookie (a JWT set and deleted through its cookie
-component), which is how a reload or a new tab finds its session again. What we replaced, and
-why: its login form strips and lower-cases the password and turns autocomplete off, so ours
-takes the password as typed and lets password managers fill it; its credential check keeps the
-whole users table in a dict and its attempt counter in memory, so ours asks the database for
-one user and throttles there (``services.auth``). The cookie names a *server-side session
-handle* where the library would put a username: logging out, a password change or a
-deactivation ends the session row, and a copy of the cookie is refused afterwards.
+What the library keeps: the format of its signed, expiring cookie (a JWT), which is how a
+reload or a new tab finds its session again. What we replaced, and why: its login form strips
+and lower-cases the password and turns autocomplete off, so ours takes the password as typed
+and lets password managers fill it; its credential check keeps the whole users table in a dict
+and its attempt counter in memory, so ours asks the database for one user and throttles there
+(``services.auth``); its cookie component posts back to the server, and every post reruns the
+page, so ours writes the cookie with a line of script that reports nothing (``LoginCookie``).
+The cookie names a *server-side session handle* where the library would put a username:
+logging out, a password change or a deactivation ends the session row, and a copy of the
+cookie is refused afterwards.
 """
 
 from __future__ import annotations
 
+import json
 import time
+from email.utils import formatdate
 
 import jwt
 import streamlit as st
-import streamlit_authenticator as stauth
 
 from portal_core.errors import AuthenticationFailed, Throttled
 from portal_core.services import auth, sessions
 from portal_core.settings import get_settings
-from portal_core.ui import resources, state
+from portal_core.ui import resources, scripts, state
 
-_LIBRARY_KEYS = ("name", "username", "authentication_status", "email", "roles")
-# The keys under which the library's cookie component reports that it has set or deleted the
-# cookie (its component returns True once it has acted).
-_COMPONENT_KEYS = {"set": "set", "delete": "delete"}
+_LOGOUT = "logout"  # the library's flag: this tab logged out, whatever cookie it arrived with
+_EXPIRED = "Thu, 01 Jan 1970 00:00:00 GMT"
+# Writes the cookie in the page itself (not in a component's frame), and says nothing back.
+_SCRIPT = """
+document.cookie = %(cookie)s + (window.location.protocol === "https:" ? "; Secure" : "");
+"""
 
 
 class LoginCookie:
-    """The browser's login cookie: read on the server, written by streamlit-authenticator.
+    """The browser's login cookie: read on the server, written by a script in the page.
 
-    The library draws a cookie component each time it is built, and that component reports
-    back and reruns the page; built on every run, it would run every page twice and drop the
-    clicks made in between. So the library is built only while a change of the cookie is
-    pending (after a login or a logout), until its component reports the change done.
-    Reading needs no component: the cookie arrives with the page's request, and is the
-    library's signed token (HS256; ``username``, ``exp_date``), checked as the library does.
+    Reading needs no script: the cookie arrives with the page's request, and is the library's
+    signed token (HS256; ``username``: the session handle, ``exp_date``), checked as the
+    library does. Writing it takes the browser, since Streamlit sets no cookie: a login or a
+    logout keeps the cookie to write in the tab's state, and every run of the tab draws it
+    with ``settle`` (the request that opened the tab still carries the old cookie, so the
+    server cannot tell when the browser has it; writing the same cookie again changes
+    nothing). Nothing reports back, so a login is one run of the page: a component would post
+    a value, and each post would run the page again.
     """
 
     def __init__(self) -> None:
@@ -45,14 +52,13 @@ class LoginCookie:
         self._name = settings.cookie_name
         self._key = settings.cookie_key
         self._expiry_days = settings.cookie_expiry_days
-        self._library: stauth.Authenticate | None = None
 
     def present(self) -> bool:
         return self._name in st.context.cookies
 
     def handle(self) -> str | None:
         """The session handle the cookie carries, if it is ours, unexpired and not logged out."""
-        if st.session_state.get("logout") or not self.present():
+        if st.session_state.get(_LOGOUT) or not self.present():
             return None
         try:
             token = jwt.decode(st.context.cookies[self._name], self._key, algorithms=["HS256"])
@@ -64,44 +70,30 @@ class LoginCookie:
         return handle if handle and expires > time.time() else None
 
     def remember(self, handle: str) -> None:
-        """After a login: the cookie will name this session (drawn by ``settle``)."""
-        st.session_state["username"] = handle
-        st.session_state["authentication_status"] = True
-        st.session_state["logout"] = None
-        st.session_state[state.COOKIE_CHANGE] = "set"
+        """After a login: the browser's cookie will name this session (drawn by ``settle``)."""
+        expires = time.time() + self._expiry_days * 86_400
+        token = jwt.encode({"username": handle, "exp_date": expires}, self._key, algorithm="HS256")
+        st.session_state[_LOGOUT] = None
+        st.session_state[state.COOKIE_CHANGE] = self._cookie(
+            token, formatdate(expires, usegmt=True)
+        )
 
     def forget(self) -> None:
         """After a logout or a dead session: the browser's copy goes (drawn by ``settle``)."""
-        st.session_state["logout"] = True
-        for key in _LIBRARY_KEYS:
-            st.session_state[key] = None
-        st.session_state[state.COOKIE_CHANGE] = "delete"
+        st.session_state[_LOGOUT] = True
+        st.session_state[state.COOKIE_CHANGE] = self._cookie("", _EXPIRED)
 
     def settle(self) -> None:
-        """Draw the pending change of the cookie, until the browser reports it done."""
-        change = st.session_state.get(state.COOKIE_CHANGE)
-        if change not in _COMPONENT_KEYS:
-            return
-        if st.session_state.get(_COMPONENT_KEYS[change]) is True:
-            st.session_state[state.COOKIE_CHANGE] = None
-            return
-        controller = self._authenticator().cookie_controller
-        if change == "set":
-            controller.set_cookie()
-        else:
-            controller.delete_cookie()
+        """Draw the pending change of the cookie, if this tab has one."""
+        cookie = st.session_state.get(state.COOKIE_CHANGE)
+        if isinstance(cookie, str) and cookie:
+            # JSON is a JavaScript string literal; "<" escaped so "</script>" cannot occur.
+            literal = json.dumps(cookie).replace("<", "\\u003c")
+            scripts.run(_SCRIPT % {"cookie": literal})
 
-    def _authenticator(self) -> stauth.Authenticate:
-        if self._library is None:
-            # A fresh credentials dict each time: the library rewrites the one it is given.
-            self._library = stauth.Authenticate(
-                {"usernames": {}},
-                cookie_name=self._name,
-                cookie_key=self._key,
-                cookie_expiry_days=self._expiry_days,
-                auto_hash=False,
-            )
-        return self._library
+    def _cookie(self, value: str, expires: str) -> str:
+        """``document.cookie``'s assignment: the whole site's, sent only to this site."""
+        return f"{self._name}={value}; expires={expires}; path=/; SameSite=Strict"
 
 
 def current_view(cookie: LoginCookie) -> sessions.SessionView | None:

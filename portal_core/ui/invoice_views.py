@@ -8,7 +8,9 @@ An invoice opens from its row or from a link carrying ``?invoice=<id>`` (``ui.li
 from __future__ import annotations
 
 import uuid
+from collections.abc import Sequence
 from datetime import tzinfo
+from typing import Protocol
 
 import streamlit as st
 
@@ -111,29 +113,14 @@ def credit_note(detail: CreditNoteDetail, *, time_zone: tzinfo) -> None:
         _party("From", note.seller_details)
     with buyer:
         _party("Credited to", note.buyer_details)
-    rows = [
-        "| Description | Quantity | Unit price | Amount |",
-        "|:--|--:|--:|--:|",
-    ]
-    for line in detail.lines:
-        cells = (
-            line.description,
-            format_quantity(line.quantity),
-            format_line_price(line.unit_micros),
-            format_cents(line.amount_cents),
+    st.markdown(
+        _document_table(
+            detail.lines,
+            detail.taxes,
+            subtotal=("Subtotal credited", note.subtotal_cents),
+            total=("Total credited", note.total_cents),
         )
-        rows.append("| " + " | ".join(markdown_escape(cell) for cell in cells) + " |")
-    totals = [("Subtotal credited", format_cents(note.subtotal_cents))]
-    totals.extend(
-        (f"{tax.tax} ({format_rate(tax.rate_millipercent)})", format_cents(tax.amount_cents))
-        for tax in detail.taxes
     )
-    for label, amount in totals:
-        rows.append(f"| | | {markdown_escape(label)} | {markdown_escape(amount)} |")
-    rows.append(
-        f"| | | **Total credited** | **{markdown_escape(format_cents(note.total_cents))}** |"
-    )
-    st.markdown("\n".join(rows))
 
 
 def all_invoices_button() -> None:
@@ -194,14 +181,43 @@ def invoice(viewer: SessionView, detail: InvoiceDetail, *, time_zone: tzinfo) ->
 
 
 def lines_table(detail: InvoiceDetail) -> str:
-    """The lines, taxes and total as a markdown table, every cell escaped (a "$" would
-    otherwise start a formula)."""
+    """The invoice's lines, taxes and total as a markdown table."""
     issued = detail.invoice
+    return _document_table(
+        detail.lines,
+        detail.taxes,
+        subtotal=("Subtotal", issued.subtotal_cents),
+        total=("Total", issued.total_cents),
+    )
+
+
+class _Line(Protocol):
+    description: str
+    quantity: int
+    unit_micros: int
+    amount_cents: int
+
+
+class _Tax(Protocol):
+    tax: str
+    rate_millipercent: int
+    amount_cents: int
+
+
+def _document_table(
+    lines: Sequence[_Line],
+    taxes: Sequence[_Tax],
+    *,
+    subtotal: tuple[str, int],
+    total: tuple[str, int],
+) -> str:
+    """An invoice's or a credit note's lines, each tax and the total as a markdown table,
+    every cell escaped (a "$" would otherwise start a formula)."""
     rows = [
         "| Description | Quantity | Unit price | Amount |",
         "|:--|--:|--:|--:|",
     ]
-    for line in detail.lines:
+    for line in lines:
         cells = (
             line.description,
             format_quantity(line.quantity),
@@ -209,16 +225,18 @@ def lines_table(detail: InvoiceDetail) -> str:
             format_cents(line.amount_cents),
         )
         rows.append("| " + " | ".join(markdown_escape(cell) for cell in cells) + " |")
-    totals = [("Subtotal", format_cents(issued.subtotal_cents))]
+    totals = [(subtotal[0], format_cents(subtotal[1]))]
     totals.extend(
         (f"{tax.tax} ({format_rate(tax.rate_millipercent)})", format_cents(tax.amount_cents))
-        for tax in detail.taxes
+        for tax in taxes
     )
-    if not detail.taxes:
+    if not taxes:
         totals.append(("Sales tax (outside Canada)", format_cents(0)))
     for label, amount in totals:
         rows.append(f"| | | {markdown_escape(label)} | {markdown_escape(amount)} |")
-    rows.append(f"| | | **Total** | **{markdown_escape(format_cents(issued.total_cents))}** |")
+    rows.append(
+        f"| | | **{markdown_escape(total[0])}** | **{markdown_escape(format_cents(total[1]))}** |"
+    )
     return "\n".join(rows)
 
 

@@ -26,7 +26,7 @@ from portal_core.queries import notices as notice_queries
 from portal_core.services import accounts, sessions
 from portal_core.services import notices as notice_services
 from portal_core.services.sessions import SessionView
-from portal_core.ui import resources, state, theme
+from portal_core.ui import preload, resources, state, theme
 from portal_core.ui.auth import LoginCookie, current_view, log_out, login_form
 from portal_core.ui.registry import BY_ID, HOME, PAGES, Audience, PageSpec, Section, page
 from portal_core.ui.text import markdown_code, markdown_escape
@@ -47,6 +47,7 @@ def open_page(page_id: str) -> SessionView:
     view = current_view(cookie)
     if view is None:
         st.logo(LOGO, size="large")
+        preload.dashboard_code()
         view = login_form(cookie)
     cookie.settle()
     if view is None:

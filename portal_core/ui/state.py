@@ -10,7 +10,7 @@ import streamlit as st
 
 SESSION_HANDLE = "portal.session_handle"  # the server-side session of this browser tab
 FLASH = "portal.flash"  # one message to show at the top of the next run
-COOKIE_CHANGE = "portal.cookie_change"  # "set" or "delete" until the browser has done it
+COOKIE_CHANGE = "portal.cookie_change"  # the login cookie this tab writes (ui.auth.LoginCookie)
 
 
 def init() -> None:

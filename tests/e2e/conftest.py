@@ -28,7 +28,7 @@ import pytest
 from playwright.sync_api import Browser, BrowserContext, Error, Page, expect, sync_playwright
 
 from portal_core.settings import ROOT, Settings
-from tests.e2e.steps import WATCH_COMPONENTS
+from tests.e2e.steps import WATCH_DOCUMENTS
 
 CHROMIUM = Path("/usr/bin/chromium")
 CHROMIUM_ARGS = [
@@ -240,7 +240,7 @@ def new_context(
             base_url=served_portal.url, viewport={"width": 1280, "height": 900}
         )
         fresh.set_default_timeout(WAIT_MS)
-        fresh.add_init_script(WATCH_COMPONENTS)
+        fresh.add_init_script(WATCH_DOCUMENTS)
         opened.append(fresh)
         return fresh
 

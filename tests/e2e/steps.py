@@ -4,15 +4,15 @@ Three facts of the portal shape these steps:
 
 - A page is settled when Streamlit's run of it has finished (the app root's
   ``data-test-script-state`` is "notRunning"); ``goto`` and ``settled`` wait for that.
-- Logging in and out changes the login cookie through streamlit-authenticator's cookie
-  component, drawn only while that change is pending (``portal_core.ui.auth.LoginCookie``);
-  the component reports back when it has acted, and that report reruns the page. The steps
-  that log in or out wait for the report (``settles``) and for the cookie itself before they
-  leave the page.
+- Logging in and out writes the login cookie with a script in the page that reports nothing
+  (``portal_core.ui.auth.LoginCookie``): each is one run of the page, after which the steps
+  see the page they expect. ``Runs`` counts the runs the server finished for a page, from its
+  websocket, for the tests that count them.
 - The theme is applied by a script (``portal_core.ui.theme``) that stores the user's choice in
-  the browser and reloads the page once when the stored choice differs: the first signed-in
-  page of a fresh browser and each flip of "Dark mode" reload once, and the step that causes
-  it waits for that reload (``theme_reload``).
+  the browser and reloads the page once when the page shows another theme: each flip of
+  "Dark mode" reloads once, and so does the first signed-in page of a browser whose
+  preference is not the user's theme (the journeys' browsers prefer light, like their users);
+  the step that causes it waits for that reload (``theme_reload``).
 """
 
 from __future__ import annotations
@@ -24,22 +24,22 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
-from playwright.sync_api import BrowserContext, Locator, Page, expect
+from google.protobuf.message import DecodeError
+from playwright.sync_api import BrowserContext, Locator, Page, WebSocket, expect
+from streamlit.proto.ForwardMsg_pb2 import ForwardMsg
 
 from portal_core.mail import outbox_messages
 
 WRONG_CREDENTIALS = "That e-mail and password do not match an account."
 
-# Counts, per document, the values Streamlit components post to the page (the cookie
-# component's report among them); added to every browser context by the fixtures.
-WATCH_COMPONENTS = """
-window.__componentValues = 0;
-window.addEventListener("message", (event) => {
-  const data = event.data;
-  if (data && data.isStreamlitMessage && data.type === "streamlit:setComponentValue") {
-    window.__componentValues += 1;
-  }
-});
+# Counts the tab's documents in its sessionStorage, which outlives a reload: a reload is one
+# more ``e2e.documents``; added to every browser context by the fixtures.
+WATCH_DOCUMENTS = """
+(() => {
+  if (window.top !== window) return;
+  const store = window.sessionStorage;
+  store.setItem("e2e.documents", String(Number(store.getItem("e2e.documents") || 0) + 1));
+})();
 """
 RELOAD_TIMEOUT_MS = 30_000
 COOKIE_TIMEOUT_S = 30.0
@@ -50,14 +50,33 @@ def settled(page: Page) -> None:
     expect(page.get_by_test_id("stApp")).to_have_attribute("data-test-script-state", "notRunning")
 
 
-@contextmanager
-def settles(page: Page) -> Iterator[None]:
-    """The block logs in or out, which draws the cookie component: wait for its report (and
-    the run that follows it) before the next step."""
-    page.evaluate("() => { window.__componentValues = 0; }")
-    yield
-    page.wait_for_function("() => window.__componentValues > 0")
-    settled(page)
+class Runs:
+    """The script runs the server finished for ``page`` (every document of it), read from its
+    websocket: each run ends with Streamlit's ``script_finished`` message. Start it before the
+    page opens its websocket (before ``goto``)."""
+
+    def __init__(self, page: Page) -> None:
+        self.finished = 0
+        page.on("websocket", self._socket)
+
+    def _socket(self, socket: WebSocket) -> None:
+        socket.on("framereceived", self._frame)
+
+    def _frame(self, payload: str | bytes) -> None:
+        if not isinstance(payload, bytes):
+            return
+        message = ForwardMsg()
+        try:
+            message.ParseFromString(payload)
+        except DecodeError:
+            return
+        if message.WhichOneof("type") == "script_finished":
+            self.finished += 1
+
+
+def documents(page: Page) -> int:
+    """The documents this tab has loaded: one more after each reload."""
+    return int(page.evaluate("() => Number(sessionStorage.getItem('e2e.documents'))"))
 
 
 def goto(page: Page, path: str) -> None:
@@ -98,19 +117,11 @@ def theme_reload(page: Page, *, documents_before: int = 0) -> Iterator[None]:
     settled(page)
 
 
-def log_in(page: Page, email: str, password: str, *, first_in_browser: bool) -> None:
-    """Log in on the form the current page shows.
-
-    ``first_in_browser``: no signed-in page was opened in this browser context before, so the
-    theme script stores the theme and reloads the page once.
-    """
-    if first_in_browser:
-        with theme_reload(page):
-            fill_login(page, email, password)
-    else:
-        with settles(page):
-            fill_login(page, email, password)
+def log_in(page: Page, email: str, password: str) -> None:
+    """Log in on the form the current page shows (one run of the page)."""
+    fill_login(page, email, password)
     expect(login_form(page)).to_have_count(0)
+    settled(page)
 
 
 def login_cookie(context: BrowserContext, name: str) -> dict[str, object] | None:
@@ -131,9 +142,9 @@ def wait_for_login_cookie(context: BrowserContext, name: str, *, stored: bool = 
 
 
 def log_out(page: Page, user_name: str) -> None:
-    with settles(page):
-        open_profile_menu(page, user_name).get_by_role("button", name="Log out").click()
+    open_profile_menu(page, user_name).get_by_role("button", name="Log out").click()
     expect(login_form(page)).to_be_visible()
+    settled(page)
 
 
 def open_profile_menu(page: Page, user_name: str) -> Locator:

@@ -67,7 +67,7 @@ def test_billing_user_adds_a_card_and_funds_then_downloads_the_invoice_pdf(
     page: Page, served_portal: ServedPortal
 ) -> None:
     goto(page, "/billing_payment_methods")
-    log_in(page, BILLING_EMAIL, BILLING_PASSWORD, first_in_browser=True)
+    log_in(page, BILLING_EMAIL, BILLING_PASSWORD)
     # The top bar's figure: drawn before the page's own (Overview has one too).
     funds = shown(page).get_by_test_id("stMetric").filter(has_text="Available funds").first
     expect(funds).to_contain_text(SEEDED_FUNDS)
@@ -157,7 +157,7 @@ def test_a_bad_amount_and_a_declined_card_charge_nothing(
     page: Page, served_portal: ServedPortal
 ) -> None:
     goto(page, "/billing_payment_methods")
-    log_in(page, ADMIN_EMAIL, ADMIN_PASSWORD, first_in_browser=True)
+    log_in(page, ADMIN_EMAIL, ADMIN_PASSWORD)
     funds = (
         shown(page)
         .get_by_test_id("stMetric")

@@ -64,7 +64,7 @@ def test_new_partner_signs_up_verifies_activates_and_keeps_dark_mode(
     expect(page.get_by_text("Your e-mail is verified.")).to_be_visible()
     page.get_by_role("link", name="Continue to activation").click()
 
-    log_in(page, email, password, first_in_browser=True)
+    log_in(page, email, password)
     wait_for_login_cookie(context, served_portal.cookie_name)
     expect(shown(page).get_by_role("heading", name="Your company")).to_be_visible()
     # The wizard's steps draw their forms where the previous step's stood, and both steps
@@ -123,7 +123,7 @@ def test_new_partner_signs_up_verifies_activates_and_keeps_dark_mode(
     wait_for_login_cookie(context, served_portal.cookie_name, stored=False)
 
     goto(page, "/")
-    log_in(page, email, password, first_in_browser=False)
+    log_in(page, email, password)
     expect(dashboard(page, name)).to_be_visible()
     assert background_luminance(page) < DARK_BELOW
 
@@ -148,7 +148,7 @@ def test_login_cookie_copied_before_logout_is_refused_after_it(
     served_portal: ServedPortal,
 ) -> None:
     goto(page, "/")
-    log_in(page, OWNER_EMAIL, OWNER_PASSWORD, first_in_browser=True)
+    log_in(page, OWNER_EMAIL, OWNER_PASSWORD)
     expect(dashboard(page, OWNER_NAME)).to_be_visible()
     wait_for_login_cookie(context, served_portal.cookie_name)
     copied = context.cookies()
@@ -158,8 +158,7 @@ def test_login_cookie_copied_before_logout_is_refused_after_it(
     before = new_context()
     before.add_cookies(copied)  # type: ignore[arg-type]
     restored = before.new_page()
-    with theme_reload(restored, documents_before=1):
-        restored.goto("/", wait_until="commit")
+    goto(restored, "/")
     expect(dashboard(restored, OWNER_NAME)).to_be_visible()
 
     log_out(page, OWNER_NAME)

@@ -117,6 +117,29 @@ def test_sorts_by_type(engine: Engine, owner: Actor) -> None:
     ]
 
 
+@pytest.mark.parametrize("descending", [True, False])
+def test_sorted_by_type_entries_of_one_type_follow_by_date(
+    engine: Engine, descending: bool
+) -> None:
+    """Within a type, by date in the sort's direction (newest first when descending), as
+    the index on (organization, type, date) reads them."""
+    actor = make_member(engine)
+    assert actor.organization_id is not None
+    for index in range(6):
+        entry = post(
+            engine, actor.organization_id, EntryKind.CREDIT, 100 + index, f"Credit {index}"
+        )
+        with db.write_session(engine) as session:
+            session.execute(
+                update(LedgerEntry)
+                .where(col(LedgerEntry.id) == entry.id)
+                .values(created_at=datetime(2026, 3, 1 + (index * 5) % 6, tzinfo=UTC))
+            )
+    by_date = sorted(range(6), key=lambda index: (index * 5) % 6, reverse=descending)
+    query = ListQuery(sort="type", descending=descending)
+    assert column(engine, actor, "memo", query) == [f"Credit {index}" for index in by_date]
+
+
 def test_newest_first_by_default(engine: Engine, owner: Actor) -> None:
     assert column(engine, owner, "balance_after_cents") == BALANCES[::-1]
 

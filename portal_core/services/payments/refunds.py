@@ -31,14 +31,14 @@ from portal_core.models.payments import (
     Refund,
     RefundStatus,
 )
-from portal_core.money import format_cents, parse_dollars
+from portal_core.money import format_cents
 from portal_core.payments import gateway_for
 from portal_core.payments.gateway import Gateway, RefundRequest
 from portal_core.permissions import Actor, Capability, require
 from portal_core.rules.payments import refundable_cents
 from portal_core.services import audit
 from portal_core.services.payments.settlement import record_refund
-from portal_core.services.validation import text_problem
+from portal_core.services.validation import amount_up_to, text_problem
 
 MAX_REASON = 300
 MAX_IDEMPOTENCY_KEY = 100
@@ -182,17 +182,9 @@ def _saved_refund(
 def refund_amount_cents(amount: str, left_cents: int) -> int:
     """The cents of a refund as typed: empty is all that is left; otherwise from $0.01 up to
     ``left_cents``. ``ValidationFailed({"amount": …})`` says why not."""
-    if not amount.strip():
-        return left_cents
-    try:
-        cents = parse_dollars(amount)
-    except ValueError as problem:
-        raise ValidationFailed({"amount": str(problem)}) from problem
-    if not 1 <= cents <= left_cents:
-        raise ValidationFailed(
-            {"amount": f"Refund from $0.01 up to {format_cents(left_cents)}, what is left."}
-        )
-    return cents
+    return amount_up_to(
+        amount, left_cents, out_of_bounds="Refund from $0.01 up to {left}, what is left."
+    )
 
 
 def _why_not(payment: Payment) -> str:
