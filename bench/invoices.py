@@ -33,6 +33,7 @@ from portal_core.models.billing import (
     LookupType,
     Plan,
     Subscription,
+    SubscriptionTerm,
     UsageRecord,
 )
 from portal_core.money import cents_to_micros
@@ -118,11 +119,26 @@ def _seed(engine: Engine, period: invoices.Period, rng: random.Random) -> list[u
             }
         )
         terms[organization_id] = (plan.included_requests, plan.additional_request_micros or 0)
+    # The history of terms the run bills from: each subscription as it stands, since its term.
+    history = [
+        {
+            "id": uuid.uuid4(),
+            "organization_id": row["organization_id"],
+            "effective_from": row["term_started_at"],
+            "effective_to": None,
+            "plan_code": row["plan_code"],
+            "cycle": row["cycle"],
+            "term_started_at": row["term_started_at"],
+            "contract_monthly_cents": None,
+        }
+        for row in subscriptions
+    ]
     with engine.begin() as connection:
         for model, rows in (
             (Organization, organizations),
             (BillingAccount, accounts),
             (Subscription, subscriptions),
+            (SubscriptionTerm, history),
             (User, users),
         ):
             connection.execute(insert(model), rows)

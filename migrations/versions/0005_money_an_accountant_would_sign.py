@@ -69,7 +69,11 @@ def upgrade() -> None:
             "usage_records_organization_id_request_key_key", ["organization_id", "request_key"]
         )
         batch_op.create_index(
-            "ix_usage_records_org_invoice", ["organization_id", "invoice_id"], unique=False
+            "ix_usage_records_unbilled",
+            ["organization_id", "period"],
+            unique=False,
+            sqlite_where=sa.text("invoice_id IS NULL"),
+            postgresql_where=sa.text("invoice_id IS NULL"),
         )
     with op.batch_alter_table("invoices") as batch_op:
         batch_op.add_column(
@@ -107,7 +111,7 @@ def downgrade() -> None:
     with op.batch_alter_table("invoices") as batch_op:
         batch_op.drop_column("paid_at")
     with op.batch_alter_table("usage_records") as batch_op:
-        batch_op.drop_index("ix_usage_records_org_invoice")
+        batch_op.drop_index("ix_usage_records_unbilled")
         batch_op.drop_constraint("usage_records_invoice_id_fkey", type_="foreignkey")
         batch_op.drop_constraint("usage_records_organization_id_request_key_key", type_="unique")
         batch_op.create_unique_constraint(

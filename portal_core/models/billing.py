@@ -12,7 +12,17 @@ import uuid
 from datetime import UTC, date, datetime
 from enum import StrEnum
 
-from sqlalchemy import BigInteger, Column, Date, ForeignKey, Index, String, UniqueConstraint, Uuid
+from sqlalchemy import (
+    BigInteger,
+    Column,
+    Date,
+    ForeignKey,
+    Index,
+    String,
+    UniqueConstraint,
+    Uuid,
+    text,
+)
 from sqlmodel import Field, SQLModel
 
 from portal_core.models.base import UTCDateTime, created_at_field, updated_at_field, uuid_pk
@@ -273,9 +283,15 @@ class UsageRecord(SQLModel, table=True):
     __table_args__ = (
         Index("ix_usage_records_org_created", "organization_id", "created_at"),
         Index("ix_usage_records_org_period", "organization_id", "period"),
-        # The invoice run takes an organization's records not invoiced yet; the balance
-        # check sums them. Both read this index.
-        Index("ix_usage_records_org_invoice", "organization_id", "invoice_id"),
+        # The records not billed yet, which the invoice run totals and marks and the balance
+        # check sums: a billed record leaves this index, so it stays the size of a month.
+        Index(
+            "ix_usage_records_unbilled",
+            "organization_id",
+            "period",
+            sqlite_where=text("invoice_id IS NULL"),
+            postgresql_where=text("invoice_id IS NULL"),
+        ),
         # A request key is the organization's own: two organizations may use the same one.
         UniqueConstraint("organization_id", "request_key"),
     )

@@ -293,24 +293,29 @@ def _invoice_organization(
     seller_details: str,
     now: datetime,
 ) -> _Issued:
+    if _invoiced(session, organization_id, period):
+        return _Issued(Outcome.ALREADY_INVOICED)  # a re-run's common case, read without a lock
     # The subscription's row stays locked until this organization's invoice commits: a plan
-    # change made at the same moment waits for it, and the run bills what it read.
+    # change made at the same moment waits for it, and the run bills what it read. So does the
+    # account's: every usage record is written in a transaction that first moved the account
+    # (the meter's guarded spend), so while the run holds it no record of the organization
+    # appears or commits, and the usage it totals is exactly the usage it marks as billed.
     subscription = session.exec(
         select(Subscription)
         .where(Subscription.organization_id == organization_id)
         .with_for_update()
         .execution_options(populate_existing=True)
     ).first()
+    session.execute(
+        sa_select(BillingAccount.__table__.c.organization_id)  # type: ignore[attr-defined]
+        .where(BillingAccount.__table__.c.organization_id == organization_id)  # type: ignore[attr-defined]
+        .with_for_update()
+    ).first()
     organization = session.get(Organization, organization_id)
     if organization is None or subscription is None:
         raise NotFound("That organization or its subscription was not found.")
-    already = session.exec(
-        select(Invoice.id).where(
-            Invoice.organization_id == organization_id, Invoice.period == period.code
-        )
-    ).first()
-    if already is not None:
-        return _Issued(Outcome.ALREADY_INVOICED)
+    if _invoiced(session, organization_id, period):
+        return _Issued(Outcome.ALREADY_INVOICED)  # a concurrent run, seen once it committed
     subscriptions.apply_due_change(session, subscription, until=period.ends_at)
     # Everything billed is what held during the period, whatever changed since.
     fees = _subscription_lines(session, organization_id, period)
@@ -510,6 +515,17 @@ def _tell_paid(
 # --- The lines ---------------------------------------------------------------------------------
 
 
+def _invoiced(session: Session, organization_id: uuid.UUID, period: Period) -> bool:
+    return (
+        session.exec(
+            select(Invoice.id).where(
+                Invoice.organization_id == organization_id, Invoice.period == period.code
+            )
+        ).first()
+        is not None
+    )
+
+
 def _subscription_lines(
     session: Session, organization_id: uuid.UUID, period: Period
 ) -> list[_Line]:
@@ -588,25 +604,23 @@ def _take_usage(
     """Put the organization's usage not invoiced yet, of ``period`` and before, on the
     invoice; return its lines and its whole cost (µ$).
 
-    The records are marked first, then aggregated by the mark: a record that commits while
-    the run works (a request in flight at midnight) is either marked, and so on this
-    invoice's lines and in the cost taken off the unbilled usage, or left for the next
-    invoice — never counted by one and missed by the other. One UPDATE and one aggregate over
-    the organization's index; Python sees a handful of groups, never the records.
+    They are totalled, then marked, under the account's lock (see ``_invoice_organization``):
+    no record of the organization can appear or commit in between, so each one is either on
+    this invoice's lines, in the cost taken off the unbilled usage and marked with it, or left
+    for the next invoice — never counted by one and missed by the other (a request still in
+    flight at midnight commits after the run and rolls into the next invoice). One aggregate
+    and one UPDATE over the index of the records not yet billed; Python sees a handful of
+    groups, never the records.
 
     A line is the records beyond the allowance of one lookup type and price; its amount is
     their cost plus the remainder carried from the type's last line (``UsageCarry``),
     rounded half-up to the cent once, and what rounding left over carries on.
     """
     records = UsageRecord.__table__.c  # type: ignore[attr-defined]
-    session.execute(
-        update(UsageRecord)
-        .where(
-            records.organization_id == organization_id,
-            records.invoice_id.is_(None),
-            records.period <= period.code,
-        )
-        .values(invoice_id=invoice_id)
+    not_billed = (
+        records.organization_id == organization_id,
+        records.invoice_id.is_(None),
+        records.period <= period.code,
     )
     rows = session.execute(
         sa_select(
@@ -616,9 +630,16 @@ def _take_usage(
             func.count(),
             func.sum(records.cost_micros),
         )
-        .where(records.organization_id == organization_id, records.invoice_id == invoice_id)
+        .where(*not_billed)
         .group_by(records.lookup_type, records.included, records.cost_micros)
     ).all()
+    session.execute(
+        update(UsageRecord)
+        .where(*not_billed)
+        .values(invoice_id=invoice_id)
+        # No record is loaded in the session: nothing to synchronise, nothing to fetch first.
+        .execution_options(synchronize_session=False)
+    )
     usage_cost = sum(int(cost) for *_group, cost in rows)
     beyond = sorted(
         (row for row in rows if not row[1] and row[4] > 0),
