@@ -21,34 +21,17 @@ from __future__ import annotations
 
 import os
 import shutil
-import socket
 import statistics
-import subprocess
-import sys
 import tempfile
 import time
-import urllib.error
-import urllib.request
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
 from bench.harness import Result
-from portal_core.settings import ROOT
+from tests.support.served import CHROMIUM, CHROMIUM_ARGS, serve_portal
 
-CHROMIUM = Path("/usr/bin/chromium")
-# As the browser journeys launch it (tests/e2e/conftest.py).
-CHROMIUM_ARGS = [
-    "--headless=new",
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-    "--no-first-run",
-    "--disable-quic",
-]
 EMAIL, PASSWORD = "owner@demo.sipstack.test", "Demo-owner-Harbor-2026"
 REPEAT = 5
 TARGET_S = 1.0
@@ -131,78 +114,19 @@ class SignIn:
     component_values: int
 
 
-def _free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return int(probe.getsockname()[1])
-
-
-def _answers(url: str) -> bool:
-    try:
-        with urllib.request.urlopen(url, timeout=2) as response:
-            return bool(response.status == 200)
-    except (urllib.error.URLError, OSError):
-        return False
-
-
 @contextmanager
 def served_portal() -> Iterator[str]:
-    """The demo portal served by uvicorn on a free loopback port; yields its address."""
+    """The demo portal served by uvicorn on a free loopback port, with the production bcrypt
+    cost and the scheduler on, as ``make run`` serves it; yields its address."""
     folder = Path(tempfile.mkdtemp(prefix="portal-bench-signin-"))
-    port = _free_port()
-    url = f"http://127.0.0.1:{port}"
-    env = {
-        **os.environ,
-        "DATABASE_URL": f"sqlite:///{folder / 'portal.db'}",
-        "OUTBOX_DIR": str(folder / "outbox"),
-        "PUBLIC_URL": url,
-        "PORTAL_ENV": "development",
+    settings = {
         "COOKIE_NAME": COOKIE_NAME,
         "COOKIE_KEY": "benchmark-only-cookie-key-0123456789abcdef",
     }
-    for name in ("SMTP_HOST", "BCRYPT_ROUNDS"):
-        env.pop(name, None)
-    for command in ("migrate", "seed"):
-        subprocess.run(
-            [sys.executable, "-m", "portal_core", command],
-            cwd=ROOT,
-            env=env,
-            check=True,
-            capture_output=True,
-            timeout=300,
-        )
-    log = (folder / "server.log").open("wb")
-    server = subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "uvicorn",
-            "portal_core.ui.asgi:app",
-            "--host",
-            "127.0.0.1",
-            "--port",
-            str(port),
-        ],
-        cwd=ROOT,
-        env=env,
-        stdout=log,
-        stderr=subprocess.STDOUT,
-    )
     try:
-        deadline = time.monotonic() + 90
-        while not _answers(f"{url}/_stcore/health"):
-            if server.poll() is not None or time.monotonic() > deadline:
-                raise RuntimeError(f"the portal did not start; see {folder / 'server.log'}")
-            time.sleep(0.2)
-        yield url
+        with serve_portal(folder, settings, unset=("BCRYPT_ROUNDS",)) as served:
+            yield served.url
     finally:
-        server.terminate()
-        try:
-            server.wait(timeout=15)
-        except subprocess.TimeoutExpired:
-            server.kill()
-            server.wait(timeout=15)
-        log.close()
         shutil.rmtree(folder, ignore_errors=True)
 
 

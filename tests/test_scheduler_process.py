@@ -8,7 +8,6 @@ from __future__ import annotations
 import asyncio
 import os
 import signal
-import socket
 import subprocess
 import sys
 import threading
@@ -30,6 +29,7 @@ from portal_core.models.jobs import JobOutcome, ScheduledJob
 from portal_core.services.jobs import JOBS
 from portal_core.services.scheduler import Scheduler
 from portal_core.settings import ROOT, get_settings
+from tests.support.served import free_port
 
 WAIT_S = 90.0  # generous on two busy cores; each wait ends as soon as its condition holds
 
@@ -181,12 +181,6 @@ def owe_the_sweep(engine: Engine) -> None:
 
 def swept(engine: Engine) -> bool:
     return scheduled(engine)["billing.recharge"].last_finished_at is not None
-
-
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return int(probe.getsockname()[1])
 
 
 def environment(url: str, folder: Path, **settings: str) -> dict[str, str]:

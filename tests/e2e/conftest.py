@@ -2,7 +2,8 @@
 
 Once per test run: a temporary folder holds the SQLite database and the e-mail outbox; the
 portal is migrated and seeded with the demo organization by its own command line, then served
-by uvicorn as one ASGI app (pages and ``/api``) on a free port of the loopback. Each test gets a
+by uvicorn as one ASGI app (pages and ``/api``) on a free port of the loopback
+(``tests/support/served.py``). Each test gets a
 fresh browser context, so no cookie or stored theme leaks from one journey into the next.
 
 Chromium is Debian's ``/usr/bin/chromium``: nothing here downloads a browser. Without it, or
@@ -13,12 +14,6 @@ when Playwright cannot launch it, the journeys skip with the reason, and fail in
 from __future__ import annotations
 
 import os
-import socket
-import subprocess
-import sys
-import time
-import urllib.error
-import urllib.request
 from collections.abc import Callable, Generator, Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -27,21 +22,17 @@ from typing import NoReturn
 import pytest
 from playwright.sync_api import Browser, BrowserContext, Error, Page, expect, sync_playwright
 
-from portal_core.settings import ROOT, Settings
+from portal_core.settings import Settings
 from tests.e2e.steps import WATCH_DOCUMENTS
+from tests.support.served import (
+    CHROMIUM,
+    CHROMIUM_ARGS,
+    ServeFailed,
+    run_command,
+    serve_portal,
+    tail,
+)
 
-CHROMIUM = Path("/usr/bin/chromium")
-CHROMIUM_ARGS = [
-    "--headless=new",
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-    "--no-first-run",
-    "--disable-quic",
-]
-START_TIMEOUT_S = 90.0
 # Streamlit answers over a websocket and re-runs whole scripts: on two busy cores a page can
 # take several seconds, so waits are generous (they end as soon as the page is there).
 WAIT_MS = 30_000
@@ -60,50 +51,16 @@ class ServedPortal:
 
     def command(self, *args: str) -> None:
         """Run ``python -m portal_core …`` against this portal's database (a scheduler's job)."""
-        _run_command(self.environment, *args)
+        try:
+            run_command(self.environment, *args)
+        except ServeFailed as error:
+            pytest.fail(str(error))
 
 
 def _unavailable(reason: str) -> NoReturn:
     if os.environ.get("REQUIRE_E2E") == "1":
         pytest.fail(f"the browser journeys are required (REQUIRE_E2E=1) but {reason}")
     pytest.skip(f"browser journeys skipped: {reason}")
-
-
-def _free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return int(probe.getsockname()[1])
-
-
-def _tail(log: Path, lines: int = 60) -> str:
-    if not log.exists():
-        return "(no server log)"
-    return "\n".join(log.read_text(errors="replace").splitlines()[-lines:])
-
-
-def _answers(url: str) -> bool:
-    try:
-        with urllib.request.urlopen(url, timeout=2) as response:
-            return bool(response.status == 200)
-    except (urllib.error.URLError, OSError):
-        return False
-
-
-def _run_command(env: dict[str, str], *args: str) -> None:
-    done = subprocess.run(
-        [sys.executable, "-m", "portal_core", *args],
-        cwd=ROOT,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=120,
-        check=False,
-    )
-    if done.returncode != 0:
-        pytest.fail(
-            f"`python -m portal_core {' '.join(args)}` exited {done.returncode}:\n"
-            f"{done.stdout}\n{done.stderr}"
-        )
 
 
 @pytest.fixture(scope="session")
@@ -127,67 +84,26 @@ def chromium() -> Iterator[Browser]:
 @pytest.fixture(scope="session")
 def served_portal(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ServedPortal]:
     """Migrate, seed and serve the portal like ``make run``, on a free loopback port."""
-    folder = tmp_path_factory.mktemp("served-portal")
-    port = _free_port()
-    url = f"http://127.0.0.1:{port}"
     cookie_name = os.environ.get("COOKIE_NAME") or str(Settings.model_fields["cookie_name"].default)
-    env = {
-        **os.environ,
-        "DATABASE_URL": f"sqlite:///{folder / 'portal.db'}",
-        "OUTBOX_DIR": str(folder / "outbox"),
-        "PUBLIC_URL": url,
-        "PORTAL_ENV": "development",
+    settings = {
         "BCRYPT_ROUNDS": "4",
         "COOKIE_NAME": cookie_name,
         "COOKIE_KEY": "e2e-only-cookie-key-0123456789abcdefghijklmnop",
         # The journeys run the jobs themselves, when they need them (``command``).
         "SCHEDULER": "off",
     }
-    env.pop("SMTP_HOST", None)
-    _run_command(env, "migrate")
-    _run_command(env, "seed")
-
-    log = folder / "server.log"
-    with log.open("wb") as output:
-        server = subprocess.Popen(
-            [
-                sys.executable,
-                "-m",
-                "uvicorn",
-                "portal_core.ui.asgi:app",
-                "--host",
-                "127.0.0.1",
-                "--port",
-                str(port),
-            ],
-            cwd=ROOT,
-            env=env,
-            stdout=output,
-            stderr=subprocess.STDOUT,
-        )
     try:
-        deadline = time.monotonic() + START_TIMEOUT_S
-        while not (_answers(f"{url}/_stcore/health") and _answers(f"{url}/api/healthz")):
-            if server.poll() is not None:
-                pytest.fail(f"the portal exited with {server.returncode}:\n{_tail(log)}")
-            if time.monotonic() > deadline:
-                pytest.fail(f"the portal did not answer in {START_TIMEOUT_S:.0f} s:\n{_tail(log)}")
-            time.sleep(0.2)
-        yield ServedPortal(
-            url=url,
-            outbox=folder / "outbox",
-            cookie_name=cookie_name,
-            log=log,
-            database_url=env["DATABASE_URL"],
-            environment=env,
-        )
-    finally:
-        server.terminate()
-        try:
-            server.wait(timeout=15)
-        except subprocess.TimeoutExpired:
-            server.kill()
-            server.wait(timeout=15)
+        with serve_portal(tmp_path_factory.mktemp("served-portal"), settings) as served:
+            yield ServedPortal(
+                url=served.url,
+                outbox=served.outbox,
+                cookie_name=cookie_name,
+                log=served.log,
+                database_url=served.environment["DATABASE_URL"],
+                environment=served.environment,
+            )
+    except ServeFailed as error:
+        pytest.fail(str(error))
 
 
 @pytest.fixture
@@ -249,7 +165,7 @@ def new_context(
         if request.node.stash.get(_CALL_FAILED, False):
             folder = Path(os.environ.get("E2E_SCREENSHOTS") or served_portal.log.parent)
             _keep_evidence(opened, folder, request.node.name)
-            print(f"server log ({served_portal.log}), last lines:\n{_tail(served_portal.log)}")
+            print(f"server log ({served_portal.log}), last lines:\n{tail(served_portal.log)}")
     finally:
         for fresh in opened:
             fresh.close()

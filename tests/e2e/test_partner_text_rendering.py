@@ -21,7 +21,8 @@ from playwright.sync_api import Browser
 
 from portal_core.settings import ROOT
 from portal_core.ui.text import WORD_JOINER
-from tests.e2e.conftest import START_TIMEOUT_S, WAIT_MS, _answers, _free_port, _tail
+from tests.e2e.conftest import WAIT_MS
+from tests.support.served import START_TIMEOUT_S, answers, free_port, tail
 
 pytestmark = pytest.mark.e2e
 
@@ -82,7 +83,7 @@ MARKUP = re.compile(r"<(a|em|strong|del|b|i|img|ol|ul|li|blockquote|h[1-6]|span 
 def text_app(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     folder = tmp_path_factory.mktemp("text-app")
     (folder / "app.py").write_text(APP)
-    port = _free_port()
+    port = free_port()
     log = folder / "server.log"
     environment = {**os.environ, "PYTHONPATH": str(ROOT)}
     with log.open("wb") as output:
@@ -110,9 +111,9 @@ def text_app(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     url = f"http://127.0.0.1:{port}"
     try:
         deadline = time.monotonic() + START_TIMEOUT_S
-        while not _answers(f"{url}/_stcore/health"):
+        while not answers(f"{url}/_stcore/health"):
             if server.poll() is not None or time.monotonic() > deadline:
-                pytest.fail(f"the text app did not start:\n{_tail(log)}")
+                pytest.fail(f"the text app did not start:\n{tail(log)}")
             time.sleep(0.2)
         yield url
     finally:

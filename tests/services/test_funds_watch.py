@@ -30,7 +30,7 @@ from portal_core.services import auto_recharge, funds_watch, invoices, ledger
 from portal_core.settings import get_settings
 from tests.factories import change_subscription, fund, make_metered_organization, make_user
 from tests.services.support import body_of, count, meter_one, outbox
-from tests.support.postgres import free_port
+from tests.support.served import free_port
 
 PRICE = 3_000  # µ$ a request: Starter's $0.0030
 NOVEMBER_1ST = datetime(2026, 11, 1, 11, 0, tzinfo=UTC)

@@ -53,7 +53,7 @@ from tests.factories import (
     record_usage,
 )
 from tests.services.support import body_of, count, fetch, outbox
-from tests.support.postgres import free_port
+from tests.support.served import free_port
 
 TORONTO = ZoneInfo("America/Toronto")
 OCTOBER = "2026-10"

@@ -12,13 +12,14 @@ import glob
 import os
 import pwd
 import shutil
-import socket
 import subprocess
 import tempfile
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
+
+from tests.support.served import free_port
 
 
 class PostgresUnavailable(RuntimeError):
@@ -33,12 +34,6 @@ def _binaries() -> Path:
     if found:
         return Path(found).resolve().parent
     raise PostgresUnavailable("no PostgreSQL server binaries (apt-get install postgresql)")
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 def _as_postgres(command: list[str]) -> list[str]:
