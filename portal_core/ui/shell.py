@@ -36,6 +36,7 @@ MARK = str(Path(__file__).parent / "assets" / "sipstack_mark.png")  # the favico
 _SECTION_ORDER = list(Section)
 BELL = "portal.notices_bell"  # the bell's popover: open or closed
 NOTICE_PARAM = "notice"  # the Notices page opens (and marks read) the notice it names
+BEFORE_THE_PAGE = "portal-before-the-page"  # the login form's container (``open_page``)
 
 
 def open_page(page_id: str) -> SessionView:
@@ -45,10 +46,16 @@ def open_page(page_id: str) -> SessionView:
         raise ValueError(f"{page_id} is public: open it with open_public_page")
     cookie = _start(spec)
     view = current_view(cookie)
-    if view is None:
-        st.logo(LOGO, size="large")
-        preload.dashboard_code()
-        view = login_form(cookie)
+    # What only the login's run draws before the page (the form, the code fetched meanwhile)
+    # sits in a container that every run draws, and the signed-in layout hides without its
+    # form: the page's elements keep their places from the login's run to the next, so a tab
+    # chosen or an expander opened then stays as it is (an element whose place moves is
+    # drawn anew), and the page stands where a reload draws it.
+    with st.container(key=BEFORE_THE_PAGE):
+        if view is None:
+            st.logo(LOGO, size="large")
+            preload.dashboard_code()
+            view = login_form(cookie)
     cookie.settle()
     if view is None:
         st.stop()
@@ -181,8 +188,11 @@ def visible_pages(view: SessionView) -> list[PageSpec]:
     ]
 
 
-_LAYOUT_CSS = """<style>
-[data-testid="stMainBlockContainer"] { padding-top: 2.5rem; }
+_LAYOUT_CSS = f"""<style>
+[data-testid="stMainBlockContainer"] {{ padding-top: 2.5rem; }}
+/* The login form's container once it holds no form: it takes no room (see ``open_page``). */
+[data-testid="stLayoutWrapper"]:has(> .st-key-{BEFORE_THE_PAGE}):not(:has([data-testid="stForm"]))
+{{ display: none; }}
 </style>"""
 
 
