@@ -44,9 +44,21 @@ from portal_core.models.payments import (
     PaymentSource,
     PaymentStatus,
 )
+from portal_core.models.products import (
+    CommunityReport,
+    NumberScore,
+    ProductEvent,
+    ProductEventDaily,
+    WhoisProfile,
+)
 
 __all__ = [
     "AutoRecharge",
+    "CommunityReport",
+    "NumberScore",
+    "ProductEvent",
+    "ProductEventDaily",
+    "WhoisProfile",
     "GatewayCustomer",
     "GatewayEvent",
     "GatewayName",

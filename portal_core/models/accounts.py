@@ -70,6 +70,9 @@ class Organization(SQLModel, table=True):
     postal_code: str | None = Field(default=None, max_length=20)
     tax_id: str | None = Field(default=None, max_length=40)
     brand_name: str | None = Field(default=None, max_length=120)
+    # The carrier score (0–5000 milli-points): kept by services.carrier_scores whenever one
+    # of its inputs changes; an owner's score weighs on its numbers' scores.
+    carrier_score_millis: int | None = None
     status: OrganizationStatus = Field(default=OrganizationStatus.ACTIVE, sa_type=String(20))
     activated_at: datetime | None = optional_time_field()
     created_at: datetime = created_at_field()
@@ -120,6 +123,8 @@ class User(SQLModel, table=True):
     notify_invoices: bool = True
     notify_disputes: bool = True
     notify_product_news: bool = False
+    # Reputation watch: a registered number's score fell into the spam bands.
+    notify_reputation: bool = True
     password_changed_at: datetime | None = optional_time_field()
     created_at: datetime = created_at_field()
     updated_at: datetime = updated_at_field()
@@ -143,6 +148,7 @@ class NotificationPreferences(SQLModel):
     notify_invoices: bool
     notify_disputes: bool
     notify_product_news: bool
+    notify_reputation: bool = True
 
 
 __all__ = [
