@@ -1,6 +1,6 @@
 """Phone numbers as the portal reads them: what a partner typed, made into one E.164 number
-with the facts the phone-number metadata knows about it (docs/product.md, Smart CNAM lookups
-and scores).
+with the facts the phone-number metadata knows about it
+(docs/product.md, Smart CNAM lookups and scores).
 
 What is accepted: every common way of writing a number — international (``+1 (416)
 555-0123``), national with the region it is read in (``416.555.0123``, ``1-416-555-0123``

@@ -1,6 +1,6 @@
 """A number's score: 0.000 to 5.000, higher is more trustworthy, kept as milli-points (an
-integer from 0 to 5000), with the factors that make it (docs/product.md, Smart CNAM lookups
-and scores).
+integer from 0 to 5000), with the factors that make it
+(docs/product.md, Smart CNAM lookups and scores).
 
 **The model.** Every figure below is a row of ``data/score_model.csv`` (``key``, ``value``,
 ``meaning``), not a constant in code; the figures named here are the shipped ones.
