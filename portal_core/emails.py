@@ -296,3 +296,22 @@ def auto_recharge_needs_authentication(
             f"{_billing_link('billing_overview')}" + _SIGNATURE
         ),
     )
+
+
+def reputation_alert(to: str, name: str, *, number: str, score: str, remark: str) -> Mail:
+    """A registered number's score fell into the spam bands (reputation watch)."""
+    portal = get_settings().public_url.rstrip("/")
+    return Mail(
+        to=to,
+        subject=f"SIPSTACK reputation alert: {number} now scores {score} ({remark})",
+        body=(
+            f"Hello {name},\n\nThe score of {number}, registered in your organization's Whois "
+            f"Profiles, fell to {score} ({remark}). Called parties' screens may now flag its "
+            "calls as spam.\n\nSee why, and what would raise it, on the number's profile in "
+            f"Whois Profiles:\n\n{portal}/whois_profiles\n\n"
+            "Completing the profile and verifying the number raise its score; community "
+            "reports of spam lower it.\n\n"
+            "— SIPSTACK Partner Portal\nYou get this e-mail because reputation alerts are on "
+            f"in My Profile › Notifications:\n\n{portal}/my_profile"
+        ),
+    )

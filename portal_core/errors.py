@@ -92,6 +92,20 @@ class PlanCapReached(PortalError):
     title = "Plan allowance used"
 
 
+class LookupRefused(PortalError):
+    """A lookup that the funds or the plan's cap could not cover (``cause``, the meter's
+    refusal): it charged nothing, and its refused event is kept for Logs."""
+
+    status = 402
+    title = "Payment required"
+    keeps_writes = True
+
+    def __init__(self, cause: InsufficientFunds | PlanCapReached) -> None:
+        super().__init__(cause.message)
+        self.cause = cause
+        self.title = cause.title
+
+
 class PaymentDeclined(PortalError):
     """A card payment the card's bank (or the gateway) refused. The failed payment is kept,
     already committed, under ``payment_id``; the message is the gateway's reason."""

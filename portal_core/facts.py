@@ -1,4 +1,5 @@
-"""Facts: what a unit of work tells the rest of the portal happened to money.
+"""Facts: what a unit of work tells the rest of the portal happened to money (and to a
+number's reputation).
 
 The ledger, the meter and the invoice run move an organization's figures; other parts of the
 portal react (the low-balance alert, auto-recharge, due invoices becoming paid). The movers
@@ -49,7 +50,20 @@ class BalanceRose:
     at: datetime | None = None
 
 
-Fact = FundsDropped | BalanceRose
+@dataclass(frozen=True)
+class NumberScoreFell:
+    """A registered number's stored score fell into the spam bands: from ``before_millis``
+    (None: never scored) to ``after_millis``, under the reputation alert's threshold."""
+
+    organization_id: uuid.UUID
+    profile_id: uuid.UUID
+    number: str
+    before_millis: int | None
+    after_millis: int
+    at: datetime | None = None
+
+
+Fact = FundsDropped | BalanceRose | NumberScoreFell
 Reaction = Callable[[Connection, Any], None]
 
 _reactions: dict[type, tuple[Reaction, ...]] = {}

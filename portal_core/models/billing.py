@@ -274,6 +274,19 @@ class LookupType(StrEnum):
     TELCO_CARRIER = "telco_carrier"
     ONLINE_PROFILES = "online_profiles"
 
+    @property
+    def label(self) -> str:
+        return _LOOKUP_TYPE_LABELS[self.value]
+
+
+_LOOKUP_TYPE_LABELS = {
+    "source_risk": "Source/Risk",
+    "caller_id": "Caller ID",
+    "regional": "Regional",
+    "telco_carrier": "Telco/Carrier",
+    "online_profiles": "Online Profiles",
+}
+
 
 class UsageRecord(SQLModel, table=True):
     """One billable request, priced when it was made, and billed on exactly one invoice

@@ -33,6 +33,7 @@ class NoticeKind(StrEnum):
     PAYMENT_DISPUTED = "payment_disputed"
     DISPUTE_WON = "dispute_won"
     DISPUTE_LOST = "dispute_lost"
+    REPUTATION_ALERT = "reputation_alert"  # a registered number's score fell into the spam bands
     PAYMENT_UNSETTLED = "payment_unsettled"  # staff: a payment the gateway never settled
     MAIL_UNDELIVERABLE = "mail_undeliverable"  # staff: an e-mail given up after its last attempt
 

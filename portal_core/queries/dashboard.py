@@ -110,6 +110,7 @@ class RequestsThisMonth:
     plan_name: str
     by_contract: bool
     capped: bool
+    price_micros: int | None = None  # per request past the allowance; None when capped
 
     @property
     def at_cap(self) -> bool:
@@ -179,6 +180,7 @@ def requests_this_month(
         plan_name=str(name),
         by_contract=bool(by_contract),
         capped=price is None,
+        price_micros=None if price is None else int(price),
     )
 
 

@@ -35,6 +35,7 @@ from sqlalchemy.orm import Session
 
 from portal_core.errors import ValidationFailed
 from portal_core.money import format_cents
+from portal_core.rules.scoring import format_score
 
 PAGE_SIZES: tuple[int, ...] = (10, 20, 50)
 DEFAULT_PAGE_SIZE = 20
@@ -52,6 +53,7 @@ class ColumnKind(StrEnum):
     MONEY_CENTS = "money_cents"
     NUMBER = "number"
     STATUS = "status"
+    SCORE = "score"  # milli-points (0–5000), shown as "d.ddd"
 
 
 @dataclass(frozen=True)
@@ -429,6 +431,8 @@ def _csv_cell(column: Column, value: Any, zone: tzinfo) -> str:
         return value.astimezone(zone).isoformat(sep=" ", timespec="seconds")
     if column.kind is ColumnKind.MONEY_CENTS and isinstance(value, int | Decimal):
         return format_cents(int(value))
+    if column.kind is ColumnKind.SCORE and isinstance(value, int | Decimal):
+        return format_score(int(value))
     if isinstance(value, bool):
         return "yes" if value else "no"
     if isinstance(value, int | Decimal | float):

@@ -87,13 +87,7 @@ log = logging.getLogger(__name__)
 TAXED_COUNTRY = "CA"
 _PERIOD = re.compile(r"(?P<year>[0-9]{4})-(?P<month>0[1-9]|1[0-2])")
 
-LOOKUP_TYPE_NAMES: dict[str, str] = {
-    LookupType.SOURCE_RISK: "Source/Risk",
-    LookupType.CALLER_ID: "Caller ID",
-    LookupType.REGIONAL: "Regional",
-    LookupType.TELCO_CARRIER: "Telco/Carrier",
-    LookupType.ONLINE_PROFILES: "Online Profiles",
-}
+LOOKUP_TYPE_NAMES: dict[str, str] = {lookup_type: lookup_type.label for lookup_type in LookupType}
 _LOOKUP_ORDER = {lookup_type: index for index, lookup_type in enumerate(LookupType)}
 
 

@@ -70,7 +70,7 @@ def record(
     day of ``now`` when the caller knows it (the meter does), else read here."""
     now = now or utcnow()
     if day is None:
-        day = now.astimezone(_billing_zone(connection)).date()
+        day = billing_day(connection, now)
     event_id = uuid.uuid4()
     connection.execute(
         _events.insert(),
@@ -114,11 +114,13 @@ def _cut(value: str | None, width: int) -> str | None:
     return value if len(value) <= width else value[: width - 1] + "…"
 
 
-def _billing_zone(connection: Connection) -> ZoneInfo:
+def billing_day(connection: Connection, now: datetime) -> date:
+    """The billing time zone's day of ``now`` (the day the roll-ups count it in)."""
     stored = connection.execute(
         select(_settings.c.value).where(_settings.c.key == platform.BILLING_TIME_ZONE)
     ).scalar()
-    return ZoneInfo(stored or platform.shipped_default(platform.BILLING_TIME_ZONE))
+    zone = ZoneInfo(stored or platform.shipped_default(platform.BILLING_TIME_ZONE))
+    return now.astimezone(zone).date()
 
 
 @cache

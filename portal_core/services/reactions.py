@@ -9,8 +9,8 @@ them.
 from __future__ import annotations
 
 from portal_core import facts
-from portal_core.facts import BalanceRose, FundsDropped
-from portal_core.services import auto_recharge, funds_watch, invoices
+from portal_core.facts import BalanceRose, FundsDropped, NumberScoreFell
+from portal_core.services import auto_recharge, funds_watch, invoices, reputation
 
 REACTIONS: dict[type, tuple[facts.Reaction, ...]] = {
     # Available funds went down: alert the members whose threshold it crossed, then recharge
@@ -18,6 +18,8 @@ REACTIONS: dict[type, tuple[facts.Reaction, ...]] = {
     FundsDropped: (funds_watch.alert_low_balance, auto_recharge.on_funds_dropped),
     # The balance went up: due invoices it now covers become paid, oldest first.
     BalanceRose: (invoices.settle_due_invoices,),
+    # A registered number's score fell into the spam bands: reputation watch.
+    NumberScoreFell: (reputation.alert,),
 }
 
 facts.install(REACTIONS)

@@ -40,6 +40,7 @@ from portal_core.queries.listing import (
     export_csv,
     fetch_page,
 )
+from portal_core.rules.scoring import format_score
 from portal_core.ui import resources
 
 RowKey = Any
@@ -359,6 +360,8 @@ def _shown(column: Column, page: Page, zone: tzinfo) -> pd.Series:
         return pd.Series([None if v is None else format_cents(int(v)) for v in values])
     if column.kind is ColumnKind.NUMBER:
         return pd.Series(values, dtype="Int64")
+    if column.kind is ColumnKind.SCORE:
+        return pd.Series([None if v is None else format_score(int(v)) for v in values])
     return pd.Series([column.shown(value) for value in values], dtype="object")
 
 
@@ -367,7 +370,7 @@ def _column_config(column: Column) -> Any:
         return st.column_config.DatetimeColumn(
             column.label, help=column.help, format="YYYY-MM-DD HH:mm"
         )
-    if column.kind is ColumnKind.MONEY_CENTS:
+    if column.kind in (ColumnKind.MONEY_CENTS, ColumnKind.SCORE):
         return st.column_config.TextColumn(column.label, help=column.help, alignment="right")
     if column.kind is ColumnKind.NUMBER:
         return st.column_config.NumberColumn(column.label, help=column.help, format="localized")

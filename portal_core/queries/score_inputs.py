@@ -1,0 +1,179 @@
+"""What a score stands on, read for the services that compute scores and for the pages that
+explain them (docs/product.md, Smart CNAM lookups and scores; Whois Profiles › Carrier score).
+
+A number's score reads its owner (the active Whois profile, with the owner's carrier score),
+the live community reports on it within the report window, and how many organizations looked
+it up within the burst window. An organization's carrier score reads its active profiles
+(how complete, how many verified) and the reports on its numbers. SQLAlchemy Core on a
+connection: lookups read these on the hot path.
+"""
+
+from __future__ import annotations
+
+import uuid
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from functools import cache
+from typing import Any, cast
+
+from sqlalchemy import Connection, Row, Table, bindparam, case, func, select
+
+from portal_core.models.accounts import Organization
+from portal_core.models.products import (
+    CommunityReport,
+    EventAction,
+    ProductEvent,
+    ProfileStatus,
+    ReportKind,
+    WhoisProfile,
+)
+from portal_core.rules import carrier_score, scoring
+
+
+def _table(model: Any) -> Table:
+    return cast(Table, model.__table__)
+
+
+_profiles = _table(WhoisProfile)
+_organizations = _table(Organization)
+_reports = _table(CommunityReport)
+_events = _table(ProductEvent)
+
+
+def owner_of(connection: Connection, number: str) -> Row[Any] | None:
+    """The number's active profile, every column, with its owner's carrier score."""
+    return connection.execute(_owner_statement(), {"number": number}).first()
+
+
+@cache
+def _owner_statement() -> Any:
+    return (
+        select(_profiles, _organizations.c.carrier_score_millis.label("owner_carrier_score"))
+        .join(_organizations, _organizations.c.id == _profiles.c.organization_id)
+        .where(
+            _profiles.c.number == bindparam("number"), _profiles.c.status == ProfileStatus.ACTIVE
+        )
+    )
+
+
+@dataclass(frozen=True)
+class Reports:
+    spam: int
+    safe: int
+
+
+def reports_on(connection: Connection, number: str, now: datetime) -> Reports:
+    """The live community reports on ``number`` within the report window."""
+    since = now - timedelta(days=scoring.REPORT_WINDOW_DAYS)
+    row = connection.execute(_reports_statement(), {"number": number, "since": since}).one()
+    return Reports(spam=int(row.spam or 0), safe=int(row.safe or 0))
+
+
+@cache
+def _reports_statement() -> Any:
+    reports = _reports.c
+    return select(
+        func.sum(case((reports.kind == ReportKind.SPAM.value, 1), else_=0)).label("spam"),
+        func.sum(case((reports.kind == ReportKind.SAFE.value, 1), else_=0)).label("safe"),
+    ).where(
+        reports.number == bindparam("number"),
+        reports.created_at >= bindparam("since"),
+        reports.removed_at.is_(None),
+    )
+
+
+def organizations_looking_up(
+    connection: Connection, number: str, now: datetime, *, asking: uuid.UUID | None
+) -> int:
+    """How many organizations looked ``number`` up within the burst window, ``asking``
+    (the organization looking it up now) included."""
+    since = now - timedelta(minutes=scoring.BURST_WINDOW_MINUTES)
+    row = connection.execute(
+        _lookers_statement(), {"number": number, "since": since, "asking": asking}
+    ).one()
+    counted = int(row.organizations or 0)
+    return counted if asking is None or row.asking_counted else counted + 1
+
+
+@cache
+def _lookers_statement() -> Any:
+    events = _events.c
+    return select(
+        func.count(events.organization_id.distinct()).label("organizations"),
+        func.max(case((events.organization_id == bindparam("asking"), 1), else_=0)).label(
+            "asking_counted"
+        ),
+    ).where(
+        events.number == bindparam("number"),
+        events.created_at >= bindparam("since"),
+        events.action == EventAction.LOOKUP.value,
+    )
+
+
+def inputs_for(
+    connection: Connection,
+    number: str,
+    *,
+    valid: bool,
+    owner: Row[Any] | None,
+    now: datetime,
+    asking: uuid.UUID | None = None,
+) -> scoring.ScoreInputs:
+    """What the score of ``number`` stands on now. The burst is read only for a number
+    nobody registered (it weighs on no other)."""
+    reports = reports_on(connection, number, now)
+    if owner is not None:
+        return scoring.ScoreInputs(
+            valid=valid,
+            registered=True,
+            verified=owner.verified_at is not None,
+            completeness_permille=int(owner.completeness_permille),
+            owner_carrier_score_millis=owner.owner_carrier_score,
+            spam_reports=reports.spam,
+            safe_reports=reports.safe,
+        )
+    return scoring.ScoreInputs(
+        valid=valid,
+        spam_reports=reports.spam,
+        safe_reports=reports.safe,
+        organizations_looking_up=organizations_looking_up(connection, number, now, asking=asking),
+    )
+
+
+def carrier_inputs(
+    connection: Connection, organization_id: uuid.UUID, *, now: datetime
+) -> carrier_score.CarrierInputs:
+    profiles = _profiles.c
+    numbers, completeness, verified = connection.execute(
+        select(
+            func.count(),
+            func.coalesce(func.sum(profiles.completeness_permille), 0),
+            func.coalesce(func.sum(case((profiles.verified_at.is_not(None), 1), else_=0)), 0),
+        ).where(
+            profiles.organization_id == organization_id,
+            profiles.status == ProfileStatus.ACTIVE.value,
+        )
+    ).one()
+    reports = _reports.c
+    owned = select(profiles.number).where(
+        profiles.organization_id == organization_id,
+        profiles.status == ProfileStatus.ACTIVE.value,
+    )
+    spam, safe = connection.execute(
+        select(
+            func.coalesce(func.sum(case((reports.kind == ReportKind.SPAM.value, 1), else_=0)), 0),
+            func.coalesce(func.sum(case((reports.kind == ReportKind.SAFE.value, 1), else_=0)), 0),
+        ).where(
+            reports.number.in_(owned),
+            reports.removed_at.is_(None),
+            reports.created_at >= now - timedelta(days=scoring.REPORT_WINDOW_DAYS),
+        )
+    ).one()
+    return carrier_score.CarrierInputs(
+        numbers=int(numbers),
+        completeness_permille_sum=int(completeness),
+        verified=int(verified),
+        disputes_lost=0,
+        spam_reports=int(spam),
+        safe_reports=int(safe),
+    )

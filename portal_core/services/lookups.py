@@ -1,0 +1,329 @@
+"""Smart CNAM lookups: one number looked up, priced, scored, explained and logged
+(docs/product.md, Smart CNAM lookups and scores).
+
+``look_up`` serves the portal's form and, later, the REST API. In one unit of work it
+
+1. parses the source (and the destination) in any common form, the organization's country
+   being the default region: text that is no phone number, an emergency number or a short
+   code is refused with the reason, costs nothing and writes nothing;
+2. for Source/Risk, checks that the destination is one of the organization's own active
+   numbers (the score is of a call *to* it): otherwise a clear message and no charge;
+3. meters the request (``services.meter``): allowance first, then the plan's price; when
+   the funds or the plan's cap cannot cover it, the refusal is logged as a refused event and
+   ``LookupRefused`` is raised — the event is kept, nothing is charged;
+4. scores the number from its owner's profile, the community reports and how many
+   organizations looked it up lately (``services.scores``; an unallocated number scores
+   0.500 at most) and builds the answer of the lookup type;
+5. logs the lookup (``services.product_events``) with its result, score, cost and latency.
+
+What another organization's **private** profile says — its caller name, business name,
+address, contacts — reaches neither the result, its explanation, nor the event: the answer
+falls back on the number's metadata, as for a number nobody registered. A replayed request
+key (a double click) answers again without charging or logging twice.
+
+SQLAlchemy Core throughout: this is the hot path (docs/architecture.md, The hot path).
+"""
+
+from __future__ import annotations
+
+import time
+import uuid
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+import pycountry
+from sqlalchemy import Connection, Engine, Row, Table, select
+
+from portal_core import db
+from portal_core.errors import InsufficientFunds, LookupRefused, PlanCapReached, ValidationFailed
+from portal_core.models.accounts import Organization
+from portal_core.models.base import utcnow
+from portal_core.models.billing import LookupType, Product
+from portal_core.models.products import (
+    EventAction,
+    EventProduct,
+    EventStatus,
+    ProfileStatus,
+    WhoisProfile,
+)
+from portal_core.permissions import Actor, Capability, require, require_organization
+from portal_core.queries import score_inputs
+from portal_core.rules import scoring
+from portal_core.rules.caller_text import place_name, text_answer
+from portal_core.rules.numbers import LineType, NumberFacts, parse_number
+from portal_core.services import meter, product_events
+
+_organizations: Table = Organization.__table__  # type: ignore[attr-defined]
+_profiles: Table = WhoisProfile.__table__  # type: ignore[attr-defined]
+
+
+@dataclass(frozen=True)
+class Detail:
+    label: str
+    value: str
+
+
+@dataclass(frozen=True)
+class LookupResult:
+    lookup_type: LookupType
+    source: NumberFacts
+    destination: NumberFacts | None
+    score: scoring.Score
+    caller_name: str | None  # the name a called party's screen shows (CNAM), or None
+    details: tuple[Detail, ...]  # the lookup type's answer, label by label
+    text: str  # the text answer call flows read
+    registered: bool  # someone owns the number (an active profile)
+    withheld: bool  # its owner keeps its details private from this organization
+    own: bool  # the asking organization owns it
+    cost_micros: int
+    included: bool
+    replayed: bool
+    event_id: uuid.UUID | None  # None on a replay: the first lookup's event stands
+    at: datetime
+
+
+def look_up(
+    engine: Engine,
+    actor: Actor,
+    *,
+    source: str,
+    destination: str = "",
+    lookup_type: LookupType,
+    request_key: str,
+    now: datetime | None = None,
+) -> LookupResult:
+    """Look ``source`` up (see the module's docstring). Raises ``NotAPhoneNumber`` /
+    ``ValidationFailed`` for input it refuses (nothing written), ``LookupRefused`` when the
+    funds or the plan's cap cannot cover it (its refused event kept)."""
+    started = time.perf_counter()
+    require(actor, Capability.LOOKUP)
+    organization_id = require_organization(actor)
+    now = now or utcnow()
+    with db.write_connection(engine) as connection:
+        region = connection.execute(
+            select(_organizations.c.country).where(_organizations.c.id == organization_id)
+        ).scalar()
+        caller = parse_number(source, default_region=region, field="source")
+        callee = (
+            parse_number(destination, default_region=region, field="destination")
+            if destination.strip()
+            else None
+        )
+        if lookup_type == LookupType.SOURCE_RISK:
+            _require_own_destination(connection, organization_id, callee)
+        try:
+            metered = meter.meter_request(
+                connection,
+                organization_id=organization_id,
+                product=Product.SMART_CNAM,
+                lookup_type=lookup_type,
+                request_key=request_key,
+                now=now,
+            )
+        except (InsufficientFunds, PlanCapReached) as refused:
+            product_events.record(
+                connection,
+                product_events.Event(
+                    organization_id=organization_id,
+                    user_id=actor.user_id,
+                    product=EventProduct.SMART_CNAM,
+                    action=EventAction.LOOKUP,
+                    lookup_type=lookup_type.value,
+                    number=caller.e164,
+                    destination=callee.e164 if callee else None,
+                    result=refused.message,
+                    latency_ms=_elapsed_ms(started),
+                    status=EventStatus.REFUSED,
+                ),
+                now=now,
+            )
+            raise LookupRefused(refused) from None
+
+        owner = score_inputs.owner_of(connection, caller.e164)
+        inputs = score_inputs.inputs_for(
+            connection,
+            caller.e164,
+            valid=caller.valid,
+            owner=owner,
+            now=now,
+            asking=organization_id,
+        )
+        score = scoring.score(inputs)
+        own = owner is not None and owner.organization_id == organization_id
+        visible = owner if owner is not None and (own or not owner.private) else None
+        name = _caller_name(caller, visible)
+        details = _details(lookup_type, caller, callee, score, owner, visible)
+        text = text_answer(score.millis, None if lookup_type == LookupType.SOURCE_RISK else name)
+        event_id = None
+        if not metered.replayed:
+            event_id = product_events.record(
+                connection,
+                product_events.Event(
+                    organization_id=organization_id,
+                    user_id=actor.user_id,
+                    product=EventProduct.SMART_CNAM,
+                    action=EventAction.LOOKUP,
+                    lookup_type=lookup_type.value,
+                    number=caller.e164,
+                    destination=callee.e164 if callee else None,
+                    result=_summary(score, name if lookup_type != LookupType.SOURCE_RISK else None),
+                    score_millis=score.millis,
+                    cost_micros=metered.cost_micros,
+                    latency_ms=_elapsed_ms(started),
+                ),
+                now=now,
+            )
+    return LookupResult(
+        lookup_type=lookup_type,
+        source=caller,
+        destination=callee,
+        score=score,
+        caller_name=name,
+        details=details,
+        text=text,
+        registered=owner is not None,
+        withheld=owner is not None and visible is None,
+        own=own,
+        cost_micros=metered.cost_micros,
+        included=metered.included,
+        replayed=metered.replayed,
+        event_id=event_id,
+        at=now,
+    )
+
+
+def _elapsed_ms(started: float) -> int:
+    return round((time.perf_counter() - started) * 1000)
+
+
+def _require_own_destination(
+    connection: Connection, organization_id: uuid.UUID, callee: NumberFacts | None
+) -> None:
+    if callee is None:
+        raise ValidationFailed(
+            {
+                "destination": "Source/Risk scores a call to one of your numbers: enter the "
+                "destination callee, a number registered in your Whois Profiles."
+            }
+        )
+    registered = connection.execute(
+        select(_profiles.c.id).where(
+            _profiles.c.organization_id == organization_id,
+            _profiles.c.number == callee.e164,
+            _profiles.c.status == ProfileStatus.ACTIVE.value,
+        )
+    ).first()
+    if registered is None:
+        raise ValidationFailed(
+            {
+                "destination": f"{callee.international} is not one of your registered numbers. "
+                "Source/Risk scores calls to your own numbers: register it in Whois Profiles "
+                "first. Nothing was charged."
+            }
+        )
+
+
+def _caller_name(caller: NumberFacts, visible: Row[Any] | None) -> str | None:
+    """The owner's caller name when this organization may see it, else where the number is
+    from ("Toronto ON"), else nothing."""
+    if visible is not None:
+        return str(visible.caller_name)
+    return place_name(caller.place) or None
+
+
+def _summary(score: scoring.Score, name: str | None) -> str:
+    summary = f"{score.text} {score.band.remark}"
+    return f"{summary} · {name}" if name else summary
+
+
+def _country_name(code: str | None) -> str:
+    if not code:
+        return "Not known"
+    country = pycountry.countries.get(alpha_2=code)
+    return country.name if country else code
+
+
+def _line_type(caller: NumberFacts, visible: Row[Any] | None) -> str:
+    if visible is not None and visible.line_type:
+        try:
+            return LineType(visible.line_type).label
+        except ValueError:
+            return str(visible.line_type)
+    return caller.line_type.label
+
+
+def _details(
+    lookup_type: LookupType,
+    caller: NumberFacts,
+    callee: NumberFacts | None,
+    score: scoring.Score,
+    owner: Row[Any] | None,
+    visible: Row[Any] | None,
+) -> tuple[Detail, ...]:
+    registration = (
+        "Not registered with SIPSTACK"
+        if owner is None
+        else ("Registered, ownership verified" if owner.verified_at else "Registered, not verified")
+    )
+    details: list[Detail] = []
+    if not caller.valid:
+        details.append(Detail("Number", "Not an allocated number: a likely spoofed caller ID"))
+    if lookup_type == LookupType.SOURCE_RISK:
+        details += [
+            Detail("Score", f"{score.text} · {score.band.remark}"),
+            Detail("Called number", callee.international if callee else "—"),
+            Detail("Registration", registration),
+        ]
+    elif lookup_type == LookupType.CALLER_ID:
+        if visible is not None:
+            details.append(Detail("Caller name", str(visible.caller_name)))
+            if visible.business_name:
+                details.append(Detail("Business", str(visible.business_name)))
+        else:
+            details.append(Detail("Location", place_name(caller.place) or "Not known"))
+        details.append(Detail("Registration", registration))
+    elif lookup_type == LookupType.REGIONAL:
+        details += [
+            Detail("City / region", caller.place or "Not known"),
+            Detail("Country", _country_name(caller.country)),
+            Detail("Time zone", ", ".join(caller.time_zones[:3]) or "Not known"),
+        ]
+        if visible is not None and (visible.city or visible.province):
+            where = ", ".join(str(part) for part in (visible.city, visible.province) if part)
+            details.append(Detail("Registered location", where))
+    elif lookup_type == LookupType.TELCO_CARRIER:
+        details += [
+            Detail("Carrier", caller.carrier or "Not known"),
+            Detail("Line type", _line_type(caller, visible)),
+            Detail(
+                "Company",
+                str(visible.business_name) if visible and visible.business_name else "Not known",
+            ),
+        ]
+    elif lookup_type == LookupType.ONLINE_PROFILES:
+        if owner is None:
+            details.append(Detail("Online profiles", "None registered for this number"))
+        elif visible is None:
+            details.append(Detail("Online profiles", "Kept private by the number's owner"))
+        else:
+            address = ", ".join(
+                str(part)
+                for part in (
+                    visible.address_line,
+                    visible.city,
+                    visible.province,
+                    visible.postal_code,
+                    visible.country,
+                )
+                if part
+            )
+            details += [
+                Detail("Address", address or "Not given"),
+                Detail("Website", str(visible.website or "Not given")),
+                Detail("E-mail", str(visible.email or "Not given")),
+                Detail(
+                    "Social", ", ".join(str(visible.social_links or "").splitlines()) or "Not given"
+                ),
+            ]
+    return tuple(details)
