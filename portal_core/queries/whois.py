@@ -86,7 +86,7 @@ def profiles_listing(actor: Actor) -> Listing:
             Column(
                 "completeness",
                 "Complete %",
-                col(WhoisProfile.completeness_permille) / 10,
+                col(WhoisProfile.completeness_permille) // 10,
                 ColumnKind.NUMBER,
             ),
             Column(

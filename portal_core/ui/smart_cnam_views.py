@@ -85,8 +85,10 @@ def lookup_form(viewer: SessionView, *, own_numbers: list[str]) -> None:
         errors.slot("destination")
         lookup_type = st.radio(
             "Lookup type",
-            list(LookupType),
-            format_func=lambda kind: f"{kind.label} — {DESCRIPTIONS[kind]}",
+            [kind.value for kind in LookupType],
+            format_func=lambda value: (
+                f"{LookupType(value).label} — {DESCRIPTIONS[LookupType(value)]}"
+            ),
             key="partner.smart_cnam.type",
             index=1,
         )
