@@ -26,7 +26,7 @@ import pycountry
 from sqlalchemy import delete as sa_delete
 from sqlmodel import Session, col, select
 
-from portal_core.errors import ValidationFailed
+from portal_core.errors import NotFound, ValidationFailed
 from portal_core.models.accounts import Organization
 from portal_core.models.base import utcnow
 from portal_core.models.products import (
@@ -219,6 +219,14 @@ def default_region(session: Session, organization_id: uuid.UUID) -> str | None:
     return organization.country if organization else None
 
 
+@dataclass(frozen=True)
+class Registered:
+    profile: WhoisProfile
+    # Another organization holds the number: the profile waits, pending, for its ownership
+    # to be decided (an ownership dispute is open).
+    disputed: bool = False
+
+
 def register(
     session: Session, actor: Actor, form: ProfileForm, *, now: datetime | None = None
 ) -> WhoisProfile:
@@ -228,6 +236,15 @@ def register(
     organization_id = require_organization(actor)
     now = now or utcnow()
     values = clean(form, default_region=default_region(session, organization_id))
+    return save_registration(session, actor, values, now=now).profile
+
+
+def save_registration(
+    session: Session, actor: Actor, values: dict[str, Any], *, now: datetime
+) -> Registered:
+    """Register the ``clean`` values of a form (or of an imported row)."""
+    require(actor, Capability.WHOIS_WRITE)
+    organization_id = require_organization(actor)
     existing = session.exec(
         select(WhoisProfile).where(
             col(WhoisProfile.organization_id) == organization_id,
@@ -255,7 +272,7 @@ def register(
     session.flush()
     _after_change(session, actor, profile, EventAction.REGISTRATION, now)
     audit.record(session, "whois.registered", actor=actor, subject=profile.number)
-    return profile
+    return Registered(profile)
 
 
 def update(
@@ -269,16 +286,26 @@ def update(
     """Save a profile's fields (its number stays what it is)."""
     require(actor, Capability.WHOIS_WRITE)
     profile = get(session, actor, profile_id)
-    now = now or utcnow()
     values = clean(
         ProfileForm(**{**_form_values(form), "number": profile.number}),
         default_region=None,
     )
+    return save_update(session, actor, profile, values, now=now or utcnow())
+
+
+def save_update(
+    session: Session, actor: Actor, profile: WhoisProfile, values: dict[str, Any], *, now: datetime
+) -> WhoisProfile:
+    """Save the ``clean`` values over one of the organization's profiles (its number stays)."""
+    require(actor, Capability.WHOIS_WRITE)
+    if profile.organization_id != require_organization(actor):
+        raise NotFound("No such profile in your Whois Profiles.")
     changed = sorted(
         key for key, value in values.items() if key != "number" and getattr(profile, key) != value
     )
     for key, value in values.items():
-        setattr(profile, key, value)
+        if key != "number":
+            setattr(profile, key, value)
     profile.completeness_permille = profiles.completeness(profile).permille
     profile.updated_at = now
     session.add(profile)
