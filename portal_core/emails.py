@@ -315,3 +315,18 @@ def reputation_alert(to: str, name: str, *, number: str, score: str, remark: str
             f"in My Profile › Notifications:\n\n{portal}/my_profile"
         ),
     )
+
+
+def ownership_dispute(to: str, name: str, *, subject: str, body: str) -> Mail:
+    """A step of an ownership dispute over one of the organization's numbers."""
+    portal = get_settings().public_url.rstrip("/")
+    return Mail(
+        to=to,
+        subject=subject,
+        body=(
+            f"Hello {name},\n\n{body}\n\nSee the dispute and its history in Whois Profiles:"
+            f"\n\n{portal}/whois_profiles\n\n"
+            "— SIPSTACK Partner Portal\nYou get this e-mail because dispute notices are on in "
+            f"My Profile › Notifications:\n\n{portal}/my_profile"
+        ),
+    )

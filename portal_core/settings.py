@@ -68,6 +68,12 @@ class Settings(BaseSettings):
     # at a local fake (tests/support/fake_stripe.py).
     stripe_api_base: str | None = None
 
+    # Where one-time codes that prove a number's ownership go (portal_core/phone.py): the
+    # outbox in development, a signed webhook to the deployment's SMS or voice service.
+    verification_channel: Literal["outbox", "webhook"] = "outbox"
+    verification_webhook_url: str | None = None
+    verification_webhook_secret: str | None = None
+
     # The scheduler of the recurring jobs (the invoice run, auto-recharge's sweep, …) starts
     # with the portal's ASGI app. ``SCHEDULER=off`` leaves it out: the tests, and copies that
     # leave the jobs to ``python -m portal_core scheduler`` (which runs it whatever this says).

@@ -46,15 +46,21 @@ from portal_core.models.payments import (
 )
 from portal_core.models.products import (
     CommunityReport,
+    DisputeEvent,
     NumberScore,
+    OwnershipDispute,
     ProductEvent,
     ProductEventDaily,
+    VerificationCode,
     WhoisProfile,
 )
 
 __all__ = [
     "AutoRecharge",
     "CommunityReport",
+    "DisputeEvent",
+    "OwnershipDispute",
+    "VerificationCode",
     "NumberScore",
     "ProductEvent",
     "ProductEventDaily",

@@ -33,6 +33,8 @@ class NoticeKind(StrEnum):
     PAYMENT_DISPUTED = "payment_disputed"
     DISPUTE_WON = "dispute_won"
     DISPUTE_LOST = "dispute_lost"
+    OWNERSHIP_DISPUTE_OPENED = "ownership_dispute_opened"
+    OWNERSHIP_DISPUTE_DECIDED = "ownership_dispute_decided"
     REPUTATION_ALERT = "reputation_alert"  # a registered number's score fell into the spam bands
     PAYMENT_UNSETTLED = "payment_unsettled"  # staff: a payment the gateway never settled
     MAIL_UNDELIVERABLE = "mail_undeliverable"  # staff: an e-mail given up after its last attempt

@@ -254,9 +254,93 @@ class NumberScore(SQLModel, table=True):
     score_millis: int = Field(sa_column=Column(Integer, nullable=False))
 
 
+# --- Ownership and its proof ---------------------------------------------------------------
+
+
+class DisputeStatus(StrEnum):
+    OPEN = "open"
+    DECIDED = "decided"
+    WITHDRAWN = "withdrawn"
+
+
+class DecidedBy(StrEnum):
+    CODE = "code"  # one side proved the number is theirs with a one-time code
+    STAFF = "staff"  # SIPSTACK staff decided, with a reason
+    WITHDRAWAL = "withdrawal"  # the claimant took its registration back
+
+
+class OwnershipDispute(SQLModel, table=True):
+    """Two organizations' claims to one number: the holder's active profile and the
+    claimant's pending one. Decided by a one-time code sent to the number, or by staff; the
+    loser's profile is removed (the profiles' ids stay here, as the history)."""
+
+    __tablename__ = "ownership_disputes"
+    __table_args__ = (
+        Index("ix_ownership_disputes_holder", "holder_organization_id", "opened_at", "id"),
+        Index("ix_ownership_disputes_claimant", "claimant_organization_id", "opened_at", "id"),
+        Index("ix_ownership_disputes_status", "status", "opened_at", "id"),
+        Index("ix_ownership_disputes_number", "number", "status"),
+    )
+
+    id: uuid.UUID = uuid_pk()
+    number: str = Field(max_length=E164_WIDTH)
+    holder_organization_id: uuid.UUID = Field(foreign_key="organizations.id")
+    holder_profile_id: uuid.UUID | None = None
+    claimant_organization_id: uuid.UUID = Field(foreign_key="organizations.id")
+    claimant_profile_id: uuid.UUID | None = None
+    status: DisputeStatus = Field(default=DisputeStatus.OPEN, sa_type=String(10))
+    winner_organization_id: uuid.UUID | None = Field(default=None, foreign_key="organizations.id")
+    decided_by: DecidedBy | None = Field(default=None, sa_type=String(12))
+    reason: str | None = Field(default=None, max_length=300)
+    opened_at: datetime = Field(sa_type=UTCDateTime, nullable=False)
+    decided_at: datetime | None = optional_time_field()
+
+
+class DisputeEvent(SQLModel, table=True):
+    """One step of a dispute's history, in order: opened, a code sent, a wrong code, proven,
+    decided, withdrawn."""
+
+    __tablename__ = "dispute_events"
+    # Steps in the order they happened: several may share an instant.
+    __table_args__ = (UniqueConstraint("dispute_id", "position"),)
+
+    id: uuid.UUID = uuid_pk()
+    dispute_id: uuid.UUID = Field(foreign_key="ownership_disputes.id")
+    position: int
+    created_at: datetime = Field(sa_type=UTCDateTime, nullable=False)
+    organization_id: uuid.UUID | None = Field(default=None, foreign_key="organizations.id")
+    user_id: uuid.UUID | None = Field(default=None, foreign_key="users.id")
+    kind: str = Field(max_length=30)
+    detail: str = Field(max_length=300)
+
+
+class VerificationCode(SQLModel, table=True):
+    """A one-time code sent to a number to prove a profile's ownership: kept only as a
+    digest, valid for a few minutes and a few tries; one live code per profile."""
+
+    __tablename__ = "verification_codes"
+
+    profile_id: uuid.UUID = Field(
+        sa_column=Column(
+            Uuid, ForeignKey("whois_profiles.id", ondelete="CASCADE"), primary_key=True
+        )
+    )
+    code_digest: str = Field(max_length=64)
+    expires_at: datetime = Field(sa_type=UTCDateTime, nullable=False)
+    attempts_left: int
+    sent_at: datetime = Field(sa_type=UTCDateTime, nullable=False)
+    sends_today: int = 1  # codes sent since ``sends_day`` began
+    sends_day: date = Field(sa_column=Column(Date, nullable=False))
+
+
 __all__ = [
     "CallPurpose",
     "CommunityReport",
+    "DecidedBy",
+    "DisputeEvent",
+    "DisputeStatus",
+    "OwnershipDispute",
+    "VerificationCode",
     "EventAction",
     "EventProduct",
     "EventStatus",

@@ -27,6 +27,8 @@ class Member:
     name: str
     role: str
     notify_invoices: bool
+    notify_disputes: bool = True
+    notify_reputation: bool = True
 
 
 def members_who_may(
@@ -41,7 +43,15 @@ def members_who_may(
     roles = [role for role in roles_with(capability) if among is None or role in among]
     users = _users.c
     query = (
-        select(users.id, users.email, users.name, users.role, users.notify_invoices)
+        select(
+            users.id,
+            users.email,
+            users.name,
+            users.role,
+            users.notify_invoices,
+            users.notify_disputes,
+            users.notify_reputation,
+        )
         .where(
             users.organization_id == organization_id,
             users.status == UserStatus.ACTIVE.value,
@@ -51,6 +61,14 @@ def members_who_may(
     )
     rows = target.execute(query).all()
     return [
-        Member(row.id, row.email, row.name, str(row.role), bool(row.notify_invoices))
+        Member(
+            row.id,
+            row.email,
+            row.name,
+            str(row.role),
+            bool(row.notify_invoices),
+            bool(row.notify_disputes),
+            bool(row.notify_reputation),
+        )
         for row in rows
     ]

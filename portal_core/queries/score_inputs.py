@@ -21,7 +21,9 @@ from sqlalchemy import Connection, Row, Table, bindparam, case, func, select
 from portal_core.models.accounts import Organization
 from portal_core.models.products import (
     CommunityReport,
+    DisputeStatus,
     EventAction,
+    OwnershipDispute,
     ProductEvent,
     ProfileStatus,
     ReportKind,
@@ -38,6 +40,7 @@ _profiles = _table(WhoisProfile)
 _organizations = _table(Organization)
 _reports = _table(CommunityReport)
 _events = _table(ProductEvent)
+_disputes = _table(OwnershipDispute)
 
 
 def owner_of(connection: Connection, number: str) -> Row[Any] | None:
@@ -169,11 +172,22 @@ def carrier_inputs(
             reports.created_at >= now - timedelta(days=scoring.REPORT_WINDOW_DAYS),
         )
     ).one()
+    disputes = _disputes.c
+    since = now - timedelta(days=carrier_score.model().dispute_window_days)
+    lost = connection.execute(
+        select(func.count()).where(
+            disputes.status == DisputeStatus.DECIDED.value,
+            disputes.decided_at >= since,
+            disputes.winner_organization_id != organization_id,
+            (disputes.holder_organization_id == organization_id)
+            | (disputes.claimant_organization_id == organization_id),
+        )
+    ).scalar_one()
     return carrier_score.CarrierInputs(
         numbers=int(numbers),
         completeness_permille_sum=int(completeness),
         verified=int(verified),
-        disputes_lost=0,
+        disputes_lost=int(lost),
         spam_reports=int(spam),
         safe_reports=int(safe),
     )

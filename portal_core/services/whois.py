@@ -24,6 +24,7 @@ from urllib.parse import urlsplit
 
 import pycountry
 from sqlalchemy import delete as sa_delete
+from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session, col, select
 
 from portal_core.errors import NotFound, ValidationFailed
@@ -41,7 +42,7 @@ from portal_core.permissions import Actor, Capability, require, require_organiza
 from portal_core.queries import whois as whois_queries
 from portal_core.rules import profiles
 from portal_core.rules.numbers import PROFILE_LINE_TYPES, NotAPhoneNumber, parse_number
-from portal_core.services import audit, carrier_scores, product_events, scores
+from portal_core.services import audit, carrier_scores, ownership, product_events, scores
 from portal_core.services.validation import email_problem, normalize_email
 
 _VOLUME = re.compile(r"^\d{1,3}(?:[ ,]\d{3})*$|^\d+$")
@@ -268,11 +269,46 @@ def save_registration(
         **values,
     )
     profile.completeness_permille = profiles.completeness(profile).permille
-    session.add(profile)
-    session.flush()
+    holder = _holder(session, values["number"])
+    if holder is None:
+        try:
+            # A savepoint: another organization registering the same number at the same
+            # moment makes this INSERT fail on the one-owner index, and then it is theirs.
+            with session.begin_nested():
+                session.add(profile)
+                session.flush()
+        except IntegrityError:
+            session.expunge(profile)
+            holder = _holder(session, values["number"])
+            if holder is None:
+                raise
+            profile = WhoisProfile.model_validate(profile.model_dump())
+    if holder is not None:
+        profile.status = ProfileStatus.PENDING
+        session.add(profile)
+        session.flush()
+        ownership.open_dispute(session, actor, profile, holder, now=now)
+        _after_change(session, actor, profile, EventAction.REGISTRATION, now)
+        audit.record(
+            session,
+            "whois.registered",
+            actor=actor,
+            subject=profile.number,
+            detail="pending: disputed",
+        )
+        return Registered(profile, disputed=True)
     _after_change(session, actor, profile, EventAction.REGISTRATION, now)
     audit.record(session, "whois.registered", actor=actor, subject=profile.number)
     return Registered(profile)
+
+
+def _holder(session: Session, number: str) -> WhoisProfile | None:
+    """The number's active profile: its owner's."""
+    return session.exec(
+        select(WhoisProfile).where(
+            col(WhoisProfile.number) == number, col(WhoisProfile.status) == ProfileStatus.ACTIVE
+        )
+    ).first()
 
 
 def update(
@@ -334,8 +370,7 @@ def delete(
     profile = get(session, actor, profile_id)
     now = now or utcnow()
     number, organization_id = profile.number, profile.organization_id
-    session.delete(profile)
-    session.flush()
+    ownership.remove_profile(session, actor, profile, now=now)
     session.execute(
         sa_delete(NumberScore).where(
             col(NumberScore.organization_id) == organization_id, col(NumberScore.number) == number
@@ -371,7 +406,9 @@ def _after_change(
     number's score, and the event for Logs."""
     connection = session.connection()
     carrier_scores.refresh(connection, profile.organization_id, now=now)
-    refreshed = scores.refresh(connection, profile.number, now=now)
+    pending = profile.status == ProfileStatus.PENDING
+    # A pending profile is unscored: the number's score is its holder's business.
+    refreshed = None if pending else scores.refresh(connection, profile.number, now=now)
     session.refresh(profile)
     product_events.record(
         connection,
@@ -381,7 +418,8 @@ def _after_change(
             product=EventProduct.WHOIS,
             action=action,
             number=profile.number,
-            result=f"{profile.caller_name} · {profile.completeness_permille // 10}% complete",
+            result=f"{profile.caller_name} · {profile.completeness_permille // 10}% complete"
+            + (" · pending: disputed" if pending else ""),
             score_millis=refreshed.after_millis if refreshed else None,
         ),
         now=now,
