@@ -65,6 +65,9 @@ class Column:
     help: str | None = None
     # Words for stored values (a status's code → its label), in the table and the CSV alike.
     labels: Mapping[str, str] | None = None
+    # False: written to the CSV export only, so that the export carries a whole record (to
+    # edit and import back) while the table keeps to what fits a screen.
+    in_table: bool = True
 
     def shown(self, value: Any) -> Any:
         if self.labels is not None and isinstance(value, str):

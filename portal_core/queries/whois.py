@@ -75,6 +75,35 @@ def profiles_listing(actor: Actor) -> Listing:
             Column("caller_name", "Caller name", col(WhoisProfile.caller_name)),
             Column("business_name", "Business", col(WhoisProfile.business_name)),
             Column("line_type", "Line type", col(WhoisProfile.line_type), labels=LINE_TYPES),
+            # The rest of the form, in the CSV export only: an exported profile, edited in a
+            # spreadsheet, imports back whole (services.whois_import reads these labels).
+            *(
+                Column(key, profiles.BY_KEY[key].label, expression, labels=labels, in_table=False)
+                for key, expression, labels in (
+                    ("call_purpose", col(WhoisProfile.call_purpose), PURPOSES),
+                    ("address_line", col(WhoisProfile.address_line), None),
+                    ("city", col(WhoisProfile.city), None),
+                    ("province", col(WhoisProfile.province), None),
+                    ("postal_code", col(WhoisProfile.postal_code), None),
+                    ("country", col(WhoisProfile.country), None),
+                    ("website", col(WhoisProfile.website), None),
+                    ("email", col(WhoisProfile.email), None),
+                    ("description", col(WhoisProfile.description), None),
+                    # One cell, the addresses apart by spaces, as the import reads them.
+                    (
+                        "social_links",
+                        func.replace(col(WhoisProfile.social_links), "\n", " "),
+                        None,
+                    ),
+                )
+            ),
+            Column(
+                "monthly_call_volume",
+                profiles.BY_KEY["monthly_call_volume"].label,
+                col(WhoisProfile.monthly_call_volume),
+                ColumnKind.NUMBER,
+                in_table=False,
+            ),
             Column(
                 "private",
                 "Private",
