@@ -1,6 +1,6 @@
 """Staff › Disputes: every ownership dispute, both organizations named, its history, and the
-decision for either side with a reason (docs/product.md, Whois Profiles › Ownership and
-disputes)."""
+decision for either side with a reason
+(docs/product.md, Whois Profiles › Ownership and disputes)."""
 
 from portal_core.services import platform
 from portal_core.ui import resources, shell, staff_products_views

@@ -1,7 +1,7 @@
 """What the pages read of ownership disputes and community reports: an organization's own
 disputes (either side) with their history, a profile's code waiting to be typed, and staff's
-lists of every dispute and every report (docs/product.md, Whois Profiles › Ownership and
-disputes).
+lists of every dispute and every report
+(docs/product.md, Whois Profiles › Ownership and disputes).
 
 A partner never learns which organization is on the other side of a dispute; staff see both.
 """

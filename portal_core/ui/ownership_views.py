@@ -1,7 +1,7 @@
 """Ownership drawn, on Whois Profiles: a profile's verification by a code sent to its number
 (send it, type it back), the open dispute it is in with its history, and the organization's
-disputes as a list whose row opens its history (docs/product.md, Whois Profiles › Ownership
-and disputes)."""
+disputes as a list whose row opens its history
+(docs/product.md, Whois Profiles › Ownership and disputes)."""
 
 from __future__ import annotations
 

@@ -6,6 +6,7 @@ organization's profile not found, and who may open and write."""
 from __future__ import annotations
 
 import re
+
 import pandas as pd
 import pytest
 from sqlmodel import select
