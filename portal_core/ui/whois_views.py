@@ -11,21 +11,30 @@ The open profile is a query parameter (``?profile=<id>``), as every list-then-de
 from __future__ import annotations
 
 import uuid
-from datetime import tzinfo
+from dataclasses import dataclass
+from datetime import datetime, tzinfo
 
 import streamlit as st
 
 from portal_core.errors import PortalError, ValidationFailed
 from portal_core.models.products import CallPurpose, ProfileStatus, WhoisProfile
 from portal_core.queries import whois as whois_queries
+from portal_core.queries.disputes import DisputeView
 from portal_core.queries.whois import ProfileDetail
 from portal_core.rules import profiles
 from portal_core.rules.numbers import PROFILE_LINE_TYPES
 from portal_core.services import accounts, whois
 from portal_core.services.sessions import SessionView
 from portal_core.services.whois import ProfileForm
-from portal_core.ui import confirm, forms, list_detail, resources, score_views
+from portal_core.ui import confirm, forms, list_detail, ownership_views, resources, score_views
 from portal_core.ui.text import markdown_escape
+
+
+@dataclass(frozen=True)
+class OwnershipState:
+    code_expires: datetime | None  # a code sent and not typed yet
+    open_dispute: DisputeView | None
+
 
 PARAM = "profile"
 TABLE_KEY = "partner.whois_profiles.table"
@@ -274,7 +283,12 @@ def form_dialog(viewer: SessionView) -> None:
 
 
 def detail(
-    viewer: SessionView, opened: ProfileDetail, *, can_write: bool, time_zone: tzinfo
+    viewer: SessionView,
+    opened: ProfileDetail,
+    *,
+    ownership: OwnershipState,
+    can_write: bool,
+    time_zone: tzinfo,
 ) -> None:
     """A profile below the list: what it says, how complete it is, its score and history."""
     profile = opened.profile
@@ -327,9 +341,18 @@ def detail(
             on_click=confirm.ask,
             args=(DELETE_ASKED, str(profile.id)),
         )
-    details, why = st.tabs(["Profile", "Score"])
+    details, why, proof = st.tabs(["Profile", "Score", "Ownership"])
     with details:
         _profile_fields(profile)
+    with proof:
+        ownership_views.verification(
+            viewer,
+            profile,
+            code_expires=ownership.code_expires,
+            open_dispute=ownership.open_dispute,
+            can_write=can_write,
+            time_zone=time_zone,
+        )
     with why:
         if opened.score is not None:
             score_views.explanation(opened.score, key="partner.whois_profiles.detail")

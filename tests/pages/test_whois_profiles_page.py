@@ -5,6 +5,8 @@ organization's profile not found, and who may open and write."""
 
 from __future__ import annotations
 
+import re
+
 import pandas as pd
 import pytest
 from sqlmodel import select
@@ -196,3 +198,61 @@ def test_staff_are_refused(portal: Portal) -> None:
     app = portal.open(PAGE, as_user=staff)
     assert refused(app)
     assert not app.dataframe
+
+
+def _code_in_outbox(number: str) -> str:
+    from portal_core.mail import outbox_messages
+    from portal_core.settings import get_settings
+
+    [message] = [
+        m for m in outbox_messages(get_settings().outbox_dir) if m["X-Phone-Number"] == number
+    ]
+    found = re.search(r"is (\d{6})\.", message.get_content())
+    assert found is not None
+    return found.group(1)
+
+
+def test_a_number_is_verified_with_the_code_sent_to_it(portal: Portal) -> None:
+    user = make_member(portal)
+    profile = register(portal, user, "+14169671111", caller_name="Acme")
+    app = portal.open(PAGE, as_user=user, query_params={"profile": profile.id})
+    assert "Prove +1 416-967-1111 is yours." in plain(app)
+    app = app.button(key="partner.whois_profiles.send_code").click().run()
+    assert not app.exception, app.exception
+    assert "A code is on its way to +1 416-967-1111." in plain(app)
+    code = _code_in_outbox("+14169671111")
+    app.text_input(key="partner.whois_profiles.code").input("000000" if code != "000000" else "1")
+    [verify] = [b for b in app.button if b.form_id == "partner.whois_profiles.code_form"]
+    app = verify.click().run()
+    assert "That code is not right: 4 tries left." in plain(app)
+    app.text_input(key="partner.whois_profiles.code").input(code)
+    [verify] = [b for b in app.button if b.form_id == "partner.whois_profiles.code_form"]
+    app = verify.click().run()
+    assert not app.exception, app.exception
+    assert "+1 416-967-1111 is verified." in plain(app)
+    assert {str(m.label): str(m.value) for m in app.metric}["Ownership"] == "Verified"
+    assert "Ownership verified on" in plain(app)
+
+
+def test_a_claim_on_a_held_number_waits_and_shows_its_history(portal: Portal) -> None:
+    holder = make_member(portal)
+    register(portal, holder, "+14169671111", caller_name="Holder Co")
+    claimant = make_member(portal)
+    claim = register(portal, claimant, "+14169671111", caller_name="Claimant Co")
+    assert claim.status == "pending"
+    app = portal.open(PAGE, as_user=claimant, query_params={"profile": claim.id})
+    assert not app.exception, app.exception
+    shown = plain(app)
+    assert "Pending: another organization holds this number." in shown
+    assert "your profile is pending" in shown
+    assert "registered while another organization holds it" in shown
+    assert "Ownership disputes" in [str(h.value) for h in app.subheader]
+    assert "Holder Co" not in shown  # the other side is never named
+    frames = [f.value for f in app.dataframe if "side" in f.value.columns]
+    assert frames and frames[0][["number", "side", "status"]].values.tolist() == [
+        ["+14169671111", "You claim it", "Open"]
+    ]
+    holder_view = portal.open(PAGE, as_user=holder)
+    frames = [f.value for f in holder_view.dataframe if "side" in f.value.columns]
+    assert frames[0]["side"].tolist() == ["You hold it"]
+    assert "Claimant Co" not in plain(holder_view)
