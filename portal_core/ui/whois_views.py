@@ -26,7 +26,15 @@ from portal_core.rules.numbers import PROFILE_LINE_TYPES
 from portal_core.services import accounts, whois
 from portal_core.services.sessions import SessionView
 from portal_core.services.whois import ProfileForm
-from portal_core.ui import confirm, forms, list_detail, ownership_views, resources, score_views
+from portal_core.ui import (
+    confirm,
+    forms,
+    list_detail,
+    ownership_views,
+    resources,
+    score_views,
+    whois_import_views,
+)
 from portal_core.ui.text import markdown_escape
 
 
@@ -46,9 +54,11 @@ _LINE_TYPES = [line_type.value for line_type in PROFILE_LINE_TYPES]
 
 
 def heading(*, can_write: bool) -> None:
-    title, plus = st.columns([4, 1], vertical_alignment="bottom")
+    title, upload, plus = st.columns([3, 1, 1], vertical_alignment="bottom")
     title.title("Whois Profiles")
     if can_write:
+        with upload:
+            whois_import_views.button()
         plus.button(
             "Register a number",
             type="primary",
