@@ -266,23 +266,21 @@ def _import_row(
     first_rows: dict[str, int],
     now: datetime,
 ) -> RowReport:
-    shown = typed.get("number", "").strip()
-    try:
-        shown = parse_number(shown, default_region=region).e164
-    except NotAPhoneNumber:
-        pass  # ``clean`` says what is wrong with it, with the other fields' problems
-    else:
-        first = first_rows.setdefault(shown, row_number)
+    typed_number = typed.get("number", "").strip()
+    values, problems = _checked({}, typed, region)
+    # The number a row claims, even when the row is refused for another field: "first row
+    # wins" holds whatever else is wrong with it. Read again only when ``clean`` refused it.
+    number = values["number"] if values else _e164(typed_number, region)
+    shown = number or typed_number
+    if number is not None:
+        first = first_rows.setdefault(number, row_number)
         if first != row_number:
             return RowReport(row_number, shown, Outcome.REFUSED, f"Duplicate of row {first}.")
-    profile = existing.get(shown)
-    start = _form_values(ProfileForm.of(profile)) if profile is not None else {}
-    form, problems = _form(start, typed)
-    try:
-        values = whois.clean(form, default_region=region)
-    except ValidationFailed as refused:
-        problems = [*refused.errors.values(), *problems]
-    if problems:
+    profile = existing.get(number) if number is not None else None
+    if profile is not None and set(typed) != set(_FORM_FIELDS):
+        # The columns the file leaves out keep the profile's values.
+        values, problems = _checked(_form_values(ProfileForm.of(profile)), typed, region)
+    if values is None:
         return RowReport(row_number, shown, Outcome.REFUSED, "; ".join(problems))
     try:
         # A refusal by the save itself takes back only this row's writes.
@@ -304,6 +302,25 @@ def _import_row(
             "ownership is decided.",
         )
     return RowReport(row_number, shown, Outcome.ADDED, "Registered.")
+
+
+def _checked(
+    start: Mapping[str, Any], typed: Mapping[str, str], region: str | None
+) -> tuple[dict[str, Any] | None, list[str]]:
+    """The stored values of a row over ``start`` (None when refused), and its problems."""
+    form, problems = _form(start, typed)
+    try:
+        values = whois.clean(form, default_region=region)
+    except ValidationFailed as refused:
+        return None, [*refused.errors.values(), *problems]
+    return (None if problems else values), problems
+
+
+def _e164(typed: str, region: str | None) -> str | None:
+    try:
+        return parse_number(typed, default_region=region).e164
+    except NotAPhoneNumber:
+        return None
 
 
 def _form_values(form: ProfileForm) -> dict[str, Any]:

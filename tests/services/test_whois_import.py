@@ -149,6 +149,9 @@ def test_a_number_twice_in_the_file_is_taken_from_its_first_row(engine) -> None:
             ("+1 212 555 0123", "Other", "fixed"),
             ("(416) 967-1111", "Second", "mobile"),
             ("4169671111", "Third", "mobile"),
+            # A refused row claims its number all the same: correcting it is the fix.
+            ("+1 613 555 0100", "", "fixed"),
+            ("613-555-0100", "Later", "fixed"),
         ]
     )
     report = run_import(engine, owner, data)
@@ -158,12 +161,17 @@ def test_a_number_twice_in_the_file_is_taken_from_its_first_row(engine) -> None:
         (3, "+12125550123", "added"),
         (4, "+14169671111", "refused"),
         (5, "+14169671111", "refused"),
+        (6, "+16135550100", "refused"),
+        (7, "+16135550100", "refused"),
     ]
     assert [row.message for row in report.refused_rows] == [
         "Duplicate of row 2.",
         "Duplicate of row 2.",
+        "General › Caller name: required.",
+        "Duplicate of row 6.",
     ]
     assert stored(engine, owner)["+14169671111"].caller_name == "First"
+    assert "+16135550100" not in stored(engine, owner)
 
 
 def test_the_template_imports_cleanly(engine) -> None:
