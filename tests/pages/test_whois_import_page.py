@@ -32,7 +32,7 @@ def open_dialog(portal: Portal, user: User) -> AppTest:
 
 
 def upload(app: AppTest, data: bytes) -> AppTest:
-    [uploader] = app.get("file_uploader")
+    [uploader] = app.file_uploader
     uploader.set_value(("profiles.csv", data, "text/csv"))
     app = app.run()
     return app.button(key=f"{KEY}.run").click().run()
@@ -60,7 +60,7 @@ def test_a_csv_is_imported_through_the_dialog_and_its_report_drawn(
         )
     app = open_dialog(portal, owner)
     assert not app.exception, app.exception
-    [uploader] = app.get("file_uploader")
+    [uploader] = app.file_uploader
     assert uploader.label == "CSV file"
     assert "whois-profiles-template.csv" in downloads
     assert (
@@ -69,11 +69,11 @@ def test_a_csv_is_imported_through_the_dialog_and_its_report_drawn(
         .startswith("number,caller_name,business_name,line_type")
     )
     data = (
-        "Number,Caller name,Line type,Private,Score\n"
-        "'+14169671111,Acme Support,Fixed line,Yes,4.000\n"
-        "+1 212 555 0123,,mobile,No,\n"
-        "+1 613 555 0100,Claimant,VoIP,No,\n"
-    ).encode()
+        b"Number,Caller name,Line type,Private,Score\n"
+        b"'+14169671111,Acme Support,Fixed line,Yes,4.000\n"
+        b"+1 212 555 0123,,mobile,No,\n"
+        b"+1 613 555 0100,Claimant,VoIP,No,\n"
+    )
     app = upload(app, data)
 
     assert not app.exception, app.exception
@@ -118,7 +118,7 @@ def test_a_csv_is_imported_through_the_dialog_and_its_report_drawn(
     # Done closes the dialog; the table behind it lists what was imported.
     app = app.button(key=f"{KEY}.done").click().run()
     assert not app.exception, app.exception
-    assert not app.get("file_uploader")
+    assert not app.file_uploader
     [table] = [frame.value for frame in app.dataframe if "caller_name" in frame.value.columns]
     assert sorted(table["number"].tolist()) == ["+14169671111", "+16135550100"]
 
@@ -129,7 +129,7 @@ def test_another_file_starts_from_an_empty_uploader(portal: Portal) -> None:
     assert metrics(app)["Added"] == "1"
     app = app.button(key=f"{KEY}.again").click().run()
     assert not app.exception, app.exception
-    [uploader] = app.get("file_uploader")
+    [uploader] = app.file_uploader
     assert uploader.value is None
     assert "Added" not in metrics(app)
     assert app.button(key=f"{KEY}.run").disabled
@@ -143,7 +143,7 @@ def test_a_file_refused_whole_is_said_in_the_dialog_and_nothing_is_saved(portal:
         "The file is not UTF-8 text: save it from your spreadsheet as CSV UTF-8 "
         "(Excel: File › Save As › CSV UTF-8) and import it again."
     ]
-    assert app.get("file_uploader")  # still there, to choose another file
+    assert app.file_uploader  # still there, to choose another file
     assert profiles(portal) == {}
 
 
@@ -189,7 +189,7 @@ def test_the_table_keeps_to_its_columns_while_the_export_carries_the_whole_profi
 def test_roles_that_write_profiles_are_offered_the_import(portal: Portal, role: Role) -> None:
     app = open_dialog(portal, make_member(portal, role))
     assert not app.exception, app.exception
-    assert app.get("file_uploader")
+    assert app.file_uploader
 
 
 def test_a_viewer_is_not_offered_the_import(portal: Portal) -> None:
@@ -203,4 +203,4 @@ def test_a_viewer_is_not_offered_the_import(portal: Portal) -> None:
     # Asked all the same (a stale session), the dialog is not drawn for a viewer.
     app.session_state[KEY] = True
     app = app.run()
-    assert not app.get("file_uploader")
+    assert not app.file_uploader
