@@ -16,7 +16,7 @@ import plotly.graph_objects as go
 from portal_core.models.billing import LookupType
 from portal_core.money import MICROS_PER_DOLLAR, format_cents, format_micros
 from portal_core.queries.dashboard import BalanceHistory, SpendByMonth
-from portal_core.services.invoices import LOOKUP_TYPE_NAMES
+from portal_core.rules.lookup_types import lookup_type_name
 
 LOOKUP_TYPE_COLOURS: dict[str, str] = {
     LookupType.SOURCE_RISK.value: "#D55E00",  # vermilion
@@ -29,10 +29,6 @@ OTHER_COLOUR = "#7F8C8D"  # a lookup type added later, until it gets its own
 BALANCE_COLOUR = "#16A34A"  # the theme's primary green
 HEIGHT = 320
 _LOOKUP_ORDER = {lookup_type.value: index for index, lookup_type in enumerate(LookupType)}
-
-
-def lookup_type_name(lookup_type: str) -> str:
-    return LOOKUP_TYPE_NAMES.get(lookup_type, lookup_type.replace("_", " ").title())
 
 
 def spend_by_month(spend: SpendByMonth) -> go.Figure:
