@@ -37,7 +37,7 @@ from sqlalchemy import Connection, Engine, Select, event, text
 from portal_core import db
 from portal_core.models.accounts import Role
 from portal_core.permissions import Actor
-from portal_core.queries import billing, invoices, notices, payments, staff, staff_billing
+from portal_core.queries import billing, invoices, logs, notices, payments, staff, staff_billing
 from portal_core.queries.listing import (
     ChoiceFilter,
     DateRange,
@@ -54,6 +54,7 @@ from tests.conftest import reset_database
 ORGANIZATION = uuid.UUID("6f1b2c3d-0000-4000-8000-000000000001")
 OWNER = Actor(uuid.uuid4(), "owner@example.com", Role.OWNER, ORGANIZATION)
 STAFF = Actor(uuid.uuid4(), "staff@sipstack.test", Role.STAFF, None)
+MEMBER = uuid.UUID("6f1b2c3d-0000-4000-8000-000000000002")
 # Reference data of a handful of rows, read whole by design.
 REFERENCE_TABLES = {"plans"}
 
@@ -94,6 +95,24 @@ LISTS = [
         lambda: payments.payments(OWNER),
         "organization_id",
         grows=True,
+    ),
+    Case(
+        "logs",
+        "logs.events",
+        lambda: logs.events(OWNER, users=[logs.EventUser(MEMBER, "Ann Lee")]),
+        "organization_id",
+        grows=True,
+        sorts_in_memory={
+            sort: "score, cost and latency have no index of their own (each would be one more "
+            "index written by every lookup, on the hot path): the organization's events, or "
+            "the date range of them, are sorted in memory, keeping only the page's rows"
+            for sort in ("score", "cost", "latency")
+        },
+        counts_read_rows={
+            key: "product and lookup type have no index of their own (each would be one more "
+            "index written by every lookup): their count reads the organization's events"
+            for key in ("product", "lookup_type")
+        },
     ),
     Case("invoices", "invoices.invoices", lambda: invoices.invoices(OWNER), "organization_id"),
     Case(
