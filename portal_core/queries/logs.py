@@ -2,8 +2,8 @@
 (docs/product.md, Pages › Logs).
 
 The list is the portal's table (``queries.listing``): filtered, sorted, counted and paged in
-SQL on ``product_events``, scoped to the acting user's organization (docs/architecture.md,
-rule 3), so an event of another organization is simply not found. The chart counts the
+SQL on ``product_events``, scoped to the acting user's organization
+(docs/architecture.md, rule 3), so an event of another organization is simply not found. The chart counts the
 daily roll-up ``product_events_daily``, never the events themselves: it costs the same for
 ten events or ten million, and it keeps its history after old events are pruned.
 
