@@ -3,9 +3,10 @@
 
 The list is the portal's table (``queries.listing``): filtered, sorted, counted and paged in
 SQL on ``product_events``, scoped to the acting user's organization
-(docs/architecture.md, rule 3), so an event of another organization is simply not found. The chart counts the
-daily roll-up ``product_events_daily``, never the events themselves: it costs the same for
-ten events or ten million, and it keeps its history after old events are pruned.
+(docs/architecture.md, rule 3), so an event of another organization is simply not found.
+The chart counts the daily roll-up ``product_events_daily``, never the events themselves: it
+costs the same for ten events or ten million, and it keeps its history after old events are
+pruned.
 
 Every role of an organization reads its own events (``USE_PORTAL``); staff belong to no
 organization and have no Logs.
