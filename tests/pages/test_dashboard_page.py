@@ -467,7 +467,7 @@ def test_every_role_sees_lookups_registered_numbers_and_the_carrier_score(
         for number in ("+14165550101", "+14165550102"):
             session.add(
                 WhoisProfile(
-                    organization_id=user.organization_id,
+                    organization_id=organization_of(session, user).id,
                     number=number,
                     caller_name="Acme",
                     line_type="fixed",
@@ -496,7 +496,7 @@ def test_another_organizations_lookups_and_numbers_are_not_counted(portal: Porta
         other = make_user(session, organization=make_organization(session))
         session.add(
             WhoisProfile(
-                organization_id=other.organization_id,
+                organization_id=organization_of(session, other).id,
                 number="+14165550103",
                 caller_name="Other",
                 line_type="fixed",

@@ -11,6 +11,7 @@ from datetime import UTC, date, datetime, timedelta
 
 import pytest
 from sqlalchemy import Connection, Engine, func, select
+from sqlmodel import col
 
 from portal_core import db
 from portal_core.models.billing import UsageDaily, UsageRecord
@@ -50,7 +51,7 @@ def count(engine: Engine, model: object) -> int:
 def kept(engine: Engine) -> list[str]:
     with db.read_session(engine) as session:
         return sorted(
-            str(result) for result in session.execute(select(ProductEvent.result)).scalars()
+            str(result) for result in session.execute(select(col(ProductEvent.result))).scalars()
         )
 
 
