@@ -1,9 +1,9 @@
 """Dashboard ("/"): a welcome, shortcuts, the setup checklist, the account's figures this
 month and the charts of spend and balance (docs/product.md, Pages › Dashboard).
 
-Every role sees the funds and the requests against the plan's allowance; the spend figures,
-the days of funds left and the charts are for the roles that see Billing. SIPSTACK staff have
-no organization: they land on Staff › Organizations here instead.
+Every role sees the funds, the requests against the plan's allowance and the products' tiles;
+the spend figures, the days of funds left and the charts are for the roles that see Billing.
+SIPSTACK staff have no organization: they land on Staff › Organizations here instead.
 """
 
 import streamlit as st
@@ -22,6 +22,7 @@ else:
         funds = billing.funds(session, viewer.actor)
         checklist = dashboard.setup_checklist(session, viewer.actor)
         requests = dashboard.requests_this_month(session, viewer.actor)
+        tiles = dashboard.product_tiles(session, viewer.actor)
         if sees_billing:
             spend = dashboard.month_to_date_spend(session, viewer.actor)
             runway = dashboard.funds_runway(session, viewer.actor)
@@ -36,5 +37,6 @@ else:
         requests, spend if sees_billing else None, runway if sees_billing else None
     )
     dashboard_views.allowance_used_up(viewer, requests)
+    dashboard_views.product_tiles(tiles)
     if sees_billing:
         dashboard_views.spend_and_balance_charts(monthly, history)

@@ -5,6 +5,7 @@ import streamlit as st
 from portal_core.errors import ValidationFailed
 from portal_core.models.accounts import NotificationPreferences
 from portal_core.money import format_cents, parse_dollars
+from portal_core.permissions import Capability
 from portal_core.services import accounts, auth
 from portal_core.ui import confirm, forms, resources, shell, state
 from portal_core.ui.auth import client_address
@@ -134,6 +135,14 @@ with notifications:
         notify_errors.slot("low_balance_threshold_cents")
         invoices = st.toggle("E-mail me each invoice", value=me.notify_invoices)
         disputes = st.toggle("Ownership dispute notices", value=me.notify_disputes)
+        reputation = me.notify_reputation
+        if viewer.actor.can(Capability.WHOIS_READ):
+            reputation = st.toggle(
+                "Reputation alerts",
+                value=me.notify_reputation,
+                help="A notice and an e-mail as soon as one of your registered numbers' scores "
+                "falls under 2.500, into the spam bands.",
+            )
         news = st.toggle("Product news", value=me.notify_product_news)
         if st.form_submit_button("Save notifications", type="primary"):
 
@@ -148,6 +157,7 @@ with notifications:
                     notify_invoices=invoices,
                     notify_disputes=disputes,
                     notify_product_news=news,
+                    notify_reputation=reputation,
                 )
                 with resources.writing() as session:
                     accounts.save_notifications(session, viewer.actor, preferences)

@@ -2,7 +2,7 @@
 
 Commands: ``migrate``, ``seed``, ``create-staff EMAIL``, ``outbox``, ``check-balances``,
 ``invoices run [--period YYYY-MM]``, ``billing recharge``, ``billing reconcile``, ``mail send``,
-``scheduler``.
+``logs prune``, ``scheduler``.
 Bad input prints one clear line and exits with status 2; nothing is half-done. ``invoices run``
 exits with status 1 when an organization could not be invoiced (the others are; run it again).
 ``mail send`` exits with status 1 when a mail could not be sent this time (it stays queued and
@@ -165,6 +165,16 @@ def cmd_mail_send(_args: argparse.Namespace) -> int:
     return 1 if summary.failed else 0
 
 
+def cmd_logs_prune(_args: argparse.Namespace) -> int:
+    """Delete the product events older than the log retention (a nightly job; harmless by
+    hand): their daily totals, the usage and the invoices stay."""
+    from portal_core.services.log_retention import prune
+
+    deleted = prune(_engine())
+    print(f"Logs: {deleted:,} product event(s) older than the log retention deleted.")
+    return 0
+
+
 def cmd_scheduler(_args: argparse.Namespace) -> int:
     """The scheduler alone, in the foreground, until Ctrl-C or SIGTERM: for deployments whose
     portal copies run with ``SCHEDULER=off``. It lets a running job finish before it exits."""
@@ -238,6 +248,12 @@ def build_parser() -> argparse.ArgumentParser:
         "time (it stays queued for a later try)"
     )
     mail.add_parser("send", help=send_help, description=send_help).set_defaults(run=cmd_mail_send)
+    logs = commands.add_parser("logs", help="the product events of Logs").add_subparsers(
+        dest="logs_command", required=True
+    )
+    logs.add_parser(
+        "prune", help="delete the product events older than the log retention (a nightly job)"
+    ).set_defaults(run=cmd_logs_prune)
     commands.add_parser(
         "scheduler",
         help="run the recurring jobs (invoices, auto-recharge, …) in the foreground, alone",

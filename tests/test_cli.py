@@ -19,7 +19,8 @@ from portal_core.models.base import utcnow
 from portal_core.models.billing import BillingAccount, EntryKind
 from portal_core.models.mail import QueuedMail
 from portal_core.models.payments import Payment, PaymentMethod, PaymentStatus
-from portal_core.services import auth, ledger
+from portal_core.models.products import EventAction, EventProduct, ProductEvent
+from portal_core.services import auth, ledger, product_events
 from portal_core.services.seed import DEMO_ROLES, demo_email, demo_password
 from portal_core.settings import get_settings
 from tests.factories import make_organization
@@ -286,3 +287,24 @@ def test_an_unknown_command_is_a_usage_error(capsys):
         main(["frobnicate"])
 
     assert exited.value.code == 2
+
+
+def test_logs_prune_deletes_the_events_past_the_retention_and_says_how_many(database, capsys):
+    with db.write_session(database) as session:
+        organization = make_organization(session)
+    with db.write_connection(database) as connection:
+        for days in (401, 500, 3):
+            product_events.record(
+                connection,
+                product_events.Event(organization.id, EventProduct.WHOIS, EventAction.EDIT),
+                now=utcnow() - timedelta(days=days),
+            )
+
+    assert main(["logs", "prune"]) == 0
+    assert (
+        "Logs: 2 product event(s) older than the log retention deleted." in capsys.readouterr().out
+    )
+    assert main(["logs", "prune"]) == 0
+    assert "Logs: 0 product event(s)" in capsys.readouterr().out
+    with db.read_session(database) as session:
+        assert session.exec(select(func.count()).select_from(ProductEvent)).one() == 1

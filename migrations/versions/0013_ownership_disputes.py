@@ -2,10 +2,12 @@
 
 Revision ID: 0013
 Revises: 0012
-Create Date: 2026-12-06 18:50:00.097025
+Create Date: 2026-12-06 18:56:54.501955
 
-Two organizations' claims to one number and each step of them, in order; the codes sent to
-a number, kept only as digests, one live code per profile (removed with the profile).
+Two organizations' claims to one number, each organization's side of them (what its list
+reads, the dispute's status kept with it) and each step, in order; the codes sent to a
+number, kept only as digests, one live code per profile (removed with the profile); and
+indexes for Logs' lookup-type filter and Whois Profiles' "Last updated" sort.
 """
 
 from collections.abc import Sequence
@@ -65,6 +67,7 @@ def upgrade() -> None:
         batch_op.create_index(
             "ix_ownership_disputes_status", ["status", "opened_at", "id"], unique=False
         )
+        batch_op.create_index("ix_ownership_disputes_opened", ["opened_at", "id"], unique=False)
 
     op.create_table(
         "dispute_events",
@@ -92,6 +95,35 @@ def upgrade() -> None:
         sa.UniqueConstraint("dispute_id", "position"),
     )
     op.create_table(
+        "dispute_parties",
+        sa.Column("organization_id", sa.Uuid(), nullable=False),
+        sa.Column("dispute_id", sa.Uuid(), nullable=False),
+        sa.Column("side", sqlmodel.sql.sqltypes.AutoString(length=10), nullable=False),
+        sa.Column("status", sa.String(length=10), nullable=False),
+        sa.Column("opened_at", portal_core.models.base.UTCDateTime(timezone=True), nullable=False),
+        sa.ForeignKeyConstraint(
+            ["dispute_id"],
+            ["ownership_disputes.id"],
+        ),
+        sa.ForeignKeyConstraint(
+            ["organization_id"],
+            ["organizations.id"],
+        ),
+        sa.PrimaryKeyConstraint("organization_id", "dispute_id"),
+    )
+    with op.batch_alter_table("dispute_parties", schema=None) as batch_op:
+        batch_op.create_index(
+            "ix_dispute_parties_org_opened",
+            ["organization_id", "opened_at", "dispute_id"],
+            unique=False,
+        )
+        batch_op.create_index(
+            "ix_dispute_parties_org_status",
+            ["organization_id", "status", "opened_at", "dispute_id"],
+            unique=False,
+        )
+
+    op.create_table(
         "verification_codes",
         sa.Column("profile_id", sa.Uuid(), nullable=False),
         sa.Column("code_digest", sqlmodel.sql.sqltypes.AutoString(length=64), nullable=False),
@@ -103,13 +135,36 @@ def upgrade() -> None:
         sa.ForeignKeyConstraint(["profile_id"], ["whois_profiles.id"], ondelete="CASCADE"),
         sa.PrimaryKeyConstraint("profile_id"),
     )
+    with op.batch_alter_table("product_events", schema=None) as batch_op:
+        batch_op.create_index(
+            "ix_product_events_org_type",
+            ["organization_id", "lookup_type", "created_at", "id"],
+            unique=False,
+        )
+
+    with op.batch_alter_table("whois_profiles", schema=None) as batch_op:
+        batch_op.create_index(
+            "ix_whois_profiles_org_updated", ["organization_id", "updated_at", "id"], unique=False
+        )
 
 
 def downgrade() -> None:
+    with op.batch_alter_table("whois_profiles", schema=None) as batch_op:
+        batch_op.drop_index("ix_whois_profiles_org_updated")
+
+    with op.batch_alter_table("product_events", schema=None) as batch_op:
+        batch_op.drop_index("ix_product_events_org_type")
+
     op.drop_table("verification_codes")
+    with op.batch_alter_table("dispute_parties", schema=None) as batch_op:
+        batch_op.drop_index("ix_dispute_parties_org_status")
+        batch_op.drop_index("ix_dispute_parties_org_opened")
+
+    op.drop_table("dispute_parties")
     op.drop_table("dispute_events")
     with op.batch_alter_table("ownership_disputes", schema=None) as batch_op:
         batch_op.drop_index("ix_ownership_disputes_status")
+        batch_op.drop_index("ix_ownership_disputes_opened")
         batch_op.drop_index("ix_ownership_disputes_number")
         batch_op.drop_index("ix_ownership_disputes_holder")
         batch_op.drop_index("ix_ownership_disputes_claimant")

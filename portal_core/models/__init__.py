@@ -59,6 +59,7 @@ __all__ = [
     "AutoRecharge",
     "CommunityReport",
     "DisputeEvent",
+    "DisputeParty",
     "OwnershipDispute",
     "VerificationCode",
     "NumberScore",

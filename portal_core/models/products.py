@@ -86,6 +86,7 @@ class WhoisProfile(SQLModel, table=True):
         ),
         # Whois Profiles' sorts: newest first, by score, by name.
         Index("ix_whois_profiles_org_created", "organization_id", "created_at", "id"),
+        Index("ix_whois_profiles_org_updated", "organization_id", "updated_at", "id"),
         Index("ix_whois_profiles_org_score", "organization_id", "score_millis", "id"),
         Index("ix_whois_profiles_org_name", "organization_id", "caller_name", "id"),
     )
@@ -199,6 +200,7 @@ class ProductEvent(SQLModel, table=True):
         Index("ix_product_events_org_action", "organization_id", "action", "created_at", "id"),
         Index("ix_product_events_org_status", "organization_id", "status", "created_at", "id"),
         Index("ix_product_events_org_user", "organization_id", "user_id", "created_at", "id"),
+        Index("ix_product_events_org_type", "organization_id", "lookup_type", "created_at", "id"),
         # The score's burst factor: who looked a number up lately.
         Index("ix_product_events_number_created", "number", "created_at"),
         # Retention: the oldest events first, across organizations.
@@ -279,6 +281,7 @@ class OwnershipDispute(SQLModel, table=True):
         Index("ix_ownership_disputes_holder", "holder_organization_id", "opened_at", "id"),
         Index("ix_ownership_disputes_claimant", "claimant_organization_id", "opened_at", "id"),
         Index("ix_ownership_disputes_status", "status", "opened_at", "id"),
+        Index("ix_ownership_disputes_opened", "opened_at", "id"),
         Index("ix_ownership_disputes_number", "number", "status"),
     )
 
@@ -294,6 +297,30 @@ class OwnershipDispute(SQLModel, table=True):
     reason: str | None = Field(default=None, max_length=300)
     opened_at: datetime = Field(sa_type=UTCDateTime, nullable=False)
     decided_at: datetime | None = optional_time_field()
+
+
+class DisputeParty(SQLModel, table=True):
+    """An organization's side in a dispute (``holder`` or ``claimant``): what its list of
+    disputes reads, by its own index, whichever side it is on."""
+
+    __tablename__ = "dispute_parties"
+    __table_args__ = (
+        Index("ix_dispute_parties_org_opened", "organization_id", "opened_at", "dispute_id"),
+        Index(
+            "ix_dispute_parties_org_status", "organization_id", "status", "opened_at", "dispute_id"
+        ),
+    )
+
+    organization_id: uuid.UUID = Field(
+        sa_column=Column(Uuid, ForeignKey("organizations.id"), primary_key=True)
+    )
+    dispute_id: uuid.UUID = Field(
+        sa_column=Column(Uuid, ForeignKey("ownership_disputes.id"), primary_key=True)
+    )
+    side: str = Field(max_length=10)
+    # The dispute's status, kept with it, so that the list's status filter reads this index.
+    status: DisputeStatus = Field(default=DisputeStatus.OPEN, sa_type=String(10))
+    opened_at: datetime = Field(sa_type=UTCDateTime, nullable=False)
 
 
 class DisputeEvent(SQLModel, table=True):
@@ -338,6 +365,7 @@ __all__ = [
     "CommunityReport",
     "DecidedBy",
     "DisputeEvent",
+    "DisputeParty",
     "DisputeStatus",
     "OwnershipDispute",
     "VerificationCode",

@@ -1,6 +1,7 @@
 """What the Dashboard reads (docs/product.md, Pages › Dashboard): the setup checklist, the
 month's requests against the plan's allowance, the month-to-date spend, spend per month by
-lookup type, the balance over time and how many days the funds last.
+lookup type, the balance over time, how many days the funds last, and the products' tiles
+(lookups today and this month, registered numbers, the carrier score).
 
 Every figure is of the acting user's organization. Who sees what (docs/product.md, Roles):
 the requests against the allowance are for every role, like the top bar's funds; the spend
@@ -22,7 +23,7 @@ from datetime import date, datetime, time, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import extract, func
+from sqlalchemy import case, extract, func
 from sqlalchemy import select as sa_select
 from sqlmodel import Session, col, select
 
@@ -36,6 +37,12 @@ from portal_core.models.billing import (
     Plan,
     Subscription,
     UsageDaily,
+)
+from portal_core.models.products import (
+    EventAction,
+    EventStatus,
+    ProductEventDaily,
+    WhoisProfile,
 )
 from portal_core.money import cents_to_micros
 from portal_core.permissions import Actor, Capability, require, require_organization
@@ -462,6 +469,59 @@ def funds_runway(session: Session, actor: Actor, *, now: datetime | None = None)
         window_days=window_days,
         days=days,
         reason=reason,
+    )
+
+
+# --- The products' tiles (every role) ---------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class ProductTiles:
+    """Lookups that went through today and this billing month, the numbers the organization
+    registered (its Whois profiles, pending ones too) and its carrier score (milli-points;
+    None until it is scored)."""
+
+    lookups_today: int
+    lookups_this_month: int
+    registered_numbers: int
+    carrier_score_millis: int | None
+
+
+def product_tiles(session: Session, actor: Actor, *, now: datetime | None = None) -> ProductTiles:
+    """The lookups come from the daily roll-up of product events (a month is at most 31 of
+    its days per lookup type), never from the events themselves."""
+    require(actor, Capability.USE_PORTAL)
+    organization_id = require_organization(actor)
+    today = _today(session, now)
+    daily = ProductEventDaily
+    today_events = case((col(daily.day) == today, col(daily.events)), else_=0)
+    row = session.execute(
+        sa_select(
+            func.coalesce(func.sum(today_events), 0),
+            func.coalesce(func.sum(daily.events), 0),
+        ).where(
+            col(daily.organization_id) == organization_id,
+            col(daily.day) >= today.replace(day=1),
+            col(daily.day) <= today,
+            col(daily.action) == EventAction.LOOKUP.value,
+            col(daily.status) == EventStatus.OK.value,
+        )
+    ).one()
+    registered = session.exec(
+        select(func.count())
+        .select_from(WhoisProfile)
+        .where(col(WhoisProfile.organization_id) == organization_id)
+    ).one()
+    score = session.exec(
+        select(col(Organization.carrier_score_millis)).where(
+            col(Organization.id) == organization_id
+        )
+    ).first()
+    return ProductTiles(
+        lookups_today=int(row[0]),
+        lookups_this_month=int(row[1]),
+        registered_numbers=int(registered),
+        carrier_score_millis=score,
     )
 
 

@@ -21,6 +21,7 @@ from portal_core.models.accounts import Organization
 from portal_core.models.products import (
     CommunityReport,
     DisputeEvent,
+    DisputeParty,
     DisputeStatus,
     OwnershipDispute,
     ReportKind,
@@ -56,9 +57,7 @@ def disputes_listing(actor: Actor) -> Listing:
     require(actor, Capability.WHOIS_READ)
     organization_id = require_organization(actor)
     dispute = OwnershipDispute
-    side = case(
-        (col(dispute.holder_organization_id) == organization_id, "holder"), else_="claimant"
-    )
+    party = DisputeParty
     outcome = case(
         (col(dispute.status) == DisputeStatus.OPEN, "open"),
         (col(dispute.winner_organization_id) == organization_id, "won"),
@@ -66,24 +65,22 @@ def disputes_listing(actor: Actor) -> Listing:
     )
     return Listing(
         noun="ownership disputes",
-        select=select(col(dispute.id))
-        .select_from(dispute)
-        .where(
-            (col(dispute.holder_organization_id) == organization_id)
-            | (col(dispute.claimant_organization_id) == organization_id)
-        ),
-        key=col(dispute.id),
+        select=select(col(party.dispute_id))
+        .select_from(party)
+        .join(dispute, col(dispute.id) == col(party.dispute_id))
+        .where(col(party.organization_id) == organization_id),
+        key=col(party.dispute_id),
         columns=(
             Column("number", "Number", col(dispute.number)),
-            Column("side", "Your side", side, labels=SIDES),
+            Column("side", "Your side", col(party.side), labels=SIDES),
             Column("status", "Status", col(dispute.status), ColumnKind.STATUS, labels=STATUSES),
             Column("outcome", "Outcome", outcome, labels=OUTCOMES),
-            Column("opened_at", "Opened", col(dispute.opened_at), ColumnKind.DATETIME),
+            Column("opened_at", "Opened", col(party.opened_at), ColumnKind.DATETIME),
             Column("decided_at", "Closed", col(dispute.decided_at), ColumnKind.DATETIME),
         ),
-        sorts=(created_sort(col(dispute.opened_at)),),
+        sorts=(created_sort(col(party.opened_at)),),
         default_sort="created",
-        filters=(ChoiceFilter("status", "Status", equal_choices(col(dispute.status), STATUSES)),),
+        filters=(ChoiceFilter("status", "Status", equal_choices(col(party.status), STATUSES)),),
         empty_message="No ownership disputes: none of your numbers is claimed by another "
         "organization, and you claim none of theirs.",
     )
@@ -154,20 +151,12 @@ def has_disputes(session: Session, actor: Actor) -> bool:
     """Whether the organization was ever on either side of a dispute."""
     require(actor, Capability.WHOIS_READ)
     organization_id = require_organization(actor)
-    return (
-        session.exec(
-            select(OwnershipDispute.id)
-            .where(col(OwnershipDispute.holder_organization_id) == organization_id)
-            .limit(1)
-        ).first()
-        is not None
-        or session.exec(
-            select(OwnershipDispute.id)
-            .where(col(OwnershipDispute.claimant_organization_id) == organization_id)
-            .limit(1)
-        ).first()
-        is not None
-    )
+    found = session.exec(
+        select(DisputeParty.dispute_id)
+        .where(col(DisputeParty.organization_id) == organization_id)
+        .limit(1)
+    ).first()
+    return found is not None
 
 
 def _history(session: Session, dispute_id: uuid.UUID) -> tuple[Step, ...]:

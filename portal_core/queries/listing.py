@@ -22,7 +22,7 @@ import csv
 import hashlib
 import io
 import math
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, time, timedelta, tzinfo
 from decimal import Decimal
@@ -65,11 +65,16 @@ class Column:
     help: str | None = None
     # Words for stored values (a status's code → its label), in the table and the CSV alike.
     labels: Mapping[str, str] | None = None
+    # How a stored figure reads (micro-dollars as "$0.0030"), in the table and the CSV alike:
+    # the value itself still sorts and filters in SQL.
+    formatter: Callable[[Any], str] | None = None
     # False: written to the CSV export only, so that the export carries a whole record (to
     # edit and import back) while the table keeps to what fits a screen.
     in_table: bool = True
 
     def shown(self, value: Any) -> Any:
+        if self.formatter is not None and value is not None:
+            return self.formatter(value)
         if self.labels is not None and isinstance(value, str):
             return self.labels.get(value, value)
         return value
@@ -436,6 +441,8 @@ def _csv_cell(column: Column, value: Any, zone: tzinfo) -> str:
         return format_cents(int(value))
     if column.kind is ColumnKind.SCORE and isinstance(value, int | Decimal):
         return format_score(int(value))
+    if column.formatter is not None:
+        return neutralize_formula(str(column.shown(value)))
     if isinstance(value, bool):
         return "yes" if value else "no"
     if isinstance(value, int | Decimal | float):

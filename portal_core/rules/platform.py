@@ -1,8 +1,9 @@
 """The platform settings as the portal reads them: typed, with their shipped defaults.
 
-The card convenience fee, the billing time zone, auto-recharge's daily limit and SIPSTACK's
-details printed on invoices are rows of ``platform_settings`` that staff edit
-(``services.platform.update_setting``), never constants in code. Each read falls back to the
+The card convenience fee, the billing time zone, auto-recharge's daily limit, how long Logs
+keeps product events and SIPSTACK's details printed on invoices are rows of
+``platform_settings`` that staff edit (``services.platform.update_setting``), never constants
+in code. Each read falls back to the
 default shipped in ``data/platform_settings.csv`` (the figure the migration seeded) when its
 row is missing, so a partly seeded database still reads sensibly.
 
@@ -30,6 +31,7 @@ SELLER_ADDRESS = "seller_address"
 SELLER_GST_HST_NUMBER = "seller_gst_hst_number"
 SELLER_QST_NUMBER = "seller_qst_number"
 AUTO_RECHARGE_MAX_PER_DAY = "auto_recharge_max_per_day"
+LOG_RETENTION_DAYS = "log_retention_days"
 
 TEXT_LABELS = {
     SELLER_LEGAL_NAME: "the seller's legal name",
@@ -37,7 +39,13 @@ TEXT_LABELS = {
     SELLER_GST_HST_NUMBER: "the GST/HST registration number",
     SELLER_QST_NUMBER: "the QST registration number",
 }
-KEYS: tuple[str, ...] = (CARD_FEE, BILLING_TIME_ZONE, *TEXT_LABELS, AUTO_RECHARGE_MAX_PER_DAY)
+KEYS: tuple[str, ...] = (
+    CARD_FEE,
+    BILLING_TIME_ZONE,
+    *TEXT_LABELS,
+    AUTO_RECHARGE_MAX_PER_DAY,
+    LOG_RETENTION_DAYS,
+)
 
 
 @dataclass(frozen=True)
@@ -85,6 +93,11 @@ def billing_time_zone(session: Session) -> ZoneInfo:
 def auto_recharge_max_per_day(session: Session) -> int:
     """How many auto-recharges may charge an organization's card in one billing-time-zone day."""
     return int(_values(session, (AUTO_RECHARGE_MAX_PER_DAY,))[AUTO_RECHARGE_MAX_PER_DAY])
+
+
+def log_retention_days(session: Session) -> int:
+    """How many days product events are kept for Logs before the nightly pruning deletes them."""
+    return int(_values(session, (LOG_RETENTION_DAYS,))[LOG_RETENTION_DAYS])
 
 
 def seller(session: Session) -> Seller:

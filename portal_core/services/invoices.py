@@ -78,6 +78,7 @@ from portal_core.money import (
 from portal_core.parties import organization_lines, seller_lines
 from portal_core.permissions import Actor, Capability, require
 from portal_core.queries.members import members_who_may
+from portal_core.rules.lookup_types import LOOKUP_TYPE_NAMES
 from portal_core.services import audit, in_force, ledger, notices, platform, subscriptions
 from portal_core.services.document_numbers import next_number
 
@@ -87,7 +88,6 @@ log = logging.getLogger(__name__)
 TAXED_COUNTRY = "CA"
 _PERIOD = re.compile(r"(?P<year>[0-9]{4})-(?P<month>0[1-9]|1[0-2])")
 
-LOOKUP_TYPE_NAMES: dict[str, str] = {lookup_type: lookup_type.label for lookup_type in LookupType}
 _LOOKUP_ORDER = {lookup_type: index for index, lookup_type in enumerate(LookupType)}
 
 

@@ -24,7 +24,7 @@ from apscheduler.triggers.base import BaseTrigger
 from sqlalchemy import Engine
 
 from portal_core.money import format_cents
-from portal_core.services import auto_recharge, invoices, mail_queue
+from portal_core.services import auto_recharge, invoices, log_retention, mail_queue
 from portal_core.services.payments import reconciliation
 
 # The instant every ``Every`` schedule counts from (a midnight UTC), so that its due times
@@ -197,6 +197,15 @@ def send_mail(engine: Engine, now: datetime) -> JobReport:
     )
 
 
+def prune_logs(engine: Engine, now: datetime) -> JobReport:
+    """Delete the product events past the log retention; their daily totals stay."""
+    deleted = log_retention.prune(engine, now)
+    return JobReport(
+        f"{deleted:,} product event{'' if deleted == 1 else 's'} older than the log "
+        "retention deleted."
+    )
+
+
 # --- The registry ----------------------------------------------------------------------------
 
 JOBS: tuple[Job, ...] = (
@@ -204,6 +213,7 @@ JOBS: tuple[Job, ...] = (
     Job("billing.recharge", "Auto-recharge sweep", Every(minutes=5), recharge_sweep),
     Job("billing.reconcile", "Pending payments reconciled", Every(minutes=5), reconcile_payments),
     Job("mail.send", "Queued e-mail sent", Every(minutes=1), send_mail),
+    Job("logs.prune", "Old product events pruned", Daily(hour=3), prune_logs),
     # New jobs go here, one entry each: the products' daily roll-ups, for one
     # (``Daily(hour=…, minute=…)``).
 )

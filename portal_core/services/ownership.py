@@ -31,6 +31,7 @@ from datetime import datetime, timedelta
 
 from sqlalchemy import delete as sa_delete
 from sqlalchemy import func
+from sqlalchemy import update as sa_update
 from sqlmodel import Session, col, select
 
 from portal_core import emails
@@ -41,6 +42,7 @@ from portal_core.models.notices import NoticeKind
 from portal_core.models.products import (
     DecidedBy,
     DisputeEvent,
+    DisputeParty,
     DisputeStatus,
     EventAction,
     EventProduct,
@@ -89,6 +91,23 @@ def open_dispute(
         opened_at=now,
     )
     session.add(dispute)
+    session.flush()
+    session.add(
+        DisputeParty(
+            organization_id=holder.organization_id,
+            dispute_id=dispute.id,
+            side="holder",
+            opened_at=now,
+        )
+    )
+    session.add(
+        DisputeParty(
+            organization_id=claimant.organization_id,
+            dispute_id=dispute.id,
+            side="claimant",
+            opened_at=now,
+        )
+    )
     session.flush()
     shown = facts_of(claimant.number).international
     _step(
@@ -353,7 +372,7 @@ def remove_profile(session: Session, actor: Actor, profile: WhoisProfile, *, now
     disputes = _open_disputes(session, profile)
     for dispute in disputes:
         if dispute.claimant_profile_id == profile.id:
-            dispute.status = DisputeStatus.WITHDRAWN
+            _set_status(session, dispute, DisputeStatus.WITHDRAWN)
             dispute.decided_by = DecidedBy.WITHDRAWAL
             dispute.winner_organization_id = dispute.holder_organization_id
             dispute.claimant_profile_id = None
@@ -402,7 +421,7 @@ def _decide(
     loser_organization_id = (
         dispute.claimant_organization_id if holder_won else dispute.holder_organization_id
     )
-    dispute.status = DisputeStatus.DECIDED
+    _set_status(session, dispute, DisputeStatus.DECIDED)
     dispute.winner_organization_id = winner_organization_id
     dispute.decided_by = by
     dispute.reason = reason
@@ -435,9 +454,20 @@ def _decide(
                     col(OwnershipDispute.id) != dispute.id,
                 )
             ):
+                previous = session.get(DisputeParty, (other.holder_organization_id, other.id))
+                if previous is not None:
+                    session.delete(previous)
                 other.holder_organization_id = winner.organization_id
                 other.holder_profile_id = winner.id
                 session.add(other)
+                session.add(
+                    DisputeParty(
+                        organization_id=winner.organization_id,
+                        dispute_id=other.id,
+                        side="holder",
+                        opened_at=other.opened_at,
+                    )
+                )
                 _step(
                     session,
                     other,
@@ -499,6 +529,17 @@ def _decide(
     carrier_scores.refresh(connection, loser_organization_id, now=now)
     carrier_scores.refresh(connection, winner_organization_id, now=now)
     scores.refresh(connection, dispute.number, now=now)
+
+
+def _set_status(session: Session, dispute: OwnershipDispute, status: DisputeStatus) -> None:
+    """The dispute's status, and its parties' copy of it."""
+    dispute.status = status
+    session.add(dispute)
+    session.execute(
+        sa_update(DisputeParty)
+        .where(col(DisputeParty.dispute_id) == dispute.id)
+        .values(status=status)
+    )
 
 
 def _own_profile(session: Session, actor: Actor, profile_id: uuid.UUID) -> WhoisProfile:

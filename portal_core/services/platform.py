@@ -7,7 +7,9 @@ above 10 % is a plausible convenience fee); the time zone is an IANA name such a
 America/Toronto; the seller's details are non-empty single-line text of at most 500
 characters (the column's width); auto-recharge's daily limit is a whole number of charges
 from 1 to 24 (at least once, so enabling it means something; at most once an hour on
-average, beyond which a card issuer sees a pattern of repeated charges).
+average, beyond which a card issuer sees a pattern of repeated charges); the log retention is
+a whole number of days from 30 (a month's events stay, whatever a partner needs to check an
+invoice against) to 3,650 (ten years, beyond which the table only grows).
 """
 
 from __future__ import annotations
@@ -26,6 +28,7 @@ from portal_core.rules.platform import (  # noqa: F401  (the reads, for the serv
     BILLING_TIME_ZONE,
     CARD_FEE,
     KEYS,
+    LOG_RETENTION_DAYS,
     SELLER_ADDRESS,
     SELLER_GST_HST_NUMBER,
     SELLER_LEGAL_NAME,
@@ -37,6 +40,7 @@ from portal_core.rules.platform import (  # noqa: F401  (the reads, for the serv
     billing_time_zone,
     card_fee_millipercent,
     defaults,
+    log_retention_days,
     seller,
     shipped,
     shipped_default,
@@ -46,6 +50,8 @@ from portal_core.services.validation import text_problem
 
 MAX_CARD_FEE_MILLIPERCENT = 10_000  # 10 %
 MAX_AUTO_RECHARGES_PER_DAY = 24
+MIN_LOG_RETENTION_DAYS = 30
+MAX_LOG_RETENTION_DAYS = 3_650
 
 
 def update_setting(
@@ -58,7 +64,7 @@ def update_setting(
     cleaned = value.strip()
     if problem := _problem(key, cleaned):
         raise ValidationFailed({key: problem})
-    if key in (CARD_FEE, AUTO_RECHARGE_MAX_PER_DAY):
+    if key in (CARD_FEE, AUTO_RECHARGE_MAX_PER_DAY, LOG_RETENTION_DAYS):
         cleaned = str(int(cleaned))  # "02950" and "2950" are the same fee
     now = now or utcnow()
     setting = session.get(PlatformSetting, key)
@@ -91,6 +97,14 @@ def _problem(key: str, value: str) -> str | None:
             return (
                 f"Auto-recharge may charge a card 1 to {MAX_AUTO_RECHARGES_PER_DAY} times a day: "
                 "enter a whole number."
+            )
+        return None
+    if key == LOG_RETENTION_DAYS:
+        whole = value.isascii() and value.isdigit()
+        if not whole or not MIN_LOG_RETENTION_DAYS <= int(value) <= MAX_LOG_RETENTION_DAYS:
+            return (
+                f"Keep product events {MIN_LOG_RETENTION_DAYS} to {MAX_LOG_RETENTION_DAYS:,} "
+                "days: enter a whole number of days."
             )
         return None
     if key == BILLING_TIME_ZONE:

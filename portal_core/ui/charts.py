@@ -1,4 +1,5 @@
-"""Plotly figures of the Dashboard, built from the read side's results (no SQL here).
+"""Plotly figures of the Dashboard and of Logs, built from the read side's results (no SQL
+here).
 
 Each lookup type keeps one colour on every chart (Okabe–Ito's colour-blind-safe palette), money
 axes read in US dollars, and a chart with nothing to draw says so in words instead of showing
@@ -16,7 +17,8 @@ import plotly.graph_objects as go
 from portal_core.models.billing import LookupType
 from portal_core.money import MICROS_PER_DOLLAR, format_cents, format_micros
 from portal_core.queries.dashboard import BalanceHistory, SpendByMonth
-from portal_core.services.invoices import LOOKUP_TYPE_NAMES
+from portal_core.queries.logs import VolumeByDay
+from portal_core.rules.lookup_types import lookup_type_name
 
 LOOKUP_TYPE_COLOURS: dict[str, str] = {
     LookupType.SOURCE_RISK.value: "#D55E00",  # vermilion
@@ -25,14 +27,16 @@ LOOKUP_TYPE_COLOURS: dict[str, str] = {
     LookupType.TELCO_CARRIER.value: "#E69F00",  # orange
     LookupType.ONLINE_PROFILES.value: "#CC79A7",  # reddish purple
 }
-OTHER_COLOUR = "#7F8C8D"  # a lookup type added later, until it gets its own
+# Logs' other actions, after the lookup types (the palette's remaining colours).
+ACTION_COLOURS: dict[str, str] = {
+    "registration": "#56B4E9",  # sky blue
+    "edit": "#F0E442",  # yellow
+    "deletion": "#000000",  # black
+}
+OTHER_COLOUR = "#7F8C8D"  # a lookup type or action added later, until it gets its own
 BALANCE_COLOUR = "#16A34A"  # the theme's primary green
 HEIGHT = 320
 _LOOKUP_ORDER = {lookup_type.value: index for index, lookup_type in enumerate(LookupType)}
-
-
-def lookup_type_name(lookup_type: str) -> str:
-    return LOOKUP_TYPE_NAMES.get(lookup_type, lookup_type.replace("_", " ").title())
 
 
 def spend_by_month(spend: SpendByMonth) -> go.Figure:
@@ -97,6 +101,39 @@ def balance_over_time(history: BalanceHistory) -> go.Figure:
         figure.add_hline(y=0, line_dash="dot", line_color=OTHER_COLOUR)
     _layout(figure, tick_format=",.2f")
     figure.update_layout(showlegend=False)
+    return figure
+
+
+def volume_by_day(volume: VolumeByDay, *, empty_message: str) -> go.Figure:
+    """Stacked bars: each day's events, one colour per lookup type, then per other action."""
+    if not volume.points:
+        return empty(empty_message)
+    figure = go.Figure()
+    series = sorted(
+        volume.series_names,
+        key=lambda key: (_LOOKUP_ORDER.get(key, len(_LOOKUP_ORDER)), key),
+    )
+    for key in series:
+        by_day = {point.day: point.events for point in volume.points if point.series == key}
+        figure.add_trace(
+            go.Bar(
+                name=volume.series_names[key],
+                x=volume.days,
+                y=[by_day.get(day) for day in volume.days],
+                hovertemplate="%{fullData.name}: %{y:,}<extra></extra>",
+                marker_color=LOOKUP_TYPE_COLOURS.get(key, ACTION_COLOURS.get(key, OTHER_COLOUR)),
+            )
+        )
+    figure.update_layout(
+        barmode="stack",
+        hovermode="x unified",
+        legend_traceorder="normal",
+        height=HEIGHT,
+        margin={"l": 8, "r": 8, "t": 32, "b": 8},
+        legend={"orientation": "h", "yanchor": "bottom", "y": 1.02, "x": 0},
+        yaxis={"tickformat": ",d", "title": {"text": "Events"}, "rangemode": "tozero"},
+        xaxis={"type": "date", "tickformat": "%b %-d"},
+    )
     return figure
 
 

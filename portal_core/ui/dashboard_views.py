@@ -1,7 +1,7 @@
 """The Dashboard drawn (docs/product.md, Pages › Dashboard): the welcome and shortcuts, the
 setup checklist, this month's requests against the allowance, the month-to-date spend and the
-days of funds left, the notice when the allowance is used up, and the charts of spend and
-balance.
+days of funds left, the notice when the allowance is used up, the products' tiles (lookups,
+registered numbers, carrier score), and the charts of spend and balance.
 
 The funds cards are ``ui.billing_views.funds_metrics``, as on Billing › Overview.
 """
@@ -19,9 +19,11 @@ from portal_core.queries.dashboard import (
     ChecklistItem,
     FundsRunway,
     MonthToDateSpend,
+    ProductTiles,
     RequestsThisMonth,
     SpendByMonth,
 )
+from portal_core.rules.scoring import format_score
 from portal_core.services.sessions import SessionView
 from portal_core.ui import charts, shell
 from portal_core.ui.registry import page
@@ -133,6 +135,38 @@ def _runway(runway: FundsRunway) -> None:
             f"At {format_micros(runway.daily_spend_micros)} a day, the average over "
             f"{runway.window}."
         )
+
+
+def product_tiles(tiles: ProductTiles) -> None:
+    """Lookups today and this month, registered numbers and the carrier score: every role's."""
+    today, month, numbers, score = st.columns(4)
+    today.metric(
+        "Lookups today",
+        f"{tiles.lookups_today:,}",
+        help="Lookups that went through today (billing time zone); refused ones are in Logs.",
+        border=True,
+    )
+    month.metric(
+        "Lookups this month",
+        f"{tiles.lookups_this_month:,}",
+        help="Lookups that went through since the 1st (billing time zone).",
+        border=True,
+    )
+    numbers.metric(
+        "Registered numbers",
+        f"{tiles.registered_numbers:,}",
+        help="Your organization's Whois profiles, those waiting for ownership to be decided too.",
+        border=True,
+    )
+    score.metric(
+        "Carrier score",
+        "Not scored yet"
+        if tiles.carrier_score_millis is None
+        else format_score(tiles.carrier_score_millis),
+        help="Your organization's standing as a carrier, from 0.000 to 5.000: it weighs on "
+        "the score of the numbers you register.",
+        border=True,
+    )
 
 
 def allowance_used_up(viewer: SessionView, requests: RequestsThisMonth) -> None:

@@ -61,6 +61,15 @@ PAGES: tuple[PageSpec, ...] = (
         capability=None,
     ),
     PageSpec(
+        id="analytics.logs",
+        script="pages/logs.py",
+        title="Logs",
+        icon=":material/list_alt:",
+        section=Section.ANALYTICS,
+        audience=Audience.MEMBER,
+        capability=Capability.USE_PORTAL,
+    ),
+    PageSpec(
         id="partner.smart_cnam",
         script="pages/smart_cnam.py",
         title="Smart CNAM",

@@ -34,6 +34,7 @@ SETTING_LABELS = {
     platform.SELLER_ADDRESS: "Seller's address",
     platform.SELLER_GST_HST_NUMBER: "GST/HST registration number",
     platform.SELLER_QST_NUMBER: "QST registration number",
+    platform.LOG_RETENTION_DAYS: "Log retention (days)",
 }
 
 
@@ -250,7 +251,8 @@ def platform_settings(
 ) -> None:
     st.caption(
         "Settings every organization's billing reads: the card convenience fee, the time "
-        "zone whose months are invoiced, and SIPSTACK's details printed on invoices."
+        "zone whose months are invoiced, and SIPSTACK's details printed on invoices; and how "
+        "many days Logs keeps product events."
     )
     st.dataframe(
         [
@@ -284,7 +286,8 @@ def _setting_form(viewer: SessionView, setting: SettingRow) -> None:
             st.caption(setting.description)
         value = st.text_input(
             _setting_label(key),
-            value=setting.value,
+            # A setting newer than the database's seed is edited from its shipped default.
+            value=setting.value if setting.stored else platform.shipped_default(key),
             max_chars=500,
             key=f"staff.pricing.setting.{key}.value",
         )

@@ -87,6 +87,15 @@ def data_table(
     return selected
 
 
+def chosen(listing: Listing, key: str, filter_key: str) -> FilterValue:
+    """What filter ``filter_key`` of table ``key`` holds (None: nothing chosen), so that what
+    a page draws beside the table (a chart) follows the same choice."""
+    filter_ = listing.filter(filter_key)
+    if filter_ is None:
+        raise KeyError(f"{listing.noun} have no filter {filter_key!r}")
+    return _filter_value(key, filter_)
+
+
 def clear_selection(key: str) -> None:
     """Forget the selected row of table ``key`` (e.g. when the row's detail is closed)."""
     st.session_state[f"{key}.grid_generation"] = (
@@ -353,6 +362,8 @@ def _selected(event: Any, keys: list[RowKey]) -> RowKey | None:
 
 def _shown(column: Column, page: Page, zone: tzinfo) -> pd.Series:
     values = [row[column.key] for row in page.rows]
+    if column.formatter is not None:
+        return pd.Series([column.shown(value) for value in values], dtype="object")
     if column.kind is ColumnKind.DATETIME:
         return pd.Series(pd.to_datetime(values, utc=True)).dt.tz_convert(zone)
     if column.kind is ColumnKind.MONEY_CENTS:
@@ -369,7 +380,8 @@ def _column_config(column: Column) -> Any:
         return st.column_config.DatetimeColumn(
             column.label, help=column.help, format="YYYY-MM-DD HH:mm"
         )
-    if column.kind in (ColumnKind.MONEY_CENTS, ColumnKind.SCORE):
+    if column.kind in (ColumnKind.MONEY_CENTS, ColumnKind.SCORE) or column.formatter is not None:
+        # Figures written as text (money, scores) still line up on the right.
         return st.column_config.TextColumn(column.label, help=column.help, alignment="right")
     if column.kind is ColumnKind.NUMBER:
         return st.column_config.NumberColumn(column.label, help=column.help, format="localized")

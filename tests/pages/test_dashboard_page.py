@@ -27,9 +27,19 @@ from portal_core.models.billing import (
     Subscription,
     UsageDaily,
 )
-from portal_core.services import ledger, sessions
+from portal_core.models.products import EventAction, EventProduct, EventStatus, WhoisProfile
+from portal_core.services import ledger, product_events, sessions
+from portal_core.services.product_events import Event
 from tests.factories import make_card, make_organization, make_staff, make_user, organization_of
 from tests.pages.conftest import BILLING_ROLES, OTHER_ROLES, Portal, texts
+
+# The products' tiles of an organization that has made no lookup and registered no number.
+NO_PRODUCTS_YET = {
+    "Lookups today": "0",
+    "Lookups this month": "0",
+    "Registered numbers": "0",
+    "Carrier score": "Not scored yet",
+}
 
 
 def make_owner(portal: Portal, *, with_domain: bool = True) -> User:
@@ -75,6 +85,7 @@ def test_a_new_organization_with_an_empty_ledger_has_zero_funds(portal: Portal) 
         "Requests this month": "0 of 50",
         "Month-to-date spend": "$0.00",
         "Days of funds left": "—",
+        **NO_PRODUCTS_YET,
     }
     top_bar = app.metric[0]
     assert (top_bar.label, top_bar.value) == ("Available funds", "$0.00")
@@ -312,6 +323,7 @@ def test_other_roles_see_funds_and_requests_but_no_spend(portal: Portal, role: R
         "Available funds": "$90.00",
         "Credit limit": "$0.00",
         "Requests this month": "12 of 50",
+        **NO_PRODUCTS_YET,
     }
     [progress] = app.get("progress")
     assert (progress.proto.value, progress.proto.text) == (24, "24% of the allowance used.")
@@ -414,3 +426,86 @@ def test_staff_land_on_organizations_without_an_organizations_figures(portal: Po
     assert [str(title.value) for title in app.title] == ["Organizations"]
     assert not app.get("plotly_chart")
     assert "Requests this month" not in texts(app)
+
+
+# --- The products' tiles ------------------------------------------------------------------------
+
+
+def record_lookup(
+    portal: Portal, user: User, at: datetime, status: EventStatus = EventStatus.OK
+) -> None:
+    assert user.organization_id is not None
+    with db.write_connection(portal.engine) as connection:
+        product_events.record(
+            connection,
+            Event(
+                organization_id=user.organization_id,
+                product=EventProduct.SMART_CNAM,
+                action=EventAction.LOOKUP,
+                user_id=user.id,
+                lookup_type=LookupType.CALLER_ID.value,
+                status=status,
+            ),
+            now=at,
+        )
+
+
+@pytest.mark.parametrize("role", [*BILLING_ROLES, *OTHER_ROLES], ids=str)
+def test_every_role_sees_lookups_registered_numbers_and_the_carrier_score(
+    portal: Portal, role: Role
+) -> None:
+    user = make_member(portal, role)
+    now = datetime.now(ZoneInfo("America/Toronto"))
+    first_of_month = now.replace(day=1, hour=0, minute=0, second=0, microsecond=0)
+    for _ in range(3):
+        record_lookup(portal, user, now)
+    record_lookup(portal, user, now, EventStatus.REFUSED)  # refused: not counted
+    if now.day > 1:
+        record_lookup(portal, user, first_of_month)  # this month, not today
+    record_lookup(portal, user, first_of_month - timedelta(minutes=1))  # last month
+    with db.write_session(portal.engine) as session:
+        for number in ("+14165550101", "+14165550102"):
+            session.add(
+                WhoisProfile(
+                    organization_id=organization_of(session, user).id,
+                    number=number,
+                    caller_name="Acme",
+                    line_type="fixed",
+                )
+            )
+        session.execute(
+            update(Organization)
+            .where(col(Organization.id) == user.organization_id)
+            .values(carrier_score_millis=3_075)
+        )
+
+    app = portal.open(as_user=user)
+
+    assert not app.exception, app.exception
+    shown = metrics(app)
+    assert {key: shown[key] for key in NO_PRODUCTS_YET} == {
+        "Lookups today": "3",
+        "Lookups this month": "4" if now.day > 1 else "3",
+        "Registered numbers": "2",
+        "Carrier score": "3.075",
+    }
+
+
+def test_another_organizations_lookups_and_numbers_are_not_counted(portal: Portal) -> None:
+    with db.write_session(portal.engine) as session:
+        other = make_user(session, organization=make_organization(session))
+        session.add(
+            WhoisProfile(
+                organization_id=organization_of(session, other).id,
+                number="+14165550103",
+                caller_name="Other",
+                line_type="fixed",
+            )
+        )
+    record_lookup(portal, other, datetime.now(ZoneInfo("America/Toronto")))
+
+    app = portal.open(as_user=make_owner(portal))
+
+    assert not app.exception, app.exception
+    shown = metrics(app)
+    assert {key: shown[key] for key in NO_PRODUCTS_YET} == NO_PRODUCTS_YET

@@ -38,8 +38,9 @@ from portal_core.models.accounts import BrandDomain, Organization, User
 from portal_core.models.billing import SINCE_ALWAYS, BillingAccount, BillingCycle, Invoice
 from portal_core.models.notices import Notice, NoticeKind
 from portal_core.models.payments import PaymentMethod
+from portal_core.models.products import EventAction, EventProduct
 from portal_core.payments.gateway import card_label
-from portal_core.services import accounts, in_force, invoices
+from portal_core.services import accounts, in_force, invoices, product_events
 from portal_core.services.payments import top_ups
 from portal_core.ui.registry import PAGES
 from portal_core.ui.text import WORD_JOINER
@@ -249,6 +250,7 @@ class Seeded:
     notice_id: uuid.UUID
     new_owner: User
     staff: User
+    event_id: uuid.UUID
 
 
 def _hostile_card(session: Any, organization: Organization, test_card: str) -> PaymentMethod:
@@ -311,7 +313,21 @@ def seeded(portal: Portal) -> Seeded:
         ).one()
     log_in(portal.engine, owner)  # the audit log's sign-in names the e-mail
     _ready_to_activate(portal, new_owner)
-    return Seeded(owner, organization.id, invoice.id, payment.id, notice.id, new_owner, staff)
+    with db.write_connection(portal.engine) as connection:
+        event_id = product_events.record(
+            connection,
+            product_events.Event(
+                organization_id=organization.id,
+                product=EventProduct.WHOIS,
+                action=EventAction.REGISTRATION,
+                user_id=owner.id,
+                number="+16135550199",
+                result=f"Registered as {BRAND_NAME}",
+            ),
+        )
+    return Seeded(
+        owner, organization.id, invoice.id, payment.id, notice.id, new_owner, staff, event_id
+    )
 
 
 def _ready_to_activate(portal: Portal, owner: User) -> None:
@@ -459,6 +475,13 @@ class PageRun:
 RUNS = (
     PageRun("dashboard", "dashboard", _as_owner("Home.py"), CHROME),
     PageRun("access.my_profile", "my-profile", _as_owner("pages/my_profile.py"), CHROME),
+    PageRun("analytics.logs", "logs", _as_owner("pages/logs.py"), (*CHROME, BRAND_NAME)),
+    PageRun(
+        "analytics.logs",
+        "logs-event",
+        _as_owner("pages/logs.py", event="event_id"),
+        (*CHROME, BRAND_NAME),
+    ),
     PageRun(
         "billing.overview",
         "overview",

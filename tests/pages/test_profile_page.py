@@ -18,7 +18,7 @@ from portal_core.services import sessions
 from portal_core.services.passwords import verify_password
 from portal_core.settings import ROOT
 from tests.factories import PASSWORD, log_in, make_user
-from tests.pages.conftest import Portal
+from tests.pages.conftest import Portal, make_member
 
 NEW_PASSWORD = "Quartz-Meadow-Violin-42"
 THRESHOLD_FIELD = "Alert me when available funds fall below (USD)"
@@ -298,6 +298,33 @@ def test_notifications_are_saved(portal: Portal, member: User, profile: AppTest)
     assert after.notify_product_news is True
     assert after.notify_invoices is False
     assert after.low_balance_threshold_cents == 125_050
+
+
+def test_reputation_alerts_are_turned_off_and_on(
+    portal: Portal, member: User, profile: AppTest
+) -> None:
+    assert reload(portal, member).notify_reputation is True
+    toggle(profile, "Reputation alerts").set_value(False)
+    app = submit(profile, "profile.notifications")
+    assert successes(app) == ["Your notification preferences are saved."]
+    assert reload(portal, member).notify_reputation is False
+    again = portal.open("pages/my_profile.py", as_user=member)
+    assert toggle(again, "Reputation alerts").value is False
+    toggle(again, "Reputation alerts").set_value(True)
+    submit(again, "profile.notifications")
+    assert reload(portal, member).notify_reputation is True
+
+
+def test_a_billing_member_is_not_offered_reputation_alerts_and_keeps_the_setting(
+    portal: Portal,
+) -> None:
+    billing = make_member(portal, Role.BILLING)
+    app = portal.open("pages/my_profile.py", as_user=billing)
+    assert "Reputation alerts" not in [widget.label for widget in app.toggle]
+    toggle(app, "Product news").set_value(True)
+    submit(app, "profile.notifications")
+    after = reload(portal, billing)
+    assert after.notify_product_news is True and after.notify_reputation is True
 
 
 @pytest.mark.parametrize(

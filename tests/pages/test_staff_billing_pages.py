@@ -606,3 +606,30 @@ def _last_month() -> str:
     today = utcnow().astimezone(ZoneInfo("America/Toronto"))
     year, month = (today.year - 1, 12) if today.month == 1 else (today.year, today.month - 1)
     return f"{year:04d}-{month:02d}"
+
+
+def test_staff_set_the_log_retention_and_a_number_out_of_range_is_refused(portal: Portal) -> None:
+    staff = make_staff_user(portal)
+    with db.write_session(portal.engine) as session:
+        # A database seeded before the setting existed: it reads as its shipped default.
+        session.delete(session.get(PlatformSetting, "log_retention_days"))
+    app = portal.open(PRICING_PAGE, as_user=staff)
+    settings = app.dataframe[2].value
+    assert list(settings.loc[settings["Setting"] == "Log retention (days)", "Value"]) == [
+        "(the shipped default)"
+    ]
+    app.selectbox(key="staff.pricing.setting").set_value("log_retention_days").run()
+    assert app.text_input(key="staff.pricing.setting.log_retention_days.value").value == "400"
+
+    save_edit(app, "setting", "log_retention_days", "value", "20")
+
+    assert not app.exception, app.exception
+    assert "Keep product events 30 to 3,650 days: enter a whole number of days." in texts(app)
+    with db.read_session(portal.engine) as session:
+        assert session.get(PlatformSetting, "log_retention_days") is None
+
+    save_edit(app, "setting", "log_retention_days", "value", "90")
+
+    assert not app.exception, app.exception
+    assert "Log retention (days) saved." in texts(app)
+    assert stored(portal, PlatformSetting, "log_retention_days").value == "90"

@@ -27,10 +27,11 @@ from portal_core.models.billing import (
     Subscription,
     UsageDaily,
 )
+from portal_core.models.products import EventAction, EventProduct, EventStatus, WhoisProfile
 from portal_core.money import MICROS_PER_DOLLAR
 from portal_core.permissions import Actor
 from portal_core.queries import dashboard
-from portal_core.services import ledger, meter
+from portal_core.services import ledger, meter, product_events
 from tests.factories import actor_of, make_organization, make_staff, make_user
 
 # Mid-November in Toronto (12:00 EST); the window tests count back from here.
@@ -507,3 +508,75 @@ def test_staff_have_no_organizations_dashboard_figures(engine: Engine, query) ->
         staff = actor_of(make_staff(session))
     with pytest.raises(PermissionDenied):
         read(engine, query, staff)
+
+
+# --- The products' tiles -----------------------------------------------------------------------
+
+
+def _lookup(engine: Engine, organization_id: uuid.UUID, at: datetime, status: str = "ok") -> None:
+    with db.write_connection(engine) as connection:
+        product_events.record(
+            connection,
+            product_events.Event(
+                organization_id=organization_id,
+                product=EventProduct.SMART_CNAM,
+                action=EventAction.LOOKUP,
+                lookup_type=LookupType.REGIONAL.value,
+                status=EventStatus(status),
+            ),
+            now=at,
+        )
+
+
+def test_product_tiles_count_lookups_that_went_through_in_the_billing_days(
+    engine: Engine,
+) -> None:
+    organization_id = new_organization(engine)
+    other = new_organization(engine)
+    # NOW is 12:00 on Nov 15 in Toronto; 04:30 UTC on Nov 15 is still Nov 14 there.
+    _lookup(engine, organization_id, NOW)
+    _lookup(engine, organization_id, NOW - timedelta(hours=1))
+    _lookup(engine, organization_id, NOW, status="refused")
+    _lookup(engine, organization_id, datetime(2026, 11, 15, 4, 30, tzinfo=UTC))
+    _lookup(
+        engine, organization_id, datetime(2026, 11, 1, 5, 0, tzinfo=UTC)
+    )  # 01:00 on Nov 1 there
+    _lookup(engine, organization_id, datetime(2026, 11, 1, 3, 59, tzinfo=UTC))  # October
+    _lookup(engine, other, NOW)
+    with db.write_session(engine) as session:
+        for number, owner in (("+14165550101", organization_id), ("+14165550102", other)):
+            session.add(
+                WhoisProfile(
+                    organization_id=owner, number=number, caller_name="Acme", line_type="fixed"
+                )
+            )
+        session.execute(
+            update(Organization)
+            .where(col(Organization.id) == organization_id)
+            .values(carrier_score_millis=4_250)
+        )
+        actor = actor_of(
+            make_user(session, organization=session.get(Organization, organization_id))
+        )
+
+    with db.read_session(engine) as session:
+        tiles = dashboard.product_tiles(session, actor, now=NOW)
+
+    assert tiles == dashboard.ProductTiles(
+        lookups_today=2, lookups_this_month=4, registered_numbers=1, carrier_score_millis=4_250
+    )
+
+
+def test_product_tiles_of_a_new_organization_are_empty_and_unscored(engine: Engine) -> None:
+    with db.write_session(engine) as session:
+        actor = actor_of(make_user(session, role=Role.VIEWER))
+    with db.read_session(engine) as session:
+        tiles = dashboard.product_tiles(session, actor, now=NOW)
+    assert tiles == dashboard.ProductTiles(0, 0, 0, None)
+
+
+def test_staff_have_no_product_tiles(engine: Engine) -> None:
+    with db.write_session(engine) as session:
+        staff = actor_of(make_staff(session))
+    with db.read_session(engine) as session, pytest.raises(PermissionDenied):
+        dashboard.product_tiles(session, staff, now=NOW)

@@ -37,7 +37,17 @@ from sqlalchemy import Connection, Engine, Select, event, text
 from portal_core import db
 from portal_core.models.accounts import Role
 from portal_core.permissions import Actor
-from portal_core.queries import billing, invoices, notices, payments, staff, staff_billing
+from portal_core.queries import (
+    billing,
+    disputes,
+    invoices,
+    logs,
+    notices,
+    payments,
+    staff,
+    staff_billing,
+    whois,
+)
 from portal_core.queries.listing import (
     ChoiceFilter,
     DateRange,
@@ -54,6 +64,7 @@ from tests.conftest import reset_database
 ORGANIZATION = uuid.UUID("6f1b2c3d-0000-4000-8000-000000000001")
 OWNER = Actor(uuid.uuid4(), "owner@example.com", Role.OWNER, ORGANIZATION)
 STAFF = Actor(uuid.uuid4(), "staff@sipstack.test", Role.STAFF, None)
+MEMBER = uuid.UUID("6f1b2c3d-0000-4000-8000-000000000002")
 # Reference data of a handful of rows, read whole by design.
 REFERENCE_TABLES = {"plans"}
 
@@ -94,6 +105,69 @@ LISTS = [
         lambda: payments.payments(OWNER),
         "organization_id",
         grows=True,
+    ),
+    Case(
+        "logs",
+        "logs.events",
+        lambda: logs.events(OWNER, users=[logs.EventUser(MEMBER, "Ann Lee")]),
+        "organization_id",
+        grows=True,
+        sorts_in_memory={
+            sort: "score, cost and latency have no index of their own (each would be one more "
+            "index written by every lookup, on the hot path): the organization's events, or "
+            "the date range of them, are sorted in memory, keeping only the page's rows"
+            for sort in ("score", "cost", "latency")
+        },
+        counts_read_rows={
+            "product": "the product has no index of its own (one more index written by every "
+            "lookup): its count reads the organization's events",
+        },
+    ),
+    Case(
+        "whois profiles",
+        "whois.profiles_listing",
+        lambda: whois.profiles_listing(OWNER),
+        "organization_id",
+        sorts_in_memory={
+            "band": "a band is a range of scores: the score index finds the band's numbers, "
+            "which are sorted by date in memory (a band holds part of one organization's)",
+        },
+        counts_read_rows={
+            key: "line type, private, verified and status are a few values each: an index "
+            "apiece would be written by every save for little; the count reads the "
+            "organization's own profiles, which its index finds"
+            for key in ("line_type", "private", "verified", "status")
+        },
+    ),
+    Case(
+        "ownership disputes",
+        "disputes.disputes_listing",
+        lambda: disputes.disputes_listing(OWNER),
+        "organization_id",
+    ),
+    Case(
+        "staff disputes",
+        "disputes.staff_disputes_listing",
+        lambda: disputes.staff_disputes_listing(STAFF),
+        None,
+        sorts_in_memory={
+            "search": "a text search reads every dispute with its two organizations' names; the "
+            "matches are sorted in memory",
+        },
+        counts_read_rows={
+            "*": "a dispute counts with its two organizations' rows (their names are columns): "
+            "the count reads the disputes, as a platform-wide count must",
+        },
+    ),
+    Case(
+        "staff reports",
+        "disputes.staff_reports_listing",
+        lambda: disputes.staff_reports_listing(STAFF),
+        None,
+        counts_read_rows={
+            "*": "a report counts with its organization's row (its name is a column): the "
+            "count reads the reports, as a platform-wide count must",
+        },
     ),
     Case("invoices", "invoices.invoices", lambda: invoices.invoices(OWNER), "organization_id"),
     Case(
@@ -309,6 +383,11 @@ LARGE_PORTAL_ROWS = {
     "notices": 500_000,
     "notice_reads": 1_000_000,
     "audit_events": 3_000_000,
+    "whois_profiles": 1_000_000,
+    "community_reports": 200_000,
+    "product_events": 50_000_000,
+    "ownership_disputes": 5_000,
+    "dispute_parties": 10_000,
 }
 LARGE_PORTAL_DISTINCT = {
     "organization_id": 10_000,
@@ -323,6 +402,9 @@ LARGE_PORTAL_DISTINCT = {
     "gateway": 2,
     "period": 24,
     "activated_at": 9_000,
+    "lookup_type": 5,
+    "line_type": 5,
+    "number": 900_000,
 }
 
 

@@ -46,6 +46,16 @@ def test_the_settings_read_as_seeded_from_data(engine):
     )
 
 
+def test_logs_keep_product_events_400_days_unless_staff_say_otherwise(engine):
+    assert _read(engine, platform.log_retention_days) == 400
+    with db.write_session(engine) as session:
+        session.exec(
+            delete(PlatformSetting).where(col(PlatformSetting.key) == platform.LOG_RETENTION_DAYS)
+        )
+
+    assert _read(engine, platform.log_retention_days) == 400
+
+
 def test_a_missing_row_reads_as_its_shipped_default(engine, staff):
     _update(engine, staff, platform.CARD_FEE, "3100")
     with db.write_session(engine) as session:
@@ -83,6 +93,8 @@ def test_staff_change_a_setting_and_the_change_is_audited(engine, staff):
             ZoneInfo("America/Vancouver"),
         ),
         (platform.CARD_FEE, "0", platform.card_fee_millipercent, 0),
+        (platform.LOG_RETENTION_DAYS, "30", platform.log_retention_days, 30),
+        (platform.LOG_RETENTION_DAYS, " 03650 ", platform.log_retention_days, 3_650),
         (platform.CARD_FEE, "010000", platform.card_fee_millipercent, 10_000),
         (
             platform.SELLER_QST_NUMBER,
@@ -91,7 +103,14 @@ def test_staff_change_a_setting_and_the_change_is_audited(engine, staff):
             "1006170506 TQ0002",
         ),
     ],
-    ids=["time-zone", "no-fee", "ten-percent-fee", "qst-number"],
+    ids=[
+        "time-zone",
+        "no-fee",
+        "shortest-retention",
+        "longest-retention",
+        "ten-percent-fee",
+        "qst-number",
+    ],
 )
 def test_a_changed_setting_reads_back_typed(engine, staff, key, value, reader, expected):
     _update(engine, staff, key, value)
@@ -118,6 +137,12 @@ def test_a_partner_may_not_change_a_setting(engine, role):
         (platform.CARD_FEE, "-5", "a whole number (2950 is 2.95 %)"),
         (platform.CARD_FEE, "2.95", "a whole number (2950 is 2.95 %)"),
         (platform.CARD_FEE, "", "a whole number"),
+        (platform.LOG_RETENTION_DAYS, "29", "30 to 3,650 days: enter a whole number of days."),
+        (platform.LOG_RETENTION_DAYS, "3651", "30 to 3,650 days"),
+        (platform.LOG_RETENTION_DAYS, "400.5", "a whole number of days"),
+        (platform.LOG_RETENTION_DAYS, "-400", "a whole number of days"),
+        (platform.LOG_RETENTION_DAYS, "", "a whole number of days"),
+        (platform.LOG_RETENTION_DAYS, "٤٠٠", "a whole number of days"),
         (platform.BILLING_TIME_ZONE, "Mars/Olympus_Mons", "is not a time zone"),
         (platform.BILLING_TIME_ZONE, "../../etc/passwd", "is not a time zone"),
         (platform.BILLING_TIME_ZONE, "", "is not a time zone"),

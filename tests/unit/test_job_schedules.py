@@ -136,7 +136,9 @@ def test_schedules_read_in_words(schedule: Monthly | Daily | Every, words: str) 
     assert schedule.describe() == words
 
 
-def test_the_registry_has_the_invoice_run_the_sweep_reconciliation_and_the_mail_queue() -> None:
+def test_the_registry_has_the_invoice_run_the_sweep_reconciliation_the_mail_queue_and_pruning() -> (
+    None
+):
     by_name = {job.name: job for job in JOBS}
 
     assert len(by_name) == len(JOBS)
@@ -144,5 +146,6 @@ def test_the_registry_has_the_invoice_run_the_sweep_reconciliation_and_the_mail_
     assert by_name["billing.recharge"].schedule == Every(minutes=5)
     assert by_name["billing.reconcile"].schedule == Every(minutes=5)
     assert by_name["mail.send"].schedule == Every(minutes=1)
+    assert by_name["logs.prune"].schedule == Daily(hour=3)
     width = ScheduledJob.model_fields["name"].metadata[0].max_length
     assert all(len(name) <= width for name in by_name)
