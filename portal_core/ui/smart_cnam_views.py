@@ -139,7 +139,7 @@ def result_view(viewer: SessionView, result: LookupResult) -> None:
     with left:
         score_views.score_metric("Score", result.score.millis)
         if result.caller_name and result.lookup_type != LookupType.SOURCE_RISK:
-            st.metric("Caller name", result.caller_name)
+            st.metric("Caller name", markdown_escape(result.caller_name))
         st.caption("Text answer for call flows")
         st.markdown(markdown_code(result.text))
     with right:

@@ -293,7 +293,7 @@ def detail(
     """A profile below the list: what it says, how complete it is, its score and history."""
     profile = opened.profile
     list_detail.detail_heading(
-        f"{profile.number} · {profile.caller_name}",
+        f"{profile.number} · {markdown_escape(profile.caller_name)}",
         close_key="partner.whois_profiles.close",
         param=PARAM,
         table_key=TABLE_KEY,
