@@ -40,7 +40,9 @@ def test_a_report_that_left_its_window_stops_counting(engine) -> None:
     assert fetch(engine, Organization, owner.organization_id).carrier_score_millis == 2500
     with db.read_session(engine) as session:
         days = session.exec(
-            select(NumberScore.day, NumberScore.score_millis).order_by(col(NumberScore.day))
+            select(col(NumberScore.day), col(NumberScore.score_millis)).order_by(
+                col(NumberScore.day)
+            )
         ).all()
     assert [(day.isoformat(), millis) for day, millis in days] == [
         ("2026-11-16", reported),
