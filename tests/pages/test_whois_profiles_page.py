@@ -14,7 +14,7 @@ from streamlit.testing.v1 import AppTest
 
 from portal_core import db
 from portal_core.models.accounts import Role, User
-from portal_core.models.products import WhoisProfile
+from portal_core.models.products import OwnershipDispute, WhoisProfile
 from portal_core.services import whois
 from portal_core.services.whois import ProfileForm
 from tests.factories import actor_of, make_staff, make_user, organization_of
@@ -256,3 +256,21 @@ def test_a_claim_on_a_held_number_waits_and_shows_its_history(portal: Portal) ->
     frames = [f.value for f in holder_view.dataframe if "side" in f.value.columns]
     assert frames[0]["side"].tolist() == ["You hold it"]
     assert "Claimant Co" not in plain(holder_view)
+
+
+def test_another_organizations_dispute_is_not_found(portal: Portal) -> None:
+    register(portal, make_member(portal), "+14169671111", caller_name="Holder Co")
+    register(portal, make_member(portal), "+14169671111", caller_name="Claimant Co")
+    with db.read_session(portal.engine) as session:
+        [theirs] = session.exec(select(OwnershipDispute)).all()
+    # The stranger is in a dispute of its own, so its list of disputes is drawn.
+    register(portal, make_member(portal), "+12125550123", caller_name="Someone")
+    stranger = make_member(portal)
+    register(portal, stranger, "+12125550123", caller_name="Mine")
+    app = portal.open(PAGE, as_user=stranger, query_params={"dispute": theirs.id})
+    assert not app.exception, app.exception
+    assert "Ownership disputes" in [str(h.value) for h in app.subheader]
+    assert any("That dispute was not found" in str(w.value) for w in app.warning)
+    shown = plain(app)
+    assert "Holder Co" not in shown and "Claimant Co" not in shown
+    assert "+14169671111" not in shown
