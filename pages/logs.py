@@ -26,7 +26,7 @@ if raw_event:
     if opened is not None:
         logs_views.event(opened, time_zone=time_zone)
 elif not has_events:
-    logs_views.empty_state()
+    logs_views.empty_state(viewer)
 else:
     listing = logs.events(viewer.actor, users=users)
     logs_views.volume_chart(viewer, listing, time_zone=time_zone)

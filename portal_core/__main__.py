@@ -2,7 +2,7 @@
 
 Commands: ``migrate``, ``seed``, ``create-staff EMAIL``, ``outbox``, ``check-balances``,
 ``invoices run [--period YYYY-MM]``, ``billing recharge``, ``billing reconcile``, ``mail send``,
-``logs prune``, ``scheduler``.
+``logs prune``, ``scores snapshot``, ``scheduler``.
 Bad input prints one clear line and exits with status 2; nothing is half-done. ``invoices run``
 exits with status 1 when an organization could not be invoiced (the others are; run it again).
 ``mail send`` exits with status 1 when a mail could not be sent this time (it stays queued and
@@ -175,6 +175,19 @@ def cmd_logs_prune(_args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_scores_snapshot(_args: argparse.Namespace) -> int:
+    """Score every registered number afresh and keep the day's point of its history (a daily
+    job; harmless by hand: the same day's points are written again)."""
+    from portal_core.services.score_snapshot import snapshot
+
+    taken = snapshot(_engine())
+    print(
+        f"Scores: {taken.numbers:,} registered number(s) of {taken.organizations:,} "
+        f"organization(s) scored; {taken.fell:,} fell into the spam bands."
+    )
+    return 0
+
+
 def cmd_scheduler(_args: argparse.Namespace) -> int:
     """The scheduler alone, in the foreground, until Ctrl-C or SIGTERM: for deployments whose
     portal copies run with ``SCHEDULER=off``. It lets a running job finish before it exits."""
@@ -254,6 +267,13 @@ def build_parser() -> argparse.ArgumentParser:
     logs.add_parser(
         "prune", help="delete the product events older than the log retention (a nightly job)"
     ).set_defaults(run=cmd_logs_prune)
+    scores = commands.add_parser("scores", help="the registered numbers' scores").add_subparsers(
+        dest="scores_command", required=True
+    )
+    scores.add_parser(
+        "snapshot",
+        help="score every registered number afresh and keep today's point of its history",
+    ).set_defaults(run=cmd_scores_snapshot)
     commands.add_parser(
         "scheduler",
         help="run the recurring jobs (invoices, auto-recharge, …) in the foreground, alone",

@@ -38,7 +38,7 @@ from portal_core.queries.listing import (
     updated_sort,
 )
 from portal_core.rules import carrier_score, profiles, scoring
-from portal_core.rules.numbers import PROFILE_LINE_TYPES, LineType
+from portal_core.rules.numbers import PROFILE_LINE_TYPES, LineType, shown
 
 LINE_TYPES = {line_type.value: line_type.label for line_type in LineType}
 PURPOSES = {purpose.value: purpose.label for purpose in CallPurpose}
@@ -71,7 +71,7 @@ def profiles_listing(actor: Actor) -> Listing:
         .where(col(WhoisProfile.organization_id) == organization_id),
         key=col(WhoisProfile.id),
         columns=(
-            Column("number", "Number", col(WhoisProfile.number)),
+            Column("number", "Number", col(WhoisProfile.number), formatter=shown),
             Column("caller_name", "Caller name", col(WhoisProfile.caller_name)),
             Column("business_name", "Business", col(WhoisProfile.business_name)),
             Column("line_type", "Line type", col(WhoisProfile.line_type), labels=LINE_TYPES),

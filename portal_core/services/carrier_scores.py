@@ -33,10 +33,15 @@ _reports = _table(CommunityReport)
 
 
 def refresh(
-    connection: Connection, organization_id: uuid.UUID, *, now: datetime | None = None
+    connection: Connection,
+    organization_id: uuid.UUID,
+    *,
+    now: datetime | None = None,
+    rescore: bool = True,
 ) -> int | None:
     """Recompute and store the organization's carrier score; rescore its numbers if it
-    moved. Returns the score (None: no registered number yet)."""
+    moved (unless ``rescore`` is off: the daily snapshot scores every number next). Returns
+    the score (None: no registered number yet)."""
     now = now or utcnow()
     computed = carrier_score.carrier_score(
         score_inputs.carrier_inputs(connection, organization_id, now=now)
@@ -51,5 +56,6 @@ def refresh(
             .where(_organizations.c.id == organization_id)
             .values(carrier_score_millis=after)
         )
-        scores.refresh_organization(connection, organization_id, now=now)
+        if rescore:
+            scores.refresh_organization(connection, organization_id, now=now)
     return after

@@ -24,7 +24,13 @@ from apscheduler.triggers.base import BaseTrigger
 from sqlalchemy import Engine
 
 from portal_core.money import format_cents
-from portal_core.services import auto_recharge, invoices, log_retention, mail_queue
+from portal_core.services import (
+    auto_recharge,
+    invoices,
+    log_retention,
+    mail_queue,
+    score_snapshot,
+)
 from portal_core.services.payments import reconciliation
 
 # The instant every ``Every`` schedule counts from (a midnight UTC), so that its due times
@@ -206,6 +212,17 @@ def prune_logs(engine: Engine, now: datetime) -> JobReport:
     )
 
 
+def snapshot_scores(engine: Engine, now: datetime) -> JobReport:
+    """Every registered number's score afresh (reports leave their window), kept as the day's
+    point of its history."""
+    taken = score_snapshot.snapshot(engine, now=now)
+    return JobReport(
+        f"{taken.numbers:,} number{'' if taken.numbers == 1 else 's'} of "
+        f"{taken.organizations:,} organization{'' if taken.organizations == 1 else 's'} scored; "
+        f"{taken.fell:,} fell into the spam bands."
+    )
+
+
 # --- The registry ----------------------------------------------------------------------------
 
 JOBS: tuple[Job, ...] = (
@@ -214,6 +231,6 @@ JOBS: tuple[Job, ...] = (
     Job("billing.reconcile", "Pending payments reconciled", Every(minutes=5), reconcile_payments),
     Job("mail.send", "Queued e-mail sent", Every(minutes=1), send_mail),
     Job("logs.prune", "Old product events pruned", Daily(hour=3), prune_logs),
-    # New jobs go here, one entry each: the products' daily roll-ups, for one
-    # (``Daily(hour=…, minute=…)``).
+    Job("scores.snapshot", "Numbers' scores snapshot", Daily(hour=2, minute=30), snapshot_scores),
+    # New jobs go here, one entry each (``Daily(hour=…, minute=…)``, ``Every(minutes=…)``…).
 )

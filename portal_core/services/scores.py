@@ -115,7 +115,7 @@ def keep_history(
     connection: Connection, *, organization_id: uuid.UUID, number: str, day: date, score_millis: int
 ) -> None:
     connection.execute(
-        _history_upsert(connection.dialect.name),
+        history_upsert(connection.dialect.name),
         {
             "organization_id": organization_id,
             "number": number,
@@ -126,7 +126,7 @@ def keep_history(
 
 
 @cache
-def _history_upsert(dialect: str) -> Insert:
+def history_upsert(dialect: str) -> Insert:
     insert: Any = postgresql.insert if dialect == "postgresql" else sqlite.insert
     upsert = insert(_history)
     return cast(

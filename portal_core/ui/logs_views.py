@@ -15,6 +15,7 @@ from datetime import datetime, tzinfo
 import streamlit as st
 
 from portal_core.money import format_unit_price
+from portal_core.permissions import Capability
 from portal_core.queries import logs
 from portal_core.queries.listing import Listing
 from portal_core.queries.logs import ACTIONS, PRODUCTS, STATUSES, EventView
@@ -31,7 +32,7 @@ DATE_FILTER = "created"
 SMART_CNAM_PAGE = "partner.smart_cnam"
 
 
-def empty_state() -> None:
+def empty_state(viewer: SessionView) -> None:
     """What will appear here, and where lookups are made."""
     st.info(
         "No events yet. Every Smart CNAM lookup (priced or refused), every change to your "
@@ -39,11 +40,11 @@ def empty_state() -> None:
         "numbers, the result, its score, cost and latency.",
         icon=":material/receipt_long:",
     )
-    smart_cnam = BY_ID.get(SMART_CNAM_PAGE)
-    if smart_cnam is not None:
+    smart_cnam = BY_ID[SMART_CNAM_PAGE]
+    if viewer.actor.can(Capability.LOOKUP):
         st.page_link(smart_cnam.script, label="Make a lookup in Smart CNAM", icon=smart_cnam.icon)
     else:
-        st.caption("Smart CNAM, where lookups are made, opens in the portal soon.")
+        st.caption("Owners, admins and developers make lookups, in Smart CNAM.")
 
 
 def volume_chart(viewer: SessionView, listing: Listing, *, time_zone: tzinfo) -> None:

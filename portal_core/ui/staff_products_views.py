@@ -29,10 +29,11 @@ REPORT_OUTCOME = "staff.reports.outcome"
 
 
 def disputes_page(viewer: SessionView, *, time_zone: tzinfo) -> None:
-    st.title("Ownership disputes")
+    st.title("Disputes")
     st.caption(
-        "Two organizations registered the same number. Either proves it with a code sent to "
-        "the number, or you decide here; both organizations read your reason."
+        "Ownership disputes: two organizations registered the same number. Either proves it "
+        "with a code sent to the number, or you decide here; both organizations read your "
+        "reason."
     )
     list_detail.listing_table(
         disputes.staff_disputes_listing(viewer.actor),
@@ -112,10 +113,11 @@ def _decide(viewer: SessionView, dispute_id: uuid.UUID, winner: str, reason: str
 
 
 def reports_page(viewer: SessionView, *, time_zone: tzinfo) -> None:
-    st.title("Community reports")
+    st.title("Reports")
     st.caption(
-        "Partners' reports of numbers as spam or safe. A report counts in the number's score "
-        "for 90 days; remove one that is abusive or mistaken, with a reason."
+        "Community reports: partners' word that a number is spam or safe. A report counts in "
+        "the number's score for 90 days; remove one that is abusive or mistaken, with a "
+        "reason."
     )
     list_detail.listing_table(
         disputes.staff_reports_listing(viewer.actor),

@@ -153,8 +153,18 @@ def test_a_new_organization_is_told_what_will_appear_without_a_chart_or_table(
     assert "Smart CNAM lookup" in str(info.value)
     assert not app.dataframe
     assert not app.get("plotly_chart")
-    # Smart CNAM's page is not in this portal yet: a sentence stands in for its link.
-    assert "Smart CNAM, where lookups are made, opens in the portal soon." in texts(app)
+    # Where lookups are made: a developer may make them.
+    links = [str(link.proto.label) for link in app.main.get("page_link")]
+    assert "Make a lookup in Smart CNAM" in links
+
+
+def test_a_viewer_is_told_who_makes_lookups_instead_of_a_link(portal: Portal) -> None:
+    app = portal.open(PAGE, as_user=member(portal, Role.VIEWER))
+    assert not app.exception, app.exception
+    assert "Owners, admins and developers make lookups, in Smart CNAM." in texts(app)
+    assert "Make a lookup in Smart CNAM" not in [
+        str(link.proto.label) for link in app.main.get("page_link")
+    ]
 
 
 def test_another_organizations_events_are_not_shown(portal: Portal) -> None:

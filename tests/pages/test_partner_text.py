@@ -38,10 +38,11 @@ from portal_core.models.accounts import BrandDomain, Organization, User
 from portal_core.models.billing import SINCE_ALWAYS, BillingAccount, BillingCycle, Invoice
 from portal_core.models.notices import Notice, NoticeKind
 from portal_core.models.payments import PaymentMethod
-from portal_core.models.products import EventAction, EventProduct
+from portal_core.models.products import EventAction, EventProduct, OwnershipDispute, ReportKind
 from portal_core.payments.gateway import card_label
-from portal_core.services import accounts, in_force, invoices, product_events
+from portal_core.services import accounts, in_force, invoices, product_events, reports, whois
 from portal_core.services.payments import top_ups
+from portal_core.services.whois import ProfileForm
 from portal_core.ui.registry import PAGES
 from portal_core.ui.text import WORD_JOINER
 from tests.factories import (
@@ -251,6 +252,9 @@ class Seeded:
     new_owner: User
     staff: User
     event_id: uuid.UUID
+    profile_id: uuid.UUID
+    dispute_id: uuid.UUID
+    report_id: uuid.UUID
 
 
 def _hostile_card(session: Any, organization: Organization, test_card: str) -> PaymentMethod:
@@ -325,9 +329,64 @@ def seeded(portal: Portal) -> Seeded:
                 result=f"Registered as {BRAND_NAME}",
             ),
         )
+    profile_id, dispute_id, report_id = _products(portal, owner)
     return Seeded(
-        owner, organization.id, invoice.id, payment.id, notice.id, new_owner, staff, event_id
+        owner,
+        organization.id,
+        invoice.id,
+        payment.id,
+        notice.id,
+        new_owner,
+        staff,
+        event_id,
+        profile_id,
+        dispute_id,
+        report_id,
     )
+
+
+CALLER_NAME = "*b* :red[x] $x$"  # 15 characters, as CNAM allows
+REPORT_COMMENT = "Calls *at night* [x](http://x) :red[x]"
+
+
+def _products(portal: Portal, owner: User) -> tuple[uuid.UUID, uuid.UUID, uuid.UUID]:
+    """A profile of the hostile organization's, its claim on another's number (a dispute),
+    and its community report with a hostile comment."""
+    with db.write_session(portal.engine) as session:
+        other = make_user(session, organization=make_organization(session))
+    actor = actor_of(owner)
+    with db.write_session(portal.engine) as session:
+        whois.register(
+            session,
+            actor_of(other),
+            ProfileForm(number="+12125550123", caller_name="Other", line_type="fixed"),
+        )
+    with db.write_session(portal.engine) as session:
+        profile = whois.register(
+            session,
+            actor,
+            ProfileForm(
+                number="+14169671111",
+                caller_name=CALLER_NAME,
+                business_name=LEGAL_NAME,
+                line_type="fixed",
+                address_line=ADDRESS,
+                city=CITY,
+                description=USER_NAME,
+            ),
+        )
+        claim = whois.register(
+            session,
+            actor,
+            ProfileForm(number="+12125550123", caller_name=CALLER_NAME, line_type="fixed"),
+        )
+        report = reports.report(
+            session, actor, number="+15145550123", kind=ReportKind.SPAM, comment=REPORT_COMMENT
+        )
+        dispute = session.exec(
+            select(OwnershipDispute).where(col(OwnershipDispute.claimant_profile_id) == claim.id)
+        ).one()
+        return profile.id, dispute.id, report.id
 
 
 def _ready_to_activate(portal: Portal, owner: User) -> None:
@@ -443,6 +502,16 @@ def _credit_posted(portal: Portal, seeded: Seeded) -> AppTest:
     return app
 
 
+def _looked_up(portal: Portal, seeded: Seeded) -> AppTest:
+    """Smart CNAM, the organization's own hostile profile looked up: its caller name and
+    business name are in the answer."""
+    app = portal.open("pages/smart_cnam.py", as_user=seeded.owner)
+    app.text_input(key="partner.smart_cnam.source").input("+14169671111")
+    [look_up] = [b for b in app.button if b.form_id == "partner.smart_cnam.form"]
+    look_up.click()
+    return app.run()
+
+
 def _activation(portal: Portal, seeded: Seeded) -> AppTest:
     return portal.open("pages/activate.py", as_user=seeded.new_owner)
 
@@ -481,6 +550,16 @@ RUNS = (
         "logs-event",
         _as_owner("pages/logs.py", event="event_id"),
         (*CHROME, BRAND_NAME),
+    ),
+    PageRun("partner.smart_cnam", "smart-cnam", _as_owner("pages/smart_cnam.py"), CHROME),
+    PageRun(
+        "partner.smart_cnam", "smart-cnam-result", _looked_up, (*CHROME, CALLER_NAME, LEGAL_NAME)
+    ),
+    PageRun(
+        "partner.whois_profiles",
+        "whois-profile",
+        _as_owner("pages/whois_profiles.py", profile="profile_id"),
+        (*CHROME, CALLER_NAME, LEGAL_NAME, ADDRESS, CITY, USER_NAME),
     ),
     PageRun(
         "billing.overview",
@@ -569,6 +648,18 @@ RUNS = (
         "staff.invoicing", "staff-balance-check", _balance_check, (STAFF_NAME, ORGANIZATION_NAME)
     ),
     PageRun("staff.pricing", "staff-pricing", _as_staff("pages/staff_pricing.py"), (STAFF_NAME,)),
+    PageRun(
+        "staff.disputes",
+        "staff-dispute",
+        _as_staff("pages/staff_disputes.py", dispute="dispute_id"),
+        (STAFF_NAME, ORGANIZATION_NAME),
+    ),
+    PageRun(
+        "staff.reports",
+        "staff-report",
+        _as_staff("pages/staff_reports.py", report="report_id"),
+        (STAFF_NAME, ORGANIZATION_NAME, REPORT_COMMENT),
+    ),
     PageRun(
         "account.activate", "activation", _activation, (NEW_OWNER_NAME, NEW_LEGAL_NAME, CARD_LABEL)
     ),

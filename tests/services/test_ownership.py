@@ -319,3 +319,22 @@ def test_a_second_claim_goes_on_against_the_new_holder(engine, outbox_dir) -> No
     assert open_one.claimant_profile_id == second.id
     assert open_one.holder_profile_id == claim.id
     assert "holder_changed" in _history(engine, open_one.id)
+
+
+def test_a_dispute_is_not_found_by_a_third_organization(engine) -> None:
+    from portal_core.queries import disputes
+
+    holder, held, claimant, claim = _disputed(engine)
+    dispute = _dispute(engine)
+    stranger = member(engine)
+    with db.read_session(engine) as session:
+        assert disputes.dispute(session, holder.actor, dispute.id).side == "holder"
+        assert disputes.dispute(session, claimant.actor, dispute.id).side == "claimant"
+        for asking in (
+            lambda: disputes.dispute(session, stranger.actor, dispute.id),
+            lambda: disputes.dispute(session, holder.actor, uuid.uuid4()),
+            lambda: disputes.code_waiting(session, stranger.actor, held.id, now=NOW),
+        ):
+            with pytest.raises(NotFound):
+                asking()
+        assert not disputes.has_disputes(session, stranger.actor)
