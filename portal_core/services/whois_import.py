@@ -51,7 +51,7 @@ from portal_core.permissions import Actor, Capability, require, require_organiza
 from portal_core.queries import whois as whois_queries
 from portal_core.queries.listing import neutralize_formula
 from portal_core.rules import profiles
-from portal_core.rules.numbers import PROFILE_LINE_TYPES, NotAPhoneNumber, parse_number
+from portal_core.rules.numbers import PROFILE_LINE_TYPES, NotAPhoneNumber, parse_number, shown
 from portal_core.services import audit, carrier_scores, product_events, whois
 from portal_core.services.whois import ProfileForm
 
@@ -165,14 +165,14 @@ class ImportReport:
 
     def report_csv(self) -> bytes:
         """Every row's outcome, for a spreadsheet (UTF-8 with a byte-order mark, formulas
-        neutralised, as the portal's exports are)."""
+        neutralised, numbers in international form, as the portal's exports are)."""
         buffer = io.StringIO()
         writer = csv.writer(buffer, quoting=csv.QUOTE_ALL)
         writer.writerow(["row", "number", "outcome", "message"])
         writer.writerows(
             [
                 str(row.row_number),
-                neutralize_formula(row.number),
+                neutralize_formula(shown(row.number)),
                 row.outcome.value,
                 neutralize_formula(row.message),
             ]

@@ -13,6 +13,7 @@ import pandas as pd
 import streamlit as st
 
 from portal_core.errors import PortalError
+from portal_core.rules import numbers
 from portal_core.services import whois_import
 from portal_core.services.sessions import SessionView
 from portal_core.services.whois_import import ImportReport
@@ -148,13 +149,13 @@ def show_report(report: ImportReport) -> None:
     refused = report.refused_rows
     if refused:
         st.markdown("**Refused rows**")
-        shown = refused[:_REFUSED_SHOWN]
+        listed = refused[:_REFUSED_SHOWN]
         st.dataframe(
             pd.DataFrame(
                 {
-                    "row": [row.row_number for row in shown],
-                    "number": [row.number for row in shown],
-                    "reason": [row.message for row in shown],
+                    "row": [row.row_number for row in listed],
+                    "number": [numbers.shown(row.number) for row in listed],
+                    "reason": [row.message for row in listed],
                 }
             ),
             hide_index=True,
@@ -165,9 +166,9 @@ def show_report(report: ImportReport) -> None:
                 "reason": st.column_config.TextColumn("Reason", width="large"),
             },
         )
-        if len(refused) > len(shown):
+        if len(refused) > len(listed):
             st.caption(
-                f"The first {len(shown):,} of {len(refused):,} refused rows: the report has "
+                f"The first {len(listed):,} of {len(refused):,} refused rows: the report has "
                 "them all."
             )
     st.download_button(

@@ -90,7 +90,7 @@ def test_a_csv_is_imported_through_the_dialog_and_its_report_drawn(
     assert "Not imported: the columns “Score”" in shown
     [refused] = [frame.value for frame in app.dataframe if "reason" in frame.value.columns]
     assert refused.values.tolist() == [
-        [3, "+12125550123", "General › Caller name: required."],
+        [3, "+1 212-555-0123", "General › Caller name: required."],
     ]
     saved = profiles(portal)
     assert (saved["+14169671111"].caller_name, saved["+14169671111"].private) == (
@@ -110,9 +110,9 @@ def test_a_csv_is_imported_through_the_dialog_and_its_report_drawn(
     )
     assert [row[:3] for row in report] == [
         ["row", "number", "outcome"],
-        ["2", "'+14169671111", "added"],
-        ["3", "'+12125550123", "refused"],
-        ["4", "'+16135550100", "disputed"],
+        ["2", "'+1 416-967-1111", "added"],
+        ["3", "'+1 212-555-0123", "refused"],
+        ["4", "'+1 613-555-0100", "disputed"],
     ]
 
     # Done closes the dialog; the table behind it lists what was imported.
@@ -120,7 +120,7 @@ def test_a_csv_is_imported_through_the_dialog_and_its_report_drawn(
     assert not app.exception, app.exception
     assert not app.file_uploader
     [table] = [frame.value for frame in app.dataframe if "caller_name" in frame.value.columns]
-    assert sorted(table["number"].tolist()) == ["+14169671111", "+16135550100"]
+    assert sorted(table["number"].tolist()) == ["+1 416-967-1111", "+1 613-555-0100"]
 
 
 def test_another_file_starts_from_an_empty_uploader(portal: Portal) -> None:
@@ -181,7 +181,7 @@ def test_the_table_keeps_to_its_columns_while_the_export_carries_the_whole_profi
     [exported] = [name for name in downloads if name.startswith("registered-numbers-")]
     rows = list(csv.DictReader(io.StringIO(downloads[exported]().decode("utf-8-sig"))))
     assert [(row["Number"], row["City"], row["Social links"]) for row in rows] == [
-        ("'+14169671111", "Toronto", "https://a.example.com https://b.example.com")
+        ("'+1 416-967-1111", "Toronto", "https://a.example.com https://b.example.com")
     ]
 
 

@@ -236,7 +236,7 @@ def test_the_tables_export_edited_imports_back_whole(engine) -> None:
     assert {"Number", "Caller name", "Line type", "Private", "Score", "Status"} <= set(header)
     edited = [dict(zip(header, row, strict=True)) for row in rows[1:]]
     for row in edited:
-        if row["Number"] == "'+12125550123":
+        if row["Number"] == "'+1 212-555-0123":
             row["City"] = "New York"
             row["Line type"] = "Mobile"
             row["Private"] = "Yes"
@@ -493,6 +493,6 @@ def test_the_report_csv_neutralises_formulas(engine) -> None:
     )
     lines = list(csv.reader(io.StringIO(report.report_csv().decode("utf-8-sig"))))
     assert lines[0] == ["row", "number", "outcome", "message"]
-    assert lines[1] == ["2", "'+14169671111", "added", "Registered."]
+    assert lines[1] == ["2", "'+1 416-967-1111", "added", "Registered."]
     assert lines[2][:3] == ["3", "'=1+2", "refused"]
     assert report.rows[1].outcome is Outcome.REFUSED
