@@ -11,7 +11,7 @@ Two organizations, so that every page has something real to show on first start:
   type, around a dozen a working day — so Logs, the Dashboard's tiles and charts, and
   Billing's usage have content while most of the month's allowance (Starter: 10,000 lookups)
   is left. Each month that ended was invoiced on the 1st at 00:05, as the scheduler's invoice
-  run does.
+  run does, and each number's score was taken every night, as its snapshot job does.
 - **Northwind Calling** (Seattle, on Free), whose owner's login is in README.md too: it holds a
   number that Demo Telecom registered later, so an **ownership dispute** is open between them,
   and it reported a few numbers (one of Demo Telecom's, a few nobody registered).
@@ -50,7 +50,7 @@ from portal_core.rules.platform import billing_time_zone
 from portal_core.services import (
     audit,
     in_force,
-    invoices,
+    jobs,
     lookups,
     ownership,
     reports,
@@ -276,6 +276,7 @@ WEEKDAY_LOOKUPS = (10, 15)  # a working day's lookups, at random within these bo
 WEEKEND_LOOKUPS = (2, 5)
 OWN_NUMBER_SHARE = 0.06  # a partner checks how its own numbers answer, now and then
 FOUNDED_DAYS_BEFORE_LAST_MONTH = 10
+SCHEDULED_JOBS = ("invoices.run", "scores.snapshot")
 RANDOM_SEED = 2026
 
 
@@ -538,10 +539,13 @@ def _timeline(
                 destination = rng.choice(callees)
         at(moment, _look_up(rng.choice(people), source, destination, len(steps), kind))
 
-    for period_end in _month_starts(founded, now, time_zone):
-        run_at = period_end + timedelta(minutes=5)  # as the scheduler's invoice run
-        if run_at < now:
-            at(run_at, _invoice_run)
+    # The scheduler's jobs that leave a trace, at their due times: each month invoiced on the
+    # 1st, each number's score taken every night (a point of its history a day).
+    for job in jobs.JOBS:
+        if job.name in SCHEDULED_JOBS:
+            due = founded
+            while (due := jobs.next_due(job.schedule, time_zone, due)) < now:
+                at(due, _job(job))
     return steps
 
 
@@ -569,18 +573,6 @@ def _lookup_times(
             ]
         day += timedelta(days=1)
     return sorted(times)
-
-
-def _month_starts(founded: datetime, now: datetime, time_zone: ZoneInfo) -> list[datetime]:
-    """The first instant of each month after the founding's, up to ``now``'s."""
-    starts: list[datetime] = []
-    local = founded.astimezone(time_zone).date().replace(day=1)
-    while True:
-        local = (local + timedelta(days=32)).replace(day=1)
-        start = datetime.combine(local, time(0), tzinfo=time_zone)
-        if start > now:
-            return starts
-        starts.append(start.astimezone(UTC))
 
 
 def _in_session(work: Callable[[Session, datetime], object]) -> Step:
@@ -653,5 +645,10 @@ def _look_up(
     return step
 
 
-def _invoice_run(engine: Engine, moment: datetime) -> None:
-    invoices.run_invoices(engine, now=moment)
+def _job(job: jobs.Job) -> Step:
+    def step(engine: Engine, moment: datetime) -> None:
+        report = job.run(engine, moment)
+        if not report.succeeded:
+            raise Conflict(f"The demo's job {job.title!r} left work undone: {report.summary}")
+
+    return step
