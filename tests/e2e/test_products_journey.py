@@ -113,8 +113,10 @@ def test_a_partner_registers_a_number_looks_callers_up_reports_one_and_finds_it_
     settled(page)
     expect(page.get_by_role("dialog")).to_have_count(0)
     profile = shown(page)
-    expect(profile.get_by_text(f"{REGISTERED_E164} is registered.")).to_be_visible()
-    expect(profile.get_by_role("heading", name=f"{REGISTERED_E164} · Demo Billing")).to_be_visible()
+    expect(profile.get_by_text(f"{REGISTERED_SHOWN} is registered.")).to_be_visible()
+    expect(
+        profile.get_by_role("heading", name=f"{REGISTERED_SHOWN} · Demo Billing")
+    ).to_be_visible()
     complete = profile.get_by_test_id("stMetric").filter(has_text="Complete")
     expect(complete).to_contain_text("100%")
 
