@@ -12,10 +12,11 @@ from datetime import UTC, tzinfo
 from typing import TypeVar
 
 import streamlit as st
+from sqlmodel import Session
 
 from portal_core.errors import NotFound
 from portal_core.queries.listing import Listing
-from portal_core.ui import table
+from portal_core.ui import resources, table
 from portal_core.ui.table import OnSelect
 
 T = TypeVar("T")
@@ -84,6 +85,21 @@ def back_button(label: str, *, key: str, param: str, table_key: str) -> None:
         on_click=close,
         args=(param, table_key),
     )
+
+
+def opened(param: str, read: Callable[[Session, uuid.UUID], T], *, noun: str) -> T | None:
+    """What ``?param=<id>`` names, read by ``read`` in a reading session of its own; None when
+    nothing is open, or (said on screen, by ``read_opened``) when the link names nothing the
+    viewer may see."""
+    raw = st.query_params.get(param)
+    if not raw:
+        return None
+
+    def in_session(item_id: uuid.UUID) -> T:
+        with resources.reading() as session:
+            return read(session, item_id)
+
+    return read_opened(raw, in_session, noun=noun)
 
 
 def read_opened(raw: str, read: Callable[[uuid.UUID], T], *, noun: str) -> T | None:

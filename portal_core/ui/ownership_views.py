@@ -136,15 +136,11 @@ def disputes_section(viewer: SessionView, *, time_zone: tzinfo) -> None:
     list_detail.listing_table(
         disputes.disputes_listing(viewer.actor), key=TABLE_KEY, param=PARAM, time_zone=time_zone
     )
-    opened_id = st.query_params.get(PARAM)
-    if not opened_id:
-        return
-    with resources.reading() as session:
-        opened = list_detail.read_opened(
-            opened_id,
-            lambda dispute_id: disputes.dispute(session, viewer.actor, dispute_id),
-            noun="dispute",
-        )
+    opened = list_detail.opened(
+        PARAM,
+        lambda session, dispute_id: disputes.dispute(session, viewer.actor, dispute_id),
+        noun="dispute",
+    )
     if opened is None:
         return
     list_detail.detail_heading(

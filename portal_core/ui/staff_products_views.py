@@ -41,15 +41,11 @@ def disputes_page(viewer: SessionView, *, time_zone: tzinfo) -> None:
         param=DISPUTE_PARAM,
         time_zone=time_zone,
     )
-    opened_id = st.query_params.get(DISPUTE_PARAM)
-    if not opened_id:
-        return
-    with resources.reading() as session:
-        opened = list_detail.read_opened(
-            opened_id,
-            lambda dispute_id: disputes.staff_dispute(session, viewer.actor, dispute_id),
-            noun="dispute",
-        )
+    opened = list_detail.opened(
+        DISPUTE_PARAM,
+        lambda session, dispute_id: disputes.staff_dispute(session, viewer.actor, dispute_id),
+        noun="dispute",
+    )
     if opened is None:
         return
     dispute = opened.dispute
@@ -125,15 +121,11 @@ def reports_page(viewer: SessionView, *, time_zone: tzinfo) -> None:
         param=REPORT_PARAM,
         time_zone=time_zone,
     )
-    opened_id = st.query_params.get(REPORT_PARAM)
-    if not opened_id:
-        return
-    with resources.reading() as session:
-        report = list_detail.read_opened(
-            opened_id,
-            lambda report_id: disputes.staff_report(session, viewer.actor, report_id),
-            noun="report",
-        )
+    report = list_detail.opened(
+        REPORT_PARAM,
+        lambda session, report_id: disputes.staff_report(session, viewer.actor, report_id),
+        noun="report",
+    )
     if report is None:
         return
     shown = facts_of(report.number).international

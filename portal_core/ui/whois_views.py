@@ -13,6 +13,7 @@ from __future__ import annotations
 import uuid
 from dataclasses import dataclass
 from datetime import datetime, tzinfo
+from typing import Any
 
 import streamlit as st
 
@@ -118,125 +119,74 @@ def form_dialog(viewer: SessionView) -> None:
                 help="Other organizations see neither the caller name nor any detail of a "
                 "private number: their lookups answer with where the number is from.",
             )
-            general, location, additional = st.tabs(["General", "Location", "Additional"])
+            typed: dict[str, str] = {}
+
+            def text(key: str, *, area: bool = False, **options: Any) -> None:
+                """A text field of the profile, its message slot under it."""
+                draw: Any = st.text_area if area else st.text_input
+                typed[key] = draw(
+                    _label(key),
+                    value=getattr(start, key),
+                    max_chars=profiles.BY_KEY[key].max_length,
+                    key=f"{prefix}.{key}",
+                    **options,
+                )
+                errors.slot(key)
+
+            def choice(key: str, values: list[str], names: dict[str, str], **options: Any) -> None:
+                """A choice of the profile (``unset``: the index shown when it has none)."""
+                current = getattr(start, key)
+                unset = options.pop("unset", 0)
+                typed[key] = (
+                    st.selectbox(
+                        _label(key),
+                        values,
+                        index=values.index(current) if current in values else unset,
+                        format_func=lambda value: names.get(value, "—"),
+                        key=f"{prefix}.{key}",
+                        **options,
+                    )
+                    or ""
+                )
+                errors.slot(key)
+
+            general, location, additional = st.tabs([tab.value for tab in profiles.Tab])
             with general:
-                number = st.text_input(
-                    _label("number"),
-                    value=start.number,
-                    key=f"{prefix}.number",
+                text(
+                    "number",
                     disabled=editing is not None,
                     placeholder="+1 416 555 0123",
                     help="Stored in international form (E.164). A registered number's number "
                     "never changes: register another number as a new profile.",
                 )
-                errors.slot("number")
-                caller_name = st.text_input(
-                    _label("caller_name"),
-                    value=start.caller_name,
-                    max_chars=15,
-                    key=f"{prefix}.caller_name",
+                text(
+                    "caller_name",
                     help="What called parties' screens show (CNAM allows 15 characters).",
                 )
-                errors.slot("caller_name")
-                business_name = st.text_input(
-                    _label("business_name"),
-                    value=start.business_name,
-                    max_chars=120,
-                    key=f"{prefix}.business_name",
-                )
-                errors.slot("business_name")
-                line_type = st.selectbox(
-                    _label("line_type"),
+                text("business_name")
+                choice(
+                    "line_type",
                     _LINE_TYPES,
-                    index=_LINE_TYPES.index(start.line_type)
-                    if start.line_type in _LINE_TYPES
-                    else None,
-                    format_func=lambda value: dict(whois_queries.LINE_TYPES).get(value, value),
-                    key=f"{prefix}.line_type",
+                    whois_queries.LINE_TYPES,
+                    unset=None,
                     placeholder="Choose the line type",
                 )
-                errors.slot("line_type")
-                call_purpose = st.selectbox(
-                    _label("call_purpose"),
-                    _PURPOSES,
-                    index=_PURPOSES.index(start.call_purpose)
-                    if start.call_purpose in _PURPOSES
-                    else 0,
-                    format_func=lambda value: whois_queries.PURPOSES.get(value, "—"),
-                    key=f"{prefix}.call_purpose",
-                )
-                errors.slot("call_purpose")
+                choice("call_purpose", _PURPOSES, whois_queries.PURPOSES)
             with location:
-                address_line = st.text_input(
-                    _label("address_line"),
-                    value=start.address_line,
-                    max_chars=200,
-                    key=f"{prefix}.address_line",
-                )
-                errors.slot("address_line")
-                city = st.text_input(
-                    _label("city"), value=start.city, max_chars=100, key=f"{prefix}.city"
-                )
-                errors.slot("city")
-                province = st.text_input(
-                    _label("province"),
-                    value=start.province,
-                    max_chars=100,
-                    key=f"{prefix}.province",
-                )
-                errors.slot("province")
-                postal_code = st.text_input(
-                    _label("postal_code"),
-                    value=start.postal_code,
-                    max_chars=20,
-                    key=f"{prefix}.postal_code",
-                )
-                errors.slot("postal_code")
+                for key in ("address_line", "city", "province", "postal_code"):
+                    text(key)
                 countries = accounts.countries()
-                codes = ["", *(code for code, _name in countries)]
-                names = dict(countries)
-                country = st.selectbox(
-                    _label("country"),
-                    codes,
-                    index=codes.index(start.country) if start.country in codes else 0,
-                    format_func=lambda code: names.get(code, "—"),
-                    key=f"{prefix}.country",
-                )
-                errors.slot("country")
+                choice("country", ["", *(code for code, _name in countries)], dict(countries))
             with additional:
-                website = st.text_input(
-                    _label("website"),
-                    value=start.website,
-                    max_chars=200,
-                    key=f"{prefix}.website",
-                    placeholder="https://example.com",
-                )
-                errors.slot("website")
-                email = st.text_input(
-                    _label("email"), value=start.email, max_chars=254, key=f"{prefix}.email"
-                )
-                errors.slot("email")
-                description = st.text_area(
-                    _label("description"),
-                    value=start.description,
-                    max_chars=500,
-                    key=f"{prefix}.description",
-                )
-                errors.slot("description")
-                social_links = st.text_area(
-                    _label("social_links"),
-                    value=start.social_links,
-                    key=f"{prefix}.social_links",
+                text("website", placeholder="https://example.com")
+                text("email")
+                text("description", area=True)
+                text(
+                    "social_links",
+                    area=True,
                     help=f"Up to {profiles.MAX_SOCIAL_LINKS} addresses, one per line.",
                 )
-                errors.slot("social_links")
-                monthly_call_volume = st.text_input(
-                    _label("monthly_call_volume"),
-                    value=start.monthly_call_volume,
-                    key=f"{prefix}.monthly_call_volume",
-                    placeholder="12,000",
-                )
-                errors.slot("monthly_call_volume")
+                text("monthly_call_volume", placeholder="12,000")
             st.caption("Fields marked * are required.")
             save = st.form_submit_button(
                 "Save changes" if editing else "Register", type="primary", icon=":material/save:"
@@ -246,30 +196,13 @@ def form_dialog(viewer: SessionView) -> None:
             st.rerun()
         if not save:
             return
-        typed = ProfileForm(
-            number=number,
-            caller_name=caller_name,
-            business_name=business_name,
-            line_type=line_type or "",
-            call_purpose=call_purpose or "",
-            address_line=address_line,
-            city=city,
-            province=province,
-            postal_code=postal_code,
-            country=country or "",
-            website=website,
-            email=email,
-            description=description,
-            social_links=social_links,
-            monthly_call_volume=monthly_call_volume,
-            private=private,
-        )
+        form = ProfileForm(**typed, private=private)
         try:
             with resources.writing() as session:
                 if editing is None:
-                    saved = whois.register(session, viewer.actor, typed)
+                    saved = whois.register(session, viewer.actor, form)
                 else:
-                    saved = whois.update(session, viewer.actor, editing.id, typed)
+                    saved = whois.update(session, viewer.actor, editing.id, form)
                 saved_id, saved_number = saved.id, saved.number
         except ValidationFailed as error:
             summary.error(
