@@ -47,6 +47,7 @@ from portal_core.queries.listing import (
     equal_choices,
 )
 from portal_core.rules.lookup_types import LOOKUP_TYPE_NAMES, lookup_type_name
+from portal_core.rules.numbers import shown
 from portal_core.rules.scoring import format_score
 
 PRODUCTS: dict[str, str] = {product.value: product.label for product in EventProduct}
@@ -54,6 +55,11 @@ ACTIONS: dict[str, str] = {action.value: action.label for action in EventAction}
 STATUSES: dict[str, str] = {status.value: status.label for status in EventStatus}
 CHART_DAYS = 30  # the chart's window when no date range is chosen: the last 30 days
 NUMBERS_ARROW = " → "  # a lookup's source, then the destination it was for
+
+
+def _numbers_shown(numbers: str) -> str:
+    """ "+14165550123 → +12125550123" as the portal shows numbers."""
+    return NUMBERS_ARROW.join(shown(number) for number in numbers.split(NUMBERS_ARROW))
 
 
 # --- The list ----------------------------------------------------------------------------------
@@ -125,6 +131,7 @@ def events(actor: Actor, *, users: tuple[EventUser, ...] | list[EventUser] = ())
                     else_=number + NUMBERS_ARROW + destination,
                 ),
                 help="The number, then the destination it was looked up for.",
+                formatter=_numbers_shown,
             ),
             Column("result", "Result", col(ProductEvent.result)),
             Column(

@@ -24,14 +24,11 @@ ADMIN_PASSWORD = "Demo-admin-Harbor-2026"
 
 # Numbers nobody registered in the demo (services/seed.py): 555-01xx is fiction's.
 REGISTERED = "+1 416 555 0144"
-REGISTERED_E164 = "+14165550144"
 REGISTERED_SHOWN = "+1 416-555-0144"
 # Northwind Calling reported this one as spam when the demo was seeded.
 CALLER = "+1 416 555 0177"
-CALLER_E164 = "+14165550177"
 CALLER_SHOWN = "+1 416-555-0177"
 REPORTED = "+1 289 555 0172"
-REPORTED_E164 = "+12895550172"
 REPORTED_SHOWN = "+1 289-555-0172"
 
 MONTHS_LOOKUPS = re.compile(r"This month: ([\d,]+) of the ([\d,]+) lookups included")
@@ -159,10 +156,10 @@ def test_a_partner_registers_a_number_looks_callers_up_reports_one_and_finds_it_
         for row in rows[:4]
     ]
     assert newest == [
-        ("Report", "", REPORTED_E164, "OK"),
-        ("Lookup", "Caller ID", REPORTED_E164, "OK"),
-        ("Lookup", "Source/Risk", f"{CALLER_E164} → {REGISTERED_E164}", "OK"),
-        ("Registration", "", REGISTERED_E164, "OK"),
+        ("Report", "", REPORTED_SHOWN, "OK"),
+        ("Lookup", "Caller ID", REPORTED_SHOWN, "OK"),
+        ("Lookup", "Source/Risk", f"{CALLER_SHOWN} → {REGISTERED_SHOWN}", "OK"),
+        ("Registration", "", REGISTERED_SHOWN, "OK"),
     ]
     assert rows[0]["Result"] == "Reported as spam"
     assert [rows[1]["Cost"], rows[2]["Cost"]] == ["$0.0000", "$0.0000"]

@@ -120,9 +120,9 @@ def test_every_role_reads_its_organizations_events_and_their_volume(
     assert [str(title.value) for title in app.title] == ["Logs"]
     frame = table_of(app)
     assert cells(frame.drop(columns=["created_at"])) == [
-        ["Ann Lee", "Whois Profiles", "Registration", None, "+16135550199", "Registered"]
+        ["Ann Lee", "Whois Profiles", "Registration", None, "+1 613-555-0199", "Registered"]
         + [None, "$0.0000", None, "OK"],
-        ["Ann Lee", "Smart CNAM", "Lookup", "Caller ID", "+14165550123 → +16135550100"]
+        ["Ann Lee", "Smart CNAM", "Lookup", "Caller ID", "+1 416-555-0123 → +1 613-555-0100"]
         + ["Harbor Dental", "3.750", "$0.0030", 42, "OK"],
     ]
     assert sorted(chart_traces(app)) == [("Caller ID lookups", 1), ("Registrations", 1)]

@@ -129,7 +129,7 @@ def test_each_event_shows_time_user_product_action_type_numbers_result_score_cos
         "product": "Smart CNAM",
         "action": "Lookup",
         "lookup_type": "Caller ID",
-        "numbers": "+14165550123 → +16135550100",
+        "numbers": "+1 416-555-0123 → +1 613-555-0100",
         "result": "Harbor Dental",
         "score": "3.750",
         "cost": "$0.0030",
@@ -388,7 +388,7 @@ def test_the_csv_holds_every_filtered_event_as_the_table_reads_it(
         "Smart CNAM",
         "Lookup",
         "Caller ID",
-        "'+14165550123",  # a spreadsheet reads it as text, never as a formula or a number
+        "'+1 416-555-0123",  # a spreadsheet reads it as text, never as a formula or a number
         "Harbor Dental",
         "4.900",
         "$0.0025",
