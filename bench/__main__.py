@@ -12,7 +12,17 @@ from collections.abc import Callable
 
 from sqlalchemy import Engine
 
-from bench import accounts, dashboard, invoices, meter, scale, signin, staff_list, transactions
+from bench import (
+    accounts,
+    dashboard,
+    invoices,
+    meter,
+    products,
+    scale,
+    signin,
+    staff_list,
+    transactions,
+)
 from bench.harness import Result, report
 from portal_core import db
 from portal_core.services import auth, staff
@@ -46,6 +56,7 @@ def main() -> None:
         "invoices": lambda: invoices.run(engine),
         "transactions": lambda: transactions.run(engine),
         "dashboard": lambda: dashboard.run(engine),
+        "products": lambda: products.run(engine),
         "signin": signin.run,
     }
     chosen = sys.argv[1:] or list(suites)
