@@ -189,13 +189,25 @@ def parse_number(text: str, *, default_region: str | None, field: str = "number"
 
 def facts_of(e164: str) -> NumberFacts:
     """The facts of a number already stored in E.164 (as ``parse_number`` gave it)."""
+    number = _stored(e164)
+    return _facts(number, *_region_and_type(number))
+
+
+def allocated(e164: str) -> bool:
+    """Whether a number stored in E.164 is allocated: ``facts_of(e164).valid`` without the
+    place, carrier and time zones, which a score does not need (the daily snapshot reads
+    every registered number's)."""
+    return _region_and_type(_stored(e164))[1] != PhoneNumberType.UNKNOWN
+
+
+def _stored(e164: str) -> PhoneNumber:
     try:
         number = phonenumbers.parse(e164, None)
     except NumberParseException:
         raise NotAPhoneNumber(f"“{e164}” is not a number in E.164 form.") from None
     if phonenumbers.format_number(number, PhoneNumberFormat.E164) != e164:
         raise NotAPhoneNumber(f"“{e164}” is not a number in E.164 form.")
-    return _facts(number, *_region_and_type(number))
+    return number
 
 
 # The types whose carrier the metadata names (as ``carrier.name_for_number`` decides).

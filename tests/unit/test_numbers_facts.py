@@ -24,6 +24,7 @@ from portal_core.rules.numbers import (
     LineType,
     NotAPhoneNumber,
     NumberFacts,
+    allocated,
     facts_of,
     parse_number,
 )
@@ -71,6 +72,7 @@ def test_the_examples_cover_many_regions_and_every_kind_of_line() -> None:
 @pytest.mark.parametrize("e164", EXAMPLES)
 def test_an_allocated_numbers_facts_are_the_librarys(e164: str) -> None:
     assert facts_of(e164) == _library_facts(phonenumbers.parse(e164, None))
+    assert allocated(e164) is True
 
 
 @settings(max_examples=400, deadline=None)
@@ -85,6 +87,15 @@ def test_a_changed_numbers_facts_are_the_librarys_too(e164: str, digits: str) ->
         return
     formatted = phonenumbers.format_number(number, PhoneNumberFormat.E164)
     assert facts_of(formatted) == _library_facts(number)
+    assert allocated(formatted) is phonenumbers.is_valid_number(number)
+
+
+@pytest.mark.parametrize("stored", ["+1 416 967 1111", "4169671111", "+1416967111a", "", "+"])
+def test_a_number_not_in_e164_form_is_refused_alike(stored: str) -> None:
+    for read in (facts_of, allocated):
+        with pytest.raises(NotAPhoneNumber) as refused:
+            read(stored)
+        assert "not a number in E.164 form" in refused.value.reason
 
 
 @settings(max_examples=300, deadline=None)
