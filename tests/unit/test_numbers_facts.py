@@ -121,3 +121,16 @@ def test_a_typed_numbers_facts_are_the_librarys(region: str, digits: str) -> Non
     if not facts.valid:
         possible = phonenumbers.is_possible_number_with_reason(number)
         assert possible == phonenumbers.ValidationResult.IS_POSSIBLE
+
+
+def test_text_read_before_is_read_again_in_its_own_region_and_refused_under_its_field() -> None:
+    """What was typed is kept once read: the same text in another region, or refused under
+    another field, is read afresh."""
+    london = "020 7946 0018"
+    assert parse_number(london, default_region="GB").e164 == "+442079460018"
+    assert parse_number(london, default_region="GB", field="source").country == "GB"
+    for field in ("source", "destination"):
+        with pytest.raises(NotAPhoneNumber) as refused:
+            parse_number(london, default_region="CA", field=field)
+        assert refused.value.field == field
+        assert "too long" in refused.value.reason
