@@ -8,9 +8,17 @@ SIPSTACK staff have no organization: they land on Staff › Organizations here i
 
 import streamlit as st
 
+from portal_core.models.base import utcnow
 from portal_core.permissions import Capability
-from portal_core.queries import billing, dashboard
-from portal_core.ui import billing_views, dashboard_views, resources, shell, staff_views
+from portal_core.queries import billing, dashboard, whois
+from portal_core.ui import (
+    billing_views,
+    dashboard_views,
+    resources,
+    score_views,
+    shell,
+    staff_views,
+)
 
 viewer = shell.open_page("dashboard")
 
@@ -23,6 +31,7 @@ else:
         checklist = dashboard.setup_checklist(session, viewer.actor)
         requests = dashboard.requests_this_month(session, viewer.actor)
         tiles = dashboard.product_tiles(session, viewer.actor)
+        carrier = whois.carrier_score_explained(session, viewer.actor, now=utcnow())
         if sees_billing:
             spend = dashboard.month_to_date_spend(session, viewer.actor)
             runway = dashboard.funds_runway(session, viewer.actor)
@@ -38,5 +47,9 @@ else:
     )
     dashboard_views.allowance_used_up(viewer, requests)
     dashboard_views.product_tiles(tiles)
+    if carrier is not None:
+        score_views.carrier_score_explanation(
+            carrier, key="dashboard", label="Your carrier score: why, and what would raise it"
+        )
     if sees_billing:
         dashboard_views.spend_and_balance_charts(monthly, history)

@@ -10,7 +10,15 @@ from portal_core.models.base import utcnow
 from portal_core.permissions import Capability
 from portal_core.queries import disputes, whois
 from portal_core.services import platform
-from portal_core.ui import list_detail, ownership_views, resources, score_views, shell, whois_views
+from portal_core.ui import (
+    list_detail,
+    ownership_views,
+    resources,
+    score_views,
+    shell,
+    whois_import_views,
+    whois_views,
+)
 
 viewer = shell.open_page("partner.whois_profiles")
 can_write = viewer.actor.can(Capability.WHOIS_WRITE)
@@ -52,3 +60,4 @@ ownership_views.disputes_section(viewer, time_zone=time_zone)
 if can_write:
     whois_views.form_dialog(viewer)
     whois_views.delete_dialog(viewer)
+    whois_import_views.dialog(viewer)

@@ -39,8 +39,7 @@ def cmd_migrate(_args: argparse.Namespace) -> int:
 def cmd_seed(_args: argparse.Namespace) -> int:
     from portal_core.services.seed import seed_demo
 
-    with db.write_session(_engine()) as session:
-        seeded = seed_demo(session)
+    seeded = seed_demo(_engine())
     print("Seeded the demo organization." if seeded else "The database has users: not seeding.")
     return 0
 

@@ -16,12 +16,18 @@ from portal_core import db, mail
 from portal_core.__main__ import main
 from portal_core.models.accounts import Organization, Role, User
 from portal_core.models.base import utcnow
-from portal_core.models.billing import BillingAccount, EntryKind
+from portal_core.models.billing import BillingAccount, EntryKind, LedgerEntry
 from portal_core.models.mail import QueuedMail
 from portal_core.models.payments import Payment, PaymentMethod, PaymentStatus
 from portal_core.models.products import EventAction, EventProduct, ProductEvent
 from portal_core.services import auth, ledger, product_events
-from portal_core.services.seed import DEMO_ROLES, demo_email, demo_password
+from portal_core.services.seed import (
+    DEMO_ROLES,
+    NORTHWIND,
+    NORTHWIND_OWNER_EMAIL,
+    demo_email,
+    demo_password,
+)
 from portal_core.settings import get_settings
 from tests.factories import make_organization
 from tests.support.smtp import Collector
@@ -76,9 +82,11 @@ def test_seed_creates_the_demo_once(database, development, capsys):
     assert [(user.email, user.role) for user in _users(database)] == seeded
     assert sorted(seeded) == sorted(
         [(demo_email(role), role) for role in (*DEMO_ROLES, Role.STAFF)]
+        + [(NORTHWIND_OWNER_EMAIL, Role.OWNER)]
     )
     with db.read_session(database) as session:
-        assert session.exec(select(func.count()).select_from(Organization)).one() == 1
+        names = session.exec(select(Organization.name).order_by(col(Organization.name))).all()
+    assert names == ["Demo Telecom", NORTHWIND]
 
 
 def test_seeded_demo_has_a_default_test_card_and_its_first_payment(database, development):
@@ -87,13 +95,19 @@ def test_seeded_demo_has_a_default_test_card_and_its_first_payment(database, dev
     with db.read_session(database) as session:
         cards = session.exec(select(PaymentMethod)).all()
         paid = session.exec(select(Payment)).all()
-        account = session.exec(select(BillingAccount)).one()
+        demo = session.exec(select(Organization).where(Organization.name == "Demo Telecom")).one()
+        credited = session.exec(
+            select(func.sum(LedgerEntry.amount_cents)).where(
+                LedgerEntry.organization_id == demo.id, LedgerEntry.kind == EntryKind.PAYMENT
+            )
+        ).one()
         mismatches = ledger.balance_mismatches(session)
     assert [(card.brand, card.last4, card.is_default) for card in cards] == [("visa", "4242", True)]
     assert [(payment.amount_cents, payment.status) for payment in paid] == [
         (25_000, PaymentStatus.SUCCEEDED)
     ]
-    assert account.balance_micros == 250 * 1_000_000
+    assert {card.organization_id for card in cards} == {demo.id}
+    assert credited == 25_000  # its invoices were paid from it since (tests/services/test_seed.py)
     assert mismatches == []
 
 

@@ -68,7 +68,7 @@ def setup_checklist(
     session: Session, actor: Actor, *, now: datetime | None = None
 ) -> list[ChecklistItem]:
     """The setup checklist (docs/product.md, Pages › Dashboard): company details, a brand
-    domain, a plan, a usable card (registering a first number comes with Whois Profiles)."""
+    domain, a plan, a usable card, a first number registered in Whois Profiles."""
     organization_id = require_organization(actor)
     organization = session.get(Organization, organization_id)
     domains = session.exec(
@@ -94,6 +94,16 @@ def setup_checklist(
             "Payment method",
             has_usable_card(session, organization_id, now or utcnow()),
             "billing.payment_methods",
+        ),
+        ChecklistItem(
+            "First number registered",
+            session.exec(
+                select(WhoisProfile.id)
+                .where(col(WhoisProfile.organization_id) == organization_id)
+                .limit(1)
+            ).first()
+            is not None,
+            "partner.whois_profiles",
         ),
     ]
 

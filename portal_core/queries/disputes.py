@@ -40,6 +40,7 @@ from portal_core.queries.listing import (
     created_sort,
     equal_choices,
 )
+from portal_core.rules.numbers import shown
 
 STATUSES = {
     DisputeStatus.OPEN.value: "Open",
@@ -71,7 +72,7 @@ def disputes_listing(actor: Actor) -> Listing:
         .where(col(party.organization_id) == organization_id),
         key=col(party.dispute_id),
         columns=(
-            Column("number", "Number", col(dispute.number)),
+            Column("number", "Number", col(dispute.number), formatter=shown),
             Column("side", "Your side", col(party.side), labels=SIDES),
             Column("status", "Status", col(dispute.status), ColumnKind.STATUS, labels=STATUSES),
             Column("outcome", "Outcome", outcome, labels=OUTCOMES),
@@ -185,7 +186,7 @@ def staff_disputes_listing(staff: Actor) -> Listing:
         .join(claimant, col(claimant.id) == col(dispute.claimant_organization_id)),
         key=col(dispute.id),
         columns=(
-            Column("number", "Number", col(dispute.number)),
+            Column("number", "Number", col(dispute.number), formatter=shown),
             Column("holder", "Holder", col(holder.name)),
             Column("claimant", "Claimant", col(claimant.name)),
             Column("status", "Status", col(dispute.status), ColumnKind.STATUS, labels=STATUSES),
@@ -239,7 +240,7 @@ def staff_reports_listing(staff: Actor) -> Listing:
         key=col(report.id),
         columns=(
             Column("created_at", "Reported", col(report.created_at), ColumnKind.DATETIME),
-            Column("number", "Number", col(report.number)),
+            Column("number", "Number", col(report.number), formatter=shown),
             Column("kind", "Report", col(report.kind), labels=REPORT_KINDS),
             Column("organization", "By", col(Organization.name)),
             Column("comment", "Comment", col(report.comment)),

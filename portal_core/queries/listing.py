@@ -68,6 +68,9 @@ class Column:
     # How a stored figure reads (micro-dollars as "$0.0030"), in the table and the CSV alike:
     # the value itself still sorts and filters in SQL.
     formatter: Callable[[Any], str] | None = None
+    # False: written to the CSV export only, so that the export carries a whole record (to
+    # edit and import back) while the table keeps to what fits a screen.
+    in_table: bool = True
 
     def shown(self, value: Any) -> Any:
         if self.formatter is not None and value is not None:

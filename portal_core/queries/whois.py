@@ -38,7 +38,7 @@ from portal_core.queries.listing import (
     updated_sort,
 )
 from portal_core.rules import carrier_score, profiles, scoring
-from portal_core.rules.numbers import PROFILE_LINE_TYPES, LineType
+from portal_core.rules.numbers import PROFILE_LINE_TYPES, LineType, shown
 
 LINE_TYPES = {line_type.value: line_type.label for line_type in LineType}
 PURPOSES = {purpose.value: purpose.label for purpose in CallPurpose}
@@ -71,10 +71,39 @@ def profiles_listing(actor: Actor) -> Listing:
         .where(col(WhoisProfile.organization_id) == organization_id),
         key=col(WhoisProfile.id),
         columns=(
-            Column("number", "Number", col(WhoisProfile.number)),
+            Column("number", "Number", col(WhoisProfile.number), formatter=shown),
             Column("caller_name", "Caller name", col(WhoisProfile.caller_name)),
             Column("business_name", "Business", col(WhoisProfile.business_name)),
             Column("line_type", "Line type", col(WhoisProfile.line_type), labels=LINE_TYPES),
+            # The rest of the form, in the CSV export only: an exported profile, edited in a
+            # spreadsheet, imports back whole (services.whois_import reads these labels).
+            *(
+                Column(key, profiles.BY_KEY[key].label, expression, labels=labels, in_table=False)
+                for key, expression, labels in (
+                    ("call_purpose", col(WhoisProfile.call_purpose), PURPOSES),
+                    ("address_line", col(WhoisProfile.address_line), None),
+                    ("city", col(WhoisProfile.city), None),
+                    ("province", col(WhoisProfile.province), None),
+                    ("postal_code", col(WhoisProfile.postal_code), None),
+                    ("country", col(WhoisProfile.country), None),
+                    ("website", col(WhoisProfile.website), None),
+                    ("email", col(WhoisProfile.email), None),
+                    ("description", col(WhoisProfile.description), None),
+                    # One cell, the addresses apart by spaces, as the import reads them.
+                    (
+                        "social_links",
+                        func.replace(col(WhoisProfile.social_links), "\n", " "),
+                        None,
+                    ),
+                )
+            ),
+            Column(
+                "monthly_call_volume",
+                profiles.BY_KEY["monthly_call_volume"].label,
+                col(WhoisProfile.monthly_call_volume),
+                ColumnKind.NUMBER,
+                in_table=False,
+            ),
             Column(
                 "private",
                 "Private",

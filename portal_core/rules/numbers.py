@@ -347,3 +347,14 @@ def _impossible(typed: str, result: int) -> str:
     if result == ValidationResult.INVALID_LENGTH:
         return f"“{typed}” has a number of digits no phone number there has."
     return f"“{typed}” is too short to be a phone number."
+
+
+def shown(e164: str) -> str:
+    """A stored number as the portal shows it, "+1 416-967-1111"; what is not a number (a
+    refused lookup's text, kept as typed) is shown as it is."""
+    try:
+        return phonenumbers.format_number(
+            phonenumbers.parse(e164, None), PhoneNumberFormat.INTERNATIONAL
+        )
+    except NumberParseException:
+        return e164

@@ -57,6 +57,7 @@ from portal_core.phone import send_code_message
 from portal_core.queries.members import members_who_may
 from portal_core.rules.numbers import facts_of
 from portal_core.services import audit, carrier_scores, notices, product_events, scores, secrets
+from portal_core.settings import get_settings
 
 CODE_LIFETIME = timedelta(minutes=10)
 CODE_TRIES = 5
@@ -289,6 +290,24 @@ def confirm_code(
             else "That code is not right, and that was the last try: send a new code."
         )
     session.delete(stored)
+    return _verified(session, actor, profile, now)
+
+
+def verify_demo_number(
+    session: Session, actor: Actor, profile_id: uuid.UUID, *, now: datetime | None = None
+) -> Verified:
+    """Verify one of the development demo's numbers as if its code had been typed back
+    (``services.seed``): the demo's numbers are fictional and reach no phone. Refused outside
+    development, where only a code proves a number."""
+    require(actor, Capability.WHOIS_WRITE)
+    if not get_settings().is_development:
+        raise Conflict("Only the development demo verifies a number without its code.")
+    return _verified(session, actor, _own_profile(session, actor, profile_id), now or utcnow())
+
+
+def _verified(session: Session, actor: Actor, profile: WhoisProfile, now: datetime) -> Verified:
+    """The number is proven the organization's: verified, and any open dispute over it
+    decided for it, both scores recomputed."""
     profile.verified_at = now
     session.add(profile)
     session.flush()

@@ -1,4 +1,4 @@
-"""Product events: what Logs lists (docs/product.md, Logs).
+"""Product events: what Logs lists (docs/product.md, Pages › Logs).
 
 Every product action of an organization — a lookup (priced or refused), a registration, an
 edit, a deletion, a verification, an import, a dispute's step, a community report — writes

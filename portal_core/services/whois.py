@@ -241,9 +241,19 @@ def register(
 
 
 def save_registration(
-    session: Session, actor: Actor, values: dict[str, Any], *, now: datetime
+    session: Session,
+    actor: Actor,
+    values: dict[str, Any],
+    *,
+    now: datetime,
+    refresh_carrier: bool = True,
 ) -> Registered:
-    """Register the ``clean`` values of a form (or of an imported row)."""
+    """Register the ``clean`` values of a form (or of an imported row).
+
+    ``refresh_carrier=False`` leaves the organization's carrier score to the caller, who
+    must refresh it (``carrier_scores.refresh``) before its unit of work ends: an import
+    refreshes it once after its last row instead of once per row, each of which would
+    rescore every number of the organization."""
     require(actor, Capability.WHOIS_WRITE)
     organization_id = require_organization(actor)
     existing = session.exec(
@@ -288,7 +298,7 @@ def save_registration(
         session.add(profile)
         session.flush()
         ownership.open_dispute(session, actor, profile, holder, now=now)
-        _after_change(session, actor, profile, EventAction.REGISTRATION, now)
+        _after_change(session, actor, profile, EventAction.REGISTRATION, now, refresh_carrier)
         audit.record(
             session,
             "whois.registered",
@@ -297,7 +307,7 @@ def save_registration(
             detail="pending: disputed",
         )
         return Registered(profile, disputed=True)
-    _after_change(session, actor, profile, EventAction.REGISTRATION, now)
+    _after_change(session, actor, profile, EventAction.REGISTRATION, now, refresh_carrier)
     audit.record(session, "whois.registered", actor=actor, subject=profile.number)
     return Registered(profile)
 
@@ -330,9 +340,16 @@ def update(
 
 
 def save_update(
-    session: Session, actor: Actor, profile: WhoisProfile, values: dict[str, Any], *, now: datetime
+    session: Session,
+    actor: Actor,
+    profile: WhoisProfile,
+    values: dict[str, Any],
+    *,
+    now: datetime,
+    refresh_carrier: bool = True,
 ) -> WhoisProfile:
-    """Save the ``clean`` values over one of the organization's profiles (its number stays)."""
+    """Save the ``clean`` values over one of the organization's profiles (its number stays).
+    ``refresh_carrier``: as for ``save_registration``."""
     require(actor, Capability.WHOIS_WRITE)
     if profile.organization_id != require_organization(actor):
         raise NotFound("No such profile in your Whois Profiles.")
@@ -346,7 +363,7 @@ def save_update(
     profile.updated_at = now
     session.add(profile)
     session.flush()
-    _after_change(session, actor, profile, EventAction.EDIT, now)
+    _after_change(session, actor, profile, EventAction.EDIT, now, refresh_carrier)
     audit.record(
         session,
         "whois.edited",
@@ -400,12 +417,19 @@ def get(session: Session, actor: Actor, profile_id: uuid.UUID) -> WhoisProfile:
 
 
 def _after_change(
-    session: Session, actor: Actor, profile: WhoisProfile, action: EventAction, now: datetime
+    session: Session,
+    actor: Actor,
+    profile: WhoisProfile,
+    action: EventAction,
+    now: datetime,
+    refresh_carrier: bool = True,
 ) -> None:
     """What every save does: the carrier score (it weighs on the number's score), the
-    number's score, and the event for Logs."""
+    number's score, and the event for Logs. A deferred carrier score is still right in the
+    end: when the caller's one refresh moves it, that refresh rescores every number."""
     connection = session.connection()
-    carrier_scores.refresh(connection, profile.organization_id, now=now)
+    if refresh_carrier:
+        carrier_scores.refresh(connection, profile.organization_id, now=now)
     pending = profile.status == ProfileStatus.PENDING
     # A pending profile is unscored: the number's score is its holder's business.
     refreshed = None if pending else scores.refresh(connection, profile.number, now=now)

@@ -131,7 +131,14 @@ def carrier_score_card(carrier: CarrierScore | None, *, key: str) -> None:
     if carrier is None:
         st.caption("Register a number to get a carrier score.")
         return
-    with st.expander("Why, and what would raise it"):
+    carrier_score_explanation(carrier, key=key)
+
+
+def carrier_score_explanation(
+    carrier: CarrierScore, *, key: str, label: str = "Why, and what would raise it"
+) -> None:
+    """The carrier score's factors and what would raise it, folded."""
+    with st.expander(label):
         st.plotly_chart(
             factors_chart(carrier.factors), key=f"{key}.carrier", config={"displayModeBar": False}
         )

@@ -22,6 +22,7 @@ from portal_core.models.products import ReportKind
 from portal_core.money import format_unit_price
 from portal_core.queries.whois import NextLookupPrice, RecentLookup
 from portal_core.rules import scoring
+from portal_core.rules.numbers import shown
 from portal_core.services import lookups, reports
 from portal_core.services.lookups import LookupResult
 from portal_core.services.sessions import SessionView
@@ -144,6 +145,8 @@ def result_view(viewer: SessionView, result: LookupResult) -> None:
         st.markdown(markdown_code(result.text))
     with right:
         for detail in result.details:
+            if detail.label == "Caller name" and result.caller_name:
+                continue  # drawn large beside
             st.markdown(f"**{markdown_escape(detail.label)}:** {markdown_escape(detail.value)}")
         if result.withheld:
             st.caption(
@@ -226,6 +229,6 @@ def recent(lookups_made: list[RecentLookup], *, time_zone: tzinfo) -> None:
         outcome = made.result if made.status == "ok" else f"Refused: {made.result or ''}"
         st.markdown(
             f"{markdown_escape(when)} · {markdown_escape(kind)} · "
-            f"{markdown_escape(made.number or '')}  \n"
+            f"{markdown_escape(shown(made.number) if made.number else '')}  \n"
             f":small[{markdown_escape(outcome or '')}]"
         )

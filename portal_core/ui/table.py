@@ -324,12 +324,11 @@ def _empty(listing: Listing, key: str, query: ListQuery) -> None:
 def _grid(
     listing: Listing, key: str, query: ListQuery, page: Page, on_select: OnSelect | None
 ) -> RowKey | None:
-    frame = pd.DataFrame(
-        {column.key: _shown(column, page, query.time_zone) for column in listing.columns}
-    )
+    columns = [column for column in listing.columns if column.in_table]
+    frame = pd.DataFrame({column.key: _shown(column, page, query.time_zone) for column in columns})
     options: dict[str, Any] = {
         "hide_index": True,
-        "column_config": {column.key: _column_config(column) for column in listing.columns},
+        "column_config": {column.key: _column_config(column) for column in columns},
         "width": "stretch",
         "height": "content",  # a page has at most 50 rows: show them all, no inner scroll
         "placeholder": "—",

@@ -22,11 +22,19 @@ from portal_core.queries import whois as whois_queries
 from portal_core.queries.disputes import DisputeView
 from portal_core.queries.whois import ProfileDetail
 from portal_core.rules import profiles
-from portal_core.rules.numbers import PROFILE_LINE_TYPES
+from portal_core.rules.numbers import PROFILE_LINE_TYPES, shown
 from portal_core.services import accounts, whois
 from portal_core.services.sessions import SessionView
 from portal_core.services.whois import ProfileForm
-from portal_core.ui import confirm, forms, list_detail, ownership_views, resources, score_views
+from portal_core.ui import (
+    confirm,
+    forms,
+    list_detail,
+    ownership_views,
+    resources,
+    score_views,
+    whois_import_views,
+)
 from portal_core.ui.text import markdown_escape
 
 
@@ -46,9 +54,11 @@ _LINE_TYPES = [line_type.value for line_type in PROFILE_LINE_TYPES]
 
 
 def heading(*, can_write: bool) -> None:
-    title, plus = st.columns([4, 1], vertical_alignment="bottom")
+    title, upload, plus = st.columns([3, 1, 1], vertical_alignment="bottom")
     title.title("Whois Profiles")
     if can_write:
+        with upload:
+            whois_import_views.button()
         plus.button(
             "Register a number",
             type="primary",
@@ -94,7 +104,7 @@ def form_dialog(viewer: SessionView) -> None:
             return
     start = ProfileForm.of(editing) if editing else ProfileForm()
     prefix = f"partner.whois_profiles.form.{asked}"
-    title = f"Edit {editing.number}" if editing else "Register a number"
+    title = f"Edit {shown(editing.number)}" if editing else "Register a number"
 
     @st.dialog(title, width="large", on_dismiss=lambda: confirm.ask(FORM_ASKED, False))
     def profile_form() -> None:
@@ -274,7 +284,9 @@ def form_dialog(viewer: SessionView) -> None:
             return
         confirm.ask(FORM_ASKED, False)
         st.session_state[OUTCOME] = (
-            f"{saved_number} is saved." if editing else f"{saved_number} is registered."
+            f"{shown(saved_number)} is saved."
+            if editing
+            else f"{shown(saved_number)} is registered."
         )
         st.query_params[PARAM] = str(saved_id)
         st.rerun()
@@ -293,7 +305,7 @@ def detail(
     """A profile below the list: what it says, how complete it is, its score and history."""
     profile = opened.profile
     list_detail.detail_heading(
-        f"{profile.number} · {markdown_escape(profile.caller_name)}",
+        f"{shown(profile.number)} · {markdown_escape(profile.caller_name)}",
         close_key="partner.whois_profiles.close",
         param=PARAM,
         table_key=TABLE_KEY,
@@ -369,20 +381,22 @@ def detail(
 
 
 def _profile_fields(profile: WhoisProfile) -> None:
-    rows = [
-        ("Private caller", "Yes" if profile.private else "No"),
-        *(
-            (field.label, _shown(field.key, getattr(profile, field.key)))
+    """What the profile says, tab by tab, as the form has it."""
+    st.markdown(f"**Private caller:** {'Yes' if profile.private else 'No'}")
+    for column, tab in zip(st.columns(len(profiles.Tab)), profiles.Tab, strict=True):
+        lines = [
+            f"{field.label}: {markdown_escape(_shown(field.key, getattr(profile, field.key)))}"
             for field in profiles.FIELDS
-        ),
-    ]
-    for label, value in rows:
-        st.markdown(f"**{markdown_escape(label)}:** {markdown_escape(value)}")
+            if field.tab == tab
+        ]
+        column.markdown(f"**{tab}**  \n" + "  \n".join(lines))
 
 
 def _shown(key: str, value: object) -> str:
     if value is None or value == "":
         return "—"
+    if key == "number":
+        return shown(str(value))
     if key == "line_type":
         return whois_queries.LINE_TYPES.get(str(value), str(value))
     if key == "call_purpose":
@@ -403,7 +417,7 @@ def delete_dialog(viewer: SessionView) -> None:
         with resources.writing() as session:
             number = whois.delete(session, viewer.actor, uuid.UUID(str(asked)))
         list_detail.close(PARAM, TABLE_KEY)
-        return f"{number} is deleted from your Whois Profiles."
+        return f"{shown(number)} is deleted from your Whois Profiles."
 
     confirm.dialog(
         DELETE_ASKED,

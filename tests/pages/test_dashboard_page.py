@@ -28,9 +28,17 @@ from portal_core.models.billing import (
     UsageDaily,
 )
 from portal_core.models.products import EventAction, EventProduct, EventStatus, WhoisProfile
-from portal_core.services import ledger, product_events, sessions
+from portal_core.services import ledger, product_events, sessions, whois
 from portal_core.services.product_events import Event
-from tests.factories import make_card, make_organization, make_staff, make_user, organization_of
+from portal_core.services.whois import ProfileForm
+from tests.factories import (
+    actor_of,
+    make_card,
+    make_organization,
+    make_staff,
+    make_user,
+    organization_of,
+)
 from tests.pages.conftest import BILLING_ROLES, OTHER_ROLES, Portal, texts
 
 # The products' tiles of an organization that has made no lookup and registered no number.
@@ -54,7 +62,7 @@ def metrics(app: AppTest) -> dict[str, str]:
 
 
 def checklist(app: AppTest) -> Expander:
-    [expander] = app.expander
+    [expander] = [e for e in app.expander if e.label.startswith("Setup checklist")]
     return expander
 
 
@@ -112,7 +120,7 @@ def test_funds_follow_the_ledger(portal: Portal) -> None:
 def test_setup_checklist_counts_what_is_done_and_stays_open_until_done(portal: Portal) -> None:
     owner = make_owner(portal, with_domain=False)
     app = portal.open(as_user=owner)
-    assert checklist(app).label == "Setup checklist: 2 of 4 done"
+    assert checklist(app).label == "Setup checklist: 2 of 5 done"
     assert checklist(app).proto.expanded is True
     items = [str(item.value) for item in checklist(app).markdown]
     assert items == [
@@ -120,6 +128,7 @@ def test_setup_checklist_counts_what_is_done_and_stays_open_until_done(portal: P
         ":material/radio_button_unchecked: Brand domain",
         ":material/check_circle: Plan: Free",
         ":material/radio_button_unchecked: Payment method",
+        ":material/radio_button_unchecked: First number registered",
     ]
 
 
@@ -134,16 +143,22 @@ def test_setup_checklist_links_a_missing_card_to_payment_methods_for_billing_rol
     def checklist_links(user: User) -> list[str]:
         return [link.proto.page for link in checklist(portal.open(as_user=user)).get("page_link")]
 
-    assert checklist_links(owner) == ["billing_payment_methods"]
-    assert checklist_links(developer) == []
+    assert checklist_links(owner) == ["billing_payment_methods", "whois_profiles"]
+    assert checklist_links(developer) == ["whois_profiles"]
 
 
 def test_setup_checklist_folds_away_when_everything_is_done(portal: Portal) -> None:
     owner = make_owner(portal)
     with db.write_session(portal.engine) as session:
         make_card(session, organization_of(session, owner))
+    with db.write_session(portal.engine) as session:
+        whois.register(
+            session,
+            actor_of(owner),
+            ProfileForm(number="+14169671111", caller_name="Acme", line_type="fixed"),
+        )
     app = portal.open(as_user=owner)
-    assert checklist(app).label == "Setup checklist: 4 of 4 done"
+    assert checklist(app).label == "Setup checklist: 5 of 5 done"
     assert checklist(app).proto.expanded is False
 
 
@@ -509,3 +524,22 @@ def test_another_organizations_lookups_and_numbers_are_not_counted(portal: Porta
     assert not app.exception, app.exception
     shown = metrics(app)
     assert {key: shown[key] for key in NO_PRODUCTS_YET} == NO_PRODUCTS_YET
+
+
+def test_the_carrier_score_is_explained_under_the_tiles(portal: Portal) -> None:
+    owner = make_owner(portal)
+    app = portal.open(as_user=owner)
+    assert "Your carrier score: why, and what would raise it" not in [e.label for e in app.expander]
+    with db.write_session(portal.engine) as session:
+        whois.register(
+            session,
+            actor_of(owner),
+            ProfileForm(number="+14169671111", caller_name="Acme", line_type="fixed"),
+        )
+    app = portal.open(as_user=owner)
+    [why] = [
+        e for e in app.expander if e.label == "Your carrier score: why, and what would raise it"
+    ]
+    said = "\n".join(str(item.value) for item in why.markdown)
+    assert "Verify your unverified numbers (1): up to +1.000" in said
+    assert metrics(app)["Carrier score"] == "2.500"

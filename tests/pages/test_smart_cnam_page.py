@@ -74,7 +74,7 @@ def test_a_lookup_is_drawn_with_its_score_answer_and_why(portal: Portal, role: R
     assert event.user_id == user.id and event.number == "+14169671111"
     # The last lookups beside the form, on the next run.
     again = app.run()
-    assert "+14169671111" in plain(again) and "2.500 Spam Possible/Recovering" in plain(again)
+    assert "+1 416-967-1111" in plain(again) and "2.500 Spam Possible/Recovering" in plain(again)
 
 
 def test_input_that_is_not_a_number_is_refused_under_its_field_and_costs_nothing(

@@ -58,7 +58,7 @@ def test_staff_decide_a_dispute_with_a_reason(portal: Portal) -> None:
     assert not app.exception, app.exception
     [frame] = [f.value for f in app.dataframe]
     assert frame[["number", "holder", "claimant", "status"]].values.tolist() == [
-        ["+14169671111", "Holder Org", "Claimant Org", "Open"]
+        ["+1 416-967-1111", "Holder Org", "Claimant Org", "Open"]
     ]
     shown = plain(app)
     assert "Holder: Holder Org" in shown.replace("**", "")
@@ -95,7 +95,7 @@ def test_staff_remove_a_report_with_a_reason(portal: Portal) -> None:
     assert not app.exception, app.exception
     [frame] = [f.value for f in app.dataframe]
     assert frame[["number", "kind", "organization", "state"]].values.tolist() == [
-        ["+14169671111", "Spam", "Reporting Org", "Counting"]
+        ["+1 416-967-1111", "Spam", "Reporting Org", "Counting"]
     ]
     app = app.button(key="staff.reports.remove_button").click().run()
     [reason] = [area for area in app.text_area if area.label == "Reason"]

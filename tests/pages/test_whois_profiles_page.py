@@ -14,7 +14,7 @@ from streamlit.testing.v1 import AppTest
 
 from portal_core import db
 from portal_core.models.accounts import Role, User
-from portal_core.models.products import WhoisProfile
+from portal_core.models.products import OwnershipDispute, WhoisProfile
 from portal_core.services import whois
 from portal_core.services.whois import ProfileForm
 from tests.factories import actor_of, make_staff, make_user, organization_of
@@ -78,10 +78,10 @@ def test_a_number_is_registered_through_the_three_tabs(portal: Portal, role: Rol
         "https://acme.example.com",
     )
     shown = plain(app)
-    assert "+14169671111 is registered." in shown
-    assert "+14169671111 · Acme Support" in [str(h.value) for h in app.subheader]
+    assert "+1 416-967-1111 is registered." in shown
+    assert "+1 416-967-1111 · Acme Support" in [str(h.value) for h in app.subheader]
     assert listed(app)[["number", "caller_name", "private"]].values.tolist() == [
-        ["+14169671111", "Acme Support", "Yes"]
+        ["+1 416-967-1111", "Acme Support", "Yes"]
     ]
     metrics = {str(metric.label): str(metric.value) for metric in app.metric}
     assert metrics["Complete"] == "25%"  # 3 of the 12 optional fields
@@ -123,7 +123,7 @@ def test_a_profile_is_edited_and_its_completeness_follows(portal: Portal) -> Non
     assert not app.exception, app.exception
     [saved] = profiles(portal)
     assert (saved.caller_name, saved.business_name) == ("New Name", "Acme Widgets Ltd.")
-    assert "+14169671111 is saved." in plain(app)
+    assert "+1 416-967-1111 is saved." in plain(app)
     assert {str(metric.label): str(metric.value) for metric in app.metric}["Complete"] == "8%"
 
 
@@ -140,7 +140,7 @@ def test_a_profile_is_deleted_after_a_confirmation(portal: Portal) -> None:
     assert not app.exception, app.exception
     assert profiles(portal) == []
     assert [str(toast.value) for toast in app.toast] == [
-        "+14169671111 is deleted from your Whois Profiles."
+        "+1 416-967-1111 is deleted from your Whois Profiles."
     ]
     assert "No registered numbers yet" in plain(app)
 
@@ -174,7 +174,7 @@ def test_a_viewer_reads_but_may_not_register_edit_or_delete(portal: Portal) -> N
     app = portal.open(PAGE, as_user=viewer, query_params={"profile": profile.id})
     assert not app.exception, app.exception
     assert listed(app)["caller_name"].tolist() == ["Acme"]
-    assert "+14169671111 · Acme" in [str(h.value) for h in app.subheader]
+    assert "+1 416-967-1111 · Acme" in [str(h.value) for h in app.subheader]
     keys = {button.key for button in app.button}
     assert not keys & {
         "partner.whois_profiles.add",
@@ -250,9 +250,27 @@ def test_a_claim_on_a_held_number_waits_and_shows_its_history(portal: Portal) ->
     assert "Holder Co" not in shown  # the other side is never named
     frames = [f.value for f in app.dataframe if "side" in f.value.columns]
     assert frames and frames[0][["number", "side", "status"]].values.tolist() == [
-        ["+14169671111", "You claim it", "Open"]
+        ["+1 416-967-1111", "You claim it", "Open"]
     ]
     holder_view = portal.open(PAGE, as_user=holder)
     frames = [f.value for f in holder_view.dataframe if "side" in f.value.columns]
     assert frames[0]["side"].tolist() == ["You hold it"]
     assert "Claimant Co" not in plain(holder_view)
+
+
+def test_another_organizations_dispute_is_not_found(portal: Portal) -> None:
+    register(portal, make_member(portal), "+14169671111", caller_name="Holder Co")
+    register(portal, make_member(portal), "+14169671111", caller_name="Claimant Co")
+    with db.read_session(portal.engine) as session:
+        [theirs] = session.exec(select(OwnershipDispute)).all()
+    # The stranger is in a dispute of its own, so its list of disputes is drawn.
+    register(portal, make_member(portal), "+12125550123", caller_name="Someone")
+    stranger = make_member(portal)
+    register(portal, stranger, "+12125550123", caller_name="Mine")
+    app = portal.open(PAGE, as_user=stranger, query_params={"dispute": theirs.id})
+    assert not app.exception, app.exception
+    assert "Ownership disputes" in [str(h.value) for h in app.subheader]
+    assert any("That dispute was not found" in str(w.value) for w in app.warning)
+    shown = plain(app)
+    assert "Holder Co" not in shown and "Claimant Co" not in shown
+    assert "+1 416-967-1111" not in shown

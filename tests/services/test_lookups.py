@@ -15,6 +15,8 @@ from portal_core.errors import LookupRefused, PermissionDenied, ValidationFailed
 from portal_core.models.accounts import Role
 from portal_core.models.billing import BillingAccount, LookupType, UsageRecord
 from portal_core.models.products import EventStatus, ProductEvent, ProductEventDaily
+from portal_core.queries import logs
+from portal_core.queries.listing import ListQuery, export_csv
 from portal_core.rules.numbers import NotAPhoneNumber
 from portal_core.services import platform
 from tests.factories import actor_of, make_staff
@@ -227,6 +229,12 @@ def test_a_private_profiles_details_reach_no_other_organization(engine) -> None:
     shown = "\n".join(seen)
     for detail in PRIVATE_DETAILS:
         assert detail not in shown
+    # Nor the caller's Logs CSV.
+    with db.read_session(engine) as session:
+        exported = export_csv(session, logs.events(caller.actor), ListQuery()).decode("utf-8-sig")
+    assert "+14169671111" in exported
+    for detail in PRIVATE_DETAILS:
+        assert detail not in exported
     # Its own organization sees it all.
     own = look_up(engine, owner, "+14169671111")
     assert own.caller_name == "Secret Co" and own.own and not own.withheld

@@ -27,6 +27,7 @@ from portal_core.models.products import (
 )
 from portal_core.services import ownership, whois
 from portal_core.services.ownership import CodeRefused
+from portal_core.settings import get_settings
 from tests.factories import actor_of, make_staff
 from tests.services.products_support import Member, look_up, member, register
 from tests.services.support import count, fetch, outbox
@@ -96,6 +97,25 @@ def test_a_code_sent_to_the_number_verifies_it_and_raises_its_score(engine, outb
     # +1.000 for a verified owner instead of +0.400, and the carrier score's share.
     assert after.score_millis > before + 600
     assert count(engine, VerificationCode) == 0
+
+
+def test_the_development_demo_verifies_a_number_without_a_code(engine, monkeypatch) -> None:
+    owner = member(engine)
+    profile = register(engine, owner, NUMBER, now=NOW)
+    with pytest.raises(Conflict, match="development demo"), db.write_session(engine) as session:
+        ownership.verify_demo_number(session, owner.actor, profile.id, now=NOW)
+    assert fetch(engine, WhoisProfile, profile.id).verified_at is None
+
+    monkeypatch.setenv("PORTAL_ENV", "development")
+    get_settings.cache_clear()
+    with db.write_session(engine) as session:
+        verified = ownership.verify_demo_number(session, owner.actor, profile.id, now=NOW)
+
+    assert verified.number == NUMBER and not verified.won_dispute
+    after = fetch(engine, WhoisProfile, profile.id)
+    assert after.verified_at == NOW
+    assert profile.score_millis is not None and after.score_millis is not None
+    assert after.score_millis > profile.score_millis + 600  # as a code typed back raises it
 
 
 def test_a_wrong_code_costs_a_try_and_the_last_try_ends_the_code(engine, outbox_dir) -> None:
@@ -319,3 +339,22 @@ def test_a_second_claim_goes_on_against_the_new_holder(engine, outbox_dir) -> No
     assert open_one.claimant_profile_id == second.id
     assert open_one.holder_profile_id == claim.id
     assert "holder_changed" in _history(engine, open_one.id)
+
+
+def test_a_dispute_is_not_found_by_a_third_organization(engine) -> None:
+    from portal_core.queries import disputes
+
+    holder, held, claimant, claim = _disputed(engine)
+    dispute = _dispute(engine)
+    stranger = member(engine)
+    with db.read_session(engine) as session:
+        assert disputes.dispute(session, holder.actor, dispute.id).side == "holder"
+        assert disputes.dispute(session, claimant.actor, dispute.id).side == "claimant"
+        for asking in (
+            lambda: disputes.dispute(session, stranger.actor, dispute.id),
+            lambda: disputes.dispute(session, holder.actor, uuid.uuid4()),
+            lambda: disputes.code_waiting(session, stranger.actor, held.id, now=NOW),
+        ):
+            with pytest.raises(NotFound):
+                asking()
+        assert not disputes.has_disputes(session, stranger.actor)

@@ -344,6 +344,17 @@ def test_a_successful_top_up_credits_the_amount_not_the_fee_once(engine, outbox_
     assert "Total charged to the card: $25.74" in body_of(receipt)
 
 
+def test_a_top_up_credited_at_a_given_time_is_dated_then_in_the_ledger(engine):
+    owner = _member(engine)
+    visa = _card(engine, owner)
+
+    payment = _add_funds(engine, owner, visa.id)
+
+    entry = fetch(engine, LedgerEntry, payment.ledger_entry_id)
+    assert payment.settled_at == NOW
+    assert entry.created_at == NOW  # the Transactions list orders the history by it
+
+
 def test_the_same_key_twice_returns_the_same_payment_and_charges_once(engine):
     owner = _member(engine)
     visa = _card(engine, owner)

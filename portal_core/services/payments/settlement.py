@@ -89,6 +89,7 @@ def credit_payment(
         idempotency_key=f"payment:{payment.id}",
         memo=f"Card payment {payment.reference}, {payment.card_label}",
         created_by=payment.created_by,
+        now=now,
     )
     payment.status = PaymentStatus.SUCCEEDED
     payment.ledger_entry_id = entry.id
