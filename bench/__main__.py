@@ -13,7 +13,17 @@ from collections.abc import Callable
 
 from sqlalchemy import Engine
 
-from bench import accounts, dashboard, invoices, meter, scale, signin, staff_list, transactions
+from bench import (
+    accounts,
+    dashboard,
+    invoices,
+    meter,
+    products,
+    scale,
+    signin,
+    staff_list,
+    transactions,
+)
 from bench.harness import Result, report
 from portal_core import db
 from portal_core.services import auth, staff
@@ -47,6 +57,7 @@ def main() -> None:
         "invoices": lambda: invoices.run(engine),
         "transactions": lambda: transactions.run(engine),
         "dashboard": lambda: dashboard.run(engine),
+        "products": lambda: products.run(engine),
         "signin": signin.run,
         # ``import`` is a keyword of Python's, so the module is imported by its name.
         "import": lambda: importlib.import_module("bench.import").run(engine),

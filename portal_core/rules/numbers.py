@@ -28,8 +28,10 @@ from __future__ import annotations
 
 import re
 import unicodedata
+from collections.abc import Sequence
 from dataclasses import dataclass
 from enum import StrEnum
+from functools import lru_cache
 
 import phonenumbers
 from phonenumbers import (
@@ -43,6 +45,8 @@ from phonenumbers import (
     shortnumberinfo,
     timezone,
 )
+from phonenumbers.phonemetadata import PhoneMetadata
+from phonenumbers.phonenumberutil import _number_type_helper
 
 from portal_core.errors import ValidationFailed
 
@@ -141,6 +145,15 @@ class NotAPhoneNumber(ValidationFailed):
 def parse_number(text: str, *, default_region: str | None, field: str = "number") -> NumberFacts:
     """The number ``text`` writes, read in ``default_region`` (ISO 3166 alpha-2) when it has
     no ``+``; raises ``NotAPhoneNumber`` under ``field`` for what the module refuses."""
+    return _parse(text, default_region, field)
+
+
+# What was typed is read from a bounded cache: the same numbers come back again and again (a
+# partner's own numbers as Source/Risk's destinations, the callers that call many of them),
+# and reading one costs about 100 µs of the metadata's patterns. The facts are immutable and
+# the metadata never changes while the portal runs; a refusal is not kept, only raised.
+@lru_cache(maxsize=4096)
+def _parse(text: str, default_region: str | None, field: str) -> NumberFacts:
     typed = _cleaned(text)
     if not typed:
         raise NotAPhoneNumber("Enter a phone number.", field=field)
@@ -165,11 +178,12 @@ def parse_number(text: str, *, default_region: str | None, field: str = "number"
             f"“{typed}” is not a phone number: type its digits, without words or letters.",
             field=field,
         )
-    regions = _regions_of(number, region)
+    own, kind = _region_and_type(number)
+    regions = _regions_of(number, region, own)
     national = phonenumbers.national_significant_number(number)
     if any(shortnumberinfo.is_emergency_number(national, each) for each in regions):
         raise NotAPhoneNumber(_emergency(typed), field=field)
-    valid = phonenumbers.is_valid_number(number)
+    valid = kind != PhoneNumberType.UNKNOWN
     if not valid and any(
         shortnumberinfo.is_valid_short_number_for_region(number, each) for each in regions
     ):
@@ -180,32 +194,78 @@ def parse_number(text: str, *, default_region: str | None, field: str = "number"
     possible = phonenumbers.is_possible_number_with_reason(number)
     if not valid and possible != ValidationResult.IS_POSSIBLE:
         raise NotAPhoneNumber(_impossible(typed, possible), field=field)
-    return _facts(number, valid)
+    return _facts(number, own, kind)
 
 
+@lru_cache(maxsize=4096)
 def facts_of(e164: str) -> NumberFacts:
-    """The facts of a number already stored in E.164 (as ``parse_number`` gave it)."""
+    """The facts of a number already stored in E.164 (as ``parse_number`` gave it); kept in
+    a bounded cache, as ``parse_number``'s are."""
+    number = _stored(e164)
+    return _facts(number, *_region_and_type(number))
+
+
+def allocated(e164: str) -> bool:
+    """Whether a number stored in E.164 is allocated: ``facts_of(e164).valid`` without the
+    place, carrier and time zones, which a score does not need (the daily snapshot reads
+    every registered number's)."""
+    return _region_and_type(_stored(e164))[1] != PhoneNumberType.UNKNOWN
+
+
+def _stored(e164: str) -> PhoneNumber:
     try:
         number = phonenumbers.parse(e164, None)
     except NumberParseException:
         raise NotAPhoneNumber(f"“{e164}” is not a number in E.164 form.") from None
     if phonenumbers.format_number(number, PhoneNumberFormat.E164) != e164:
         raise NotAPhoneNumber(f"“{e164}” is not a number in E.164 form.")
-    return _facts(number, phonenumbers.is_valid_number(number))
+    return number
 
 
-def _facts(number: PhoneNumber, valid: bool) -> NumberFacts:
-    zones = tuple(
-        zone for zone in timezone.time_zones_for_number(number) if zone != UNKNOWN_TIME_ZONE
-    )
+# The types whose carrier the metadata names (as ``carrier.name_for_number`` decides).
+_CARRIER_TYPES = (
+    PhoneNumberType.MOBILE,
+    PhoneNumberType.FIXED_LINE_OR_MOBILE,
+    PhoneNumberType.PAGER,
+)
+
+
+def _region_and_type(number: PhoneNumber) -> tuple[str | None, int]:
+    """The number's region and type, each worked out once. The library's ``is_valid_number``,
+    ``number_type``, geocoder, carrier and time-zone functions each work the region out again,
+    which for a +1 number means trying the patterns of up to 25 regions: most of a lookup's
+    reading of its number. This is what ``number_type`` does; a number is valid when its type
+    is known (``is_valid_number``'s own test, in the region the number belongs to)."""
+    region = phonenumbers.region_code_for_number(number)
+    if region is None:  # no region has the country code: no metadata, as number_type finds
+        return None, PhoneNumberType.UNKNOWN
+    metadata = PhoneMetadata.metadata_for_region_or_calling_code(number.country_code or 0, region)
+    if metadata is None:
+        return region, PhoneNumberType.UNKNOWN
+    national = phonenumbers.national_significant_number(number)
+    return region, _number_type_helper(national, metadata)
+
+
+def _facts(number: PhoneNumber, region: str | None, kind: int) -> NumberFacts:
+    """What ``geocoder.description_for_number``, ``carrier.name_for_number`` and
+    ``timezone.time_zones_for_number`` answer, given the type found once."""
+    known = kind != PhoneNumberType.UNKNOWN
+    place: str = ""
+    zones: Sequence[str] = ()
+    if known and phonenumbers.is_number_type_geographical(kind, number.country_code or 0):
+        place = geocoder.description_for_valid_number(number, LANGUAGE)
+        zones = timezone.time_zones_for_geographical_number(number)
+    elif known:  # toll-free, premium rate and the like: the country's name and zones
+        place = geocoder.country_name_for_number(number, LANGUAGE)
+        zones = timezone.time_zones_for_number(number)
     return NumberFacts(
         e164=phonenumbers.format_number(number, PhoneNumberFormat.E164),
-        valid=valid,
-        country=phonenumbers.region_code_for_number(number),
-        place=geocoder.description_for_number(number, LANGUAGE),
-        carrier=carrier.name_for_number(number, LANGUAGE),
-        line_type=_LINE_TYPES.get(phonenumbers.number_type(number), LineType.UNKNOWN),
-        time_zones=zones,
+        valid=known,
+        country=region,
+        place=place,
+        carrier=carrier.name_for_valid_number(number, LANGUAGE) if kind in _CARRIER_TYPES else "",
+        line_type=_LINE_TYPES.get(kind, LineType.UNKNOWN),
+        time_zones=tuple(zone for zone in zones if zone != UNKNOWN_TIME_ZONE),
     )
 
 
@@ -244,14 +304,14 @@ def _has_letters(typed: str) -> bool:
     return any(char.isalpha() for char in _TEL_URI.sub("", typed))
 
 
-def _regions_of(number: PhoneNumber, region: str | None) -> list[str]:
+def _regions_of(number: PhoneNumber, region: str | None, own: str | None) -> list[str]:
     """The regions whose emergency numbers and short codes the number is checked against:
-    the region it was read in (when it has the same country code) and its own."""
+    the region it was read in (when it has the same country code) and its own (``own``, as
+    ``region_code_for_number`` gave it)."""
     country_code = number.country_code or 0
     regions = []
     if region and phonenumbers.country_code_for_region(region) == country_code:
         regions.append(region)
-    own = phonenumbers.region_code_for_number(number)
     own = own or phonenumbers.region_code_for_country_code(country_code)
     if own not in regions and own != phonenumbers.UNKNOWN_REGION:
         regions.append(own)

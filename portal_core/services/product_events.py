@@ -20,7 +20,7 @@ from functools import cache
 from typing import Any, cast
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import Connection, Insert, Table, select
+from sqlalchemy import Connection, Insert, ScalarSelect, Select, Table, select
 from sqlalchemy.dialects import postgresql, sqlite
 
 from portal_core.models.base import utcnow
@@ -73,7 +73,7 @@ def record(
         day = billing_day(connection, now)
     event_id = uuid.uuid4()
     connection.execute(
-        _events.insert(),
+        _insert(),
         {
             "id": event_id,
             "organization_id": event.organization_id,
@@ -116,11 +116,37 @@ def _cut(value: str | None, width: int) -> str | None:
 
 def billing_day(connection: Connection, now: datetime) -> date:
     """The billing time zone's day of ``now`` (the day the roll-ups count it in)."""
-    stored = connection.execute(
-        select(_settings.c.value).where(_settings.c.key == platform.BILLING_TIME_ZONE)
-    ).scalar()
-    zone = ZoneInfo(stored or platform.shipped_default(platform.BILLING_TIME_ZONE))
+    return day_in(connection.execute(_time_zone()).scalar(), now)
+
+
+def day_in(stored_time_zone: str | None, now: datetime) -> date:
+    """The day of ``now`` in the billing time zone as the platform setting stores it
+    (``stored_time_zone()``; ``None`` when staff never set it): for a caller that reads the
+    setting along with something else, in one query."""
+    zone = ZoneInfo(stored_time_zone or platform.shipped_default(platform.BILLING_TIME_ZONE))
     return now.astimezone(zone).date()
+
+
+@cache
+def stored_time_zone() -> ScalarSelect[Any]:
+    """The billing time zone setting as stored, a scalar subquery to read with other columns."""
+    return (
+        select(_settings.c.value)
+        .where(_settings.c.key == platform.BILLING_TIME_ZONE)
+        .scalar_subquery()
+    )
+
+
+# Statements built once, so that each event reuses SQLAlchemy's compiled form without
+# building and hashing the statement again.
+@cache
+def _time_zone() -> Select[Any]:
+    return select(stored_time_zone())
+
+
+@cache
+def _insert() -> Insert:
+    return _events.insert()
 
 
 @cache

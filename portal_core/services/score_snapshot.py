@@ -30,7 +30,7 @@ from portal_core.models.accounts import Organization
 from portal_core.models.base import utcnow
 from portal_core.models.products import CommunityReport, ProfileStatus, ReportKind, WhoisProfile
 from portal_core.rules import scoring
-from portal_core.rules.numbers import facts_of
+from portal_core.rules.numbers import allocated
 from portal_core.services import carrier_scores, product_events, scores
 
 BATCH = 2_000
@@ -134,7 +134,7 @@ def _score_batch(
         spam, safe = counted.get(row.number, (0, 0))
         millis = scoring.score(
             scoring.ScoreInputs(
-                valid=facts_of(row.number).valid,
+                valid=allocated(row.number),
                 registered=True,
                 verified=row.verified_at is not None,
                 completeness_permille=int(row.completeness_permille),

@@ -5,7 +5,7 @@ other organization (result, explanation, log)."""
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime
 
 import pytest
 from sqlmodel import col, select
@@ -18,6 +18,8 @@ from portal_core.models.products import EventStatus, ProductEvent, ProductEventD
 from portal_core.queries import logs
 from portal_core.queries.listing import ListQuery, export_csv
 from portal_core.rules.numbers import NotAPhoneNumber
+from portal_core.services import platform
+from tests.factories import actor_of, make_staff
 from tests.services.products_support import COMPLETE, look_up, member, register
 from tests.services.support import count, fetch
 
@@ -244,3 +246,28 @@ def test_roles_without_lookups_are_refused(engine) -> None:
     with pytest.raises(PermissionDenied):
         look_up(engine, viewer, "+14169671111")
     assert count(engine, UsageRecord) == 0
+
+
+def test_a_lookup_counts_in_the_day_of_the_billing_time_zone_staff_set(engine) -> None:
+    """Its event and the daily roll-up's row fall on the billing time zone's day, whether
+    staff left the shipped one (America/Toronto) or set another; a refused one's too."""
+    caller = member(engine)
+    broke = member(engine, funds_cents=0, contract_included_requests=0)
+    look_up(engine, caller, "+14169671111", now=datetime(2026, 11, 17, 3, 0, tzinfo=UTC))
+    with db.write_session(engine) as session:
+        staff = actor_of(make_staff(session))
+        platform.update_setting(session, staff, platform.BILLING_TIME_ZONE, "Pacific/Auckland")
+    auckland_next_day = datetime(2026, 11, 17, 12, 0, tzinfo=UTC)  # 01:00 on the 18th there
+    look_up(engine, caller, "+14169671111", now=auckland_next_day)
+    with pytest.raises(LookupRefused):
+        look_up(engine, broke, "+14169671111", now=auckland_next_day)
+    with db.read_session(engine) as session:
+        days = {
+            (row.organization_id, row.day, row.status): row.events
+            for row in session.exec(select(ProductEventDaily))
+        }
+    assert days == {
+        (caller.organization_id, date(2026, 11, 16), "ok"): 1,  # 22:00 on the 16th in Toronto
+        (caller.organization_id, date(2026, 11, 18), "ok"): 1,
+        (broke.organization_id, date(2026, 11, 18), "refused"): 1,
+    }
