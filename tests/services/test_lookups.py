@@ -232,7 +232,7 @@ def test_a_private_profiles_details_reach_no_other_organization(engine) -> None:
     # Nor the caller's Logs CSV.
     with db.read_session(engine) as session:
         exported = export_csv(session, logs.events(caller.actor), ListQuery()).decode("utf-8-sig")
-    assert "+14169671111" in exported
+    assert "+1 416-967-1111" in exported
     for detail in PRIVATE_DETAILS:
         assert detail not in exported
     # Its own organization sees it all.
