@@ -18,7 +18,10 @@ What is refused, each with a reason the partner can act on (``NotAPhoneNumber``)
 - a short code (``611``, ``36363``): it is not a caller's number;
 - a number too short or too long to be possible where it belongs; a number possible only
   locally (without its area code) is too short;
-- an extension (``ext. 22``, ``x22``, ``;ext=22``): a caller's number has none.
+- an extension (``ext. 22``, ``x22``, ``;ext=22``): a caller's number has none;
+- digits whose E.164 form the metadata reads back as another number (zeros after the
+  country code, ``000000`` read in Germany): no number is written so, and it could not be
+  stored.
 
 A number that is possible but not allocated (``+1 555-123-4567``) is *not* refused: the
 metadata calls it not valid (``valid=False``) and its score says so.
@@ -194,7 +197,20 @@ def _parse(text: str, default_region: str | None, field: str) -> NumberFacts:
     possible = phonenumbers.is_possible_number_with_reason(number)
     if not valid and possible != ValidationResult.IS_POSSIBLE:
         raise NotAPhoneNumber(_impossible(typed, possible), field=field)
+    # Some unallocated digits (zeros after the country code) have an E.164 form the metadata
+    # reads back as another number: stored, such a number could never be read again. An
+    # allocated number always reads back, so only the others pay for the check.
+    if not valid and not _reads_back(phonenumbers.format_number(number, PhoneNumberFormat.E164)):
+        raise NotAPhoneNumber(f"“{typed}” is not a phone number.", field=field)
     return _facts(number, own, kind)
+
+
+def _reads_back(e164: str) -> bool:
+    try:
+        read = phonenumbers.parse(e164, None)
+    except NumberParseException:
+        return False
+    return phonenumbers.format_number(read, PhoneNumberFormat.E164) == e164
 
 
 @lru_cache(maxsize=4096)

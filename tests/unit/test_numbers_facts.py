@@ -134,3 +134,23 @@ def test_text_read_before_is_read_again_in_its_own_region_and_refused_under_its_
             parse_number(london, default_region="CA", field=field)
         assert refused.value.field == field
         assert "too long" in refused.value.reason
+
+
+@pytest.mark.parametrize(
+    ("typed", "region"),
+    [
+        ("000000", "DE"),  # +49 00000 would be stored, and read back as +49 0000
+        ("000007057008", "IN"),
+        ("0001290", "AU"),
+        ("+600000251000", None),
+    ],
+)
+def test_digits_whose_e164_form_reads_back_as_another_number_are_refused(
+    typed: str, region: str | None
+) -> None:
+    """The metadata writes some unallocated digits (zeros after the country code) in an E.164
+    form that it reads back as another number: stored, such a number could never be read
+    again. None is a number anyone calls."""
+    with pytest.raises(NotAPhoneNumber) as refused:
+        parse_number(typed, default_region=region)
+    assert refused.value.reason == f"“{typed}” is not a phone number."
