@@ -35,7 +35,7 @@ from portal_core.models.products import (
 )
 from portal_core.queries import score_inputs
 from portal_core.rules import scoring
-from portal_core.rules.numbers import facts_of
+from portal_core.rules.numbers import allocated
 from portal_core.services import product_events
 
 
@@ -66,7 +66,7 @@ def refresh(
     if owner is None:
         return None
     inputs = score_inputs.inputs_for(
-        connection, number, valid=facts_of(number).valid, owner=owner, now=now
+        connection, number, valid=allocated(number), owner=owner, now=now
     )
     after = scoring.score(inputs).millis
     before = owner.score_millis
