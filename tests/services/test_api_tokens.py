@@ -323,8 +323,10 @@ def test_a_lookup_through_a_token_is_logged_with_the_token(engine) -> None:
     through_api = Member(caller.actor, developer.organization_id)
     result = look_up(engine, through_api, "+14169671111", now=NOW)
     by_hand = look_up(engine, developer, "+14169671112", now=NOW)
-    assert fetch(engine, ProductEvent, result.event_id).api_token_id == new.token.id
-    assert fetch(engine, ProductEvent, by_hand.event_id).api_token_id is None
+    logged = fetch(engine, ProductEvent, result.event_id)
+    assert (logged.api_token_id, logged.user_id) == (new.token.id, None)
+    typed = fetch(engine, ProductEvent, by_hand.event_id)
+    assert (typed.api_token_id, typed.user_id) == (None, developer.actor.user_id)
 
 
 def test_the_scheduler_flushes_last_used_every_minute(engine) -> None:
