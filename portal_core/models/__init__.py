@@ -44,6 +44,7 @@ from portal_core.models.payments import (
     PaymentSource,
     PaymentStatus,
 )
+from portal_core.models.rate_limits import RateLimitWindow
 from portal_core.models.products import (
     CommunityReport,
     DisputeEvent,
@@ -76,6 +77,7 @@ __all__ = [
     "Notice",
     "NoticeKind",
     "QueuedMail",
+    "RateLimitWindow",
     "NoticeRead",
     "PARTNER_ROLES",
     "AuditEvent",
