@@ -330,3 +330,23 @@ def ownership_dispute(to: str, name: str, *, subject: str, body: str) -> Mail:
             f"My Profile › Notifications:\n\n{portal}/my_profile"
         ),
     )
+
+
+def api_token_created(
+    to: str, name: str, *, token_name: str, key: str, creator: str, scopes: str
+) -> Mail:
+    """A security notice to the owners: a program may now act for the organization."""
+    portal = get_settings().public_url.rstrip("/")
+    return Mail(
+        to=to,
+        subject=f"A new SIPSTACK API token: {token_name}",
+        body=(
+            f"Hello {name},\n\n{creator} created the API token “{token_name}” ({key}) for your "
+            f"organization, with the scopes {scopes.replace(',', ', ')}. Programs holding its "
+            "secret can now call the SIPSTACK API for your organization.\n\n"
+            "If you did not expect it, revoke it now in Organization › Access › API Tokens:"
+            f"\n\n{portal}/access_api_tokens\n\n"
+            "— SIPSTACK Partner Portal\nYou get this e-mail because you are an owner of your "
+            "organization."
+        ),
+    )

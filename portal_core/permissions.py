@@ -61,19 +61,27 @@ def roles_with(capability: Capability) -> tuple[Role, ...]:
 
 @dataclass(frozen=True)
 class Actor:
-    """The signed-in person a service acts for; rebuilt from the database on each request."""
+    """The signed-in person a service acts for; rebuilt from the database on each request.
+
+    A call through the REST API acts for its token's organization: ``api_token_id`` names
+    the token, the user is the member who created it, and ``grants`` (from the token's
+    scopes) replace the role's capabilities, so a token never does more than it was given.
+    """
 
     user_id: uuid.UUID
     email: str
     role: Role
     organization_id: uuid.UUID | None
+    api_token_id: uuid.UUID | None = None
+    grants: frozenset[Capability] | None = None
 
     @property
     def is_staff(self) -> bool:
         return self.role == Role.STAFF
 
     def can(self, capability: Capability) -> bool:
-        return capability in GRANTS[self.role]
+        granted = GRANTS[self.role] if self.grants is None else self.grants
+        return capability in granted
 
 
 def require(actor: Actor, capability: Capability) -> None:

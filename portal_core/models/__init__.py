@@ -12,6 +12,7 @@ from portal_core.models.accounts import (
     UserStatus,
     UserUpdate,
 )
+from portal_core.models.api_tokens import ApiToken
 from portal_core.models.audit import AuditEvent
 from portal_core.models.billing import (
     BillingAccount,
@@ -57,6 +58,7 @@ from portal_core.models.products import (
 )
 
 __all__ = [
+    "ApiToken",
     "AutoRecharge",
     "CommunityReport",
     "DisputeEvent",

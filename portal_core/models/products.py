@@ -201,6 +201,7 @@ class ProductEvent(SQLModel, table=True):
         Index("ix_product_events_org_status", "organization_id", "status", "created_at", "id"),
         Index("ix_product_events_org_user", "organization_id", "user_id", "created_at", "id"),
         Index("ix_product_events_org_type", "organization_id", "lookup_type", "created_at", "id"),
+        Index("ix_product_events_org_token", "organization_id", "api_token_id", "created_at", "id"),
         # The score's burst factor: who looked a number up lately.
         Index("ix_product_events_number_created", "number", "created_at"),
         # Retention: the oldest events first, across organizations.
@@ -210,6 +211,8 @@ class ProductEvent(SQLModel, table=True):
     id: uuid.UUID = uuid_pk()
     organization_id: uuid.UUID = Field(foreign_key="organizations.id")
     user_id: uuid.UUID | None = Field(default=None, foreign_key="users.id")
+    # Set when the organization acted through the API: the token that called.
+    api_token_id: uuid.UUID | None = Field(default=None, foreign_key="api_tokens.id")
     created_at: datetime = Field(sa_type=UTCDateTime, nullable=False)
     product: EventProduct = Field(sa_type=String(20))
     action: EventAction = Field(sa_type=String(20))

@@ -134,6 +134,7 @@ def look_up(
                 product_events.Event(
                     organization_id=organization_id,
                     user_id=actor.user_id,
+                    api_token_id=actor.api_token_id,
                     product=EventProduct.SMART_CNAM,
                     action=EventAction.LOOKUP,
                     lookup_type=lookup_type.value,
@@ -170,6 +171,7 @@ def look_up(
                 product_events.Event(
                     organization_id=organization_id,
                     user_id=actor.user_id,
+                    api_token_id=actor.api_token_id,
                     product=EventProduct.SMART_CNAM,
                     action=EventAction.LOOKUP,
                     lookup_type=lookup_type.value,

@@ -668,13 +668,14 @@ def _event(
     *,
     action: EventAction = EventAction.DISPUTE,
 ) -> None:
+    # When another organization's member (or staff) acted, the event names nobody.
+    own = actor if actor is not None and actor.organization_id == organization_id else None
     product_events.record(
         session.connection(),
         product_events.Event(
             organization_id=organization_id,
-            user_id=actor.user_id
-            if actor is not None and actor.organization_id == organization_id
-            else None,
+            user_id=own.user_id if own else None,
+            api_token_id=own.api_token_id if own else None,
             product=EventProduct.WHOIS,
             action=action,
             number=number,

@@ -61,6 +61,7 @@ class Event:
     cost_micros: int = 0
     latency_ms: int | None = None
     status: EventStatus = EventStatus.OK
+    api_token_id: uuid.UUID | None = None  # the token, when the organization acted by API
 
 
 def record(
@@ -78,6 +79,7 @@ def record(
             "id": event_id,
             "organization_id": event.organization_id,
             "user_id": event.user_id,
+            "api_token_id": event.api_token_id,
             "created_at": now,
             "product": event.product.value,
             "action": event.action.value,

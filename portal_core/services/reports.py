@@ -103,6 +103,7 @@ def report(
         product_events.Event(
             organization_id=organization_id,
             user_id=actor.user_id,
+            api_token_id=actor.api_token_id,
             product=EventProduct.REPORTS,
             action=EventAction.REPORT,
             number=facts.e164,

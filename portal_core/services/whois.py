@@ -399,6 +399,7 @@ def delete(
         product_events.Event(
             organization_id=organization_id,
             user_id=actor.user_id,
+            api_token_id=actor.api_token_id,
             product=EventProduct.WHOIS,
             action=EventAction.DELETION,
             number=number,
@@ -439,6 +440,7 @@ def _after_change(
         product_events.Event(
             organization_id=profile.organization_id,
             user_id=actor.user_id,
+            api_token_id=actor.api_token_id,
             product=EventProduct.WHOIS,
             action=action,
             number=profile.number,

@@ -239,6 +239,7 @@ def import_profiles(
             product_events.Event(
                 organization_id=organization_id,
                 user_id=actor.user_id,
+                api_token_id=actor.api_token_id,
                 product=EventProduct.WHOIS,
                 action=EventAction.IMPORT,
                 result=f"Import of {total:,} rows: {report.summary()}",
