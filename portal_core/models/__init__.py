@@ -45,7 +45,6 @@ from portal_core.models.payments import (
     PaymentSource,
     PaymentStatus,
 )
-from portal_core.models.rate_limits import RateLimitWindow
 from portal_core.models.products import (
     CommunityReport,
     DisputeEvent,
@@ -56,6 +55,7 @@ from portal_core.models.products import (
     VerificationCode,
     WhoisProfile,
 )
+from portal_core.models.rate_limits import RateLimitWindow
 
 __all__ = [
     "ApiToken",

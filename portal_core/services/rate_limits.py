@@ -272,9 +272,7 @@ def _lookups_per_second() -> ColumnElement[Any]:
     largest = select(func.max(_plans.c.lookups_per_second)).scalar_subquery()
     figure = (
         select(
-            func.coalesce(
-                _subscriptions.c.contract_lookups_per_second, _plans.c.lookups_per_second
-            )
+            func.coalesce(_subscriptions.c.contract_lookups_per_second, _plans.c.lookups_per_second)
         )
         .select_from(_subscriptions.join(_plans, _plans.c.code == _subscriptions.c.plan_code))
         .where(_subscriptions.c.organization_id == bindparam("organization_id"))
