@@ -17,8 +17,6 @@ shown in Logs with the token; a test token's comes from sample data and costs no
 without charging twice.
 """
 
-from __future__ import annotations
-
 import uuid
 from collections.abc import Callable
 from datetime import datetime
@@ -158,6 +156,9 @@ def _text_asked(request: Request) -> bool:
 def router(engine: Callable[[], Engine], clock: Callable[[], datetime]) -> APIRouter:
     routes = APIRouter(tags=["Smart CNAM"])
     caller_of = Authorizer(engine, clock).caller(rate_limits.LOOKUPS, Scope.LOOKUPS)
+    # FastAPI reads these annotations when the routes are declared (no postponed annotations
+    # in this module): the dependency is this router's own.
+    LookupCaller = Annotated[Caller, Depends(caller_of)]
 
     def look_up(
         caller: Caller,
@@ -224,7 +225,7 @@ def router(engine: Callable[[], Engine], clock: Callable[[], datetime]) -> APIRo
     def smart_cnam(
         request: Request,
         source: str,
-        caller: Caller = Depends(caller_of),
+        caller: LookupCaller,
         lookup_type: LookupTypeQuery = ApiLookupType.CNAM,
         format: Format = None,
         idempotency_key: IdempotencyKey = None,
@@ -240,7 +241,7 @@ def router(engine: Callable[[], Engine], clock: Callable[[], datetime]) -> APIRo
         request: Request,
         source: str,
         destination: str,
-        caller: Caller = Depends(caller_of),
+        caller: LookupCaller,
         lookup_type: LookupTypeQuery = ApiLookupType.CNAM,
         format: Format = None,
         idempotency_key: IdempotencyKey = None,
@@ -282,7 +283,7 @@ def router(engine: Callable[[], Engine], clock: Callable[[], datetime]) -> APIRo
     )
     def sipstack(
         source: str,
-        caller: Caller = Depends(caller_of),
+        caller: LookupCaller,
         lookup_type: LookupTypeQuery = ApiLookupType.CNAM,
         idempotency_key: IdempotencyKey = None,
     ) -> PlainTextResponse:
@@ -296,7 +297,7 @@ def router(engine: Callable[[], Engine], clock: Callable[[], datetime]) -> APIRo
     def sipstack_call(
         source: str,
         destination: str,
-        caller: Caller = Depends(caller_of),
+        caller: LookupCaller,
         lookup_type: LookupTypeQuery = ApiLookupType.CNAM,
         idempotency_key: IdempotencyKey = None,
     ) -> PlainTextResponse:

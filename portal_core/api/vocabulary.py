@@ -21,7 +21,6 @@ from portal_core.models.billing import LookupType
 
 CURRENCY: Literal["USD"] = "USD"
 PAGE_SIZES: tuple[int, ...] = (10, 20, 50, 100)
-DEFAULT_PAGE_SIZE = 20
 
 
 class ApiLookupType(StrEnum):
@@ -64,6 +63,7 @@ LookupTypeQuery = Annotated[
 ]
 
 PageSize = Literal[10, 20, 50, 100]
+DEFAULT_PAGE_SIZE: PageSize = 20
 Item = TypeVar("Item")
 
 

@@ -174,7 +174,7 @@ def count_call(
         ).one()
     limit = int(row.limit) if chosen.requests is None else chosen.requests
     return Counted(
-        call=Verdict(chosen.name, limit, int(row.count), chosen.window_seconds, retry_after),
+        call=Verdict(chosen.name, limit, int(row.counted), chosen.window_seconds, retry_after),
         auth=Verdict(
             AUTH, _requests(auth), int(row.failures or 0), auth.window_seconds, auth_retry
         ),
@@ -196,7 +196,7 @@ def count_failure(engine: Engine, *, address: str, now: datetime) -> Verdict:
                 "organization_id": None,
             },
         ).one()
-    return Verdict(AUTH, _requests(auth), int(row.count), auth.window_seconds, retry_after)
+    return Verdict(AUTH, _requests(auth), int(row.counted), auth.window_seconds, retry_after)
 
 
 def failures(connection: Connection, *, address: str, now: datetime) -> Verdict:
@@ -265,7 +265,7 @@ def _count_statement(dialect: str, plans_figure: bool) -> ReturningInsert[Any]:
     limit: ColumnElement[Any] = literal(0).label("limit")
     if plans_figure:
         limit = _lookups_per_second().label("limit")
-    return upsert.returning(windows.count, failures, limit)
+    return upsert.returning(windows.count.label("counted"), failures, limit)
 
 
 def _lookups_per_second() -> ColumnElement[Any]:
