@@ -159,3 +159,46 @@ def serve_portal(
         except subprocess.TimeoutExpired:
             server.kill()
             server.wait(timeout=15)
+
+
+@contextmanager
+def serve_api(folder: Path, settings: Mapping[str, str]) -> Iterator[ServedPortal]:
+    """The REST API alone (``python -m portal_core api``, which migrates first) over a SQLite
+    database in ``folder``, served until the block ends. Alone, the API answers at the root
+    of ``url`` (mounted in the portal, under ``/api``)."""
+    port = free_port()
+    url = f"http://127.0.0.1:{port}"
+    environment = {
+        **os.environ,
+        "DATABASE_URL": f"sqlite:///{folder / 'portal.db'}",
+        "OUTBOX_DIR": str(folder / "outbox"),
+        **settings,
+    }
+    environment.pop("SMTP_HOST", None)
+    served = ServedPortal(url=url, folder=folder, environment=environment)
+    with served.log.open("wb") as output:
+        server = subprocess.Popen(
+            [sys.executable, "-m", "portal_core", "api", "--port", str(port)],
+            cwd=ROOT,
+            env=environment,
+            stdout=output,
+            stderr=subprocess.STDOUT,
+        )
+    try:
+        deadline = time.monotonic() + START_TIMEOUT_S
+        while not answers(f"{url}/healthz"):
+            if server.poll() is not None:
+                raise ServeFailed(f"the API exited with {server.returncode}:\n{tail(served.log)}")
+            if time.monotonic() > deadline:
+                raise ServeFailed(
+                    f"the API did not answer in {START_TIMEOUT_S:.0f} s:\n{tail(served.log)}"
+                )
+            time.sleep(0.2)
+        yield served
+    finally:
+        server.terminate()
+        try:
+            server.wait(timeout=15)
+        except subprocess.TimeoutExpired:
+            server.kill()
+            server.wait(timeout=15)
