@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import base64
 import uuid
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 
@@ -34,7 +35,7 @@ class Clock:
         self.at += timedelta(seconds=seconds)
 
 
-def api_over(engine: Engine, clock: Clock) -> FastAPI:
+def api_over(engine: Engine, clock: Callable[[], datetime]) -> FastAPI:
     return api_module.create_app(lambda: engine, clock)
 
 
