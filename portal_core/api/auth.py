@@ -1,5 +1,5 @@
-"""Who an API call acts for, and how much it may call (docs/product.md, The REST API's
-contract).
+"""Who an API call acts for, and how much it may call
+(docs/product.md, The REST API's contract).
 
 A partner's system sends its token in the ``Authorization`` header, as ``Bearer KEY.SECRET``
 or as HTTP Basic with the key as user and the secret as password (what curl's ``--user`` and
