@@ -3,31 +3,16 @@ its own test, tests/api/test_examples.py), ``rate-limits prune`` deletes ended w
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from datetime import timedelta
-from pathlib import Path
 
 import pytest
-from sqlalchemy import Engine
 
-from portal_core import db
 from portal_core.__main__ import main
 from portal_core.models.base import utcnow
 from portal_core.models.rate_limits import RateLimitWindow
 from portal_core.services import rate_limits
-from portal_core.settings import get_settings
 from tests.services.support import count
-
-
-@pytest.fixture
-def database(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Engine]:
-    url = f"sqlite:///{tmp_path / 'cli.db'}"
-    monkeypatch.setenv("DATABASE_URL", url)
-    get_settings.cache_clear()
-    assert main(["migrate"]) == 0
-    engine = db.create_engine(url)
-    yield engine
-    engine.dispose()
+from tests.test_cli import database  # noqa: F401  (the migrated SQLite file the commands use)
 
 
 @pytest.mark.parametrize(
@@ -39,7 +24,7 @@ def test_api_refuses_bad_options_and_serves_nothing(options, message, capsys) ->
     assert message in capsys.readouterr().err
 
 
-def test_rate_limits_prune_deletes_the_ended_windows(database, capsys) -> None:
+def test_rate_limits_prune_deletes_the_ended_windows(database, capsys) -> None:  # noqa: F811
     now = utcnow()
     rate_limits.count_failure(database, address="203.0.113.9", now=now - timedelta(hours=3))
     rate_limits.count_failure(database, address="203.0.113.9", now=now)

@@ -4,11 +4,7 @@ failed credentials stopped per address, and one count shared by two API processe
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-
-import pytest
 from fastapi.testclient import TestClient
-from sqlalchemy import Engine
 
 from portal_core import db
 from portal_core.models.billing import BillingAccount, UsageRecord
@@ -18,17 +14,6 @@ from tests.services.support import count
 LOOKUP = "/v1/smart-cnam/+14169671111"
 SIPSTACK = "/v1/b/partner/smart-cnam/phoneNumber/+14169671111"
 HEADERS = ("X-Rate-Limit-Policy", "X-Rate-Limit-Limit", "X-Rate-Limit-Remaining")
-
-
-@pytest.fixture
-def clock() -> Clock:
-    return Clock()
-
-
-@pytest.fixture
-def client(engine: Engine, clock: Clock) -> Iterator[TestClient]:
-    with TestClient(api_over(engine, clock), raise_server_exceptions=False) as client:
-        yield client
 
 
 def _limits(response) -> tuple[str, int, int, int]:

@@ -4,10 +4,8 @@ refusals, billing exactly like the portal's lookups, test tokens that never bill
 from __future__ import annotations
 
 import uuid
-from collections.abc import Iterator
 
 import pytest
-from fastapi.testclient import TestClient
 from sqlalchemy import Engine
 from sqlmodel import col, select
 
@@ -17,24 +15,13 @@ from portal_core.models.api_tokens import ApiToken
 from portal_core.models.billing import BillingAccount, LedgerEntry, UsageDaily, UsageRecord
 from portal_core.models.products import EventStatus, ProductEvent, ProductEventDaily
 from portal_core.services import api_tokens
-from tests.api.support import NOW, Clock, api_over, mint
+from tests.api.support import NOW, mint
 from tests.services.products_support import look_up, member, register
 from tests.services.support import count, fetch
 
 LOOKUP = "/v1/smart-cnam/+14169671111"
 SIPSTACK = "/v1/b/partner/smart-cnam/phoneNumber/+14169671111"
 STARTER_PRICE = 3_000
-
-
-@pytest.fixture
-def clock() -> Clock:
-    return Clock()
-
-
-@pytest.fixture
-def client(engine: Engine, clock: Clock) -> Iterator[TestClient]:
-    with TestClient(api_over(engine, clock), raise_server_exceptions=False) as client:
-        yield client
 
 
 def _events(engine: Engine) -> list[ProductEvent]:

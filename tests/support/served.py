@@ -139,26 +139,8 @@ def serve_portal(
             stdout=output,
             stderr=subprocess.STDOUT,
         )
-    try:
-        deadline = time.monotonic() + START_TIMEOUT_S
-        while not (answers(f"{url}/_stcore/health") and answers(f"{url}/api/healthz")):
-            if server.poll() is not None:
-                raise ServeFailed(
-                    f"the portal exited with {server.returncode}:\n{tail(served.log)}"
-                )
-            if time.monotonic() > deadline:
-                raise ServeFailed(
-                    f"the portal did not answer in {START_TIMEOUT_S:.0f} s:\n{tail(served.log)}"
-                )
-            time.sleep(0.2)
+    with _serving(server, served, "the portal", f"{url}/_stcore/health", f"{url}/api/healthz"):
         yield served
-    finally:
-        server.terminate()
-        try:
-            server.wait(timeout=15)
-        except subprocess.TimeoutExpired:
-            server.kill()
-            server.wait(timeout=15)
 
 
 @contextmanager
@@ -184,17 +166,26 @@ def serve_api(folder: Path, settings: Mapping[str, str]) -> Iterator[ServedPorta
             stdout=output,
             stderr=subprocess.STDOUT,
         )
+    with _serving(server, served, "the API", f"{url}/healthz"):
+        yield served
+
+
+@contextmanager
+def _serving(
+    server: subprocess.Popen[bytes], served: ServedPortal, what: str, *health: str
+) -> Iterator[None]:
+    """Wait until every ``health`` address answers, then stop ``server`` when the block ends."""
     try:
         deadline = time.monotonic() + START_TIMEOUT_S
-        while not answers(f"{url}/healthz"):
+        while not all(answers(address) for address in health):
             if server.poll() is not None:
-                raise ServeFailed(f"the API exited with {server.returncode}:\n{tail(served.log)}")
+                raise ServeFailed(f"{what} exited with {server.returncode}:\n{tail(served.log)}")
             if time.monotonic() > deadline:
                 raise ServeFailed(
-                    f"the API did not answer in {START_TIMEOUT_S:.0f} s:\n{tail(served.log)}"
+                    f"{what} did not answer in {START_TIMEOUT_S:.0f} s:\n{tail(served.log)}"
                 )
             time.sleep(0.2)
-        yield served
+        yield
     finally:
         server.terminate()
         try:
