@@ -15,8 +15,9 @@ from enum import StrEnum
 from typing import Annotated, Generic, Literal, TypeVar
 
 from fastapi import Query
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, Field, field_validator
 
+from portal_core.errors import ValidationFailed
 from portal_core.models.billing import LookupType
 
 CURRENCY: Literal["USD"] = "USD"
@@ -62,8 +63,7 @@ LookupTypeQuery = Annotated[
     ),
 ]
 
-PageSize = Literal[10, 20, 50, 100]
-DEFAULT_PAGE_SIZE: PageSize = 20
+DEFAULT_PAGE_SIZE = 20
 Item = TypeVar("Item")
 
 
@@ -71,16 +71,32 @@ class PageRequest(BaseModel):
     """``?page=…&page_size=…`` of a list."""
 
     page: int = Field(1, ge=1, description="The page, from 1.")
-    page_size: PageSize = Field(DEFAULT_PAGE_SIZE, description="Rows a page: 10, 20, 50 or 100.")
+    page_size: int = Field(DEFAULT_PAGE_SIZE, description="Rows a page: 10, 20, 50 or 100.")
+
+    @field_validator("page_size")
+    @classmethod
+    def _one_of_the_sizes(cls, page_size: int) -> int:
+        if page_size not in PAGE_SIZES:
+            raise ValueError(f"Show 10, 20, 50 or 100 rows a page, not {page_size}.")
+        return page_size
 
 
 def page_request(
     page: Annotated[int, Query(ge=1, description="The page, from 1.")] = 1,
     page_size: Annotated[
-        PageSize, Query(description="Rows a page: 10, 20, 50 or 100.")
+        int,
+        Query(
+            description="Rows a page: 10, 20, 50 or 100.",
+            json_schema_extra={"enum": list(PAGE_SIZES)},
+        ),
     ] = DEFAULT_PAGE_SIZE,
 ) -> PageRequest:
-    """A list route's paging (a dependency: ``Depends(page_request)``)."""
+    """A list route's paging (a dependency: ``Depends(page_request)``); another page size is
+    a 422 naming ``page_size``."""
+    if page_size not in PAGE_SIZES:
+        raise ValidationFailed(
+            {"page_size": f"Show 10, 20, 50 or 100 rows a page, not {page_size}."}
+        )
     return PageRequest(page=page, page_size=page_size)
 
 
