@@ -293,6 +293,15 @@ def test_a_retried_request_with_its_idempotency_key_is_charged_once(engine, clie
     )
 
 
+def test_an_idempotency_key_reused_for_another_lookup_is_a_409(engine, client) -> None:
+    token = mint(engine)
+    headers = {**token.bearer, "Idempotency-Key": "one-request"}
+    assert client.get(LOOKUP, headers=headers).status_code == 200
+    _is_problem(client.get(f"{LOOKUP}?type=telco", headers=headers), 409)
+    assert _is_short_text(client.get(f"{SIPSTACK}?type=risk", headers=headers), 422)
+    assert count(engine, UsageRecord) == 1
+
+
 # --- Test tokens -----------------------------------------------------------------------------
 
 
