@@ -17,6 +17,7 @@ with resources.reading() as session:
     time_zone = platform.billing_time_zone(session)
     has_events = logs.has_events(session, viewer.actor)
     users = logs.event_users(session, viewer.actor)
+    tokens = logs.event_tokens(session, viewer.actor)
 
 st.title("Logs")
 raw_event = st.query_params.get(logs_views.EVENT_PARAM)
@@ -28,6 +29,6 @@ if raw_event:
 elif not has_events:
     logs_views.empty_state(viewer)
 else:
-    listing = logs.events(viewer.actor, users=users)
+    listing = logs.events(viewer.actor, users=users, tokens=tokens)
     logs_views.volume_chart(viewer, listing, time_zone=time_zone)
     logs_views.event_table(listing, time_zone=time_zone)

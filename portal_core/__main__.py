@@ -2,7 +2,8 @@
 
 Commands: ``migrate``, ``seed``, ``create-staff EMAIL``, ``outbox``, ``check-balances``,
 ``invoices run [--period YYYY-MM]``, ``billing recharge``, ``billing reconcile``, ``mail send``,
-``logs prune``, ``scores snapshot``, ``rate-limits prune``, ``scheduler``, and
+``logs prune``, ``scores snapshot``, ``rate-limits prune``, ``scheduler``,
+``tokens create MEMBER_EMAIL NAME --scopes …``, ``tokens revoke KEY``, and
 ``api [--port 8000] [--host 127.0.0.1] [--workers N]``, the REST API alone.
 Bad input prints one clear line and exits with status 2; nothing is half-done. ``invoices run``
 exits with status 1 when an organization could not be invoiced (the others are; run it again).
@@ -222,6 +223,43 @@ def cmd_scores_snapshot(_args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_tokens_create(args: argparse.Namespace) -> int:
+    """Mint an API token for a member's organization, by the page's rules. The secret is
+    printed once; the last line alone is ``KEY.SECRET``, for a script to take."""
+    from portal_core.services import api_tokens
+
+    with db.write_session(_engine()) as session:
+        new = api_tokens.create_for_member(
+            session,
+            args.email,
+            name=args.name,
+            scopes=args.scopes.split(","),
+            test=args.test,
+            expires_days=args.expires_days,
+        )
+        kind = "test" if new.token.test else "live"
+        lines = [
+            f"Created the {kind} API token {new.token.name!r} ({new.token.scopes}).",
+            new.key,
+            new.secret,
+            new.bearer,
+        ]
+    # Printed once committed: a secret shown must be one that works.
+    print("\n".join(lines))
+    print("The secret is shown only now: keep it where the program reads it.", file=sys.stderr)
+    return 0
+
+
+def cmd_tokens_revoke(args: argparse.Namespace) -> int:
+    from portal_core.services import api_tokens
+
+    with db.write_session(_engine()) as session:
+        token = api_tokens.revoke_by_key(session, args.key)
+        done = f"Revoked the API token {token.name!r} ({token.key}): refused from now on."
+    print(done)
+    return 0
+
+
 def cmd_scheduler(_args: argparse.Namespace) -> int:
     """The scheduler alone, in the foreground, until Ctrl-C or SIGTERM: for deployments whose
     portal copies run with ``SCHEDULER=off``. It lets a running job finish before it exits."""
@@ -321,6 +359,24 @@ def build_parser() -> argparse.ArgumentParser:
     api.add_argument("--host", default="127.0.0.1", help="default 127.0.0.1")
     api.add_argument("--workers", type=int, default=1, help="processes (default 1)")
     api.set_defaults(run=cmd_api)
+    tokens = commands.add_parser("tokens", help="API tokens").add_subparsers(
+        dest="tokens_command", required=True
+    )
+    create = tokens.add_parser(
+        "create",
+        help="mint an API token for a member's organization; the last line is KEY.SECRET",
+    )
+    create.add_argument("email", metavar="MEMBER_EMAIL")
+    create.add_argument("name", metavar="NAME")
+    create.add_argument(
+        "--scopes", required=True, help="comma-separated, such as lookups,whois:read"
+    )
+    create.add_argument("--test", action="store_true", help="a test token (sample data, unbilled)")
+    create.add_argument("--expires-days", type=int, default=None, metavar="N")
+    create.set_defaults(run=cmd_tokens_create)
+    revoke = tokens.add_parser("revoke", help="revoke an API token by its key, at once")
+    revoke.add_argument("key", metavar="KEY")
+    revoke.set_defaults(run=cmd_tokens_revoke)
     commands.add_parser(
         "scheduler",
         help="run the recurring jobs (invoices, auto-recharge, …) in the foreground, alone",

@@ -26,6 +26,7 @@ from sqlmodel import Session, col, select
 
 from portal_core.errors import NotFound
 from portal_core.models.accounts import User
+from portal_core.models.api_tokens import ApiToken
 from portal_core.models.products import (
     EventAction,
     EventProduct,
@@ -90,19 +91,58 @@ def event_users(session: Session, actor: Actor) -> list[EventUser]:
     ]
 
 
-def events(actor: Actor, *, users: tuple[EventUser, ...] | list[EventUser] = ()) -> Listing:
-    """The organization's product events, newest first. ``users`` are the User filter's
-    choices (``event_users``)."""
+@dataclass(frozen=True)
+class EventToken:
+    """An API token the API token filter offers: ``label`` is its name, with its key when
+    two of the organization's tokens share a name (a revoked one and its successor)."""
+
+    id: uuid.UUID
+    label: str
+
+
+def event_tokens(session: Session, actor: Actor) -> list[EventToken]:
+    """Every API token of the organization, revoked ones too (their events stay), by name."""
+    require(actor, Capability.USE_PORTAL)
+    organization_id = require_organization(actor)
+    rows = session.execute(
+        sa_select(col(ApiToken.id), col(ApiToken.name), col(ApiToken.key))
+        .where(col(ApiToken.organization_id) == organization_id)
+        .order_by(col(ApiToken.name), col(ApiToken.created_at), col(ApiToken.id))
+    ).all()
+    names = Counter(str(row.name) for row in rows)
+    return [
+        EventToken(row.id, str(row.name) if names[row.name] == 1 else f"{row.name} ({row.key})")
+        for row in rows
+    ]
+
+
+TOKEN_SUFFIX = " (API token)"
+
+
+def events(
+    actor: Actor,
+    *,
+    users: tuple[EventUser, ...] | list[EventUser] = (),
+    tokens: tuple[EventToken, ...] | list[EventToken] = (),
+) -> Listing:
+    """The organization's product events, newest first. ``users`` and ``tokens`` are the
+    User and API token filters' choices (``event_users``, ``event_tokens``)."""
     require(actor, Capability.USE_PORTAL)
     organization_id = require_organization(actor)
     created = col(ProductEvent.created_at)
     number, destination = col(ProductEvent.number), col(ProductEvent.destination)
-    # The member's name read per shown row, so that the base SELECT (and its count) stays on
-    # ``product_events`` and its indexes alone; an event with no member (an API token's) has
-    # none.
+    # Who did it, read per shown row, so that the base SELECT (and its count) stays on
+    # ``product_events`` and its indexes alone: the member, or for a call through the API
+    # the token (such an event names no member).
     member_name = (
         select(col(User.name))
         .where(col(User.id) == col(ProductEvent.user_id))
+        .correlate(ProductEvent)
+        .scalar_subquery()
+    )
+    token_name = (
+        select(col(ApiToken.name) + TOKEN_SUFFIX)
+        .where(col(ApiToken.id) == col(ProductEvent.api_token_id))
         .correlate(ProductEvent)
         .scalar_subquery()
     )
@@ -114,7 +154,12 @@ def events(actor: Actor, *, users: tuple[EventUser, ...] | list[EventUser] = ())
         key=col(ProductEvent.id),
         columns=(
             Column("created_at", "Time", created, ColumnKind.DATETIME),
-            Column("user", "User", member_name, help="The member who did it."),
+            Column(
+                "user",
+                "User or API token",
+                func.coalesce(member_name, token_name),
+                help="The member who did it, or the API token a program called with.",
+            ),
             Column("product", "Product", col(ProductEvent.product), labels=PRODUCTS),
             Column("action", "Action", col(ProductEvent.action), labels=ACTIONS),
             Column(
@@ -179,6 +224,14 @@ def events(actor: Actor, *, users: tuple[EventUser, ...] | list[EventUser] = ())
                     for user in users
                 ),
             ),
+            ChoiceFilter(
+                "token",
+                "API token",
+                tuple(
+                    Choice(str(token.id), token.label, col(ProductEvent.api_token_id) == token.id)
+                    for token in tokens
+                ),
+            ),
         ),
         empty_message="No events yet: Smart CNAM lookups and Whois Profiles' changes will "
         "appear here.",
@@ -204,6 +257,7 @@ class EventView:
     id: uuid.UUID
     created_at: datetime
     user_name: str | None
+    token_name: str | None  # the API token, when a program called with one
     product: str
     action: str
     lookup_type: str | None
@@ -221,8 +275,9 @@ def event(session: Session, actor: Actor, event_id: uuid.UUID) -> EventView:
     require(actor, Capability.USE_PORTAL)
     organization_id = require_organization(actor)
     row = session.execute(
-        sa_select(ProductEvent, col(User.name))
+        sa_select(ProductEvent, col(User.name), col(ApiToken.name))
         .outerjoin(User, col(User.id) == col(ProductEvent.user_id))
+        .outerjoin(ApiToken, col(ApiToken.id) == col(ProductEvent.api_token_id))
         .where(
             col(ProductEvent.id) == event_id,
             col(ProductEvent.organization_id) == organization_id,
@@ -235,6 +290,7 @@ def event(session: Session, actor: Actor, event_id: uuid.UUID) -> EventView:
         id=found.id,
         created_at=found.created_at,
         user_name=row[1],
+        token_name=row[2],
         product=str(found.product),
         action=str(found.action),
         lookup_type=found.lookup_type,

@@ -30,9 +30,15 @@ from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session, col, select
 
 from portal_core import db, emails
-from portal_core.errors import AuthenticationFailed, Conflict, NotFound, ValidationFailed
+from portal_core.errors import (
+    AuthenticationFailed,
+    Conflict,
+    NotFound,
+    PermissionDenied,
+    ValidationFailed,
+)
 from portal_core.mail import send_after_commit
-from portal_core.models.accounts import Organization, OrganizationStatus, Role, User
+from portal_core.models.accounts import Organization, OrganizationStatus, Role, User, UserStatus
 from portal_core.models.api_tokens import NAME_WIDTH, ApiToken
 from portal_core.models.base import utcnow
 from portal_core.permissions import Actor, Capability, require, require_organization
@@ -41,7 +47,7 @@ from portal_core.rules import api_tokens as rules
 from portal_core.rules.api_tokens import Scope
 from portal_core.services import audit
 from portal_core.services.secrets import keyed_digest
-from portal_core.services.validation import text_problem
+from portal_core.services.validation import normalize_email, text_problem
 
 __all__ = [
     "Caller",
@@ -49,9 +55,11 @@ __all__ = [
     "Scope",
     "authenticate",
     "create",
+    "create_for_member",
     "flush_last_used",
     "note_used",
     "revoke",
+    "revoke_by_key",
     "split_credentials",
 ]
 
@@ -316,6 +324,43 @@ def create(
             ),
         )
     return NewToken(token=token, secret=secret)
+
+
+def create_for_member(
+    session: Session,
+    email: str,
+    *,
+    name: str,
+    scopes: list[str] | tuple[str, ...],
+    test: bool = False,
+    expires_days: int | None = None,
+    now: datetime | None = None,
+) -> NewToken:
+    """``create`` for the member with ``email``, by the same rules (that member's role
+    limits the scopes): the command line's way, for an operator setting up a call flow."""
+    user = session.exec(select(User).where(col(User.email) == normalize_email(email))).first()
+    if user is None or user.organization_id is None:
+        raise NotFound(f"No member of an organization has the e-mail {email.strip()!r}.")
+    if user.status != UserStatus.ACTIVE:
+        raise PermissionDenied(f"{user.email} is not an active member.")
+    organization = session.get_one(Organization, user.organization_id)
+    if organization.status != OrganizationStatus.ACTIVE:
+        raise PermissionDenied(f"The organization of {user.email} is deactivated.")
+    actor = Actor(
+        user_id=user.id,
+        email=user.email,
+        role=Role(user.role),
+        organization_id=user.organization_id,
+    )
+    return create(
+        session,
+        actor,
+        name=name,
+        scopes=scopes,
+        test=test,
+        expires_days=expires_days,
+        now=now,
+    )
 
 
 def _live_name_taken(session: Session, organization_id: uuid.UUID, name: str) -> bool:

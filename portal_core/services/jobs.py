@@ -25,6 +25,7 @@ from sqlalchemy import Engine
 
 from portal_core.money import format_cents
 from portal_core.services import (
+    api_tokens,
     auto_recharge,
     invoices,
     log_retention,
@@ -230,6 +231,12 @@ def prune_rate_limits(engine: Engine, now: datetime) -> JobReport:
     return JobReport(f"{deleted:,} ended rate-limit window{'' if deleted == 1 else 's'} deleted.")
 
 
+def flush_token_use(engine: Engine, now: datetime) -> JobReport:
+    """Write when each API token was last used, as this process's calls noted it."""
+    written = api_tokens.flush_last_used(engine)
+    return JobReport(f"{written:,} API token{'’s' if written == 1 else 's’'} last use written.")
+
+
 # --- The registry ----------------------------------------------------------------------------
 
 JOBS: tuple[Job, ...] = (
@@ -240,5 +247,6 @@ JOBS: tuple[Job, ...] = (
     Job("logs.prune", "Old product events pruned", Daily(hour=3), prune_logs),
     Job("scores.snapshot", "Numbers' scores snapshot", Daily(hour=2, minute=30), snapshot_scores),
     Job("rate_limits.prune", "API rate-limit windows pruned", Every(minutes=10), prune_rate_limits),
+    Job("api_tokens.flush", "API tokens' last use written", Every(minutes=1), flush_token_use),
     # New jobs go here, one entry each (``Daily(hour=…, minute=…)``, ``Every(minutes=…)``…).
 )

@@ -78,7 +78,9 @@ def record(
         {
             "id": event_id,
             "organization_id": event.organization_id,
-            "user_id": event.user_id,
+            # A call through an API token is the token's act, not its creator's: Logs names
+            # the token, and the member filter finds only what members did in the portal.
+            "user_id": None if event.api_token_id is not None else event.user_id,
             "api_token_id": event.api_token_id,
             "created_at": now,
             "product": event.product.value,

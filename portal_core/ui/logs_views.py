@@ -101,6 +101,7 @@ def event(found: EventView, *, time_zone: tzinfo) -> None:
         ("Product", PRODUCTS.get(found.product, found.product)),
         ("Status", STATUSES.get(found.status, found.status)),
         ("User", found.user_name or "—"),
+        *([("API token", found.token_name)] if found.token_name else []),
         ("Number", found.number or "—"),
     ]
     if found.destination:

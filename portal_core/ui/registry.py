@@ -97,6 +97,15 @@ PAGES: tuple[PageSpec, ...] = (
         capability=Capability.MY_PROFILE,
     ),
     PageSpec(
+        id="access.api_tokens",
+        script="pages/access_api_tokens.py",
+        title="API Tokens",
+        icon=":material/key:",
+        section=Section.ACCESS,
+        audience=Audience.MEMBER,
+        capability=Capability.API_TOKENS,
+    ),
+    PageSpec(
         id="billing.overview",
         script="pages/billing_overview.py",
         title="Overview",

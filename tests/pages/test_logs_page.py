@@ -285,7 +285,7 @@ def test_the_csv_holds_the_filtered_events(
     [file_name] = downloads
     assert file_name.startswith("events-") and file_name.endswith(".csv")
     rows = list(csv.reader(io.StringIO(downloads[file_name]().decode("utf-8-sig"))))
-    assert rows[0][:3] == ["Time", "User", "Product"]
+    assert rows[0][:3] == ["Time", "User or API token", "Product"]
     assert [(row[1], row[6], row[7], row[8], row[10]) for row in rows[1:]] == [
         ("Ann Lee", "Last", "3.750", "$0.0030", "OK"),
         ("Ann Lee", "Refused", "", "$0.0000", "Refused"),

@@ -40,7 +40,15 @@ from portal_core.models.notices import Notice, NoticeKind
 from portal_core.models.payments import PaymentMethod
 from portal_core.models.products import EventAction, EventProduct, OwnershipDispute, ReportKind
 from portal_core.payments.gateway import card_label
-from portal_core.services import accounts, in_force, invoices, product_events, reports, whois
+from portal_core.services import (
+    accounts,
+    api_tokens,
+    in_force,
+    invoices,
+    product_events,
+    reports,
+    whois,
+)
 from portal_core.services.payments import top_ups
 from portal_core.services.whois import ProfileForm
 from portal_core.ui.registry import PAGES
@@ -73,6 +81,7 @@ NEW_OWNER_NAME = "New *owner* _x_ :red[x] $x$"
 NEW_LEGAL_NAME = "New legal *bold* <b>x</b> :red[x] $x$ Inc"
 SIGN_UP_EMAIL = "*new*_x_@hostile.test"
 STAFF_NAME = "Stella *staff* :red[x]"
+TOKEN_NAME = "PBX *bold* _x_ [link](http://x) :red[x] $x$"
 
 # Fragments of the seeded text that markdown would act on: wherever one of them is read as
 # markdown, each of its markup characters must be escaped.
@@ -255,6 +264,8 @@ class Seeded:
     profile_id: uuid.UUID
     dispute_id: uuid.UUID
     report_id: uuid.UUID
+    token_id: uuid.UUID
+    token_event_id: uuid.UUID
 
 
 def _hostile_card(session: Any, organization: Organization, test_card: str) -> PaymentMethod:
@@ -330,6 +341,24 @@ def seeded(portal: Portal) -> Seeded:
             ),
         )
     profile_id, dispute_id, report_id = _products(portal, owner)
+    with db.write_session(portal.engine) as session:
+        token = api_tokens.create(
+            session, actor_of(owner), name=TOKEN_NAME, scopes=("lookups",)
+        ).token
+        token_id = token.id
+    with db.write_connection(portal.engine) as connection:
+        token_event_id = product_events.record(
+            connection,
+            product_events.Event(
+                organization_id=organization.id,
+                product=EventProduct.REPORTS,
+                action=EventAction.REPORT,
+                user_id=owner.id,
+                api_token_id=token_id,
+                number="+16135550198",
+                result="Reported as spam",
+            ),
+        )
     return Seeded(
         owner,
         organization.id,
@@ -342,6 +371,8 @@ def seeded(portal: Portal) -> Seeded:
         profile_id,
         dispute_id,
         report_id,
+        token_id,
+        token_event_id,
     )
 
 
@@ -531,6 +562,20 @@ def _signed_up(portal: Portal, seeded: Seeded) -> AppTest:
 
 
 CHROME = (USER_NAME, EMAIL, ORGANIZATION_NAME)  # the top bar of a signed-in partner
+NEW_TOKEN_NAME = "CRM *new* _x_ :red[x] $x$"
+
+
+def _token_created(portal: Portal, seeded: Seeded) -> AppTest:
+    """API Tokens, a token created with a hostile name: its secret is shown, the name too."""
+    app = portal.open("pages/access_api_tokens.py", as_user=seeded.owner)
+    app = app.button(key="access.api_tokens.add").click().run()
+    app.text_input(key="access.api_tokens.name").input(NEW_TOKEN_NAME)
+    app.multiselect(key="access.api_tokens.scopes").select("lookups")
+    [create] = [b for b in app.button if b.form_id == "access.api_tokens.create"]
+    create.click()
+    app = app.run()
+    assert len(app.warning) == 1 and "only time the secret is shown" in app.warning[0].value
+    return app
 
 
 @dataclass(frozen=True)
@@ -544,7 +589,28 @@ class PageRun:
 RUNS = (
     PageRun("dashboard", "dashboard", _as_owner("Home.py"), CHROME),
     PageRun("access.my_profile", "my-profile", _as_owner("pages/my_profile.py"), CHROME),
-    PageRun("analytics.logs", "logs", _as_owner("pages/logs.py"), (*CHROME, BRAND_NAME)),
+    PageRun(
+        "analytics.logs", "logs", _as_owner("pages/logs.py"), (*CHROME, BRAND_NAME, TOKEN_NAME)
+    ),
+    PageRun(
+        "analytics.logs",
+        "logs-token-event",
+        _as_owner("pages/logs.py", event="token_event_id"),
+        (*CHROME, TOKEN_NAME),
+    ),
+    PageRun(
+        "access.api_tokens",
+        "api-tokens",
+        _as_owner("pages/access_api_tokens.py"),
+        (*CHROME, TOKEN_NAME, USER_NAME),
+    ),
+    PageRun(
+        "access.api_tokens",
+        "api-token",
+        _as_owner("pages/access_api_tokens.py", token="token_id"),
+        (*CHROME, TOKEN_NAME, USER_NAME),
+    ),
+    PageRun("access.api_tokens", "api-token-created", _token_created, (*CHROME, NEW_TOKEN_NAME)),
     PageRun(
         "analytics.logs",
         "logs-event",

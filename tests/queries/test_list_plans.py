@@ -27,7 +27,7 @@ import re
 import uuid
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
-from datetime import date
+from datetime import UTC, date, datetime
 from pathlib import Path
 from typing import Any
 
@@ -38,6 +38,7 @@ from portal_core import db
 from portal_core.models.accounts import Role
 from portal_core.permissions import Actor
 from portal_core.queries import (
+    api_tokens,
     billing,
     disputes,
     invoices,
@@ -65,6 +66,7 @@ ORGANIZATION = uuid.UUID("6f1b2c3d-0000-4000-8000-000000000001")
 OWNER = Actor(uuid.uuid4(), "owner@example.com", Role.OWNER, ORGANIZATION)
 STAFF = Actor(uuid.uuid4(), "staff@sipstack.test", Role.STAFF, None)
 MEMBER = uuid.UUID("6f1b2c3d-0000-4000-8000-000000000002")
+TOKEN = uuid.UUID("6f1b2c3d-0000-4000-8000-000000000003")
 # Reference data of a handful of rows, read whole by design.
 REFERENCE_TABLES = {"plans"}
 
@@ -109,7 +111,11 @@ LISTS = [
     Case(
         "logs",
         "logs.events",
-        lambda: logs.events(OWNER, users=[logs.EventUser(MEMBER, "Ann Lee")]),
+        lambda: logs.events(
+            OWNER,
+            users=[logs.EventUser(MEMBER, "Ann Lee")],
+            tokens=[logs.EventToken(TOKEN, "Asterisk PBX")],
+        ),
         "organization_id",
         grows=True,
         sorts_in_memory={
@@ -170,6 +176,12 @@ LISTS = [
         },
     ),
     Case("invoices", "invoices.invoices", lambda: invoices.invoices(OWNER), "organization_id"),
+    Case(
+        "api tokens",
+        "api_tokens.tokens_listing",
+        lambda: api_tokens.tokens_listing(OWNER, now=datetime(2026, 1, 15, tzinfo=UTC)),
+        "organization_id",
+    ),
     Case(
         "credit notes",
         "invoices.credit_notes",
@@ -388,6 +400,7 @@ LARGE_PORTAL_ROWS = {
     "product_events": 50_000_000,
     "ownership_disputes": 5_000,
     "dispute_parties": 10_000,
+    "api_tokens": 30_000,
 }
 LARGE_PORTAL_DISTINCT = {
     "organization_id": 10_000,
@@ -398,6 +411,7 @@ LARGE_PORTAL_DISTINCT = {
     "role": 6,
     "capability": 4,
     "user_id": 100_000,
+    "api_token_id": 30_000,
     "notice_id": 500_000,
     "gateway": 2,
     "period": 24,

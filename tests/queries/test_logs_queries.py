@@ -370,7 +370,7 @@ def test_the_csv_holds_every_filtered_event_as_the_table_reads_it(
 
     assert rows[0] == [
         "Time",
-        "User",
+        "User or API token",
         "Product",
         "Action",
         "Lookup type",

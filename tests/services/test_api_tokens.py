@@ -27,6 +27,7 @@ from portal_core.rules import api_tokens as rules
 from portal_core.rules.api_tokens import Scope
 from portal_core.services import api_tokens
 from portal_core.services.api_tokens import NewToken
+from portal_core.services.jobs import JOBS
 from tests.services.products_support import Member, look_up, member
 from tests.services.support import count, fetch, mail_to
 
@@ -322,5 +323,18 @@ def test_a_lookup_through_a_token_is_logged_with_the_token(engine) -> None:
     through_api = Member(caller.actor, developer.organization_id)
     result = look_up(engine, through_api, "+14169671111", now=NOW)
     by_hand = look_up(engine, developer, "+14169671112", now=NOW)
-    assert fetch(engine, ProductEvent, result.event_id).api_token_id == new.token.id
-    assert fetch(engine, ProductEvent, by_hand.event_id).api_token_id is None
+    logged = fetch(engine, ProductEvent, result.event_id)
+    assert (logged.api_token_id, logged.user_id) == (new.token.id, None)
+    typed = fetch(engine, ProductEvent, by_hand.event_id)
+    assert (typed.api_token_id, typed.user_id) == (None, developer.actor.user_id)
+
+
+def test_the_scheduler_flushes_last_used_every_minute(engine) -> None:
+    owner = member(engine)
+    new = _create(engine, owner)
+    _authenticate(engine, new.key, new.secret)
+    api_tokens.note_used(new.token.id, NOW + timedelta(seconds=5))
+    [job] = [job for job in JOBS if job.name == "api_tokens.flush"]
+    report = job.run(engine, NOW + timedelta(minutes=1))
+    assert report.summary == "1 API token’s last use written."
+    assert fetch(engine, ApiToken, new.token.id).last_used_at == NOW + timedelta(seconds=5)

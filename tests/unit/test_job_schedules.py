@@ -147,5 +147,6 @@ def test_the_registry_has_the_invoice_run_the_sweep_reconciliation_the_mail_queu
     assert by_name["billing.reconcile"].schedule == Every(minutes=5)
     assert by_name["mail.send"].schedule == Every(minutes=1)
     assert by_name["logs.prune"].schedule == Daily(hour=3)
+    assert by_name["api_tokens.flush"].schedule == Every(minutes=1)
     width = ScheduledJob.model_fields["name"].metadata[0].max_length
     assert all(len(name) <= width for name in by_name)
