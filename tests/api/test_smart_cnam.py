@@ -6,16 +6,20 @@ from __future__ import annotations
 import uuid
 
 import pytest
+from fastapi.testclient import TestClient
 from sqlalchemy import Engine
 from sqlmodel import col, select
+from starlette.applications import Starlette
+from starlette.routing import Mount
 
 from portal_core import db
 from portal_core.api.answers import SHORT_TEXT
 from portal_core.models.api_tokens import ApiToken
 from portal_core.models.billing import BillingAccount, LedgerEntry, UsageDaily, UsageRecord
 from portal_core.models.products import EventStatus, ProductEvent, ProductEventDaily
+from portal_core.rules import code_samples
 from portal_core.services import api_tokens
-from tests.api.support import NOW, mint
+from tests.api.support import NOW, api_over, mint
 from tests.services.products_support import look_up, member, register
 from tests.services.support import count, fetch
 
@@ -124,6 +128,20 @@ def test_an_unknown_type_is_a_422_naming_the_parameter(engine, client) -> None:
         "query.type"
         in _is_problem(client.get(f"{LOOKUP}?type=x", headers=token.bearer), 422)["errors"]
     )
+
+
+def test_the_token_pages_samples_call_routes_that_answer(engine, clock) -> None:
+    """The samples shown with a new token (curl with Basic, httpx with Bearer) reach the API
+    as the portal mounts it, under /api."""
+    token = mint(engine)
+    portal = Starlette(routes=[Mount("/api", app=api_over(engine, clock))])
+    with TestClient(portal) as mounted:
+        url = code_samples.lookup_url("http://testserver")
+        by_curl = mounted.get(url, auth=(token.new.key, token.new.secret))
+        by_httpx = mounted.get(url, headers=token.bearer)
+    assert by_curl.status_code == by_httpx.status_code == 200
+    assert by_curl.text == by_httpx.text == "2.500Ontario"  # +1 416-555-0100: a 555 number
+    assert "--user" in code_samples.curl("http://testserver", "KEY", "SECRET")
 
 
 # --- Authentication ------------------------------------------------------------------------
