@@ -87,6 +87,8 @@ class Actor:
 def require(actor: Actor, capability: Capability) -> None:
     """Refuse, with a message a partner understands, what the actor's role does not allow."""
     if not actor.can(capability):
+        if actor.grants is not None:
+            raise PermissionDenied("This API token's scopes do not allow this.")
         raise PermissionDenied("Your role does not allow this. Ask an owner of your organization.")
 
 

@@ -338,3 +338,12 @@ def test_the_scheduler_flushes_last_used_every_minute(engine) -> None:
     report = job.run(engine, NOW + timedelta(minutes=1))
     assert report.summary == "1 API token’s last use written."
     assert fetch(engine, ApiToken, new.token.id).last_used_at == NOW + timedelta(seconds=5)
+
+
+def test_authenticate_takes_an_orm_session_too(engine) -> None:
+    owner = member(engine)
+    new = _create(engine, owner, scopes=("billing:read",))
+    with db.read_session(engine) as session:
+        caller = api_tokens.authenticate(session, new.key, new.secret, now=NOW)
+    assert caller.scopes == {Scope.BILLING_READ}
+    assert caller.actor.can(Capability.BILLING_READ) and not caller.actor.can(Capability.LOOKUP)

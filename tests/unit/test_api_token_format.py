@@ -11,8 +11,9 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
+from portal_core.errors import PermissionDenied
 from portal_core.models.accounts import Role
-from portal_core.permissions import Actor, Capability
+from portal_core.permissions import Actor, Capability, require
 from portal_core.rules import api_tokens as rules
 from portal_core.rules.api_tokens import Scope
 from portal_core.services.api_tokens import split_credentials
@@ -129,3 +130,17 @@ def test_an_actor_with_grants_may_do_only_what_they_say_whatever_its_role() -> N
     assert not token.can(Capability.BILLING_READ)
     assert not token.can(Capability.API_TOKENS)
     assert not token.can(Capability.USE_PORTAL)
+
+
+def test_a_token_refused_by_its_scopes_is_told_so() -> None:
+    token = Actor(
+        user_id=uuid.uuid4(),
+        email="d@example.com",
+        role=Role.DEVELOPER,
+        organization_id=uuid.uuid4(),
+        api_token_id=uuid.uuid4(),
+        grants=rules.grants(frozenset({Scope.WHOIS_READ})),
+    )
+    with pytest.raises(PermissionDenied, match="This API token's scopes do not allow this."):
+        require(token, Capability.LOOKUP)
+    require(token, Capability.WHOIS_READ)  # granted: no refusal
