@@ -2,8 +2,9 @@
 
 Commands: ``migrate``, ``seed``, ``create-staff EMAIL``, ``outbox``, ``check-balances``,
 ``invoices run [--period YYYY-MM]``, ``billing recharge``, ``billing reconcile``, ``mail send``,
-``logs prune``, ``scores snapshot``, ``scheduler``, ``tokens create MEMBER_EMAIL NAME --scopes …``,
-``tokens revoke KEY``.
+``logs prune``, ``scores snapshot``, ``rate-limits prune``, ``scheduler``,
+``tokens create MEMBER_EMAIL NAME --scopes …``, ``tokens revoke KEY``, and
+``api [--port 8000] [--host 127.0.0.1] [--workers N]``, the REST API alone.
 Bad input prints one clear line and exits with status 2; nothing is half-done. ``invoices run``
 exits with status 1 when an organization could not be invoiced (the others are; run it again).
 ``mail send`` exits with status 1 when a mail could not be sent this time (it stays queued and
@@ -175,6 +176,40 @@ def cmd_logs_prune(_args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_rate_limits_prune(_args: argparse.Namespace) -> int:
+    """Delete the API's rate-limit windows that ended over an hour ago (a job; harmless by hand)."""
+    from portal_core.models.base import utcnow
+    from portal_core.services.rate_limits import prune
+
+    deleted = prune(_engine(), now=utcnow())
+    print(f"Rate limits: {deleted:,} ended window(s) deleted.")
+    return 0
+
+
+def cmd_api(args: argparse.Namespace) -> int:
+    """The REST API alone (no pages, no scheduler), after migrating the database: what a
+    deployment scales apart from the portal."""
+    import uvicorn
+
+    if args.port < 1 or args.port > 65_535:
+        print("--port: a port from 1 to 65535.", file=sys.stderr)
+        return 2
+    if args.workers < 1:
+        print("--workers: at least 1.", file=sys.stderr)
+        return 2
+    db.migrate()
+    # uvicorn reads FORWARDED_ALLOW_IPS itself: the proxies whose X-Forwarded-For names the
+    # client, whose address the failed-credentials limit counts.
+    uvicorn.run(
+        "portal_core.api.app:app",
+        host=args.host,
+        port=args.port,
+        workers=args.workers,
+        proxy_headers=True,
+    )
+    return 0
+
+
 def cmd_scores_snapshot(_args: argparse.Namespace) -> int:
     """Score every registered number afresh and keep the day's point of its history (a daily
     job; harmless by hand: the same day's points are written again)."""
@@ -311,6 +346,19 @@ def build_parser() -> argparse.ArgumentParser:
         "snapshot",
         help="score every registered number afresh and keep today's point of its history",
     ).set_defaults(run=cmd_scores_snapshot)
+    limits = commands.add_parser(
+        "rate-limits", help="the REST API's rate-limit counters"
+    ).add_subparsers(dest="rate_limits_command", required=True)
+    limits.add_parser(
+        "prune", help="delete the rate-limit windows that ended over an hour ago (a job's)"
+    ).set_defaults(run=cmd_rate_limits_prune)
+    api = commands.add_parser(
+        "api", help="serve the REST API alone (no pages, no scheduler), migrating first"
+    )
+    api.add_argument("--port", type=int, default=8000, help="default 8000")
+    api.add_argument("--host", default="127.0.0.1", help="default 127.0.0.1")
+    api.add_argument("--workers", type=int, default=1, help="processes (default 1)")
+    api.set_defaults(run=cmd_api)
     tokens = commands.add_parser("tokens", help="API tokens").add_subparsers(
         dest="tokens_command", required=True
     )

@@ -1,31 +1,41 @@
-"""The FastAPI application: ``/api/healthz`` and Stripe's webhook (``/api/stripe/webhook``).
+"""The FastAPI application: ``/api/healthz``, Stripe's webhook (``/api/stripe/webhook``) and
+the partners' REST API (Smart CNAM lookups; docs/product.md, The REST API's contract).
 
 Errors are problem JSON (RFC 9457): a domain error keeps its status and message, input that
 fails validation is a 422 listing each field, and anything unexpected is a 500 that reveals
-nothing. Runnable alone (``uvicorn portal_core.api.app:app``) or mounted in the portal's
-ASGI app (``portal_core.ui.asgi``).
+nothing. A route whose answer a call flow reads as text answers its errors as a few words of
+``text/plain`` instead (``answers.short_text``). Every 401 challenges for HTTP Basic.
+Runnable alone (``uvicorn portal_core.api.app:app``, ``python -m portal_core api``) or mounted
+in the portal's ASGI app (``portal_core.ui.asgi``); run alone, it writes the tokens' buffered
+last-used times when it shuts down.
 """
 
 from __future__ import annotations
 
+import logging
+from collections.abc import AsyncIterator, Callable
+from contextlib import asynccontextmanager
+from datetime import datetime
 from typing import Any
 
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
-from fastapi.responses import JSONResponse
+from fastapi.responses import Response
 from sqlalchemy import Engine, text
+from starlette.concurrency import run_in_threadpool
 from starlette.exceptions import HTTPException
 
 from portal_core import db
-from portal_core.api import webhooks
+from portal_core.api import smart_cnam, webhooks
+from portal_core.api.answers import PROBLEM, problem, short_text
+from portal_core.api.auth import RateLimitHeaders
 from portal_core.errors import PortalError, Throttled, ValidationFailed
+from portal_core.models.base import utcnow
+from portal_core.services import api_tokens
 
-PROBLEM = "application/problem+json"
+__all__ = ["PROBLEM", "app", "create_app", "engine", "now", "problem"]
 
-
-def problem(status: int, title: str, detail: str, **extra: Any) -> JSONResponse:
-    body = {"type": "about:blank", "title": title, "status": status, "detail": detail, **extra}
-    return JSONResponse(body, status_code=status, media_type=PROBLEM)
+log = logging.getLogger(__name__)
 
 
 def engine() -> Engine:
@@ -33,44 +43,82 @@ def engine() -> Engine:
     return db.engine()
 
 
-def create_app() -> FastAPI:
+def now() -> datetime:
+    """The API's clock (tests move it: rate-limit windows, expiry)."""
+    return utcnow()
+
+
+def create_app(
+    engine_of: Callable[[], Engine] | None = None, clock: Callable[[], datetime] | None = None
+) -> FastAPI:
+    """The API over ``engine_of()`` (default: the process's engine) and ``clock``."""
+
+    def current_engine() -> Engine:
+        return engine_of() if engine_of is not None else engine()
+
+    def current_time() -> datetime:
+        return clock() if clock is not None else now()
+
+    @asynccontextmanager
+    async def lifespan(_api: FastAPI) -> AsyncIterator[None]:
+        yield
+        try:
+            await run_in_threadpool(api_tokens.flush_last_used, current_engine())
+        except Exception:
+            log.exception("The API tokens' last-used times could not be written at shutdown")
+
     api = FastAPI(
         title="SIPSTACK Partner Portal API",
         version="1.0",
-        description="Partners' systems use their API tokens here; errors are problem JSON.",
+        description="Partners' systems use their API tokens here (Authorization: Bearer "
+        "KEY.SECRET, or HTTP Basic KEY:SECRET); errors are problem JSON, or a few words of "
+        "text on the text routes.",
         root_path_in_servers=False,
+        lifespan=lifespan,
     )
+    api.add_middleware(RateLimitHeaders)
+
+    def answer_error(request: Request, status: int, error: Exception, body: Response) -> Response:
+        return short_text(status, error) if smart_cnam.wants_text(request) else body
 
     @api.exception_handler(PortalError)
-    async def portal_error(_request: Request, error: PortalError) -> JSONResponse:
+    async def portal_error(request: Request, error: PortalError) -> Response:
         extra: dict[str, Any] = {}
-        headers: dict[str, str] = {}
         if isinstance(error, ValidationFailed):
             extra["errors"] = error.errors
-        response = problem(error.status, error.title, error.message, **extra)
+        response = answer_error(
+            request, error.status, error, problem(error.status, error.title, error.message, **extra)
+        )
         if isinstance(error, Throttled):
-            headers["Retry-After"] = str(error.retry_after_seconds)
-        response.headers.update(headers)
+            response.headers["Retry-After"] = str(error.retry_after_seconds)
         return response
 
     @api.exception_handler(RequestValidationError)
-    async def invalid_request(_request: Request, error: RequestValidationError) -> JSONResponse:
+    async def invalid_request(request: Request, error: RequestValidationError) -> Response:
         errors = {".".join(str(part) for part in e["loc"]): e["msg"] for e in error.errors()}
-        return problem(422, "Invalid input", "Some fields are not valid.", errors=errors)
+        return answer_error(
+            request,
+            422,
+            error,
+            problem(422, "Invalid input", "Some fields are not valid.", errors=errors),
+        )
 
     @api.exception_handler(HTTPException)
-    async def http_error(_request: Request, error: HTTPException) -> JSONResponse:
-        return problem(error.status_code, str(error.detail), str(error.detail))
+    async def http_error(request: Request, error: HTTPException) -> Response:
+        body = problem(error.status_code, str(error.detail), str(error.detail))
+        return answer_error(request, error.status_code, error, body)
 
     @api.exception_handler(Exception)
-    async def unexpected(_request: Request, _error: Exception) -> JSONResponse:
-        return problem(500, "Internal error", "Something went wrong on our side.")
+    async def unexpected(request: Request, error: Exception) -> Response:
+        body = problem(500, "Internal error", "Something went wrong on our side.")
+        return answer_error(request, 500, error, body)
 
-    api.include_router(webhooks.router(lambda: engine()))
+    api.include_router(webhooks.router(current_engine))
+    api.include_router(smart_cnam.router(current_engine, current_time))
 
     @api.get("/healthz", summary="Liveness and database check")
     def healthz() -> dict[str, str]:
-        with engine().connect() as connection:
+        with current_engine().connect() as connection:
             connection.execute(text("SELECT 1"))
         return {"status": "ok"}
 

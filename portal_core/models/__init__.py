@@ -55,6 +55,7 @@ from portal_core.models.products import (
     VerificationCode,
     WhoisProfile,
 )
+from portal_core.models.rate_limits import RateLimitWindow
 
 __all__ = [
     "ApiToken",
@@ -78,6 +79,7 @@ __all__ = [
     "Notice",
     "NoticeKind",
     "QueuedMail",
+    "RateLimitWindow",
     "NoticeRead",
     "PARTNER_ROLES",
     "AuditEvent",

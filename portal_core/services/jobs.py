@@ -30,6 +30,7 @@ from portal_core.services import (
     invoices,
     log_retention,
     mail_queue,
+    rate_limits,
     score_snapshot,
 )
 from portal_core.services.payments import reconciliation
@@ -224,6 +225,12 @@ def snapshot_scores(engine: Engine, now: datetime) -> JobReport:
     )
 
 
+def prune_rate_limits(engine: Engine, now: datetime) -> JobReport:
+    """Delete the API's rate-limit windows that ended long ago (every copy counts in them)."""
+    deleted = rate_limits.prune(engine, now=now)
+    return JobReport(f"{deleted:,} ended rate-limit window{'' if deleted == 1 else 's'} deleted.")
+
+
 def flush_token_use(engine: Engine, now: datetime) -> JobReport:
     """Write when each API token was last used, as this process's calls noted it."""
     written = api_tokens.flush_last_used(engine)
@@ -239,6 +246,7 @@ JOBS: tuple[Job, ...] = (
     Job("mail.send", "Queued e-mail sent", Every(minutes=1), send_mail),
     Job("logs.prune", "Old product events pruned", Daily(hour=3), prune_logs),
     Job("scores.snapshot", "Numbers' scores snapshot", Daily(hour=2, minute=30), snapshot_scores),
+    Job("rate_limits.prune", "API rate-limit windows pruned", Every(minutes=10), prune_rate_limits),
     Job("api_tokens.flush", "API tokens' last use written", Every(minutes=1), flush_token_use),
     # New jobs go here, one entry each (``Daily(hour=…, minute=…)``, ``Every(minutes=…)``…).
 )

@@ -139,19 +139,53 @@ def serve_portal(
             stdout=output,
             stderr=subprocess.STDOUT,
         )
+    with _serving(server, served, "the portal", f"{url}/_stcore/health", f"{url}/api/healthz"):
+        yield served
+
+
+@contextmanager
+def serve_api(folder: Path, settings: Mapping[str, str]) -> Iterator[ServedPortal]:
+    """The REST API alone (``python -m portal_core api``, which migrates first) over a SQLite
+    database in ``folder``, served until the block ends. Alone, the API answers at the root
+    of ``url`` (mounted in the portal, under ``/api``)."""
+    port = free_port()
+    url = f"http://127.0.0.1:{port}"
+    environment = {
+        **os.environ,
+        "DATABASE_URL": f"sqlite:///{folder / 'portal.db'}",
+        "OUTBOX_DIR": str(folder / "outbox"),
+        **settings,
+    }
+    environment.pop("SMTP_HOST", None)
+    served = ServedPortal(url=url, folder=folder, environment=environment)
+    with served.log.open("wb") as output:
+        server = subprocess.Popen(
+            [sys.executable, "-m", "portal_core", "api", "--port", str(port)],
+            cwd=ROOT,
+            env=environment,
+            stdout=output,
+            stderr=subprocess.STDOUT,
+        )
+    with _serving(server, served, "the API", f"{url}/healthz"):
+        yield served
+
+
+@contextmanager
+def _serving(
+    server: subprocess.Popen[bytes], served: ServedPortal, what: str, *health: str
+) -> Iterator[None]:
+    """Wait until every ``health`` address answers, then stop ``server`` when the block ends."""
     try:
         deadline = time.monotonic() + START_TIMEOUT_S
-        while not (answers(f"{url}/_stcore/health") and answers(f"{url}/api/healthz")):
+        while not all(answers(address) for address in health):
             if server.poll() is not None:
-                raise ServeFailed(
-                    f"the portal exited with {server.returncode}:\n{tail(served.log)}"
-                )
+                raise ServeFailed(f"{what} exited with {server.returncode}:\n{tail(served.log)}")
             if time.monotonic() > deadline:
                 raise ServeFailed(
-                    f"the portal did not answer in {START_TIMEOUT_S:.0f} s:\n{tail(served.log)}"
+                    f"{what} did not answer in {START_TIMEOUT_S:.0f} s:\n{tail(served.log)}"
                 )
             time.sleep(0.2)
-        yield served
+        yield
     finally:
         server.terminate()
         try:
