@@ -20,7 +20,7 @@ from portal_core.models.billing import BillingCycle
 from portal_core.queries import payments
 from portal_core.queries.payments import Card
 from portal_core.queries.pricing import CurrentPlan, PlanRow
-from portal_core.services import accounts, subscriptions
+from portal_core.services import accounts, company, subscriptions
 from portal_core.services.payments import cards
 from portal_core.services.sessions import SessionView
 from portal_core.services.subscriptions import cycle_label
@@ -55,7 +55,7 @@ def progress(step: accounts.WizardStep) -> None:
 def company_step(viewer: SessionView, organization: Organization) -> None:
     st.subheader("Your company")
     st.write("Your country and province decide the taxes on your invoices.")
-    countries = accounts.countries()
+    countries = company.countries()
     codes = [code for code, _ in countries]
     names = dict(countries)
     # Outside the form, so that choosing a country redraws the form with its provinces.
@@ -66,7 +66,7 @@ def company_step(viewer: SessionView, organization: Organization) -> None:
         format_func=lambda code: names[code],
         key="activate.country",
     )
-    provinces = accounts.provinces(country)
+    provinces = company.provinces(country)
     with st.form("activate.company"):
         errors = forms.FieldErrors()
         errors.slot("country")
@@ -105,7 +105,7 @@ def company_step(viewer: SessionView, organization: Organization) -> None:
         submitted = st.form_submit_button("Save and continue", type="primary")
     if not submitted:
         return
-    details = accounts.CompanyDetails(
+    details = company.CompanyDetails(
         legal_name=legal_name,
         country=country,
         province=province,
@@ -117,7 +117,7 @@ def company_step(viewer: SessionView, organization: Organization) -> None:
 
     def save_company() -> None:
         with resources.writing() as session:
-            accounts.save_company(session, viewer.actor, details)
+            company.save_company(session, viewer.actor, details)
 
     if forms.attempt(errors, save_company):
         st.rerun()
@@ -138,7 +138,7 @@ def brand_step(viewer: SessionView, organization: Organization) -> None:
 
     def save_brand() -> None:
         with resources.writing() as session:
-            accounts.add_brand_domain(session, viewer.actor, domain, brand_name=brand_name)
+            company.add_brand_domain(session, viewer.actor, domain, brand_name=brand_name)
 
     if forms.attempt(errors, save_brand):
         st.rerun()

@@ -40,7 +40,15 @@ from portal_core.models.notices import Notice, NoticeKind
 from portal_core.models.payments import PaymentMethod
 from portal_core.models.products import EventAction, EventProduct, OwnershipDispute, ReportKind
 from portal_core.payments.gateway import card_label
-from portal_core.services import accounts, in_force, invoices, product_events, reports, whois
+from portal_core.services import (
+    accounts,
+    company,
+    in_force,
+    invoices,
+    product_events,
+    reports,
+    whois,
+)
 from portal_core.services.payments import top_ups
 from portal_core.services.whois import ProfileForm
 from portal_core.ui.registry import PAGES
@@ -393,10 +401,10 @@ def _ready_to_activate(portal: Portal, owner: User) -> None:
     """The new owner's organization, every wizard step done: the last step is next."""
     with db.write_session(portal.engine) as session:
         actor = actor_of(owner)
-        accounts.save_company(
+        company.save_company(
             session,
             actor,
-            accounts.CompanyDetails(
+            company.CompanyDetails(
                 legal_name=NEW_LEGAL_NAME,
                 country="CA",
                 province="ON",

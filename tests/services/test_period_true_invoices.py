@@ -22,8 +22,8 @@ from portal_core.models.billing import (
     InvoiceTax,
     Subscription,
 )
-from portal_core.services import accounts, invoices, staff_billing, subscriptions
-from portal_core.services.accounts import CompanyDetails
+from portal_core.services import company, invoices, staff_billing, subscriptions
+from portal_core.services.company import CompanyDetails
 from portal_core.services.staff_billing import ContractForm, PlanForm
 from tests.factories import (
     actor_of,
@@ -223,7 +223,7 @@ def test_a_price_change_applies_from_the_first_month_that_begins_after_it(engine
 def test_a_move_to_another_province_on_the_1st_taxes_the_next_month(engine):
     member = _member(engine, "starter", province="ON")
     with db.write_session(engine) as session:
-        accounts.save_company(
+        company.save_company(
             session,
             actor_of(member),
             CompanyDetails(
