@@ -57,8 +57,5 @@ def txt_records(name: str) -> TxtLookup:
         return TxtLookup(Outcome.TIMEOUT)
     except dns.exception.DNSException:
         return TxtLookup(Outcome.FAILED)
-    values = tuple(
-        b"".join(record.strings).decode("utf-8", errors="replace")
-        for record in answer  # type: ignore[attr-defined]
-    )
+    values = tuple(b"".join(record.strings).decode("utf-8", errors="replace") for record in answer)
     return TxtLookup(Outcome.RECORDS, values)

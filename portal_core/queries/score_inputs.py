@@ -204,6 +204,6 @@ def carrier_inputs(
         disputes_lost=int(lost),
         spam_reports=int(spam),
         safe_reports=int(safe),
-        company_complete=details is not None and company.company_complete(details._mapping),
+        company_complete=details is not None and company.company_complete(dict(details._mapping)),
         verified_domains=int(verified_domains),
     )

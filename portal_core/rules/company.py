@@ -24,6 +24,9 @@ COMPANY_FIELDS: dict[str, str] = {
     "tax_id": "Tax id",
 }
 
+# The audit action of a change to the legal details: the Company page's history reads them.
+COMPANY_UPDATED = "company.updated"
+
 _ALWAYS_REQUIRED = ("legal_name", "country", "address_line", "city")
 _REQUIRED_WITH_PROVINCES = ("province", "postal_code")
 

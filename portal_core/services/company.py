@@ -28,6 +28,7 @@ from portal_core.models.base import utcnow
 from portal_core.permissions import Actor, Capability, require, require_organization
 from portal_core.rules.company import (
     COMPANY_FIELDS,
+    COMPANY_UPDATED,
     COUNTRIES_WITH_PROVINCES,
     verification_name,
     verification_value,
@@ -35,7 +36,6 @@ from portal_core.rules.company import (
 from portal_core.services import audit, carrier_scores, in_force
 from portal_core.services.validation import domain_problem, normalize_domain, text_problem
 
-COMPANY_UPDATED = "company.updated"  # the audit action whose events are the company's history
 BRAND_RENAMED = "brand.renamed"
 DOMAIN_ADDED = "brand.domain_added"
 DOMAIN_VERIFIED = "brand.domain_verified"
