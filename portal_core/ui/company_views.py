@@ -1,7 +1,7 @@
 """Organization › Company drawn: what the details decide, the details (a form for owners and
-admins, read-only for the others) and the history of changes (docs/product.md, Pages ›
-Company). ``company_form`` is also the activation wizard's company step, so the two never
-drift apart.
+admins, read-only for the others) and the history of changes
+(docs/product.md, Pages › Company). ``company_form`` is also the activation wizard's company
+step, so the two never drift apart.
 """
 
 from __future__ import annotations

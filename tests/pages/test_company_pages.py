@@ -18,7 +18,7 @@ from portal_core.services import company, whois
 from portal_core.services.company import CompanyDetails
 from portal_core.services.whois import ProfileForm
 from portal_core.ui.company_views import NOTHING_CHANGED, TAX_NOTE, WHO_MAY_EDIT
-from tests.factories import actor_of, make_staff, make_user, organization_of
+from tests.factories import actor_of, make_organization, make_staff, make_user, organization_of
 from tests.pages.conftest import Portal, make_member, plain, refused
 from tests.support.dns_server import DnsServer
 
@@ -318,3 +318,22 @@ def test_whois_profiles_and_the_dashboard_show_the_company_and_brand_factors(
             plain(app)
         ), page
         assert {str(m.label): str(m.value) for m in app.metric}["Carrier score"] == "2.750", page
+
+
+def test_the_wizards_brand_step_says_the_domain_is_verified_later_on_brand(
+    portal: Portal,
+) -> None:
+    with db.write_session(portal.engine) as session:
+        new = make_organization(session, name="Babbage Telecom", active=False)
+        owner = make_user(session, organization=new)
+        company.save_company(session, actor_of(owner), DETAILS)
+    app = portal.open("pages/activate.py", as_user=owner)
+    assert not app.exception, app.exception
+    assert "Your brand" in plain(app)
+    assert "Brand, where each domain is verified by a DNS record." in plain(app)
+    text_input(app, "activate.brand", "Domain").input("babbage.example")
+    app = submit(app, "activate.brand")
+    assert "Your plan" in plain(app)  # the next step
+    assert [event.subject for event in audited(portal, owner, "brand.domain_added")] == [
+        "babbage.example"
+    ]

@@ -244,6 +244,32 @@ def test_a_move_to_another_province_on_the_1st_taxes_the_next_month(engine):
     assert taxes == [("HST", 13_000, 390)]
 
 
+def test_a_move_made_mid_month_taxes_that_months_invoice(engine):
+    """What the Company page says: each month's invoice is taxed by the details at the end of
+    the month, so a move saved on the 10th already applies to that month's invoice."""
+    member = _member(engine, "starter", province="ON")
+    with db.write_session(engine) as session:
+        company.save_company(
+            session,
+            actor_of(member),
+            CompanyDetails(
+                legal_name="Moved Telecom Inc.",
+                country="CA",
+                province="QC",
+                address_line="1 Rue Sainte-Catherine",
+                city="Montréal",
+                postal_code="H2X 1Y4",
+                tax_id="",
+            ),
+            now=MID_OCTOBER,
+        )
+
+    _run(engine)
+
+    _lines, taxes = _october(engine, member)
+    assert taxes == [("GST", 5_000, 150), ("QST", 9_975, 299)]
+
+
 def test_the_run_waits_for_a_plan_change_made_at_the_same_moment_and_keeps_it(
     concurrent_engine,
 ):
