@@ -33,7 +33,7 @@ from portal_core.rules.company import (
     verification_name,
     verification_value,
 )
-from portal_core.services import audit, carrier_scores, in_force
+from portal_core.services import accounts, audit, carrier_scores, in_force
 from portal_core.services.validation import domain_problem, normalize_domain, text_problem
 
 BRAND_RENAMED = "brand.renamed"
@@ -190,7 +190,7 @@ def save_company(
     errors = company_errors(details)
     if errors:
         raise ValidationFailed(errors)
-    organization = _load_organization(session, actor)
+    organization = accounts.organization_of(session, actor)
     after = _normalized(details)
     changes = _changes(company_details(organization), after)
     if not changes:
@@ -217,7 +217,7 @@ def rename_brand(
     require(actor, Capability.COMPANY_EDIT)
     if problem := text_problem(brand_name, label="the brand name", max_length=120, required=False):
         raise ValidationFailed({"brand_name": problem})
-    organization = _load_organization(session, actor)
+    organization = accounts.organization_of(session, actor)
     after = brand_name.strip() or None
     changes = _changes({"brand_name": organization.brand_name}, {"brand_name": after})
     if not changes:
@@ -249,7 +249,7 @@ def add_domain(
     require(actor, Capability.COMPANY_EDIT)
     if problem := domain_problem(domain):
         raise ValidationFailed({"domain": problem})
-    organization = _load_organization(session, actor)
+    organization = accounts.organization_of(session, actor)
     normalized = normalize_domain(domain)
     existing = session.exec(select(BrandDomain).where(BrandDomain.domain == normalized)).first()
     if existing is not None:
@@ -409,13 +409,6 @@ def remove_domain(
 
 
 # --- Loading -------------------------------------------------------------------------------
-
-
-def _load_organization(session: Session, actor: Actor) -> Organization:
-    organization = session.get(Organization, require_organization(actor))
-    if organization is None:
-        raise NotFound("Your organization was not found.")
-    return organization
 
 
 def _domain_of(session: Session, actor: Actor, domain_id: uuid.UUID) -> BrandDomain:

@@ -220,8 +220,7 @@ def test_a_price_change_applies_from_the_first_month_that_begins_after_it(engine
     assert november == [3_500]
 
 
-def test_a_move_to_another_province_on_the_1st_taxes_the_next_month(engine):
-    member = _member(engine, "starter", province="ON")
+def _move_to_quebec(engine, member: User, *, now: datetime) -> None:
     with db.write_session(engine) as session:
         company.save_company(
             session,
@@ -235,8 +234,13 @@ def test_a_move_to_another_province_on_the_1st_taxes_the_next_month(engine):
                 postal_code="H2X 1Y4",
                 tax_id="",
             ),
-            now=AFTER_MIDNIGHT,
+            now=now,
         )
+
+
+def test_a_move_to_another_province_on_the_1st_taxes_the_next_month(engine):
+    member = _member(engine, "starter", province="ON")
+    _move_to_quebec(engine, member, now=AFTER_MIDNIGHT)
 
     _run(engine)
 
@@ -248,21 +252,7 @@ def test_a_move_made_mid_month_taxes_that_months_invoice(engine):
     """What the Company page says: each month's invoice is taxed by the details at the end of
     the month, so a move saved on the 10th already applies to that month's invoice."""
     member = _member(engine, "starter", province="ON")
-    with db.write_session(engine) as session:
-        company.save_company(
-            session,
-            actor_of(member),
-            CompanyDetails(
-                legal_name="Moved Telecom Inc.",
-                country="CA",
-                province="QC",
-                address_line="1 Rue Sainte-Catherine",
-                city="Montréal",
-                postal_code="H2X 1Y4",
-                tax_id="",
-            ),
-            now=MID_OCTOBER,
-        )
+    _move_to_quebec(engine, member, now=MID_OCTOBER)
 
     _run(engine)
 
