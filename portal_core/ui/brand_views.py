@@ -97,13 +97,11 @@ def _domain(viewer: SessionView, domain: Domain, *, can_edit: bool, time_zone: t
         st.markdown(
             "Keep this TXT record published:" if domain.verified else "Publish this TXT record:"
         )
-        name_column, value_column = st.columns(2)
-        with name_column:
-            st.caption("Name")
-            st.code(domain.record_name, language=None)
-        with value_column:
-            st.caption("Value")
-            st.code(domain.record_value, language=None)
+        # One above the other, full width: the value is long and must be read whole.
+        st.caption("Name (type TXT)")
+        st.code(domain.record_name, language=None)
+        st.caption("Value")
+        st.code(domain.record_value, language=None)
         if not can_edit:
             return
         with st.container(horizontal=True, gap="small"):
