@@ -74,6 +74,13 @@ class Settings(BaseSettings):
     verification_webhook_url: str | None = None
     verification_webhook_secret: str | None = None
 
+    # The DNS server(s) that check brand domains' TXT records: comma-separated addresses, or
+    # empty for the machine's own resolver; the port and how long a check may wait. Tests
+    # point them at a DNS server they start on loopback.
+    dns_nameservers: str = ""
+    dns_port: int = Field(default=53, ge=1, le=65535)
+    dns_timeout_seconds: float = Field(default=5.0, gt=0, le=30)
+
     # The scheduler of the recurring jobs (the invoice run, auto-recharge's sweep, …) starts
     # with the portal's ASGI app. ``SCHEDULER=off`` leaves it out: the tests, and copies that
     # leave the jobs to ``python -m portal_core scheduler`` (which runs it whatever this says).

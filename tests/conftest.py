@@ -28,6 +28,7 @@ os.environ["SCHEDULER"] = "off"
 import portal_core.models  # noqa: E402,F401  (every table on the metadata)
 from portal_core import db, reference  # noqa: E402
 from portal_core.settings import get_settings  # noqa: E402
+from tests.support.dns_server import DnsServer, running_dns_server  # noqa: E402
 from tests.support.postgres import PostgresUnavailable, temporary_server  # noqa: E402
 from tests.support.smtp import Collector, running_smtp_server  # noqa: E402
 
@@ -75,6 +76,21 @@ def smtp_server(monkeypatch: pytest.MonkeyPatch) -> Iterator[Collector]:
         get_settings.cache_clear()
         try:
             yield collector
+        finally:
+            get_settings.cache_clear()
+
+
+@pytest.fixture
+def dns_server(monkeypatch: pytest.MonkeyPatch) -> Iterator[DnsServer]:
+    """Brand domains are checked against a DNS server on loopback, which waits at most half
+    a second for an answer it never gets."""
+    with running_dns_server() as server:
+        monkeypatch.setenv("DNS_NAMESERVERS", "127.0.0.1")
+        monkeypatch.setenv("DNS_PORT", str(server.port))
+        monkeypatch.setenv("DNS_TIMEOUT_SECONDS", "0.5")
+        get_settings.cache_clear()
+        try:
+            yield server
         finally:
             get_settings.cache_clear()
 

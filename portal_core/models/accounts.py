@@ -79,14 +79,26 @@ class Organization(SQLModel, table=True):
     updated_at: datetime = updated_at_field()
 
 
+def new_verification_token() -> str:
+    """A brand domain's verification token: random, so that only who controls the domain's
+    DNS can publish it (it is shown to the organization, and is no secret beyond that)."""
+    return uuid.uuid4().hex
+
+
 class BrandDomain(SQLModel, table=True):
-    """A domain an organization registered with SIPSTACK (docs/product.md, Account life cycle)."""
+    """A domain an organization registered with SIPSTACK, verified once a DNS TXT record
+    holds its token (docs/product.md, Pages › Brand)."""
 
     __tablename__ = "brand_domains"
 
     id: uuid.UUID = uuid_pk()
     organization_id: uuid.UUID = Field(foreign_key="organizations.id", index=True)
     domain: str = Field(max_length=253, unique=True)
+    verification_token: str = Field(default_factory=new_verification_token, max_length=64)
+    verified_at: datetime | None = optional_time_field()
+    last_checked_at: datetime | None = optional_time_field()
+    # What the last check found, in the partner's words ("No TXT record at …").
+    last_check: str | None = Field(default=None, max_length=500)
     created_at: datetime = created_at_field()
 
 

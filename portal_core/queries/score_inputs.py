@@ -4,7 +4,8 @@ explain them (docs/product.md, Smart CNAM lookups and scores; Whois Profiles ›
 A number's score reads its owner (the active Whois profile, with the owner's carrier score),
 the live community reports on it within the report window, and how many organizations looked
 it up within the burst window. An organization's carrier score reads its active profiles
-(how complete, how many verified) and the reports on its numbers. SQLAlchemy Core on a
+(how complete, how many verified), the reports on its numbers, its company details (complete
+or not) and its verified brand domains. SQLAlchemy Core on a
 connection: lookups read these on the hot path.
 """
 
@@ -18,7 +19,7 @@ from typing import Any, cast
 
 from sqlalchemy import Connection, Row, Table, bindparam, case, func, select
 
-from portal_core.models.accounts import Organization
+from portal_core.models.accounts import BrandDomain, Organization
 from portal_core.models.products import (
     CommunityReport,
     DisputeStatus,
@@ -29,7 +30,7 @@ from portal_core.models.products import (
     ReportKind,
     WhoisProfile,
 )
-from portal_core.rules import carrier_score, scoring
+from portal_core.rules import carrier_score, company, scoring
 
 
 def _table(model: Any) -> Table:
@@ -41,6 +42,7 @@ _organizations = _table(Organization)
 _reports = _table(CommunityReport)
 _events = _table(ProductEvent)
 _disputes = _table(OwnershipDispute)
+_domains = _table(BrandDomain)
 
 
 def owner_of(connection: Connection, number: str) -> Row[Any] | None:
@@ -183,6 +185,18 @@ def carrier_inputs(
             | (disputes.claimant_organization_id == organization_id),
         )
     ).scalar_one()
+    organizations = _organizations.c
+    details = connection.execute(
+        select(*(organizations[name] for name in company.COMPANY_FIELDS)).where(
+            organizations.id == organization_id
+        )
+    ).first()
+    domains = _domains.c
+    verified_domains = connection.execute(
+        select(func.count()).where(
+            domains.organization_id == organization_id, domains.verified_at.is_not(None)
+        )
+    ).scalar_one()
     return carrier_score.CarrierInputs(
         numbers=int(numbers),
         completeness_permille_sum=int(completeness),
@@ -190,4 +204,6 @@ def carrier_inputs(
         disputes_lost=int(lost),
         spam_reports=int(spam),
         safe_reports=int(safe),
+        company_complete=details is not None and company.company_complete(dict(details._mapping)),
+        verified_domains=int(verified_domains),
     )

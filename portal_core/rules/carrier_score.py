@@ -10,6 +10,8 @@
   not own), down to −2.000 in all.
 - Community reports on its numbers within the report window: per net spam report (spam
   minus safe) take 0.100, down to −1.500; per net safe report add 0.050, up to +0.250.
+- Add 0.250 when its company details are complete (``rules.company``), and 0.250 when at
+  least one of its brand domains is verified by DNS: who it is, stated and proven.
 - Clamp to 0–5 and round half-up to the milli-point once, at the end.
 
 Every factor is shown with its effect, and ``raise_by`` says what the organization could do
@@ -45,6 +47,8 @@ class Model:
     reports_floor: Decimal
     safe_report: Decimal
     reports_cap: Decimal
+    company_complete: Decimal
+    verified_domain: Decimal
 
 
 def load(path: Path) -> Model:
@@ -62,6 +66,8 @@ def load(path: Path) -> Model:
             reports_floor=Decimal(rows["reports_floor"]),
             safe_report=Decimal(rows["safe_report"]),
             reports_cap=Decimal(rows["reports_cap"]),
+            company_complete=Decimal(rows["company_complete"]),
+            verified_domain=Decimal(rows["verified_domain"]),
         )
     except (KeyError, ArithmeticError, ValueError) as error:
         raise ValueError(f"{path.name}: a missing or malformed figure ({error})") from None
@@ -80,6 +86,8 @@ class CarrierInputs:
     disputes_lost: int = 0
     spam_reports: int = 0
     safe_reports: int = 0
+    company_complete: bool = False  # every required legal detail present
+    verified_domains: int = 0  # brand domains verified by DNS
 
 
 @dataclass(frozen=True)
@@ -134,6 +142,18 @@ def carrier_score(inputs: CarrierInputs, figures: Model | None = None) -> Carrie
             f"+{m.safe_report:.3f} per net safe (to +{m.reports_cap:.3f})",
             reports,
         ),
+        (
+            "company",
+            "Company details complete" if inputs.company_complete else "Company details incomplete",
+            f"+{m.company_complete:.3f} when complete",
+            m.company_complete if inputs.company_complete else Decimal(0),
+        ),
+        (
+            "brand",
+            f"Brand domains verified: {inputs.verified_domains}",
+            f"+{m.verified_domain:.3f} with at least one",
+            m.verified_domain if inputs.verified_domains > 0 else Decimal(0),
+        ),
     ]
     factors: list[Factor] = []
     running = 0
@@ -169,6 +189,22 @@ def carrier_score(inputs: CarrierInputs, figures: Model | None = None) -> Carrie
         gain = m.completeness_weight * (1 - completeness)
         suggestions.append(
             (gain, f"Complete your profiles' Location and Additional tabs: up to +{gain:.3f}")
+        )
+    if not inputs.company_complete:
+        suggestions.append(
+            (
+                m.company_complete,
+                "Complete your company's legal details (Organization › Company): "
+                f"+{m.company_complete:.3f}",
+            )
+        )
+    if inputs.verified_domains <= 0:
+        suggestions.append(
+            (
+                m.verified_domain,
+                "Verify a brand domain with its DNS record (Organization › Brand): "
+                f"+{m.verified_domain:.3f}",
+            )
         )
     if net > 0:
         suggestions.append(

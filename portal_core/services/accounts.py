@@ -9,14 +9,12 @@ same either way.
 
 from __future__ import annotations
 
-import re
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from enum import StrEnum
 
-import pycountry
 from sqlalchemy import func
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session, col, select
@@ -44,14 +42,12 @@ from portal_core.models.base import utcnow
 from portal_core.models.billing import BillingCycle, Plan, Subscription
 from portal_core.permissions import Actor, Capability, require, require_organization
 from portal_core.rules.cards import has_usable_card
-from portal_core.services import audit, in_force, sessions, subscriptions, throttle
+from portal_core.services import audit, sessions, subscriptions, throttle
 from portal_core.services.passwords import hash_password, password_problem, verify_password
 from portal_core.services.secrets import digest, new_secret
 from portal_core.services.validation import (
     checked,
-    domain_problem,
     email_problem,
-    normalize_domain,
     normalize_email,
     text_problem,
 )
@@ -285,130 +281,6 @@ WIZARD_STEP_LABELS: dict[WizardStep, str] = {
     WizardStep.PAYMENT_METHOD: "Payment method",
     WizardStep.CONFIRM: "Done",
 }
-
-COUNTRIES_WITH_PROVINCES = {"CA", "US"}
-
-
-@dataclass(frozen=True)
-class CompanyDetails:
-    legal_name: str
-    country: str
-    province: str
-    address_line: str
-    city: str
-    postal_code: str
-    tax_id: str
-
-
-def countries() -> list[tuple[str, str]]:
-    """(ISO code, name) of every country, by name."""
-    return sorted(((c.alpha_2, c.name) for c in pycountry.countries), key=lambda pair: pair[1])
-
-
-def provinces(country: str) -> list[tuple[str, str]]:
-    """(code, name) of a country's provinces or states, for the countries that need one."""
-    if country not in COUNTRIES_WITH_PROVINCES:
-        return []
-    return sorted(
-        (
-            (sub.code.split("-", 1)[1], sub.name)
-            for sub in pycountry.subdivisions.get(country_code=country) or []
-            if sub.type in {"Province", "Territory", "State", "District"}
-        ),
-        key=lambda pair: pair[1],
-    )
-
-
-_POSTAL_CODE = {
-    "CA": (re.compile(r"^[A-Z]\d[A-Z] ?\d[A-Z]\d$"), "a Canadian postal code such as K1A 0B1"),
-    "US": (re.compile(r"^\d{5}(-\d{4})?$"), "a ZIP code such as 94105"),
-}
-
-
-def _company_errors(details: CompanyDetails) -> dict[str, str]:
-    errors: dict[str, str] = {}
-    checks = {
-        "legal_name": text_problem(
-            details.legal_name, label="your company's legal name", max_length=200
-        ),
-        "address_line": text_problem(details.address_line, label="the address", max_length=200),
-        "city": text_problem(details.city, label="the city", max_length=100),
-        "postal_code": text_problem(
-            details.postal_code, label="the postal code", max_length=20, required=False
-        ),
-        "tax_id": text_problem(details.tax_id, label="the tax id", max_length=40, required=False),
-    }
-    errors.update({field: problem for field, problem in checks.items() if problem})
-    country = details.country.strip().upper()
-    if pycountry.countries.get(alpha_2=country) is None:
-        errors["country"] = "Choose your company's country."
-    elif country in COUNTRIES_WITH_PROVINCES:
-        codes = {code for code, _ in provinces(country)}
-        if details.province.strip().upper() not in codes:
-            errors["province"] = "Choose the province or state: it decides the taxes."
-        pattern = _POSTAL_CODE.get(country)
-        postal = details.postal_code.strip().upper()
-        if pattern and "postal_code" not in errors and not pattern[0].match(postal):
-            errors["postal_code"] = f"Enter {pattern[1]}."
-    return errors
-
-
-def save_company(
-    session: Session, actor: Actor, details: CompanyDetails, *, now: datetime | None = None
-) -> None:
-    """Company details (the wizard's first step, and Organization › Company later)."""
-    require(actor, Capability.COMPANY_EDIT)
-    errors = _company_errors(details)
-    if errors:
-        raise ValidationFailed(errors)
-    organization = _load_organization(session, actor)
-    country = details.country.strip().upper()
-    organization.legal_name = details.legal_name.strip()
-    organization.country = country
-    organization.province = (
-        details.province.strip().upper() if country in COUNTRIES_WITH_PROVINCES else None
-    )
-    organization.address_line = details.address_line.strip()
-    organization.city = details.city.strip()
-    organization.postal_code = details.postal_code.strip().upper() or None
-    organization.tax_id = details.tax_id.strip() or None
-    organization.updated_at = now or utcnow()
-    session.add(organization)
-    # Invoices print, and tax by, the details in force at the end of their period.
-    in_force.record_billing_details(session, organization, at=organization.updated_at)
-    audit.record(session, "company.updated", actor=actor)
-
-
-def add_brand_domain(
-    session: Session,
-    actor: Actor,
-    domain: str,
-    *,
-    brand_name: str = "",
-    now: datetime | None = None,
-) -> None:
-    require(actor, Capability.COMPANY_EDIT)
-    errors: dict[str, str] = {}
-    if problem := domain_problem(domain):
-        errors["domain"] = problem
-    if problem := text_problem(brand_name, label="the brand name", max_length=120, required=False):
-        errors["brand_name"] = problem
-    if errors:
-        raise ValidationFailed(errors)
-    organization = _load_organization(session, actor)
-    normalized = normalize_domain(domain)
-    existing = session.exec(select(BrandDomain).where(BrandDomain.domain == normalized)).first()
-    if existing is not None:
-        if existing.organization_id == organization.id:
-            return
-        raise ValidationFailed({"domain": "That domain is already registered with SIPSTACK."})
-    session.add(
-        BrandDomain(organization_id=organization.id, domain=normalized, created_at=now or utcnow())
-    )
-    if brand_name.strip():
-        organization.brand_name = brand_name.strip()
-        session.add(organization)
-    audit.record(session, "brand.domain_added", actor=actor, subject=normalized)
 
 
 def choose_plan(

@@ -24,7 +24,7 @@ from portal_core.queries import payments
 from portal_core.queries.billing import Funds
 from portal_core.queries.payments import PAYMENT_STATUSES, AutoRechargeView
 from portal_core.queries.pricing import CurrentPlan
-from portal_core.services import accounts, auto_recharge
+from portal_core.services import auto_recharge, company
 from portal_core.services.payments import top_ups
 from portal_core.services.sessions import SessionView
 from portal_core.services.subscriptions import cycle_label
@@ -194,8 +194,8 @@ def account_and_last_payment(
 def _account(organization: Organization, plan: CurrentPlan) -> None:
     """Who is billed, where its taxes come from, its plan and this month's lookups."""
     st.subheader("Account", anchor=False)
-    countries = dict(accounts.countries())
-    provinces = dict(accounts.provinces(organization.country or ""))
+    countries = dict(company.countries())
+    provinces = dict(company.provinces(organization.country or ""))
     place = ", ".join(
         part
         for part in (

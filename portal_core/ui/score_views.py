@@ -148,4 +148,7 @@ def carrier_score_explanation(
             for suggestion in carrier.raise_by:
                 st.markdown(f"- {suggestion}")
         else:
-            st.caption("Nothing left to raise: every number is complete and verified.")
+            st.caption(
+                "Nothing left to raise: every number is complete and verified, and so are "
+                "your company details and a brand domain."
+            )

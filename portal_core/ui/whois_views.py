@@ -24,7 +24,7 @@ from portal_core.queries.disputes import DisputeView
 from portal_core.queries.whois import ProfileDetail
 from portal_core.rules import profiles
 from portal_core.rules.numbers import PROFILE_LINE_TYPES, shown
-from portal_core.services import accounts, whois
+from portal_core.services import company, whois
 from portal_core.services.sessions import SessionView
 from portal_core.services.whois import ProfileForm
 from portal_core.ui import (
@@ -175,7 +175,7 @@ def form_dialog(viewer: SessionView) -> None:
             with location:
                 for key in ("address_line", "city", "province", "postal_code"):
                     text(key)
-                countries = accounts.countries()
+                countries = company.countries()
                 choice("country", ["", *(code for code, _name in countries)], dict(countries))
             with additional:
                 text("website", placeholder="https://example.com")

@@ -20,12 +20,12 @@ from portal_core.models.billing import BillingCycle
 from portal_core.queries import payments
 from portal_core.queries.payments import Card
 from portal_core.queries.pricing import CurrentPlan, PlanRow
-from portal_core.services import accounts, subscriptions
+from portal_core.services import accounts, company, subscriptions
 from portal_core.services.payments import cards
 from portal_core.services.sessions import SessionView
 from portal_core.services.subscriptions import cycle_label
 from portal_core.settings import get_settings
-from portal_core.ui import forms, resources, state
+from portal_core.ui import company_views, forms, resources, state
 from portal_core.ui.text import markdown_escape
 
 SETUP_PARAM = "card_setup"  # Stripe's setup page sends the owner back with done / cancelled
@@ -55,69 +55,20 @@ def progress(step: accounts.WizardStep) -> None:
 def company_step(viewer: SessionView, organization: Organization) -> None:
     st.subheader("Your company")
     st.write("Your country and province decide the taxes on your invoices.")
-    countries = accounts.countries()
-    codes = [code for code, _ in countries]
-    names = dict(countries)
-    # Outside the form, so that choosing a country redraws the form with its provinces.
-    country = st.selectbox(
-        "Country",
-        codes,
-        index=codes.index(organization.country or "CA"),
-        format_func=lambda code: names[code],
-        key="activate.country",
+    submitted = company_views.company_form(
+        company.company_details(organization),
+        form_key="activate.company",
+        country_key="activate.country",
+        submit_label="Save and continue",
+        default_legal_name=organization.name,
     )
-    provinces = accounts.provinces(country)
-    with st.form("activate.company"):
-        errors = forms.FieldErrors()
-        errors.slot("country")
-        legal_name = st.text_input(
-            "Legal name", value=organization.legal_name or organization.name, max_chars=200
-        )
-        errors.slot("legal_name")
-        province = ""
-        if provinces:
-            province_codes = [code for code, _ in provinces]
-            province_names = dict(provinces)
-            province = (
-                st.selectbox(
-                    "Province or state",
-                    province_codes,
-                    index=None,
-                    placeholder="Choose one",
-                    format_func=lambda code: province_names[code],
-                )
-                or ""
-            )
-            errors.slot("province")
-        address = st.text_input("Street address", max_chars=200, autocomplete="street-address")
-        errors.slot("address_line")
-        city_column, postal_column = st.columns(2)
-        with city_column:
-            city = st.text_input("City", max_chars=100, autocomplete="address-level2")
-            errors.slot("city")
-        with postal_column:
-            postal = st.text_input("Postal code", max_chars=20, autocomplete="postal-code")
-            errors.slot("postal_code")
-        tax_id = st.text_input(
-            "Tax id (optional)", max_chars=40, help="Your GST/HST, VAT or EIN number."
-        )
-        errors.slot("tax_id")
-        submitted = st.form_submit_button("Save and continue", type="primary")
-    if not submitted:
+    if submitted is None:
         return
-    details = accounts.CompanyDetails(
-        legal_name=legal_name,
-        country=country,
-        province=province,
-        address_line=address,
-        city=city,
-        postal_code=postal,
-        tax_id=tax_id,
-    )
+    details, errors = submitted
 
     def save_company() -> None:
         with resources.writing() as session:
-            accounts.save_company(session, viewer.actor, details)
+            company.save_company(session, viewer.actor, details)
 
     if forms.attempt(errors, save_company):
         st.rerun()
@@ -125,7 +76,10 @@ def company_step(viewer: SessionView, organization: Organization) -> None:
 
 def brand_step(viewer: SessionView, organization: Organization) -> None:
     st.subheader("Your brand")
-    st.write("The domain your customers know you by. You can add more later.")
+    st.write(
+        "The domain your customers know you by. You can add more later on Organization › "
+        "Brand, where each domain is verified by a DNS record."
+    )
     with st.form("activate.brand"):
         errors = forms.FieldErrors()
         brand_name = st.text_input("Brand name", value=organization.name, max_chars=120)
@@ -138,7 +92,7 @@ def brand_step(viewer: SessionView, organization: Organization) -> None:
 
     def save_brand() -> None:
         with resources.writing() as session:
-            accounts.add_brand_domain(session, viewer.actor, domain, brand_name=brand_name)
+            company.add_brand_domain(session, viewer.actor, domain, brand_name=brand_name)
 
     if forms.attempt(errors, save_brand):
         st.rerun()

@@ -34,7 +34,7 @@ from streamlit.testing.v1.element_tree import Dataframe
 
 from portal_core import db
 from portal_core.errors import PaymentDeclined
-from portal_core.models.accounts import BrandDomain, Organization, User
+from portal_core.models.accounts import BrandDomain, Organization, Role, User
 from portal_core.models.billing import SINCE_ALWAYS, BillingAccount, BillingCycle, Invoice
 from portal_core.models.notices import Notice, NoticeKind
 from portal_core.models.payments import PaymentMethod
@@ -43,6 +43,7 @@ from portal_core.payments.gateway import card_label
 from portal_core.services import (
     accounts,
     api_tokens,
+    company,
     in_force,
     invoices,
     product_events,
@@ -377,6 +378,8 @@ def seeded(portal: Portal) -> Seeded:
 
 
 CALLER_NAME = "*b* :red[x] $x$"  # 15 characters, as CNAM allows
+DNS_FOUND = 'The TXT record holds "*b* _x_ [link](http://x) <b>x</b> :red[x] $x$"'
+
 REPORT_COMMENT = "Calls *at night* [x](http://x) :red[x]"
 
 
@@ -424,10 +427,10 @@ def _ready_to_activate(portal: Portal, owner: User) -> None:
     """The new owner's organization, every wizard step done: the last step is next."""
     with db.write_session(portal.engine) as session:
         actor = actor_of(owner)
-        accounts.save_company(
+        company.save_company(
             session,
             actor,
-            accounts.CompanyDetails(
+            company.CompanyDetails(
                 legal_name=NEW_LEGAL_NAME,
                 country="CA",
                 province="ON",
@@ -541,6 +544,30 @@ def _looked_up(portal: Portal, seeded: Seeded) -> AppTest:
     [look_up] = [b for b in app.button if b.form_id == "partner.smart_cnam.form"]
     look_up.click()
     return app.run()
+
+
+def _as_viewer(script: str) -> Open:
+    """``script`` opened by a viewer of the hostile organization: the read-only drawings."""
+
+    def open_it(portal: Portal, seeded: Seeded) -> AppTest:
+        with db.write_session(portal.engine) as session:
+            organization = session.get_one(Organization, seeded.organization_id)
+            viewer = make_user(session, organization=organization, role=Role.VIEWER)
+        return portal.open(script, as_user=viewer)
+
+    return open_it
+
+
+def _brand_checked(portal: Portal, seeded: Seeded) -> AppTest:
+    """Organization › Brand, after a check found a hostile value in the domain's TXT record
+    (what DNS holds is anyone's text, quoted back to the partner)."""
+    with db.write_session(portal.engine) as session:
+        session.execute(
+            update(BrandDomain)
+            .where(col(BrandDomain.organization_id) == seeded.organization_id)
+            .values(last_check=DNS_FOUND)
+        )
+    return portal.open("pages/brand.py", as_user=seeded.owner)
 
 
 def _activation(portal: Portal, seeded: Seeded) -> AppTest:
@@ -728,6 +755,25 @@ RUNS = (
     ),
     PageRun(
         "account.activate", "activation", _activation, (NEW_OWNER_NAME, NEW_LEGAL_NAME, CARD_LABEL)
+    ),
+    PageRun(
+        "organization.company",
+        "company",
+        _as_owner("pages/company.py"),
+        (*CHROME, LEGAL_NAME, ADDRESS, CITY),
+    ),
+    PageRun(
+        "organization.company",
+        "company-read-only",
+        _as_viewer("pages/company.py"),
+        (ORGANIZATION_NAME, LEGAL_NAME, ADDRESS, CITY),
+    ),
+    PageRun("organization.brand", "brand", _brand_checked, (*CHROME, BRAND_NAME, DNS_FOUND)),
+    PageRun(
+        "organization.brand",
+        "brand-read-only",
+        _as_viewer("pages/brand.py"),
+        (ORGANIZATION_NAME, BRAND_NAME),
     ),
     PageRun("public.get_started", "get-started", _as_owner("pages/get_started.py"), (*CHROME,)),
     PageRun("public.get_started", "signed-up", _signed_up, (SIGN_UP_EMAIL,)),

@@ -22,8 +22,8 @@ from portal_core.models.billing import (
     InvoiceTax,
     Subscription,
 )
-from portal_core.services import accounts, invoices, staff_billing, subscriptions
-from portal_core.services.accounts import CompanyDetails
+from portal_core.services import company, invoices, staff_billing, subscriptions
+from portal_core.services.company import CompanyDetails
 from portal_core.services.staff_billing import ContractForm, PlanForm
 from tests.factories import (
     actor_of,
@@ -220,10 +220,9 @@ def test_a_price_change_applies_from_the_first_month_that_begins_after_it(engine
     assert november == [3_500]
 
 
-def test_a_move_to_another_province_on_the_1st_taxes_the_next_month(engine):
-    member = _member(engine, "starter", province="ON")
+def _move_to_quebec(engine, member: User, *, now: datetime) -> None:
     with db.write_session(engine) as session:
-        accounts.save_company(
+        company.save_company(
             session,
             actor_of(member),
             CompanyDetails(
@@ -235,13 +234,30 @@ def test_a_move_to_another_province_on_the_1st_taxes_the_next_month(engine):
                 postal_code="H2X 1Y4",
                 tax_id="",
             ),
-            now=AFTER_MIDNIGHT,
+            now=now,
         )
+
+
+def test_a_move_to_another_province_on_the_1st_taxes_the_next_month(engine):
+    member = _member(engine, "starter", province="ON")
+    _move_to_quebec(engine, member, now=AFTER_MIDNIGHT)
 
     _run(engine)
 
     _lines, taxes = _october(engine, member)
     assert taxes == [("HST", 13_000, 390)]
+
+
+def test_a_move_made_mid_month_taxes_that_months_invoice(engine):
+    """What the Company page says: each month's invoice is taxed by the details at the end of
+    the month, so a move saved on the 10th already applies to that month's invoice."""
+    member = _member(engine, "starter", province="ON")
+    _move_to_quebec(engine, member, now=MID_OCTOBER)
+
+    _run(engine)
+
+    _lines, taxes = _october(engine, member)
+    assert taxes == [("GST", 5_000, 150), ("QST", 9_975, 299)]
 
 
 def test_the_run_waits_for_a_plan_change_made_at_the_same_moment_and_keeps_it(

@@ -20,8 +20,8 @@ from portal_core.models.accounts import (
 )
 from portal_core.models.audit import AuditEvent
 from portal_core.permissions import GRANTS, Capability
-from portal_core.services import accounts, staff
-from portal_core.services.accounts import CompanyDetails
+from portal_core.services import company, staff
+from portal_core.services.company import CompanyDetails
 from tests.factories import actor_of, make_organization, make_staff, make_user
 from tests.services.support import fetch
 
@@ -101,7 +101,7 @@ def test_a_role_without_company_edit_may_not_save_the_company(engine, role):
 
     with pytest.raises(PermissionDenied):
         with db.write_session(engine) as session:
-            accounts.save_company(session, actor_of(user), VALID_COMPANY)
+            company.save_company(session, actor_of(user), VALID_COMPANY)
 
     assert fetch(engine, Organization, user.organization_id).legal_name == before
 
@@ -112,7 +112,7 @@ def test_owners_and_admins_may_save_the_company(engine, role):
         user = make_user(session, role=role)
 
     with db.write_session(engine) as session:
-        accounts.save_company(session, actor_of(user), VALID_COMPANY)
+        company.save_company(session, actor_of(user), VALID_COMPANY)
 
     saved = fetch(engine, Organization, user.organization_id)
     assert (saved.legal_name, saved.postal_code) == ("Northwind Voice Inc.", "M5J 2X2")
@@ -125,7 +125,7 @@ def test_a_role_without_company_edit_may_not_add_a_domain(engine, role):
 
     with pytest.raises(PermissionDenied):
         with db.write_session(engine) as session:
-            accounts.add_brand_domain(session, actor_of(user), "brand.example.com")
+            company.add_brand_domain(session, actor_of(user), "brand.example.com")
 
 
 @pytest.mark.parametrize("role", sorted(PARTNER_ROLES))

@@ -48,8 +48,8 @@ from portal_core.models.billing import (
 )
 from portal_core.models.payments import SETTLED_STATUSES, Payment, Refund, RefundStatus
 from portal_core.money import MICROS_PER_CENT, tax_cents
-from portal_core.services import accounts, invoices, ledger, staff_billing, subscriptions
-from portal_core.services.accounts import CompanyDetails
+from portal_core.services import company, invoices, ledger, staff_billing, subscriptions
+from portal_core.services.company import CompanyDetails
 from portal_core.services.meter import meter_request
 from portal_core.services.payments import refunds, top_ups
 from portal_core.services.staff_billing import ContractForm, PlanForm
@@ -254,7 +254,7 @@ def _happen(engine, story: Story, kind: str, at: datetime, value: object) -> Non
                 )
         elif kind == "move":
             with db.write_session(engine) as session:
-                accounts.save_company(
+                company.save_company(
                     session,
                     member,
                     CompanyDetails(

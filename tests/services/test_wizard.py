@@ -18,8 +18,9 @@ from portal_core.models.audit import AuditEvent
 from portal_core.models.billing import BillingAccount, BillingCycle, Subscription
 from portal_core.models.payments import PaymentMethod
 from portal_core.money import MICROS_PER_CENT
-from portal_core.services import accounts
-from portal_core.services.accounts import CompanyDetails, WizardStep
+from portal_core.services import accounts, company
+from portal_core.services.accounts import WizardStep
+from portal_core.services.company import CompanyDetails
 from portal_core.services.payments import cards
 from tests.factories import actor_of, make_card, make_organization, make_user, organization_of
 from tests.services.support import count, fetch
@@ -50,12 +51,12 @@ def _step(engine, user):
 
 def _save_company(engine, user, details=CANADIAN):
     with db.write_session(engine) as session:
-        accounts.save_company(session, actor_of(user), details)
+        company.save_company(session, actor_of(user), details)
 
 
 def _add_domain(engine, user, domain="northwind-voice.com", brand_name=""):
     with db.write_session(engine) as session:
-        accounts.add_brand_domain(session, actor_of(user), domain, brand_name=brand_name)
+        company.add_brand_domain(session, actor_of(user), domain, brand_name=brand_name)
 
 
 def _choose_plan(engine, user, plan_code="free", cycle=BillingCycle.MONTHLY, now=None):
@@ -289,15 +290,15 @@ def test_good_company_details_are_saved_normalized(engine, owner, changes, provi
 
 
 def test_provinces_are_offered_for_canada_and_the_united_states_only():
-    canada = dict(accounts.provinces("CA"))
-    states = dict(accounts.provinces("US"))
+    canada = dict(company.provinces("CA"))
+    states = dict(company.provinces("US"))
 
     assert canada["ON"] == "Ontario"
     assert canada["YT"] == "Yukon"
     assert len(canada) == 13
     assert states["CA"] == "California"
     assert "DC" in states
-    assert accounts.provinces("GB") == []
+    assert company.provinces("GB") == []
 
 
 @pytest.mark.parametrize(

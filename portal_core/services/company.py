@@ -1,0 +1,419 @@
+"""Organization › Company and Organization › Brand: the legal details, the brand name and
+the brand domains with their DNS verification (docs/product.md, Pages › Company; and
+docs/product.md, Pages › Brand). The activation wizard's company and brand steps save
+through these same calls.
+
+Every change is audited with what it changed (``legal_name: "A" → "B"``); saving what is
+already saved writes nothing. The company's details and its verified domains are two factors
+of the carrier score, refreshed in the same unit of work as the change.
+"""
+
+from __future__ import annotations
+
+import re
+import uuid
+from dataclasses import dataclass
+from datetime import datetime
+from enum import StrEnum
+
+import pycountry
+from sqlalchemy import Engine, func
+from sqlalchemy.exc import IntegrityError
+from sqlmodel import Session, select
+
+from portal_core import db, dns_txt
+from portal_core.errors import NotFound, ValidationFailed
+from portal_core.models.accounts import BrandDomain, Organization
+from portal_core.models.base import utcnow
+from portal_core.permissions import Actor, Capability, require, require_organization
+from portal_core.rules.company import (
+    COMPANY_FIELDS,
+    COMPANY_UPDATED,
+    COUNTRIES_WITH_PROVINCES,
+    verification_name,
+    verification_value,
+)
+from portal_core.services import accounts, audit, carrier_scores, in_force
+from portal_core.services.validation import domain_problem, normalize_domain, text_problem
+
+BRAND_RENAMED = "brand.renamed"
+DOMAIN_ADDED = "brand.domain_added"
+DOMAIN_VERIFIED = "brand.domain_verified"
+DOMAIN_UNVERIFIED = "brand.domain_unverified"
+DOMAIN_REMOVED = "brand.domain_removed"
+AUDIT_DETAIL_LIMIT = 500  # the audit log's detail column
+MAX_DOMAINS = 20  # per organization: a brand's domains, not a registrar's list
+DOMAIN_TAKEN = "That domain is already registered with SIPSTACK."
+
+
+# --- Changes, as the audit log keeps them ------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Change:
+    field: str
+    before: str
+    after: str
+
+
+def describe(changes: list[Change] | tuple[Change, ...]) -> str:
+    """``field: "before" → "after"`` for each change, within the audit log's 500 characters:
+    when the values are too long to fit whole, each is cut to an equal share of the room."""
+    if not changes:
+        return ""
+
+    def line(limit: int | None) -> str:
+        def quoted(value: str) -> str:
+            if limit is not None and len(value) > limit:
+                value = value[: max(limit - 1, 0)] + "…"
+            return f'"{value}"'
+
+        return "; ".join(
+            f"{change.field}: {quoted(change.before)} → {quoted(change.after)}"
+            for change in changes
+        )
+
+    full = line(None)
+    if len(full) <= AUDIT_DETAIL_LIMIT:
+        return full
+    overhead = len(line(0)) - 2 * len(changes)  # "…" counted once per value at limit 0
+    limit = max((AUDIT_DETAIL_LIMIT - overhead) // (2 * len(changes)), 1)
+    return line(limit)[:AUDIT_DETAIL_LIMIT]
+
+
+def _changes(before: dict[str, str | None], after: dict[str, str | None]) -> list[Change]:
+    return [
+        Change(name, before[name] or "", after[name] or "")
+        for name in after
+        if (before[name] or "") != (after[name] or "")
+    ]
+
+
+# --- Company -------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class CompanyDetails:
+    legal_name: str
+    country: str
+    province: str
+    address_line: str
+    city: str
+    postal_code: str
+    tax_id: str
+
+
+def countries() -> list[tuple[str, str]]:
+    """(ISO code, name) of every country, by name."""
+    return sorted(((c.alpha_2, c.name) for c in pycountry.countries), key=lambda pair: pair[1])
+
+
+def provinces(country: str) -> list[tuple[str, str]]:
+    """(code, name) of a country's provinces or states, for the countries that need one."""
+    if country not in COUNTRIES_WITH_PROVINCES:
+        return []
+    return sorted(
+        (
+            (sub.code.split("-", 1)[1], sub.name)
+            for sub in pycountry.subdivisions.get(country_code=country) or []
+            if sub.type in {"Province", "Territory", "State", "District"}
+        ),
+        key=lambda pair: pair[1],
+    )
+
+
+_POSTAL_CODE = {
+    "CA": (re.compile(r"^[A-Z]\d[A-Z] ?\d[A-Z]\d$"), "a Canadian postal code such as K1A 0B1"),
+    "US": (re.compile(r"^\d{5}(-\d{4})?$"), "a ZIP code such as 94105"),
+}
+
+
+def company_errors(details: CompanyDetails) -> dict[str, str]:
+    """Each field's problem, by field (empty: the details can be saved)."""
+    errors: dict[str, str] = {}
+    checks = {
+        "legal_name": text_problem(
+            details.legal_name, label="your company's legal name", max_length=200
+        ),
+        "address_line": text_problem(details.address_line, label="the address", max_length=200),
+        "city": text_problem(details.city, label="the city", max_length=100),
+        "postal_code": text_problem(
+            details.postal_code, label="the postal code", max_length=20, required=False
+        ),
+        "tax_id": text_problem(details.tax_id, label="the tax id", max_length=40, required=False),
+    }
+    errors.update({field: problem for field, problem in checks.items() if problem})
+    country = details.country.strip().upper()
+    if pycountry.countries.get(alpha_2=country) is None:
+        errors["country"] = "Choose your company's country."
+    elif country in COUNTRIES_WITH_PROVINCES:
+        codes = {code for code, _ in provinces(country)}
+        if details.province.strip().upper() not in codes:
+            errors["province"] = "Choose the province or state: it decides the taxes."
+        pattern = _POSTAL_CODE.get(country)
+        postal = details.postal_code.strip().upper()
+        if pattern and "postal_code" not in errors and not pattern[0].match(postal):
+            errors["postal_code"] = f"Enter {pattern[1]}."
+    return errors
+
+
+def _normalized(details: CompanyDetails) -> dict[str, str | None]:
+    country = details.country.strip().upper()
+    return {
+        "legal_name": details.legal_name.strip(),
+        "country": country,
+        "province": details.province.strip().upper()
+        if country in COUNTRIES_WITH_PROVINCES
+        else None,
+        "address_line": details.address_line.strip(),
+        "city": details.city.strip(),
+        "postal_code": details.postal_code.strip().upper() or None,
+        "tax_id": details.tax_id.strip() or None,
+    }
+
+
+def company_details(organization: Organization) -> dict[str, str | None]:
+    """The organization's legal details, by field (``rules.company.COMPANY_FIELDS``)."""
+    return {name: getattr(organization, name) for name in COMPANY_FIELDS}
+
+
+def save_company(
+    session: Session, actor: Actor, details: CompanyDetails, *, now: datetime | None = None
+) -> tuple[Change, ...]:
+    """Save the company's legal details (the wizard's first step, and Organization ›
+    Company); return what changed. Unchanged details write nothing at all.
+
+    Invoices print, and tax by, the details in force at the end of their period
+    (``in_force.record_billing_details``): a change applies to the invoice of the period
+    that is running, and to every one after it."""
+    require(actor, Capability.COMPANY_EDIT)
+    errors = company_errors(details)
+    if errors:
+        raise ValidationFailed(errors)
+    organization = accounts.organization_of(session, actor)
+    after = _normalized(details)
+    changes = _changes(company_details(organization), after)
+    if not changes:
+        return ()
+    now = now or utcnow()
+    for name, value in after.items():
+        setattr(organization, name, value)
+    organization.updated_at = now
+    session.add(organization)
+    in_force.record_billing_details(session, organization, at=now)
+    audit.record(session, COMPANY_UPDATED, actor=actor, detail=describe(changes))
+    session.flush()
+    carrier_scores.refresh(session.connection(), organization.id, now=now)
+    return tuple(changes)
+
+
+# --- Brand ---------------------------------------------------------------------------------
+
+
+def rename_brand(
+    session: Session, actor: Actor, brand_name: str, *, now: datetime | None = None
+) -> bool:
+    """Set the brand name (empty clears it); False when it was already that."""
+    require(actor, Capability.COMPANY_EDIT)
+    if problem := text_problem(brand_name, label="the brand name", max_length=120, required=False):
+        raise ValidationFailed({"brand_name": problem})
+    organization = accounts.organization_of(session, actor)
+    after = brand_name.strip() or None
+    changes = _changes({"brand_name": organization.brand_name}, {"brand_name": after})
+    if not changes:
+        return False
+    organization.brand_name = after
+    organization.updated_at = now or utcnow()
+    session.add(organization)
+    audit.record(session, BRAND_RENAMED, actor=actor, detail=describe(changes))
+    return True
+
+
+class Added(StrEnum):
+    ADDED = "added"
+    ALREADY_ADDED = "already_added"  # the organization had it: nothing changed
+
+
+@dataclass(frozen=True)
+class AddedDomain:
+    outcome: Added
+    domain: str
+    domain_id: uuid.UUID
+
+
+def add_domain(
+    session: Session, actor: Actor, domain: str, *, now: datetime | None = None
+) -> AddedDomain:
+    """Register a brand domain, pending until its DNS record is checked. A domain another
+    organization registered is refused without saying whose it is."""
+    require(actor, Capability.COMPANY_EDIT)
+    if problem := domain_problem(domain):
+        raise ValidationFailed({"domain": problem})
+    organization = accounts.organization_of(session, actor)
+    normalized = normalize_domain(domain)
+    existing = session.exec(select(BrandDomain).where(BrandDomain.domain == normalized)).first()
+    if existing is not None:
+        if existing.organization_id == organization.id:
+            return AddedDomain(Added.ALREADY_ADDED, normalized, existing.id)
+        raise ValidationFailed({"domain": DOMAIN_TAKEN})
+    held = session.exec(
+        select(func.count())
+        .select_from(BrandDomain)
+        .where(BrandDomain.organization_id == organization.id)
+    ).one()
+    if held >= MAX_DOMAINS:
+        raise ValidationFailed(
+            {"domain": f"Your organization has {MAX_DOMAINS} domains: remove one to add another."}
+        )
+    added = BrandDomain(
+        organization_id=organization.id, domain=normalized, created_at=now or utcnow()
+    )
+    try:
+        with session.begin_nested():
+            session.add(added)
+            session.flush()
+    except IntegrityError:
+        # Another organization registered it a moment ago, in another transaction.
+        raise ValidationFailed({"domain": DOMAIN_TAKEN}) from None
+    audit.record(session, DOMAIN_ADDED, actor=actor, subject=normalized)
+    return AddedDomain(Added.ADDED, normalized, added.id)
+
+
+def add_brand_domain(
+    session: Session,
+    actor: Actor,
+    domain: str,
+    *,
+    brand_name: str = "",
+    now: datetime | None = None,
+) -> AddedDomain:
+    """The wizard's brand step: the brand name, when one is typed, and a domain (one the
+    organization already has is simply kept)."""
+    require(actor, Capability.COMPANY_EDIT)
+    errors: dict[str, str] = {}
+    if problem := domain_problem(domain):
+        errors["domain"] = problem
+    if problem := text_problem(brand_name, label="the brand name", max_length=120, required=False):
+        errors["brand_name"] = problem
+    if errors:
+        raise ValidationFailed(errors)
+    added = add_domain(session, actor, domain, now=now)
+    if brand_name.strip():
+        rename_brand(session, actor, brand_name, now=now)
+    return added
+
+
+@dataclass(frozen=True)
+class DomainCheck:
+    domain: str
+    verified: bool
+    found: str  # what the check found, in the partner's words
+
+
+def check_domain(
+    engine: Engine, actor: Actor, domain_id: uuid.UUID, *, now: datetime | None = None
+) -> DomainCheck:
+    """Look the domain's verification record up in DNS now, and keep what was found.
+
+    The lookup runs between two units of work, never inside one: a DNS server that takes its
+    time holds no database write open. The domain is verified while a TXT record at its
+    name holds exactly its value, and pending again when a later check no longer finds it."""
+    require(actor, Capability.COMPANY_EDIT)
+    with db.read_session(engine) as session:
+        domain = _domain_of(session, actor, domain_id)
+        name = verification_name(domain.domain)
+        value = verification_value(domain.verification_token)
+    verified, found = _verdict(dns_txt.txt_records(name), name=name, value=value)
+    with db.write_session(engine) as session:
+        return _record_check(session, actor, domain_id, verified, found, now=now or utcnow())
+
+
+_FOUND_LIMIT = 160  # of the wrong values quoted back: enough to see what is there
+
+
+def _verdict(lookup: dns_txt.TxtLookup, *, name: str, value: str) -> tuple[bool, str]:
+    match lookup.outcome:
+        case dns_txt.Outcome.RECORDS if value in lookup.values:
+            return True, f"Found the TXT record at {name}: the domain is verified."
+        case dns_txt.Outcome.RECORDS:
+            shown = ", ".join(f'"{found}"' for found in lookup.values)
+            if len(shown) > _FOUND_LIMIT:
+                shown = shown[: _FOUND_LIMIT - 1] + "…"
+            return False, (
+                f"The TXT record at {name} holds {shown}, not the value shown here: "
+                "correct it, then check again."
+            )
+        case dns_txt.Outcome.NO_SUCH_NAME:
+            return False, (
+                f"Nothing is published at {name} yet: add the TXT record. A new record can "
+                "take an hour or more to be seen."
+            )
+        case dns_txt.Outcome.NO_TXT:
+            return False, f"{name} exists but holds no TXT record: add the TXT record."
+        case dns_txt.Outcome.TIMEOUT:
+            return False, (
+                "The domain's DNS servers did not answer in time. Check again in a few minutes."
+            )
+        case _:
+            return False, (
+                "The domain's DNS servers refused or failed to answer. Check that its DNS is "
+                "working, then check again."
+            )
+
+
+def _record_check(
+    session: Session,
+    actor: Actor,
+    domain_id: uuid.UUID,
+    verified: bool,
+    found: str,
+    *,
+    now: datetime,
+) -> DomainCheck:
+    domain = _domain_of(session, actor, domain_id)
+    was_verified = domain.verified_at is not None
+    domain.last_checked_at = now
+    domain.last_check = found[:500]
+    if verified and not was_verified:
+        domain.verified_at = now
+        audit.record(session, DOMAIN_VERIFIED, actor=actor, subject=domain.domain)
+    elif was_verified and not verified:
+        domain.verified_at = None
+        audit.record(session, DOMAIN_UNVERIFIED, actor=actor, subject=domain.domain, detail=found)
+    session.add(domain)
+    if verified != was_verified:
+        session.flush()
+        carrier_scores.refresh(session.connection(), domain.organization_id, now=now)
+    return DomainCheck(domain.domain, verified, found)
+
+
+def remove_domain(
+    session: Session, actor: Actor, domain_id: uuid.UUID, *, now: datetime | None = None
+) -> str:
+    """Remove one of the organization's brand domains; return its name."""
+    require(actor, Capability.COMPANY_EDIT)
+    domain = _domain_of(session, actor, domain_id)
+    name, was_verified = domain.domain, domain.verified_at is not None
+    session.delete(domain)
+    audit.record(
+        session,
+        DOMAIN_REMOVED,
+        actor=actor,
+        subject=name,
+        detail="it was verified" if was_verified else "it was pending",
+    )
+    if was_verified:
+        session.flush()
+        carrier_scores.refresh(session.connection(), domain.organization_id, now=now or utcnow())
+    return name
+
+
+# --- Loading -------------------------------------------------------------------------------
+
+
+def _domain_of(session: Session, actor: Actor, domain_id: uuid.UUID) -> BrandDomain:
+    """One of the organization's domains; another organization's is not found."""
+    domain = session.get(BrandDomain, domain_id)
+    if domain is None or domain.organization_id != require_organization(actor):
+        raise NotFound("That domain was not found: it may have been removed.")
+    return domain
