@@ -1,5 +1,6 @@
-"""Two-factor sign-in: a code from an authenticator app after the password (docs/product.md,
-Account life cycle; My Profile).
+"""Two-factor sign-in: a code from an authenticator app after the password.
+
+What members and owners see of it: docs/product.md, Account life cycle; and My Profile.
 
 The codes are TOTP (RFC 6238: HMAC-SHA-1, 30-second steps, 6 digits), what every authenticator
 app makes. The secret the app shares must be read back to check a code, so it is stored
