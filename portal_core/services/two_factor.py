@@ -38,14 +38,14 @@ from sqlalchemy import delete, func, or_, update
 from sqlmodel import Session, col, select
 
 from portal_core import emails
-from portal_core.errors import Conflict, NotFound, SignInRefused, Throttled, ValidationFailed
+from portal_core.errors import Conflict, NotFound, ValidationFailed
 from portal_core.mail import send_after_commit
 from portal_core.models.access import RecoveryCode
 from portal_core.models.accounts import Organization, User
 from portal_core.models.base import utcnow
 from portal_core.permissions import Actor, Capability, require, require_organization
-from portal_core.services import audit, sessions, throttle
-from portal_core.services.accounts import check_current_password
+from portal_core.services import audit, throttle
+from portal_core.services.accounts import check_current_password, count_profile_miss
 from portal_core.services.secrets import keyed_digest, seal, unseal
 
 ISSUER = "SIPSTACK Partner Portal"
@@ -345,20 +345,16 @@ def _check_code(
     throttle.refuse_if_throttled(session, user.email, ip_address, now)
     if accept_code(session, user, code, now=now, recovery=recovery) is not None:
         return
-    throttle.record_failure(session, user.email, ip_address, now)
-    audit.record(
+    count_profile_miss(
         session,
-        "two_factor.check_failed",
-        organization_id=user.organization_id,
-        subject=user.email,
-        ip_address=throttle.stored_address(ip_address),
+        user,
+        action="two_factor.check_failed",
+        ip_address=ip_address,
+        session_handle=session_handle,
+        ended_reason="code_guessed",
+        too_many=TOO_MANY_WRONG_CODES,
+        now=now,
     )
-    try:
-        throttle.refuse_if_throttled(session, user.email, ip_address, now)
-    except Throttled:
-        if session_handle is not None:
-            sessions.end_session(session, session_handle, reason="code_guessed", now=now)
-        raise SignInRefused(TOO_MANY_WRONG_CODES) from None
     raise CodeWrong({"code": CODE_OR_RECOVERY_WRONG if recovery else CODE_WRONG})
 
 
