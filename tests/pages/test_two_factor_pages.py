@@ -18,7 +18,7 @@ from portal_core import db
 from portal_core.models.accounts import Organization, Role, User
 from portal_core.models.base import utcnow
 from portal_core.services import auth, sessions, two_factor
-from portal_core.settings import ROOT
+from portal_core.settings import ROOT, get_settings
 from portal_core.ui import shell, state
 from tests.factories import PASSWORD, actor_of, make_user
 from tests.pages.conftest import Downloads, Portal, make_member, plain, texts
@@ -252,6 +252,25 @@ def test_a_wrong_code_says_so_and_opens_nothing(portal: Portal) -> None:
 
     assert not app.exception
     assert [str(error.value) for error in app.error] == [two_factor.CODE_OR_RECOVERY_WRONG]
+    assert shows_code_form(app)
+    assert not app.session_state[state.SESSION_HANDLE]
+
+
+def test_wrong_codes_meet_the_password_limit_then_even_the_right_code_waits(
+    portal: Portal,
+) -> None:
+    member = make_member(portal, Role.VIEWER)
+    secret, _ = turn_on(portal, member)
+    app = log_in_with(portal.open(), member.email, PASSWORD)
+    for _ in range(get_settings().login_failures_per_account):
+        app = enter_code(app, wrong_code(secret))
+        assert [str(error.value) for error in app.error] == [two_factor.CODE_OR_RECOVERY_WRONG]
+
+    app = enter_code(app, next_code(secret))
+
+    assert not app.exception
+    [message] = [str(error.value) for error in app.error]
+    assert message.startswith("Too many failed attempts. Try again in ")
     assert shows_code_form(app)
     assert not app.session_state[state.SESSION_HANDLE]
 

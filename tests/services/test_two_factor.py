@@ -266,12 +266,15 @@ def test_the_confirmation_code_cannot_sign_in(engine, member):
         code_step(engine, pending, code_at(secret, T0), now=T0)
 
 
-def test_two_logins_racing_with_one_code_open_one_session(concurrent_engine):
+@pytest.mark.parametrize("kind", ["app", "recovery"])
+def test_logins_racing_with_one_code_open_one_session(concurrent_engine, kind):
+    """Four browsers send one code at once: the app's step, or a recovery code, is taken by
+    one conditional UPDATE, so exactly one of them signs in."""
     with db.write_session(concurrent_engine) as session:
         user = make_user(session, role=Role.OWNER)
-    secret, _ = enable(concurrent_engine, user)
+    secret, recovery_codes = enable(concurrent_engine, user)
     later = T0 + timedelta(minutes=2)
-    code = code_at(secret, later)
+    code = code_at(secret, later) if kind == "app" else recovery_codes[0]
     pendings = [password_step(concurrent_engine, user, now=later) for _ in range(4)]
 
     def attempt(pending: auth.PendingSignIn) -> bool:
@@ -285,6 +288,8 @@ def test_two_logins_racing_with_one_code_open_one_session(concurrent_engine):
 
     assert sorted(outcomes) == [False, False, False, True]
     assert count(concurrent_engine, LoginSession) == 1
+    if kind == "recovery":
+        assert count(concurrent_engine, RecoveryCode, col(RecoveryCode.used_at).is_not(None)) == 1
 
 
 def test_a_pending_step_expires_after_five_minutes(engine, member):
