@@ -61,6 +61,14 @@ class PendingSignIn:
     expires_at: datetime
 
 
+class SecondStepExpired(AuthenticationFailed):
+    """The pending step is over (five minutes passed, or the account changed): the password
+    is asked again."""
+
+    def __init__(self) -> None:
+        super().__init__(SECOND_STEP_EXPIRED)
+
+
 class SecondStepRequired(Exception):
     """The password was right, and the account signs in with a code: no session yet."""
 
@@ -136,7 +144,7 @@ def complete_sign_in(
     session; a wrong one counts as a wrong password (``SignInRefused``, or ``Throttled``)."""
     now = now or utcnow()
     if pending.expires_at <= now:
-        raise AuthenticationFailed(SECOND_STEP_EXPIRED)
+        raise SecondStepExpired()
     throttle.refuse_if_throttled(session, pending.email, ip_address, now)
     user = session.get(User, pending.user_id)
     organization = (
@@ -150,7 +158,7 @@ def complete_sign_in(
         or user.two_factor_enabled_at is None
         or (user.password_changed_at is not None and user.password_changed_at > pending.started_at)
     ):
-        raise AuthenticationFailed(SECOND_STEP_EXPIRED)
+        raise SecondStepExpired()
     if two_factor.accept_code(session, user, code, now=now) is None:
         throttle.record_failure(session, user.email, ip_address, now)
         audit.record(

@@ -137,12 +137,12 @@ def login_form(cookie: LoginCookie) -> sessions.SessionView | None:
                 logged_in = auth.complete_sign_in(
                     session, pending, code, ip_address=client_address(), user_agent=_user_agent()
                 )
-        except (AuthenticationFailed, Throttled) as error:
-            if error.message != auth.SECOND_STEP_EXPIRED:
-                message.error(error.message)
-                return None
+        except auth.SecondStepExpired:
             st.session_state[state.PENDING_SIGN_IN] = None
             expired = True  # back to the password
+        except (AuthenticationFailed, Throttled) as error:
+            message.error(error.message)
+            return None
         else:
             st.session_state[state.PENDING_SIGN_IN] = None
             return _signed_in(slot, cookie, logged_in)

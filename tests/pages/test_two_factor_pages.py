@@ -318,6 +318,30 @@ def test_an_expired_second_step_asks_for_the_password_again(portal: Portal) -> N
     assert not app.session_state[state.SESSION_HANDLE]
 
 
+def test_a_password_changed_between_the_steps_asks_for_the_password_again(
+    portal: Portal,
+) -> None:
+    member = make_member(portal, Role.VIEWER)
+    secret, _ = turn_on(portal, member)
+    app = log_in_with(portal.open(), member.email, PASSWORD)
+    with db.write_session(portal.engine) as session:
+        user = session.get(User, member.id)
+        assert user is not None
+        user.password_changed_at = utcnow() + timedelta(seconds=1)  # reset meanwhile
+        session.add(user)
+
+    app = enter_code(app, next_code(secret))
+
+    assert not app.exception
+    assert not shows_code_form(app)
+    assert [str(warning.value) for warning in app.warning] == [auth.SECOND_STEP_EXPIRED]
+    assert [w.label for w in app.text_input if w.form_id == "portal.login"] == [
+        "E-mail",
+        "Password",
+    ]
+    assert not app.session_state[state.SESSION_HANDLE]
+
+
 # --- The organization's requirement ----------------------------------------------------------
 
 
