@@ -37,9 +37,11 @@ def upgrade() -> None:
     with op.batch_alter_table("recovery_codes", schema=None) as batch_op:
         batch_op.create_index(batch_op.f("ix_recovery_codes_user_id"), ["user_id"], unique=False)
 
+    # A literal default, not an expression: SQLite then adds the column in place, where an
+    # expression would make Alembic copy the table, which rows of others' tables refer to.
     with op.batch_alter_table("organizations", schema=None) as batch_op:
         batch_op.add_column(
-            sa.Column("require_two_factor", sa.Boolean(), nullable=False, server_default=sa.false())
+            sa.Column("require_two_factor", sa.Boolean(), nullable=False, server_default="0")
         )
 
     with op.batch_alter_table("users", schema=None) as batch_op:
