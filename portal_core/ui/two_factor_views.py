@@ -173,6 +173,9 @@ def _enabled(viewer: SessionView, status: two_factor.Status) -> None:
             if forms.attempt(recovery_errors, regenerate):
                 state.flash("New recovery codes made: the old ones no longer work.")
                 st.rerun()
+    if status.organization_requires:
+        st.caption("Your organization requires two-factor sign-in, so it stays on.")
+        return
     with st.form("profile.two_factor.disable", clear_on_submit=True):
         st.write("Turning it off asks for your password and a code (or a recovery code).")
         password = st.text_input(

@@ -401,6 +401,19 @@ def test_my_profile_opens_on_advanced_with_the_banner_and_lets_them_turn_it_on(
     assert [str(title.value) for title in app.title] == ["Welcome, Vic Viewer"]
 
 
+def test_while_it_is_required_my_profile_offers_no_way_to_turn_it_off(portal: Portal) -> None:
+    owner, _ = organization_with_requirement(portal)
+
+    app = open_signed_in(portal, "pages/my_profile.py", owner)
+
+    assert not app.exception
+    assert "Your organization requires two-factor sign-in, so it stays on." in texts(app)
+    assert not [
+        widget for widget in app.text_input if widget.form_id == "profile.two_factor.disable"
+    ]
+    assert field(app, "profile.two_factor.recovery", "Code from the app")
+
+
 def test_an_owner_without_it_cannot_require_it(portal: Portal) -> None:
     owner = make_member(portal, Role.OWNER)
     app = portal.open("pages/my_profile.py", as_user=owner)
