@@ -1,4 +1,5 @@
-"""Access › My Profile: General (name, e-mail), Advanced (password, sessions), Notifications."""
+"""Access › My Profile: General (name, e-mail), Advanced (password, two-factor sign-in,
+sessions, and the owner's organization security), Notifications."""
 
 import streamlit as st
 
@@ -7,7 +8,7 @@ from portal_core.models.accounts import NotificationPreferences
 from portal_core.money import format_cents, parse_dollars
 from portal_core.permissions import Capability
 from portal_core.services import accounts, auth
-from portal_core.ui import confirm, forms, resources, shell, state
+from portal_core.ui import confirm, forms, resources, shell, state, two_factor_views
 from portal_core.ui.auth import client_address
 from portal_core.ui.text import markdown_code
 
@@ -17,7 +18,12 @@ with resources.reading() as session:
     me = accounts.profile(session, viewer.actor)
 
 st.title("My Profile")
-general, advanced, notifications = st.tabs(["General", "Advanced", "Notifications"])
+two_factor_views.recovery_codes_once()
+general, advanced, notifications = st.tabs(
+    ["General", "Advanced", "Notifications"],
+    # A member whose organization requires two-factor sign-in comes here to turn it on.
+    default="Advanced" if viewer.two_factor_missing else None,
+)
 
 with general:
     with st.form("profile.name"):
@@ -101,6 +107,8 @@ with advanced:
                 if forms.attempt(password_errors, change_password):
                     st.success("Your password is changed. Your other sessions were logged out.")
 
+    two_factor_views.two_factor_section(viewer)
+
     st.subheader("Sessions")
     st.write("Log out every other browser and device where you are signed in.")
 
@@ -123,6 +131,8 @@ with advanced:
         confirm_label="Log them out",
         action=log_out_others,
     )
+
+    two_factor_views.organization_security(viewer)
 
 with notifications:
     with st.form("profile.notifications"):

@@ -63,6 +63,47 @@ def password_changed(to: str) -> Mail:
     )
 
 
+def two_factor_changed(to: str, *, enabled: bool) -> Mail:
+    if enabled:
+        subject = "Two-factor sign-in is on for your SIPSTACK account"
+        said = (
+            "Two-factor sign-in was just turned on for your SIPSTACK partner account: from now "
+            "on, logging in asks for a code from your authenticator app after the password."
+        )
+    else:
+        subject = "Two-factor sign-in is off for your SIPSTACK account"
+        said = (
+            "Two-factor sign-in was just turned off for your SIPSTACK partner account: "
+            "logging in asks for the password alone."
+        )
+    return Mail(
+        to=to,
+        subject=subject,
+        body=(
+            said + " If this was not you, reset your password now and tell your "
+            "organization's owner." + _SIGNATURE
+        ),
+    )
+
+
+def recovery_code_used(to: str, *, left: int) -> Mail:
+    remaining = (
+        f"You have {left} unused recovery code{'s' if left != 1 else ''} left."
+        if left
+        else "You have no recovery codes left: make new ones on My Profile › Advanced."
+    )
+    return Mail(
+        to=to,
+        subject="A recovery code was used to sign in to your SIPSTACK account",
+        body=(
+            "One of your two-factor recovery codes was just used to sign in to your SIPSTACK "
+            f"partner account, and cannot be used again. {remaining} If this was not you, "
+            "reset your password now, make new recovery codes, and tell your organization's "
+            "owner." + _SIGNATURE
+        ),
+    )
+
+
 def confirm_new_email(to: str, token: str) -> Mail:
     return Mail(
         to=to,

@@ -1,6 +1,12 @@
 """Every table, imported here so that ``SQLModel.metadata`` knows them all (Alembic reads it)."""
 
-from portal_core.models.access import EmailToken, LoginFailure, LoginSession, TokenPurpose
+from portal_core.models.access import (
+    EmailToken,
+    LoginFailure,
+    LoginSession,
+    RecoveryCode,
+    TokenPurpose,
+)
 from portal_core.models.accounts import (
     PARTNER_ROLES,
     BrandDomain,
@@ -96,6 +102,7 @@ __all__ = [
     "LedgerEntry",
     "LoginFailure",
     "LoginSession",
+    "RecoveryCode",
     "LookupType",
     "NotificationPreferences",
     "Organization",

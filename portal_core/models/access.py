@@ -14,7 +14,13 @@ from enum import StrEnum
 from sqlalchemy import Index, String
 from sqlmodel import Field, SQLModel
 
-from portal_core.models.base import UTCDateTime, created_at_field, optional_time_field, uuid_pk
+from portal_core.models.base import (
+    UTCDateTime,
+    created_at_field,
+    optional_time_field,
+    utcnow,
+    uuid_pk,
+)
 
 
 class LoginSession(SQLModel, table=True):
@@ -67,3 +73,15 @@ class LoginFailure(SQLModel, table=True):
     email: str = Field(max_length=254)
     ip_address: str = Field(max_length=45)
     at: datetime = Field(sa_type=UTCDateTime, nullable=False)
+
+
+class RecoveryCode(SQLModel, table=True):
+    """One of a member's single-use two-factor recovery codes, kept only as a keyed digest."""
+
+    __tablename__ = "recovery_codes"
+
+    id: uuid.UUID = uuid_pk()
+    user_id: uuid.UUID = Field(foreign_key="users.id", index=True)
+    code_digest: str = Field(max_length=64)
+    created_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime, nullable=False)
+    used_at: datetime | None = optional_time_field()

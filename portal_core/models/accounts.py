@@ -11,7 +11,7 @@ import uuid
 from datetime import datetime
 from enum import StrEnum
 
-from sqlalchemy import CheckConstraint, Index, String
+from sqlalchemy import BigInteger, CheckConstraint, Index, String
 from sqlmodel import Field, SQLModel
 
 from portal_core.models.base import (
@@ -73,6 +73,8 @@ class Organization(SQLModel, table=True):
     # The carrier score (0–5000 milli-points): kept by services.carrier_scores whenever one
     # of its inputs changes; an owner's score weighs on its numbers' scores.
     carrier_score_millis: int | None = None
+    # The owner's rule that every member signs in with a second step (services.two_factor).
+    require_two_factor: bool = False
     status: OrganizationStatus = Field(default=OrganizationStatus.ACTIVE, sa_type=String(20))
     activated_at: datetime | None = optional_time_field()
     created_at: datetime = created_at_field()
@@ -138,6 +140,12 @@ class User(SQLModel, table=True):
     # Reputation watch: a registered number's score fell into the spam bands.
     notify_reputation: bool = True
     password_changed_at: datetime | None = optional_time_field()
+    # Two-factor sign-in (services.two_factor): the authenticator's secret, encrypted under
+    # the portal's key; it counts only once confirmed (``two_factor_enabled_at``). The last
+    # time step a code was accepted for, so no code is accepted twice.
+    two_factor_secret: str | None = Field(default=None, max_length=200)
+    two_factor_enabled_at: datetime | None = optional_time_field()
+    two_factor_last_step: int | None = Field(default=None, sa_type=BigInteger)
     created_at: datetime = created_at_field()
     updated_at: datetime = updated_at_field()
 

@@ -235,10 +235,21 @@ def organization_detail(
 # them (``password.`` covers every password event, including ones added later).
 _AUDIT_KINDS: tuple[tuple[str, str, tuple[str, ...], tuple[str, ...]], ...] = (
     ("sign_in", "Sign-ins", ("login",), ()),
-    ("sign_in_failed", "Failed sign-ins", ("login.failed", "login.refused_deactivated"), ()),
+    (
+        "sign_in_failed",
+        "Failed sign-ins",
+        ("login.failed", "login.refused_deactivated", "login.code_failed"),
+        (),
+    ),
     ("sign_out", "Sign-outs", ("logout", "sessions.others_ended"), ()),
     ("password", "Password changes and resets", (), ("password.",)),
     ("email", "E-mail changes", (), ("email.",)),
+    (
+        "two_factor",
+        "Two-factor sign-in",
+        ("organization.two_factor_required", "organization.two_factor_optional"),
+        ("two_factor.",),
+    ),
     (
         "deactivation",
         "Deactivations and reactivations",

@@ -519,10 +519,37 @@ def check_current_password(
     throttle.refuse_if_throttled(session, user.email, ip_address, now)
     if verify_password(password, user.password_hash):
         return
+    count_profile_miss(
+        session,
+        user,
+        action="password.check_failed",
+        ip_address=ip_address,
+        session_handle=session_handle,
+        ended_reason="password_guessed",
+        too_many=TOO_MANY_MISSES,
+        now=now,
+    )
+    raise CurrentPasswordWrong({"current_password": CURRENT_PASSWORD_WRONG})
+
+
+def count_profile_miss(
+    session: Session,
+    user: User,
+    *,
+    action: str,
+    ip_address: str | None,
+    session_handle: str | None,
+    ended_reason: str,
+    too_many: str,
+    now: datetime,
+) -> None:
+    """A wrong secret typed in My Profile (the password, a two-factor code), counted and
+    audited as a failed login of the account; the miss that reaches a limit ends the session
+    ``session_handle`` and raises ``SignInRefused(too_many)``."""
     throttle.record_failure(session, user.email, ip_address, now)
     audit.record(
         session,
-        "password.check_failed",
+        action,
         organization_id=user.organization_id,
         subject=user.email,
         ip_address=throttle.stored_address(ip_address),
@@ -531,11 +558,10 @@ def check_current_password(
         throttle.refuse_if_throttled(session, user.email, ip_address, now)
     except Throttled:
         if session_handle is not None:
-            sessions.end_session(session, session_handle, reason="password_guessed", now=now)
+            sessions.end_session(session, session_handle, reason=ended_reason, now=now)
         # Refusals that keep their record: the unit of work commits the miss (and the
         # session's end) before the error reaches the page.
-        raise SignInRefused(TOO_MANY_MISSES) from None
-    raise CurrentPasswordWrong({"current_password": CURRENT_PASSWORD_WRONG})
+        raise SignInRefused(too_many) from None
 
 
 def set_password(session: Session, user: User, password: str, *, now: datetime) -> None:

@@ -3,10 +3,18 @@
 Wrong passwords are throttled per account and per address (``services.throttle``;
 docs/product.md, Account life cycle).
 An unknown e-mail is answered exactly like a wrong password, and costs the same bcrypt time.
+
+An account with two-factor sign-in (``services.two_factor``) is not signed in by its password:
+``log_in`` raises ``SecondStepRequired`` with the pending step, and only ``complete_sign_in``,
+given a right code within five minutes, opens a session. A caller that knows nothing of the
+second step therefore fails closed. Wrong codes count as wrong passwords, and a right password
+forgets no failure until the code is right too: otherwise whoever knows the password could
+guess codes without limit, typing the password again between guesses.
 """
 
 from __future__ import annotations
 
+import uuid
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
@@ -19,7 +27,7 @@ from portal_core.mail import send_after_commit
 from portal_core.models.access import EmailToken, TokenPurpose
 from portal_core.models.accounts import Organization, OrganizationStatus, User, UserStatus
 from portal_core.models.base import utcnow
-from portal_core.services import audit, sessions, throttle
+from portal_core.services import audit, sessions, throttle, two_factor
 from portal_core.services.accounts import consume_token, issue_token, set_password
 from portal_core.services.passwords import (
     burn_verification_time,
@@ -30,6 +38,8 @@ from portal_core.services.validation import normalize_email
 
 WRONG_CREDENTIALS = "That e-mail and password do not match an account."
 DEACTIVATED = "This account has been deactivated. Contact your organization's owner."
+SECOND_STEP_LIFETIME = timedelta(minutes=5)
+SECOND_STEP_EXPIRED = "That took too long, or the account changed meanwhile: log in again."
 RESET_LINK_LIFETIME = timedelta(hours=1)
 RESETS_PER_HOUR = 3
 
@@ -38,6 +48,33 @@ RESETS_PER_HOUR = 3
 class LoggedIn:
     handle: str
     view: sessions.SessionView
+
+
+@dataclass(frozen=True)
+class PendingSignIn:
+    """A right password waiting for its code: kept by the server (the browser tab's state),
+    never by the browser, and good for ``SECOND_STEP_LIFETIME``."""
+
+    user_id: uuid.UUID
+    email: str
+    started_at: datetime
+    expires_at: datetime
+
+
+class SecondStepExpired(AuthenticationFailed):
+    """The pending step is over (five minutes passed, or the account changed): the password
+    is asked again."""
+
+    def __init__(self) -> None:
+        super().__init__(SECOND_STEP_EXPIRED)
+
+
+class SecondStepRequired(Exception):
+    """The password was right, and the account signs in with a code: no session yet."""
+
+    def __init__(self, pending: PendingSignIn) -> None:
+        super().__init__("a code from the authenticator app is required")
+        self.pending = pending
 
 
 def log_in(
@@ -82,7 +119,68 @@ def log_in(
             ip_address=address,
         )
         raise SignInRefused(DEACTIVATED)
-    throttle.forget_own_failures(session, normalized, ip_address)
+    if user.two_factor_enabled_at is not None:
+        raise SecondStepRequired(
+            PendingSignIn(
+                user_id=user.id,
+                email=user.email,
+                started_at=now,
+                expires_at=now + SECOND_STEP_LIFETIME,
+            )
+        )
+    return _open_session(session, user, ip_address=ip_address, user_agent=user_agent, now=now)
+
+
+def complete_sign_in(
+    session: Session,
+    pending: PendingSignIn,
+    code: str,
+    *,
+    ip_address: str | None,
+    user_agent: str | None = None,
+    now: datetime | None = None,
+) -> LoggedIn:
+    """The second step: a code from the app (or a recovery code, which it spends) opens the
+    session; a wrong one counts as a wrong password (``SignInRefused``, or ``Throttled``)."""
+    now = now or utcnow()
+    if pending.expires_at <= now:
+        raise SecondStepExpired()
+    throttle.refuse_if_throttled(session, pending.email, ip_address, now)
+    user = session.get(User, pending.user_id)
+    organization = (
+        session.get(Organization, user.organization_id) if user and user.organization_id else None
+    )
+    if (
+        user is None
+        or user.email != pending.email
+        or user.status == UserStatus.DEACTIVATED
+        or (organization is not None and organization.status == OrganizationStatus.DEACTIVATED)
+        or user.two_factor_enabled_at is None
+        or (user.password_changed_at is not None and user.password_changed_at > pending.started_at)
+    ):
+        raise SecondStepExpired()
+    if two_factor.accept_code(session, user, code, now=now) is None:
+        throttle.record_failure(session, user.email, ip_address, now)
+        audit.record(
+            session,
+            "login.code_failed",
+            organization_id=user.organization_id,
+            subject=user.email,
+            ip_address=throttle.stored_address(ip_address),
+        )
+        raise SignInRefused(two_factor.CODE_OR_RECOVERY_WRONG)
+    return _open_session(session, user, ip_address=ip_address, user_agent=user_agent, now=now)
+
+
+def _open_session(
+    session: Session,
+    user: User,
+    *,
+    ip_address: str | None,
+    user_agent: str | None,
+    now: datetime,
+) -> LoggedIn:
+    throttle.forget_own_failures(session, user.email, ip_address)
     handle = sessions.start_session(
         session, user.id, ip_address=ip_address, user_agent=user_agent, now=now
     )
@@ -90,8 +188,8 @@ def log_in(
         session,
         "login",
         organization_id=user.organization_id,
-        subject=normalized,
-        ip_address=address,
+        subject=user.email,
+        ip_address=throttle.stored_address(ip_address),
     )
     session.flush()
     view = sessions.resolve(session, handle, now=now)

@@ -46,6 +46,14 @@ class SessionView:
     organization_active: bool
     dark_mode: bool
     last_seen_at: datetime
+    two_factor_enabled: bool = False
+    # The organization requires two-factor sign-in (docs/product.md, Account life cycle).
+    two_factor_required: bool = False
+
+    @property
+    def two_factor_missing(self) -> bool:
+        """Whether the organization requires a second step that this member has not set up."""
+        return self.two_factor_required and not self.two_factor_enabled
 
     @property
     def actor(self) -> Actor:
@@ -127,6 +135,8 @@ def resolve(session: Session, handle: str, *, now: datetime | None = None) -> Se
         organization_active=organization is not None and organization.activated_at is not None,
         dark_mode=user.dark_mode,
         last_seen_at=login.last_seen_at,
+        two_factor_enabled=user.two_factor_enabled_at is not None,
+        two_factor_required=organization is not None and organization.require_two_factor,
     )
 
 

@@ -20,8 +20,10 @@ from email.utils import formatdate
 
 import jwt
 import streamlit as st
+from streamlit.delta_generator import DeltaGenerator
 
 from portal_core.errors import AuthenticationFailed, Throttled
+from portal_core.models.base import utcnow
 from portal_core.services import auth, sessions
 from portal_core.settings import get_settings
 from portal_core.ui import resources, scripts, state
@@ -115,23 +117,40 @@ def current_view(cookie: LoginCookie) -> sessions.SessionView | None:
 
 
 def login_form(cookie: LoginCookie) -> sessions.SessionView | None:
-    """The login form; returns the new session when this run logged in."""
+    """The login form, and its second step for an account with two-factor sign-in; returns
+    the new session when this run logged in.
+
+    Both steps are drawn in one slot: the code's form takes the password's place in the run
+    that accepted the password, and keeps it in the runs that follow, until it expires."""
     slot = st.empty()
-    with slot.container():
-        _, middle, _ = st.columns([1, 2, 1])
-        with middle:
-            with st.form("portal.login"):
-                st.subheader("Log in to the SIPSTACK Partner Portal")
-                email = st.text_input("E-mail", autocomplete="username")
-                password = st.text_input(
-                    "Password", type="password", autocomplete="current-password"
+    pending, expired = _pending_sign_in()
+    if pending is not None:
+        with slot.container():
+            code, submitted, message = _code_form()
+        if not submitted:
+            return None
+        if not code.strip():
+            message.error("Enter the code your authenticator app shows.")
+            return None
+        try:
+            with resources.writing() as session:
+                logged_in = auth.complete_sign_in(
+                    session, pending, code, ip_address=client_address(), user_agent=_user_agent()
                 )
-                submitted = st.form_submit_button("Log in", type="primary", width="stretch")
-            message = st.empty()
-            left, right = st.columns(2)
-            left.page_link("pages/get_started.py", label="New here? Get Started")
-            right.page_link("pages/reset_password.py", label="Forgot your password?")
+        except auth.SecondStepExpired:
+            st.session_state[state.PENDING_SIGN_IN] = None
+            expired = True  # back to the password
+        except (AuthenticationFailed, Throttled) as error:
+            message.error(error.message)
+            return None
+        else:
+            st.session_state[state.PENDING_SIGN_IN] = None
+            return _signed_in(slot, cookie, logged_in)
+    with slot.container():
+        email, password, submitted, message = _password_form()
     if not submitted:
+        if expired:
+            message.warning(auth.SECOND_STEP_EXPIRED)
         return None
     if not email.strip() or not password:
         message.error("Enter your e-mail and your password.")
@@ -144,10 +163,75 @@ def login_form(cookie: LoginCookie) -> sessions.SessionView | None:
     except (AuthenticationFailed, Throttled) as error:
         message.error(error.message)
         return None
+    except auth.SecondStepRequired as step:
+        st.session_state[state.PENDING_SIGN_IN] = step.pending
+        with slot.container():
+            _code_form()
+        return None
+    return _signed_in(slot, cookie, logged_in)
+
+
+def _signed_in(
+    slot: DeltaGenerator, cookie: LoginCookie, logged_in: auth.LoggedIn
+) -> sessions.SessionView:
     slot.empty()
     st.session_state[state.SESSION_HANDLE] = logged_in.handle
     cookie.remember(logged_in.handle)
     return logged_in.view
+
+
+def _password_form() -> tuple[str, str, bool, DeltaGenerator]:
+    _, middle, _ = st.columns([1, 2, 1])
+    with middle:
+        with st.form("portal.login"):
+            st.subheader("Log in to the SIPSTACK Partner Portal")
+            email = st.text_input("E-mail", autocomplete="username")
+            password = st.text_input("Password", type="password", autocomplete="current-password")
+            submitted = st.form_submit_button("Log in", type="primary", width="stretch")
+        message = st.empty()
+        left, right = st.columns(2)
+        left.page_link("pages/get_started.py", label="New here? Get Started")
+        right.page_link("pages/reset_password.py", label="Forgot your password?")
+    return email, password, submitted, message
+
+
+def _code_form() -> tuple[str, bool, DeltaGenerator]:
+    _, middle, _ = st.columns([1, 2, 1])
+    with middle:
+        with st.form("portal.login_code", clear_on_submit=True):
+            st.subheader("Two-factor sign-in")
+            st.write(
+                "Type the code your authenticator app shows for the SIPSTACK Partner Portal, "
+                "or one of your recovery codes."
+            )
+            code = st.text_input(
+                "Code", key="portal.login_code.code", autocomplete="one-time-code", max_chars=20
+            )
+            submitted = st.form_submit_button("Verify", type="primary", width="stretch")
+        message = st.empty()
+        st.button(
+            "Use another account",
+            key="portal.login_code.back",
+            icon=":material/arrow_back:",
+            on_click=_forget_pending_sign_in,
+        )
+    return code, submitted, message
+
+
+def _pending_sign_in() -> tuple[auth.PendingSignIn | None, bool]:
+    """This tab's password waiting for its code, while it has not expired; and whether one
+    just expired (the password is asked again, and the form says why)."""
+    pending = st.session_state.get(state.PENDING_SIGN_IN)
+    if not isinstance(pending, auth.PendingSignIn):
+        return None, False
+    if pending.expires_at <= utcnow():
+        st.session_state[state.PENDING_SIGN_IN] = None
+        return None, True
+    return pending, False
+
+
+def _forget_pending_sign_in() -> None:
+    st.session_state[state.PENDING_SIGN_IN] = None
 
 
 def client_address() -> str | None:

@@ -111,6 +111,8 @@ def _refusal(spec: PageSpec, view: SessionView) -> Refusal | None:
             return _owner_activates
         if spec.audience is not Audience.ACTIVATION:
             return _finish_activation
+    elif view.two_factor_missing and spec.id != TWO_FACTOR_PAGE:
+        return _turn_on_two_factor
     if spec.capability is not None and not view.actor.can(spec.capability):
         return _not_your_role
     return None
@@ -155,6 +157,26 @@ def _check_your_email(view: SessionView) -> None:
             st.warning(error.message)
 
 
+TWO_FACTOR_PAGE = "access.my_profile"  # where two-factor sign-in is turned on
+TWO_FACTOR_REQUIRED = (
+    "Your organization requires two-factor sign-in. Turn it on in My Profile › Advanced to "
+    "open the rest of the portal."
+)
+
+
+def _turn_on_two_factor(_view: SessionView) -> None:
+    st.title("Turn on two-factor sign-in")
+    st.write(
+        "Your organization's owner requires a code from an authenticator app at every sign-in. "
+        "Until you turn it on, the portal opens My Profile only."
+    )
+    st.page_link(
+        page(TWO_FACTOR_PAGE).script,
+        label="Turn it on in My Profile",
+        icon=":material/arrow_forward:",
+    )
+
+
 def _finish_activation(_view: SessionView) -> None:
     st.title("Finish activating your account")
     st.write(
@@ -177,6 +199,8 @@ def visible_pages(view: SessionView) -> list[PageSpec]:
         return []
     if not view.is_staff and not view.organization_active:
         return [page("account.activate")]
+    if view.two_factor_missing and not view.is_staff:
+        return [page(TWO_FACTOR_PAGE)]
     return [
         spec
         for spec in PAGES
@@ -202,6 +226,8 @@ def _draw_chrome(spec: PageSpec, view: SessionView) -> None:
     _left_pane(view)
     _top_bar(view)
     theme.apply(view.dark_mode, spec)
+    if view.two_factor_missing and not view.is_staff:
+        st.warning(TWO_FACTOR_REQUIRED, icon=":material/lock:")
     _show_flash()
 
 
@@ -222,7 +248,13 @@ def _top_bar(view: SessionView) -> None:
             st.markdown(f"**{markdown_escape(view.organization_name)}**")
         elif view.is_staff:
             st.markdown("**SIPSTACK staff**")
-    if view.organization_id and view.organization_active and view.actor.can(Capability.USE_PORTAL):
+    if (
+        view.organization_id
+        and view.organization_active
+        and view.actor.can(Capability.USE_PORTAL)
+        # Confined to My Profile until two-factor sign-in is on: nothing of the organization's.
+        and not view.two_factor_missing
+    ):
         with resources.reading() as session:
             funds = billing.funds(session, view.actor)
             unread = notice_queries.unread_count(session, view.actor)

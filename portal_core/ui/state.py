@@ -11,6 +11,9 @@ import streamlit as st
 SESSION_HANDLE = "portal.session_handle"  # the server-side session of this browser tab
 FLASH = "portal.flash"  # one message to show at the top of the next run
 COOKIE_CHANGE = "portal.cookie_change"  # the login cookie this tab writes (ui.auth.LoginCookie)
+# A right password waiting for its two-factor code (services.auth.PendingSignIn): the server's
+# memory of this tab, never the browser's.
+PENDING_SIGN_IN = "portal.pending_sign_in"
 
 
 def init() -> None:

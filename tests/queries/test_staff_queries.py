@@ -240,3 +240,29 @@ def test_audit_log_filters_billing_actions_and_partners_plan_and_card_changes(
         "payment_method.removed",
         "plan.upgraded",
     ]
+
+
+def test_audit_log_filters_two_factor_changes_and_counts_wrong_codes_as_failed_sign_ins(
+    engine: Engine, staff_actor: Actor
+) -> None:
+    with db.write_session(engine) as session:
+        for action in (
+            "two_factor.enabled",
+            "two_factor.recovery_code_used",
+            "organization.two_factor_required",
+            "login.code_failed",
+            "login.failed",
+            "login",
+        ):
+            audit.record(session, action, subject=action)
+    listing = staff.audit_log(staff_actor)
+
+    two_factor = rows(engine, listing, ListQuery(filters={"kind": "two_factor"}))
+    failed = rows(engine, listing, ListQuery(filters={"kind": "sign_in_failed"}))
+
+    assert sorted(row["action"] for row in two_factor) == [
+        "organization.two_factor_required",
+        "two_factor.enabled",
+        "two_factor.recovery_code_used",
+    ]
+    assert sorted(row["action"] for row in failed) == ["login.code_failed", "login.failed"]

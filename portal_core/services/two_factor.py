@@ -1,0 +1,446 @@
+"""Two-factor sign-in: a code from an authenticator app after the password.
+
+What members and owners see of it: docs/product.md, Account life cycle; and My Profile.
+
+The codes are TOTP (RFC 6238: HMAC-SHA-1, 30-second steps, 6 digits), what every authenticator
+app makes. The secret the app shares must be read back to check a code, so it is stored
+encrypted under a key derived from the portal's own (``secrets.seal``), never as typed. It
+counts only once a code from the app confirms it: a member who scanned nothing cannot lock
+themselves out.
+
+A code is accepted one step either side of now (a phone's clock drifts, and a code typed at
+the end of its 30 seconds arrives in the next), and each step at most once: the last accepted
+step is kept, and a code of that step or an earlier one is refused, so a code seen over a
+shoulder cannot be used again. The step is claimed by one conditional UPDATE, so two requests
+racing with one code cannot both win.
+
+Ten recovery codes, shown once when two-factor sign-in is turned on (or made anew), stand in
+for the app when the phone is lost: kept only as keyed digests (``secrets.keyed_digest``),
+each one spent by its use; the member is e-mailed when one is used, with how many are left.
+
+Wrong codes count as wrong passwords (``services.throttle``): same limits, same messages.
+
+An owner may require two-factor sign-in of the whole organization; a member without it is then
+allowed only My Profile until they turn it on (``ui.shell``). Staff turn it on and off as
+members do; the requirement is an organization's, and staff belong to none.
+"""
+
+from __future__ import annotations
+
+import hmac
+import secrets as random
+import uuid
+from dataclasses import dataclass
+from datetime import datetime
+
+import pyotp
+from sqlalchemy import delete, func, or_, update
+from sqlmodel import Session, col, select
+
+from portal_core import emails
+from portal_core.errors import Conflict, NotFound, ValidationFailed
+from portal_core.mail import send_after_commit
+from portal_core.models.access import RecoveryCode
+from portal_core.models.accounts import Organization, User
+from portal_core.models.base import utcnow
+from portal_core.permissions import Actor, Capability, require, require_organization
+from portal_core.services import audit, throttle
+from portal_core.services.accounts import check_current_password, count_profile_miss
+from portal_core.services.secrets import keyed_digest, seal, unseal
+
+ISSUER = "SIPSTACK Partner Portal"
+DIGITS = 6
+STEP_SECONDS = 30
+DRIFT_STEPS = 1  # codes of one step before and after now are accepted too
+RECOVERY_CODE_COUNT = 10
+# No 0/o, 1/l/i: a recovery code is read off paper. 31 symbols, 10 of them: about 49 bits.
+_RECOVERY_ALPHABET = "abcdefghjkmnpqrstuvwxyz23456789"
+_RECOVERY_LENGTH = 10
+_SEALED_FOR = "two-factor-secret"
+
+CODE_WRONG = "That code is not right. Type the newest code your authenticator app shows."
+CODE_OR_RECOVERY_WRONG = (
+    "That code is not right. Type the newest code your authenticator app shows, or one of "
+    "your unused recovery codes."
+)
+TOO_MANY_WRONG_CODES = (
+    "Too many wrong codes: you are logged out. Log in again, or reset your password."
+)
+ALREADY_ON = "Two-factor sign-in is already on."
+NOT_ON = "Two-factor sign-in is not on."
+REQUIRED_BY_ORGANIZATION = (
+    "Your organization requires two-factor sign-in, so it cannot be turned off. Its owner "
+    "can lift the requirement on My Profile › Advanced."
+)
+OWNER_NEEDS_IT_FIRST = (
+    "Turn on two-factor sign-in for your own account first: an organization that requires "
+    "it must not lock out its owner."
+)
+
+
+class CodeWrong(ValidationFailed):
+    """A wrong code in My Profile: the miss is kept, like a wrong current password."""
+
+    keeps_writes = True
+
+
+@dataclass(frozen=True)
+class Setup:
+    """A secret waiting for its confirmation: the text to type, the link a QR code carries."""
+
+    secret: str
+    uri: str
+
+
+@dataclass(frozen=True)
+class Status:
+    """What My Profile › Advanced shows of a member's two-factor sign-in."""
+
+    enabled: bool
+    enabled_at: datetime | None
+    recovery_codes_left: int
+    setup: Setup | None  # a secret waiting for its confirmation code
+    organization_requires: bool
+
+
+@dataclass(frozen=True)
+class Accepted:
+    """A code that was right; ``recovery_codes_left`` is set when it was a recovery code."""
+
+    recovery_codes_left: int | None = None
+
+
+def status(session: Session, actor: Actor) -> Status:
+    require(actor, Capability.MY_PROFILE)
+    user = _load_user(session, actor)
+    return Status(
+        enabled=user.two_factor_enabled_at is not None,
+        enabled_at=user.two_factor_enabled_at,
+        recovery_codes_left=_recovery_codes_left(session, user.id),
+        setup=_pending_setup(user),
+        organization_requires=_required_for(session, user),
+    )
+
+
+def pending_setup(session: Session, actor: Actor) -> Setup | None:
+    """The secret waiting for its confirmation code, if turning it on has begun."""
+    require(actor, Capability.MY_PROFILE)
+    return _pending_setup(_load_user(session, actor))
+
+
+def begin(
+    session: Session,
+    actor: Actor,
+    current_password: str,
+    *,
+    ip_address: str | None,
+    session_handle: str | None,
+    now: datetime | None = None,
+) -> Setup:
+    """Make a new secret for the member's authenticator app; it counts once ``confirm``ed.
+
+    The current password is asked (and throttled: ``accounts.check_current_password``), since
+    whoever turns two-factor sign-in on decides whose phone signs in. Beginning again replaces
+    a secret not yet confirmed."""
+    now = now or utcnow()
+    require(actor, Capability.MY_PROFILE)
+    user = _load_user(session, actor)
+    if user.two_factor_enabled_at is not None:
+        raise Conflict(ALREADY_ON)
+    check_current_password(
+        session,
+        user,
+        current_password,
+        ip_address=ip_address,
+        session_handle=session_handle,
+        now=now,
+    )
+    secret = pyotp.random_base32()  # 32 symbols: 160 bits, RFC 4226's recommended length
+    user.two_factor_secret = seal(secret, purpose=_SEALED_FOR)
+    user.two_factor_last_step = None
+    user.updated_at = now
+    session.add(user)
+    return _setup(secret, user.email)
+
+
+def confirm(session: Session, actor: Actor, code: str, *, now: datetime | None = None) -> list[str]:
+    """Turn two-factor sign-in on with a code from the app; return the recovery codes, the
+    only time they are shown. A wrong code changes nothing."""
+    now = now or utcnow()
+    require(actor, Capability.MY_PROFILE)
+    user = _load_user(session, actor)
+    if user.two_factor_enabled_at is not None:
+        raise Conflict(ALREADY_ON)
+    secret = _secret_of(user)
+    if secret is None:
+        raise ValidationFailed({"code": "Start again: enter your current password first."})
+    step = _matching_step(secret, code, now, after=None)
+    if step is None:
+        raise ValidationFailed({"code": CODE_WRONG})
+    user.two_factor_enabled_at = now
+    user.two_factor_last_step = step
+    user.updated_at = now
+    session.add(user)
+    codes = _replace_recovery_codes(session, user.id, now)
+    audit.record(session, "two_factor.enabled", actor=actor, subject=user.email)
+    send_after_commit(session, emails.two_factor_changed(user.email, enabled=True))
+    return codes
+
+
+def disable(
+    session: Session,
+    actor: Actor,
+    *,
+    current_password: str,
+    code: str,
+    ip_address: str | None,
+    session_handle: str | None,
+    now: datetime | None = None,
+) -> None:
+    """Turn two-factor sign-in off: the current password and a code (or a recovery code).
+
+    Refused while the member's organization requires it."""
+    now = now or utcnow()
+    require(actor, Capability.MY_PROFILE)
+    user = _load_user(session, actor)
+    if user.two_factor_enabled_at is None:
+        raise Conflict(NOT_ON)
+    if _required_for(session, user):
+        raise Conflict(REQUIRED_BY_ORGANIZATION)
+    check_current_password(
+        session,
+        user,
+        current_password,
+        ip_address=ip_address,
+        session_handle=session_handle,
+        now=now,
+    )
+    _check_code(session, user, code, ip_address, session_handle, now, recovery=True)
+    user.two_factor_secret = None
+    user.two_factor_enabled_at = None
+    user.two_factor_last_step = None
+    user.updated_at = now
+    session.add(user)
+    session.execute(delete(RecoveryCode).where(col(RecoveryCode.user_id) == user.id))
+    audit.record(session, "two_factor.disabled", actor=actor, subject=user.email)
+    send_after_commit(session, emails.two_factor_changed(user.email, enabled=False))
+
+
+def regenerate_recovery_codes(
+    session: Session,
+    actor: Actor,
+    code: str,
+    *,
+    ip_address: str | None,
+    session_handle: str | None,
+    now: datetime | None = None,
+) -> list[str]:
+    """Ten new recovery codes for a code from the app; the old ones stop working."""
+    now = now or utcnow()
+    require(actor, Capability.MY_PROFILE)
+    user = _load_user(session, actor)
+    if user.two_factor_enabled_at is None:
+        raise Conflict(NOT_ON)
+    _check_code(session, user, code, ip_address, session_handle, now, recovery=False)
+    codes = _replace_recovery_codes(session, user.id, now)
+    audit.record(session, "two_factor.recovery_codes_made", actor=actor, subject=user.email)
+    return codes
+
+
+def set_organization_requirement(
+    session: Session, actor: Actor, required: bool, *, now: datetime | None = None
+) -> None:
+    """The owner's switch: every member signs in with a second step, or may choose.
+
+    Held to the owner (the capability over members' accounts), who must have turned it on
+    for themselves first."""
+    now = now or utcnow()
+    require(actor, Capability.USERS_MANAGE)
+    organization = session.get(Organization, require_organization(actor))
+    if organization is None:
+        raise NotFound("Your organization was not found.")
+    if organization.require_two_factor == required:
+        return
+    if required and _load_user(session, actor).two_factor_enabled_at is None:
+        raise Conflict(OWNER_NEEDS_IT_FIRST)
+    organization.require_two_factor = required
+    organization.updated_at = now
+    session.add(organization)
+    audit.record(
+        session,
+        "organization.two_factor_required" if required else "organization.two_factor_optional",
+        actor=actor,
+        subject=organization.name,
+    )
+
+
+def accept_code(
+    session: Session, user: User, code: str, *, now: datetime, recovery: bool = True
+) -> Accepted | None:
+    """Whether ``code`` is a right, unused code of ``user``'s app (or, with ``recovery``, one
+    of the unused recovery codes, which this spends); None when it is not.
+
+    The caller counts a miss (``services.throttle``)."""
+    typed = "".join(code.split())
+    secret = _secret_of(user) if user.two_factor_enabled_at is not None else None
+    if secret is None:
+        return None
+    if typed.isdigit() and len(typed) == DIGITS:
+        step = _matching_step(secret, typed, now, after=user.two_factor_last_step)
+        if step is None:
+            return None
+        # The step is claimed once: of two requests with one code, one updates the row.
+        claimed = session.execute(
+            update(User)
+            .where(col(User.id) == user.id)
+            .where(
+                or_(col(User.two_factor_last_step).is_(None), col(User.two_factor_last_step) < step)
+            )
+            .values(two_factor_last_step=step)
+        )
+        return Accepted() if _count(claimed) == 1 else None
+    if not recovery:
+        return None
+    spent = session.execute(
+        update(RecoveryCode)
+        .where(col(RecoveryCode.user_id) == user.id)
+        .where(col(RecoveryCode.code_digest) == _recovery_digest(user.id, typed))
+        .where(col(RecoveryCode.used_at).is_(None))
+        .values(used_at=now)
+    )
+    if _count(spent) != 1:
+        return None
+    left = _recovery_codes_left(session, user.id)
+    audit.record(
+        session,
+        "two_factor.recovery_code_used",
+        organization_id=user.organization_id,
+        subject=user.email,
+        detail=f"{left} left",
+    )
+    send_after_commit(session, emails.recovery_code_used(user.email, left=left))
+    return Accepted(recovery_codes_left=left)
+
+
+def required_but_missing(session: Session, user: User) -> bool:
+    """Whether ``user``'s organization requires two-factor sign-in and they have not got it."""
+    return user.two_factor_enabled_at is None and _required_for(session, user)
+
+
+# --- Helpers ------------------------------------------------------------------------------
+
+
+def _check_code(
+    session: Session,
+    user: User,
+    code: str,
+    ip_address: str | None,
+    session_handle: str | None,
+    now: datetime,
+    *,
+    recovery: bool,
+) -> None:
+    """A code asked for in My Profile, throttled like its current password
+    (``accounts.check_current_password``): the miss that reaches a limit ends the session."""
+    throttle.refuse_if_throttled(session, user.email, ip_address, now)
+    if accept_code(session, user, code, now=now, recovery=recovery) is not None:
+        return
+    count_profile_miss(
+        session,
+        user,
+        action="two_factor.check_failed",
+        ip_address=ip_address,
+        session_handle=session_handle,
+        ended_reason="code_guessed",
+        too_many=TOO_MANY_WRONG_CODES,
+        now=now,
+    )
+    raise CodeWrong({"code": CODE_OR_RECOVERY_WRONG if recovery else CODE_WRONG})
+
+
+def _matching_step(secret: str, code: str, now: datetime, *, after: int | None) -> int | None:
+    """The time step, within the drift allowed around ``now`` and later than ``after``,
+    whose code is ``code``; None when there is none."""
+    typed = "".join(code.split())
+    if not (typed.isdigit() and len(typed) == DIGITS):
+        return None
+    totp = pyotp.TOTP(secret, digits=DIGITS, interval=STEP_SECONDS)
+    current = int(now.timestamp()) // STEP_SECONDS
+    for step in range(current - DRIFT_STEPS, current + DRIFT_STEPS + 1):
+        if after is not None and step <= after:
+            continue
+        if hmac.compare_digest(totp.generate_otp(step), typed):
+            return step
+    return None
+
+
+def _replace_recovery_codes(session: Session, user_id: uuid.UUID, now: datetime) -> list[str]:
+    session.execute(delete(RecoveryCode).where(col(RecoveryCode.user_id) == user_id))
+    codes = [_new_recovery_code() for _ in range(RECOVERY_CODE_COUNT)]
+    for code in codes:
+        session.add(
+            RecoveryCode(
+                user_id=user_id,
+                code_digest=_recovery_digest(user_id, code),
+                created_at=now,
+            )
+        )
+    return codes
+
+
+def _new_recovery_code() -> str:
+    symbols = "".join(random.choice(_RECOVERY_ALPHABET) for _ in range(_RECOVERY_LENGTH))
+    return f"{symbols[:5]}-{symbols[5:]}"
+
+
+def _recovery_digest(user_id: uuid.UUID, code: str) -> str:
+    """Typed as shown or not: case, spaces and the hyphen do not matter."""
+    normalized = "".join(code.split()).replace("-", "").lower()
+    return keyed_digest(normalized, context=f"recovery:{user_id}")
+
+
+def _recovery_codes_left(session: Session, user_id: uuid.UUID) -> int:
+    return int(
+        session.exec(
+            select(func.count())
+            .select_from(RecoveryCode)
+            .where(col(RecoveryCode.user_id) == user_id)
+            .where(col(RecoveryCode.used_at).is_(None))
+        ).one()
+    )
+
+
+def _secret_of(user: User) -> str | None:
+    if user.two_factor_secret is None:
+        return None
+    return unseal(user.two_factor_secret, purpose=_SEALED_FOR)
+
+
+def _pending_setup(user: User) -> Setup | None:
+    if user.two_factor_enabled_at is not None:
+        return None
+    secret = _secret_of(user)
+    return _setup(secret, user.email) if secret is not None else None
+
+
+def _setup(secret: str, email: str) -> Setup:
+    totp = pyotp.TOTP(secret, digits=DIGITS, interval=STEP_SECONDS)
+    return Setup(secret=secret, uri=totp.provisioning_uri(name=email, issuer_name=ISSUER))
+
+
+def _required_for(session: Session, user: User) -> bool:
+    if user.organization_id is None:
+        return False
+    organization = session.get(Organization, user.organization_id)
+    return organization is not None and organization.require_two_factor
+
+
+def _load_user(session: Session, actor: Actor) -> User:
+    user = session.get(User, actor.user_id)
+    if user is None:
+        raise NotFound("Your account was not found.")
+    return user
+
+
+def _count(result: object) -> int:
+    return int(getattr(result, "rowcount", 0) or 0)
