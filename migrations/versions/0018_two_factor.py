@@ -1,7 +1,7 @@
 """two-factor sign-in: the authenticator's secret, its recovery codes, the owner's requirement
 
 Revision ID: 0018
-Revises: 0013
+Revises: 0016
 Create Date: 2026-12-06 21:40:00.000000
 
 Each user may keep an authenticator's secret (encrypted under the portal's key, counted once
@@ -18,7 +18,7 @@ from alembic import op
 import portal_core.models.base
 
 revision: str = "0018"
-down_revision: str | None = "0013"
+down_revision: str | None = "0016"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
