@@ -1,7 +1,7 @@
 """brand domains verified by a DNS TXT record
 
 Revision ID: 0016
-Revises: 0013
+Revises: 0015
 Create Date: 2026-12-06 21:50:00.000000
 
 Each brand domain gets its own verification token (a domain added before this revision gets

@@ -1,6 +1,6 @@
 """two-factor sign-in: the authenticator's secret, its recovery codes, the owner's requirement
 
-Revision ID: 0018
+Revision ID: 0017
 Revises: 0016
 Create Date: 2026-12-06 21:40:00.000000
 
@@ -17,7 +17,7 @@ import sqlmodel
 from alembic import op
 import portal_core.models.base
 
-revision: str = "0018"
+revision: str = "0017"
 down_revision: str | None = "0016"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
