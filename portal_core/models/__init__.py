@@ -1,6 +1,12 @@
 """Every table, imported here so that ``SQLModel.metadata`` knows them all (Alembic reads it)."""
 
-from portal_core.models.access import EmailToken, LoginFailure, LoginSession, TokenPurpose
+from portal_core.models.access import (
+    EmailToken,
+    Invitation,
+    LoginFailure,
+    LoginSession,
+    TokenPurpose,
+)
 from portal_core.models.accounts import (
     PARTNER_ROLES,
     BrandDomain,
@@ -84,6 +90,7 @@ __all__ = [
     "BrandDomain",
     "EmailToken",
     "EntryKind",
+    "Invitation",
     "Invoice",
     "InvoiceLine",
     "InvoiceStatus",

@@ -101,6 +101,11 @@ class User(SQLModel, table=True):
         # An organization's active members (alert, receipt and invoice recipients): without
         # it SQLite picks ix_users_status and reads every active user of the platform.
         Index("ix_users_org_status", "organization_id", "status"),
+        # Organization › Access › Users: its members by date joined and by name, and by role
+        # (without it the role filter reads every member of the platform with that role).
+        Index("ix_users_org_created", "organization_id", "created_at", "id"),
+        Index("ix_users_org_name", "organization_id", "name", "id"),
+        Index("ix_users_org_role", "organization_id", "role"),
     )
 
     id: uuid.UUID = uuid_pk()
