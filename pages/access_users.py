@@ -1,6 +1,7 @@
 """Organization › Access › Users: invite a member by e-mail with a role; the members in the
 portal's table; a member opened below it (their role and deactivation, for owners); the
-pending invitations with Resend and Cancel (docs/product.md, Pages › Users)."""
+pending invitations with Resend and Cancel; for owners, the danger zone that closes the
+organization (docs/product.md, Pages › Users)."""
 
 from portal_core.permissions import Capability
 from portal_core.ui import shell, users_views
@@ -16,3 +17,4 @@ if member is not None:
 users_views.pending_invitations(viewer)
 if viewer.actor.can(Capability.USERS_MANAGE):
     users_views.confirmations(viewer)
+    users_views.danger_zone(viewer)

@@ -1,4 +1,4 @@
-"""invitations to join an organization
+"""invitations to join an organization, and closing one
 
 Revision ID: 0017
 Revises: 0013
@@ -7,7 +7,8 @@ Create Date: 2026-12-06 21:50:00.000000
 Organization › Access › Users invites people by e-mail with a role: each invitation is a
 single-use link (only its digest kept) that expires, accepted, cancelled or replaced. The
 page's list of members sorts by date joined and by name, and filters by role, within the
-organization.
+organization. An organization closed by its owner keeps when (``closed_at``): the invoice runs
+after it leave it out.
 """
 
 from collections.abc import Sequence
@@ -24,6 +25,12 @@ depends_on: str | Sequence[str] | None = None
 
 
 def upgrade() -> None:
+    with op.batch_alter_table("organizations", schema=None) as batch_op:
+        batch_op.add_column(
+            sa.Column(
+                "closed_at", portal_core.models.base.UTCDateTime(timezone=True), nullable=True
+            )
+        )
     with op.batch_alter_table("users", schema=None) as batch_op:
         batch_op.create_index(
             "ix_users_org_created", ["organization_id", "created_at", "id"], unique=False
@@ -63,6 +70,8 @@ def downgrade() -> None:
         batch_op.drop_index("ix_invitations_org_email")
         batch_op.drop_index("ix_invitations_org_created")
     op.drop_table("invitations")
+    with op.batch_alter_table("organizations", schema=None) as batch_op:
+        batch_op.drop_column("closed_at")
     with op.batch_alter_table("users", schema=None) as batch_op:
         batch_op.drop_index("ix_users_org_role")
         batch_op.drop_index("ix_users_org_name")

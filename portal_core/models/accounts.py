@@ -75,6 +75,9 @@ class Organization(SQLModel, table=True):
     carrier_score_millis: int | None = None
     status: OrganizationStatus = Field(default=OrganizationStatus.ACTIVE, sa_type=String(20))
     activated_at: datetime | None = optional_time_field()
+    # When its owner closed it (services.closing): deactivated for good, invoiced one last
+    # time, and left out of every later invoice run.
+    closed_at: datetime | None = optional_time_field()
     created_at: datetime = created_at_field()
     updated_at: datetime = updated_at_field()
 

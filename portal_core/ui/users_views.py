@@ -20,10 +20,11 @@ import streamlit as st
 from portal_core.errors import PortalError, ValidationFailed
 from portal_core.models.accounts import Role
 from portal_core.models.base import utcnow
+from portal_core.money import format_cents
 from portal_core.permissions import Capability, invitable_roles, role_label
 from portal_core.queries import members as member_queries
 from portal_core.queries.members import MemberDetail, PendingInvitation
-from portal_core.services import members
+from portal_core.services import closing, members
 from portal_core.services.sessions import SessionView
 from portal_core.ui import confirm, forms, list_detail, resources
 from portal_core.ui.text import markdown_code, markdown_escape
@@ -402,3 +403,75 @@ def _join_form(token: str, invitation: members.InvitationView) -> None:
     if forms.attempt(errors, accept):
         st.session_state[JOINED] = (token, invitation.organization_name)
         st.rerun()
+
+
+# --- Closing the organization (owners) -----------------------------------------------------
+
+CLOSE_FORM = "users.close"
+
+
+def danger_zone(viewer: SessionView) -> None:
+    """What closing does, said before anything is done; refused while a balance is owing;
+    confirmed by typing the organization's name."""
+    with resources.reading() as session:
+        shown = closing.preview(session, viewer.actor)
+    st.divider()
+    st.subheader("Danger zone")
+    with st.expander("Close the organization", icon=":material/warning:"):
+        name = markdown_escape(shown.organization_name)
+        if shown.owing_cents:
+            st.error(
+                f"{name} owes {markdown_escape(format_cents(shown.owing_cents))}: pay it before "
+                "closing the organization.",
+                icon=":material/block:",
+            )
+            st.page_link(
+                "pages/billing_overview.py",
+                label="Add funds in Billing › Overview",
+                icon=":material/account_balance_wallet:",
+            )
+            return
+        st.markdown(f"Closing **{name}** cannot be undone. In one go:")
+        st.markdown("\n".join(f"1. {markdown_escape(step)}" for step in shown.steps))
+        st.caption(
+            f"Now: a balance of {markdown_escape(format_cents(shown.balance_cents))}, "
+            f"{shown.profiles} Whois profiles, {shown.open_disputes} open ownership disputes, "
+            f"{shown.members} members, {shown.pending_invitations} pending invitations. "
+            "Kept, as billing law requires: the ledger, invoices, credit notes, payments, "
+            "refunds and the audit log."
+        )
+        with st.form(CLOSE_FORM):
+            errors = forms.FieldErrors()
+            typed = st.text_input(
+                "Type the organization's name to confirm",
+                key=f"{CLOSE_FORM}.name",
+                autocomplete="off",
+            )
+            errors.slot("name")
+            errors.general()
+            submitted = st.form_submit_button(
+                "Close the organization", type="primary", icon=":material/delete_forever:"
+            )
+        if not submitted:
+            return
+        done: list[closing.Closing] = []
+
+        def close() -> None:
+            with resources.writing() as session:
+                done.append(closing.close_organization(session, viewer.actor, typed))
+
+        if forms.attempt(errors, close):
+            _closed(done[0])
+
+
+def _closed(done: closing.Closing) -> None:
+    """What the closing did; every session of the organization, this one too, has ended, so
+    the next page shows the login form."""
+    st.success(
+        f"{markdown_escape(done.organization_name)} is closed: "
+        + markdown_escape("; ".join(done.done))
+        + ". You are logged out.",
+        icon=":material/check_circle:",
+    )
+    st.page_link("Home.py", label="Done", icon=":material/logout:")
+    st.stop()

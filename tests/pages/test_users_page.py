@@ -11,9 +11,10 @@ from streamlit.testing.v1 import AppTest
 
 from portal_core import db
 from portal_core.models.access import Invitation
-from portal_core.models.accounts import Role, User, UserStatus
+from portal_core.models.accounts import Organization, OrganizationStatus, Role, User, UserStatus
 from portal_core.models.base import utcnow
-from portal_core.services import auth, members, sessions
+from portal_core.models.billing import EntryKind
+from portal_core.services import auth, ledger, members, sessions
 from portal_core.settings import ROOT
 from portal_core.ui import state
 from tests.factories import actor_of, log_in, make_user, organization_of
@@ -332,3 +333,63 @@ def test_the_join_page_without_a_link_says_where_to_find_it(portal: Portal) -> N
     app = portal.open(JOIN)
 
     assert "Open this page from the link in your invitation e-mail." in plain(app)
+
+
+# --- Closing the organization --------------------------------------------------------------
+
+
+def _close_through_the_form(app: AppTest, typed: str) -> AppTest:
+    app.text_input(key="users.close.name").input(typed)
+    [close] = [button for button in app.button if button.label == "Close the organization"]
+    close.click()
+    return app.run()
+
+
+def test_only_an_owner_is_offered_the_danger_zone(portal: Portal) -> None:
+    owner = make_member(portal, Role.OWNER)
+    admin = _colleague(portal, owner, Role.ADMIN)
+
+    owners = portal.open(PAGE, as_user=owner)
+    admins = portal.open(PAGE, as_user=admin)
+
+    assert "Danger zone" in plain(owners)
+    assert "Every member, you included, is deactivated and logged out at once." in plain(owners)
+    assert "Members" in plain(admins) and "Danger zone" not in plain(admins)
+
+
+def test_closing_is_refused_on_the_page_while_a_balance_is_owing(portal: Portal) -> None:
+    owner = make_member(portal, Role.OWNER)
+    with db.write_session(portal.engine) as session:
+        ledger.post_entry(
+            session,
+            organization_id=owner.organization_id,  # type: ignore[arg-type]
+            kind=EntryKind.ADJUSTMENT,
+            amount_cents=-1_999,
+            idempotency_key="owing",
+            memo="Owed",
+        )
+
+    app = portal.open(PAGE, as_user=owner)
+
+    assert "owes $19.99: pay it before closing the organization." in plain(app)
+    assert "Close the organization" not in [button.label for button in app.button]
+
+
+def test_an_owner_closes_the_organization_by_typing_its_name(portal: Portal) -> None:
+    owner = make_member(portal, Role.OWNER)  # on Free: nothing to invoice
+    with db.read_session(portal.engine) as session:
+        name = session.get_one(Organization, owner.organization_id).name
+    app = portal.open(PAGE, as_user=owner)
+
+    app = _close_through_the_form(app, "not the name")
+    assert "Type your organization's name exactly as it is shown to confirm." in plain(app)
+
+    app = portal.open(PAGE, as_user=owner)
+    app = _close_through_the_form(app, name)
+
+    assert not app.exception
+    assert f"{name} is closed:" in plain(app)
+    with db.read_session(portal.engine) as session:
+        closed = session.get_one(Organization, owner.organization_id)
+        assert closed.status == OrganizationStatus.DEACTIVATED
+        assert session.get_one(User, owner.id).status == UserStatus.DEACTIVATED
