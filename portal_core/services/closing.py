@@ -8,8 +8,8 @@ ownership disputes withdrawn, and numbers it held left to their claimants); its 
 invitations cancelled; every member deactivated and their sessions ended; the organization
 deactivated, with when it closed, which later invoice runs leave out. What billing law keeps
 stays: the ledger, invoices, credit notes, payments, refunds and the audit log are never
-deleted. A balance left over is for SIPSTACK's staff to refund to the organization's cards
-(they are told by a staff notice, and refund it from Staff › Billing accounts).
+deleted. Once that has committed, ``refund_balance`` gives a balance left over back to the
+cards that paid it; what it cannot, staff are told to refund (Staff › Billing accounts).
 
 A new step (revoking the organization's API tokens, say) is one more entry of
 ``CLOSING_STEPS``: a title the page shows before anything is done, and a function run inside
@@ -23,19 +23,24 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
 
-from sqlalchemy import ColumnElement, func
+from sqlalchemy import ColumnElement, Engine, func
 from sqlmodel import Session, col, select
 
-from portal_core.errors import Conflict, NotFound, ValidationFailed
+from portal_core import db
+from portal_core.errors import Conflict, NotFound, PortalError, ValidationFailed
 from portal_core.models.access import Invitation
 from portal_core.models.accounts import Organization, OrganizationStatus, User, UserStatus
 from portal_core.models.base import utcnow
 from portal_core.models.notices import NoticeKind
+from portal_core.models.payments import Payment, RefundStatus
 from portal_core.models.products import DisputeStatus, OwnershipDispute, WhoisProfile
 from portal_core.money import format_cents
+from portal_core.payments.gateway import Gateway
 from portal_core.permissions import Actor, Capability, require, require_organization
 from portal_core.queries.billing import funds_of
+from portal_core.rules.payments import balance_share, refund_share, refundable_cents
 from portal_core.services import audit, invoices, notices, sessions, whois
+from portal_core.services.payments import refunds
 
 
 @dataclass
@@ -234,25 +239,8 @@ def _deactivate_organization(
     organization.closed_at = closing.now
     organization.updated_at = closing.now
     session.add(organization)
-    left = funds_of(session, organization.id).balance_cents
-    closing.balance_left_cents = max(left, 0)
-    if left <= 0:
-        return "organization deactivated"
-    # The refund goes to the cards that paid, through the card processor: staff do it
-    # (Staff › Billing accounts), told here, with the balance to refund.
-    notices.post_for_staff(
-        session,
-        kind=NoticeKind.ORGANIZATION_CLOSED,
-        title=f"{organization.name} closed: refund {format_cents(left)}",
-        body=(
-            f"{organization.name} closed its account with a balance of {format_cents(left)}. "
-            "Refund it to its cards from Staff › Billing accounts."
-        ),
-        dedupe_key=f"organization_closed:{organization.id}",
-        link_page_id="staff.billing_accounts",
-        now=closing.now,
-    )
-    return f"organization deactivated; {format_cents(left)} left for staff to refund"
+    closing.balance_left_cents = max(funds_of(session, organization.id).balance_cents, 0)
+    return "organization deactivated"
 
 
 CLOSING_STEPS: tuple[ClosingStep, ...] = (
@@ -271,8 +259,8 @@ CLOSING_STEPS: tuple[ClosingStep, ...] = (
         "Every member, you included, is deactivated and logged out at once.", _deactivate_members
     ),
     ClosingStep(
-        "The organization is closed. A balance left over is refunded to your cards by "
-        "SIPSTACK's staff.",
+        "The organization is closed, and a balance left over goes back to the cards that "
+        "paid it, newest payment first (what cannot go back so, SIPSTACK's staff refund).",
         _deactivate_organization,
     ),
     # The organization's API tokens are to be revoked here too, by the step of the API
@@ -296,3 +284,113 @@ def _open_disputes(session: Session, organization_id: uuid.UUID) -> list[uuid.UU
 
 def _count(session: Session, model: type, *conditions: ColumnElement[bool]) -> int:
     return int(session.exec(select(func.count()).select_from(model).where(*conditions)).one())
+
+
+# --- The balance left, back to the cards -------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class BalanceRefund:
+    refunded_cents: int  # what left the balance, by refunds that went through
+    left_cents: int  # what is still there: staff were told to refund it
+
+
+def refund_balance(
+    engine: Engine,
+    organization_id: uuid.UUID,
+    *,
+    gateway: Gateway | None = None,
+    now: datetime | None = None,
+) -> BalanceRefund:
+    """Refund a closed organization's positive balance to the cards that paid it, newest
+    payment first, each payment at most once (``refunds.refund_on_closing`` is keyed by it),
+    so running it again refunds nothing twice and finishes what a first run left.
+
+    A refund takes its share of the balance (the convenience fee never reached it), so each
+    payment is refunded what brings the balance closest to zero without going under. A
+    refund the card processor has not confirmed stops the walk (its share is not off the
+    balance yet, and the next payment would be refunded the same money). Whatever is left
+    after the walk, staff are told about, to refund from Staff › Billing accounts."""
+    now = now or utcnow()
+    with db.read_session(engine) as session:
+        organization = session.get(Organization, organization_id)
+        if organization is None or organization.closed_at is None:
+            raise Conflict("Only a closed organization's balance goes back to its cards.")
+        name = organization.name
+        started = funds_of(session, organization_id).balance_cents
+        payment_ids = session.exec(
+            select(Payment.id)
+            .where(Payment.organization_id == organization_id)
+            .order_by(col(Payment.created_at).desc(), col(Payment.id).desc())
+        ).all()
+    for payment_id in payment_ids:
+        with db.read_session(engine) as session:
+            left = funds_of(session, organization_id).balance_cents
+            payment = session.get_one(Payment, payment_id)
+        if left <= 0:
+            break
+        charged = _charged_for(payment, left)
+        if charged == 0:
+            continue
+        try:
+            refund = refunds.refund_on_closing(
+                engine,
+                organization_id=organization_id,
+                payment_id=payment_id,
+                amount_cents=charged,
+                gateway=gateway,
+                now=now,
+            )
+        except PortalError:
+            continue  # this card refused (it is recorded on the refund): try the next one
+        if refund.status == RefundStatus.PENDING:
+            break
+    with db.write_session(engine) as session:
+        left = funds_of(session, organization_id).balance_cents
+        refunded = max(started, 0) - max(left, 0)
+        if refunded > 0:
+            audit.record(
+                session,
+                "organization.balance_refunded",
+                organization_id=organization_id,
+                subject=name,
+                detail=f"{format_cents(refunded)} to its cards; {format_cents(max(left, 0))} left",
+            )
+        if left > 0:
+            notices.post_for_staff(
+                session,
+                kind=NoticeKind.ORGANIZATION_CLOSED,
+                title=f"{name} closed: refund {format_cents(left)}",
+                body=(
+                    f"{name} closed its account. {format_cents(refunded)} went back to its "
+                    f"cards; {format_cents(left)} could not. Refund it from Staff › Billing "
+                    "accounts."
+                ),
+                dedupe_key=f"organization_closed:{organization_id}:{left}",
+                link_page_id="staff.billing_accounts",
+                now=now,
+            )
+    return BalanceRefund(refunded_cents=max(refunded, 0), left_cents=max(left, 0))
+
+
+def _charged_for(payment: Payment, balance_cents: int) -> int:
+    """How much of the payment's total charged to refund so that its share of the balance is
+    as much of ``balance_cents`` as it can cover, never more."""
+    left_charged = refundable_cents(payment)
+    if left_charged == 0:
+        return 0
+    refunded = payment.refunded_cents
+    credited_left = payment.amount_cents - balance_share(
+        payment.amount_cents, payment.total_cents, refunded
+    )
+    if credited_left <= balance_cents:
+        return left_charged
+    low, high = 0, left_charged  # the share grows with the amount: the largest that fits
+    while low < high:
+        middle = (low + high + 1) // 2
+        share = refund_share(payment.amount_cents, payment.total_cents, refunded, middle)
+        if share <= balance_cents:
+            low = middle
+        else:
+            high = middle - 1
+    return low

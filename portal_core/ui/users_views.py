@@ -465,11 +465,22 @@ def danger_zone(viewer: SessionView) -> None:
 
 
 def _closed(done: closing.Closing) -> None:
-    """What the closing did; every session of the organization, this one too, has ended, so
-    the next page shows the login form."""
+    """What the closing did, then the balance left going back to the cards (after the
+    closing committed: the card processor is asked outside it). Every session of the
+    organization, this one too, has ended, so the next page shows the login form."""
+    said = list(done.done)
+    if done.balance_left_cents > 0:
+        with st.spinner("Refunding your balance to your cards…"):
+            refunded = closing.refund_balance(resources.engine(), done.organization_id)
+        if refunded.refunded_cents:
+            said.append(
+                f"your balance of {format_cents(refunded.refunded_cents)} refunded to your cards"
+            )
+        if refunded.left_cents:
+            said.append(f"{format_cents(refunded.left_cents)} SIPSTACK's staff will refund to you")
     st.success(
         f"{markdown_escape(done.organization_name)} is closed: "
-        + markdown_escape("; ".join(done.done))
+        + markdown_escape("; ".join(said))
         + ". You are logged out.",
         icon=":material/check_circle:",
     )

@@ -14,11 +14,13 @@ from portal_core.models.access import Invitation
 from portal_core.models.accounts import Organization, OrganizationStatus, Role, User, UserStatus
 from portal_core.models.base import utcnow
 from portal_core.models.billing import EntryKind
+from portal_core.queries.billing import funds_of
 from portal_core.services import auth, ledger, members, sessions
+from portal_core.services.payments import top_ups
 from portal_core.settings import ROOT
 from portal_core.ui import state
 from tests.factories import actor_of, log_in, make_user, organization_of
-from tests.pages.conftest import NOT_YOUR_ROLE, Portal, make_member, plain, refused
+from tests.pages.conftest import NOT_YOUR_ROLE, Portal, add_card, make_member, plain, refused
 from tests.services.support import STRONG_PASSWORD, mail_to, token_in
 
 PAGE = "pages/access_users.py"
@@ -393,3 +395,24 @@ def test_an_owner_closes_the_organization_by_typing_its_name(portal: Portal) -> 
         closed = session.get_one(Organization, owner.organization_id)
         assert closed.status == OrganizationStatus.DEACTIVATED
         assert session.get_one(User, owner.id).status == UserStatus.DEACTIVATED
+
+
+def test_closing_gives_the_balance_back_to_the_card_that_paid_it(portal: Portal) -> None:
+    owner = make_member(portal, Role.OWNER)  # on Free: nothing to invoice
+    card = add_card(portal, owner)
+    with db.write_session(portal.engine) as session:
+        top_ups.add_funds(
+            session,
+            actor_of(owner),
+            payment_method_id=card.id,
+            amount_cents=5_000,
+            idempotency_key="before-closing",
+        )
+        name = session.get_one(Organization, owner.organization_id).name
+    app = portal.open(PAGE, as_user=owner)
+
+    app = _close_through_the_form(app, name)
+
+    assert "your balance of $50.00 refunded to your cards" in plain(app)
+    with db.read_session(portal.engine) as session:
+        assert funds_of(session, owner.organization_id).balance_cents == 0  # type: ignore[arg-type]

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import uuid
 from datetime import UTC, datetime
 
 import pytest
@@ -15,12 +16,21 @@ from portal_core.models.accounts import Organization, OrganizationStatus, Role, 
 from portal_core.models.audit import AuditEvent
 from portal_core.models.billing import EntryKind, Invoice, LedgerEntry
 from portal_core.models.notices import Notice, NoticeKind
+from portal_core.models.payments import Refund, RefundStatus
 from portal_core.models.products import DisputeStatus, OwnershipDispute, WhoisProfile
 from portal_core.queries.billing import funds_of
 from portal_core.services import closing, invoices, ledger, members, sessions
-from tests.factories import PASSWORD, actor_of, fund, make_starter_organization, make_user
+from portal_core.services.payments import top_ups
+from tests.factories import (
+    PASSWORD,
+    actor_of,
+    fund,
+    make_card,
+    make_starter_organization,
+    make_user,
+)
 from tests.services import products_support
-from tests.services.support import count, fetch, log_in
+from tests.services.support import count, fetch, log_in, race
 
 NOW = datetime(2026, 5, 15, 16, 0, tzinfo=UTC)
 STARTER_WITH_HST_CENTS = 3_000 + 390  # Starter's $30.00 and Ontario's 13 % HST
@@ -144,10 +154,8 @@ def test_closing_invoices_releases_numbers_ends_sessions_and_keeps_the_books(eng
         assert set(statuses) == {UserStatus.DEACTIVATED}
         [invitation] = session.exec(select(Invitation)).all()
         assert invitation.cancelled_at == NOW
-        [notice] = session.exec(
-            select(Notice).where(Notice.kind == NoticeKind.ORGANIZATION_CLOSED)
-        ).all()
-        assert "refund $66.10" in notice.title
+        staff_notices = select(Notice).where(Notice.kind == NoticeKind.ORGANIZATION_CLOSED)
+        assert session.exec(staff_notices).all() == []  # nothing for staff before the refund
         [closed] = session.exec(
             select(AuditEvent).where(AuditEvent.action == "organization.closed")
         ).all()
@@ -210,3 +218,110 @@ def test_the_preview_says_what_closing_will_do(engine):
     assert shown.organization_name == organization.name
     assert (shown.balance_cents, shown.owing_cents, shown.members) == (2_500, 0, 2)
     assert shown.steps == tuple(step.title for step in closing.CLOSING_STEPS)
+
+
+# --- The balance left, back to the cards ------------------------------------------------------
+
+
+def _paid_by_card(engine: Engine, organization: Organization, owner: User, *amounts: int) -> None:
+    with db.write_session(engine) as session:
+        card = make_card(session, organization)
+    for amount in amounts:
+        with db.write_session(engine) as session:
+            top_ups.add_funds(
+                session,
+                actor_of(owner),
+                payment_method_id=card.id,
+                amount_cents=amount,
+                idempotency_key=f"top-up-{uuid.uuid4()}",
+            )
+
+
+def _refunds(engine: Engine, organization: Organization) -> list[tuple[int, int, str]]:
+    """Each refund's amount of the total charged, its share of the balance, its status."""
+    with db.read_session(engine) as session:
+        rows = session.exec(
+            select(Refund)
+            .where(Refund.organization_id == organization.id)
+            .order_by(col(Refund.created_at))
+        ).all()
+    return [(row.amount_cents, row.balance_cents, row.status) for row in rows]
+
+
+def _balance(engine: Engine, organization: Organization) -> int:
+    with db.read_session(engine) as session:
+        return funds_of(session, organization.id).balance_cents
+
+
+def test_the_balance_left_goes_back_to_the_cards_newest_payment_first(engine, outbox_dir):
+    organization, owner = _starter(engine, top_up_cents=0)
+    _paid_by_card(engine, organization, owner, 5_000, 2_000)  # $70.00 in, fees on top
+    _close(engine, owner, organization.name)
+    left = 7_000 - STARTER_WITH_HST_CENTS
+    assert _balance(engine, organization) == left
+
+    done = closing.refund_balance(engine, organization.id, now=NOW)
+
+    assert (done.refunded_cents, done.left_cents) == (left, 0)
+    assert _balance(engine, organization) == 0
+    newest_whole, older_part = _refunds(engine, organization)
+    assert newest_whole[1] == 2_000 and newest_whole[2] == RefundStatus.SUCCEEDED
+    assert older_part[1] == left - 2_000 and older_part[2] == RefundStatus.SUCCEEDED
+    with db.read_session(engine) as session:
+        staff_notices = select(Notice).where(Notice.kind == NoticeKind.ORGANIZATION_CLOSED)
+        assert session.exec(staff_notices).all() == []
+        refunded = session.exec(
+            select(AuditEvent.detail).where(AuditEvent.action == "organization.balance_refunded")
+        ).all()
+    assert refunded == [f"${left // 100}.{left % 100:02d} to its cards; $0.00 left"]
+
+
+def test_refunding_the_balance_again_refunds_nothing_twice(engine, outbox_dir):
+    organization, owner = _starter(engine, top_up_cents=0)
+    _paid_by_card(engine, organization, owner, 5_000)
+    _close(engine, owner, organization.name)
+    closing.refund_balance(engine, organization.id, now=NOW)
+    first = _refunds(engine, organization)
+
+    again = closing.refund_balance(engine, organization.id, now=NOW)
+
+    assert (again.refunded_cents, again.left_cents) == (0, 0)
+    assert _refunds(engine, organization) == first
+    assert _balance(engine, organization) == 0
+
+
+def test_refunding_the_balance_twice_at_once_refunds_it_once(concurrent_engine, outbox_dir):
+    engine = concurrent_engine
+    organization, owner = _starter(engine, top_up_cents=0)
+    _paid_by_card(engine, organization, owner, 5_000)
+    _close(engine, owner, organization.name)
+    left = 5_000 - STARTER_WITH_HST_CENTS
+
+    race([lambda: closing.refund_balance(engine, organization.id, now=NOW)] * 2, threads=2)
+
+    [(_charged, share, status)] = _refunds(engine, organization)
+    assert (share, status) == (left, RefundStatus.SUCCEEDED)
+    assert _balance(engine, organization) == 0
+
+
+def test_what_no_card_paid_is_left_for_staff_with_a_notice(engine, outbox_dir):
+    organization, owner = _starter(engine, top_up_cents=10_000)  # a payment entry, no card
+    _close(engine, owner, organization.name)
+
+    done = closing.refund_balance(engine, organization.id, now=NOW)
+
+    assert (done.refunded_cents, done.left_cents) == (0, 10_000 - STARTER_WITH_HST_CENTS)
+    with db.read_session(engine) as session:
+        [notice] = session.exec(
+            select(Notice).where(Notice.kind == NoticeKind.ORGANIZATION_CLOSED)
+        ).all()
+    assert "refund $66.10" in notice.title
+
+
+def test_an_open_organizations_balance_is_not_refunded_this_way(engine):
+    organization, _owner = _starter(engine, top_up_cents=10_000)
+
+    with pytest.raises(Conflict, match="closed"):
+        closing.refund_balance(engine, organization.id, now=NOW)
+
+    assert _balance(engine, organization) == 10_000
