@@ -36,6 +36,7 @@ from tests.services.support import (
     log_in,
     mail_to,
     outbox,
+    race,
     token_in,
     user_by_email,
 )
@@ -476,3 +477,26 @@ def test_the_users_lists_are_refused_to_roles_that_do_not_invite(engine, organiz
         member_queries.members_listing(viewer)
     with pytest.raises(PermissionDenied), db.read_session(engine) as session:
         member_queries.pending_invitations(session, viewer)
+
+
+def test_two_owners_demoting_each_other_at_once_leave_one_owner(concurrent_engine):
+    engine = concurrent_engine
+    with db.write_session(engine) as session:
+        organization = make_organization(session)
+        first = make_user(session, organization=organization, role=Role.OWNER)
+        second = make_user(session, organization=organization, role=Role.OWNER)
+
+    def demote(actor: User, member: User) -> str:
+        try:
+            with db.write_session(engine) as session:
+                members.change_role(session, actor_of(actor), member.id, Role.ADMIN)
+        except Conflict as refused:
+            return refused.message
+        return "demoted"
+
+    outcomes = race([lambda: demote(first, second), lambda: demote(second, first)], threads=2)
+
+    assert sorted(outcome == "demoted" for outcome in outcomes) == [False, True]
+    with db.read_session(engine) as session:
+        roles = session.exec(select(User.role).where(User.organization_id == organization.id)).all()
+    assert sorted(roles) == [Role.ADMIN, Role.OWNER]
