@@ -2,8 +2,9 @@
 Closing the organization).
 
 Refused while a balance is owing. Otherwise, in one transaction, each of ``CLOSING_STEPS`` in
-order: the last invoice (the month to date, as the run on the 1st would bill it), which must
-leave no balance owing either; the Whois profiles removed (its numbers released; its claims in
+order: auto-recharge turned off (the last invoice would otherwise charge the card); the last
+invoice (the month to date, as the run on the 1st would bill it), which must leave no balance
+owing either; the Whois profiles removed (its numbers released; its claims in
 ownership disputes withdrawn, and numbers it held left to their claimants); its pending
 invitations cancelled; every member deactivated and their sessions ended; the organization
 deactivated, with when it closed, which later invoice runs leave out. What billing law keeps
@@ -32,7 +33,7 @@ from portal_core.models.access import Invitation
 from portal_core.models.accounts import Organization, OrganizationStatus, User, UserStatus
 from portal_core.models.base import utcnow
 from portal_core.models.notices import NoticeKind
-from portal_core.models.payments import Payment, RefundStatus
+from portal_core.models.payments import AutoRecharge, Payment, RefundStatus
 from portal_core.models.products import DisputeStatus, OwnershipDispute, WhoisProfile
 from portal_core.money import format_cents
 from portal_core.payments.gateway import Gateway
@@ -173,6 +174,22 @@ def _refuse_while_owing(
     )
 
 
+def _stop_auto_recharge(
+    session: Session, actor: Actor, organization: Organization, closing: Closing
+) -> str | None:
+    """Off before the last invoice: its drop of the funds would otherwise charge the card,
+    and the recharge sweep keep charging a closed organization's card."""
+    settings = session.get(AutoRecharge, organization.id)
+    if settings is None or not settings.enabled:
+        return None
+    settings.enabled = False
+    settings.updated_at = closing.now
+    settings.updated_by = actor.user_id
+    session.add(settings)
+    session.flush()  # the last invoice's reaction reads it through the same transaction
+    return "auto-recharge turned off"
+
+
 def _last_invoice(
     session: Session, actor: Actor, organization: Organization, closing: Closing
 ) -> str | None:
@@ -244,6 +261,7 @@ def _deactivate_organization(
 
 
 CLOSING_STEPS: tuple[ClosingStep, ...] = (
+    ClosingStep("Auto-recharge is turned off: no card is charged again.", _stop_auto_recharge),
     ClosingStep(
         "A last invoice: this month's subscription fee, as the monthly run would bill it "
         "(not prorated), and the usage to date beyond your allowance, with taxes.",

@@ -16,15 +16,22 @@ from portal_core.models.accounts import Organization, OrganizationStatus, Role, 
 from portal_core.models.audit import AuditEvent
 from portal_core.models.billing import EntryKind, Invoice, LedgerEntry
 from portal_core.models.notices import Notice, NoticeKind
-from portal_core.models.payments import Refund, RefundStatus
+from portal_core.models.payments import (
+    AutoRecharge,
+    Payment,
+    PaymentSource,
+    Refund,
+    RefundStatus,
+)
 from portal_core.models.products import DisputeStatus, OwnershipDispute, WhoisProfile
 from portal_core.queries.billing import funds_of
-from portal_core.services import closing, invoices, ledger, members, sessions
+from portal_core.services import auto_recharge, closing, invoices, ledger, members, sessions
 from portal_core.services.payments import top_ups
 from tests.factories import (
     PASSWORD,
     actor_of,
     fund,
+    make_auto_recharge,
     make_card,
     make_starter_organization,
     make_user,
@@ -325,3 +332,23 @@ def test_an_open_organizations_balance_is_not_refunded_this_way(engine):
         closing.refund_balance(engine, organization.id, now=NOW)
 
     assert _balance(engine, organization) == 10_000
+
+
+def test_closing_turns_auto_recharge_off_so_the_last_invoice_charges_no_card(engine, outbox_dir):
+    organization, owner = _starter(engine, top_up_cents=0)
+    _paid_by_card(engine, organization, owner, 6_000)
+    with db.write_session(engine) as session:
+        # The last invoice takes available funds from $60.00 to $26.10: under the threshold.
+        make_auto_recharge(session, organization, threshold_cents=3_000, amount_cents=5_000)
+
+    _close(engine, owner, organization.name)
+    auto_recharge.sweep(engine, now=NOW)
+
+    with db.read_session(engine) as session:
+        sources = session.exec(
+            select(Payment.source).where(Payment.organization_id == organization.id)
+        ).all()
+        settings = session.get_one(AutoRecharge, organization.id)
+    assert sources == [PaymentSource.PORTAL]
+    assert not settings.enabled
+    assert _balance(engine, organization) == 6_000 - STARTER_WITH_HST_CENTS
