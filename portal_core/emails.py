@@ -391,3 +391,58 @@ def api_token_created(
             "organization."
         ),
     )
+
+
+# --- Organization › Access › Users -------------------------------------------------------
+
+
+def invitation(
+    to: str, *, organization: str, inviter: str, role: str, token: str, days: int
+) -> Mail:
+    """An invitation to join an organization: the link sets a name and a password."""
+    return Mail(
+        to=to,
+        subject=f"{inviter} invited you to {organization} on the SIPSTACK Partner Portal",
+        body=(
+            f"Hello,\n\n{inviter} invited you to join {organization} on the SIPSTACK Partner "
+            f"Portal as {role}. Choose your name and a password to join:\n\n"
+            f"{_link('join', token)}\n\nThe link works once and expires in {days} days."
+            + _SIGNATURE
+        ),
+    )
+
+
+def role_changed(to: str, name: str, *, organization: str, before: str, after: str) -> Mail:
+    return Mail(
+        to=to,
+        subject=f"Your role in {organization} is now {after}",
+        body=(
+            f"Hello {name},\n\nAn owner of {organization} changed your role on the SIPSTACK "
+            f"Partner Portal from {before} to {after}. The pages you can open change with it "
+            "the next time a page loads." + _SIGNATURE
+        ),
+    )
+
+
+def member_deactivated(to: str, name: str, *, organization: str) -> Mail:
+    return Mail(
+        to=to,
+        subject=f"Your access to {organization} on the SIPSTACK Partner Portal has ended",
+        body=(
+            f"Hello {name},\n\nAn owner of {organization} deactivated your account on the "
+            "SIPSTACK Partner Portal: you were logged out everywhere and cannot log in until "
+            "an owner reactivates you. Ask them if you think this is a mistake." + _SIGNATURE
+        ),
+    )
+
+
+def member_reactivated(to: str, name: str, *, organization: str) -> Mail:
+    return Mail(
+        to=to,
+        subject=f"Your access to {organization} on the SIPSTACK Partner Portal is back",
+        body=(
+            f"Hello {name},\n\nAn owner of {organization} reactivated your account on the "
+            "SIPSTACK Partner Portal: you can log in again with your password."
+            f"\n\n{get_settings().public_url.rstrip('/')}/" + _SIGNATURE
+        ),
+    )

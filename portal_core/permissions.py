@@ -84,6 +84,31 @@ class Actor:
         return capability in granted
 
 
+# The partner roles in the order the portal lists them, most powerful first.
+PARTNER_ROLE_ORDER: tuple[Role, ...] = (
+    Role.OWNER,
+    Role.ADMIN,
+    Role.BILLING,
+    Role.DEVELOPER,
+    Role.VIEWER,
+)
+
+
+def role_label(role: Role | str) -> str:
+    """A role as the portal names it ("Owner", "Billing")."""
+    return Role(role).value.title()
+
+
+def invitable_roles(actor: Actor) -> tuple[Role, ...]:
+    """The roles ``actor`` may invite someone with: an owner any partner role, an admin any
+    but owner (docs/product.md, Roles); nobody else invites."""
+    if not actor.can(Capability.USERS_INVITE):
+        return ()
+    if actor.can(Capability.USERS_MANAGE):
+        return PARTNER_ROLE_ORDER
+    return tuple(role for role in PARTNER_ROLE_ORDER if role is not Role.OWNER)
+
+
 def require(actor: Actor, capability: Capability) -> None:
     """Refuse, with a message a partner understands, what the actor's role does not allow."""
     if not actor.can(capability):

@@ -2,6 +2,7 @@
 
 from portal_core.models.access import (
     EmailToken,
+    Invitation,
     LoginFailure,
     LoginSession,
     RecoveryCode,
@@ -94,6 +95,7 @@ __all__ = [
     "BrandDomain",
     "EmailToken",
     "EntryKind",
+    "Invitation",
     "Invoice",
     "InvoiceLine",
     "InvoiceStatus",

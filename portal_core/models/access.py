@@ -85,3 +85,30 @@ class RecoveryCode(SQLModel, table=True):
     code_digest: str = Field(max_length=64)
     created_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime, nullable=False)
     used_at: datetime | None = optional_time_field()
+
+
+class Invitation(SQLModel, table=True):
+    """An e-mailed invitation to join an organization with a role (Organization › Access ›
+    Users): a single-use link, kept only as the SHA-256 of its secret, that expires.
+
+    It is *pending* until it is accepted, cancelled or replaced (a resend, or a new invitation
+    to the same address, cancels it and makes a new one: the old link is dead)."""
+
+    __tablename__ = "invitations"
+    __table_args__ = (
+        # The Users page's pending invitations, newest first; the address's own, to replace.
+        Index("ix_invitations_org_created", "organization_id", "created_at", "id"),
+        Index("ix_invitations_org_email", "organization_id", "email"),
+    )
+
+    id: uuid.UUID = uuid_pk()
+    organization_id: uuid.UUID = Field(foreign_key="organizations.id")
+    # Stored normalized, as users.email is: an account's address is compared the same way.
+    email: str = Field(max_length=254)
+    role: str = Field(sa_type=String(20))
+    token_hash: str = Field(max_length=64, unique=True)
+    invited_by: uuid.UUID | None = Field(default=None, foreign_key="users.id")
+    created_at: datetime = Field(sa_type=UTCDateTime, nullable=False)
+    expires_at: datetime = Field(sa_type=UTCDateTime, nullable=False)
+    accepted_at: datetime | None = optional_time_field()
+    cancelled_at: datetime | None = optional_time_field()

@@ -77,6 +77,9 @@ class Organization(SQLModel, table=True):
     require_two_factor: bool = False
     status: OrganizationStatus = Field(default=OrganizationStatus.ACTIVE, sa_type=String(20))
     activated_at: datetime | None = optional_time_field()
+    # When its owner closed it (services.closing): deactivated for good, invoiced one last
+    # time, and left out of every later invoice run.
+    closed_at: datetime | None = optional_time_field()
     created_at: datetime = created_at_field()
     updated_at: datetime = updated_at_field()
 
@@ -115,6 +118,11 @@ class User(SQLModel, table=True):
         # An organization's active members (alert, receipt and invoice recipients): without
         # it SQLite picks ix_users_status and reads every active user of the platform.
         Index("ix_users_org_status", "organization_id", "status"),
+        # Organization › Access › Users: its members by date joined and by name, and by role
+        # (without it the role filter reads every member of the platform with that role).
+        Index("ix_users_org_created", "organization_id", "created_at", "id"),
+        Index("ix_users_org_name", "organization_id", "name", "id"),
+        Index("ix_users_org_role", "organization_id", "role"),
     )
 
     id: uuid.UUID = uuid_pk()

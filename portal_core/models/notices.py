@@ -38,6 +38,7 @@ class NoticeKind(StrEnum):
     REPUTATION_ALERT = "reputation_alert"  # a registered number's score fell into the spam bands
     PAYMENT_UNSETTLED = "payment_unsettled"  # staff: a payment the gateway never settled
     MAIL_UNDELIVERABLE = "mail_undeliverable"  # staff: an e-mail given up after its last attempt
+    ORGANIZATION_CLOSED = "organization_closed"  # staff: a closed organization's balance to refund
 
 
 class Notice(SQLModel, table=True):

@@ -44,6 +44,7 @@ NOTICE_KINDS: dict[str, str] = {
     NoticeKind.AUTO_RECHARGE_FAILED.value: "Auto-recharge failed",
     NoticeKind.INVOICE_ISSUED.value: "New invoice",
     NoticeKind.MAIL_UNDELIVERABLE.value: "E-mail not sent",
+    NoticeKind.ORGANIZATION_CLOSED.value: "Organization closed",
 }
 UNREAD, READ = "unread", "read"
 READ_STATES: dict[str, str] = {UNREAD: "Unread", READ: "Read"}

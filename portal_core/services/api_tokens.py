@@ -423,6 +423,23 @@ def revoke_by_key(session: Session, key: str, *, now: datetime | None = None) ->
     return _revoke(session, token, actor=None, now=now or utcnow())
 
 
+def revoke_all(
+    session: Session, organization_id: uuid.UUID, *, actor: Actor | None, now: datetime
+) -> int:
+    """Revoke every live token of the organization (it is closing); returns how many."""
+    tokens = session.exec(
+        select(ApiToken)
+        .where(
+            col(ApiToken.organization_id) == organization_id,
+            col(ApiToken.revoked_at).is_(None),
+        )
+        .with_for_update()
+    ).all()
+    for token in tokens:
+        _revoke(session, token, actor=actor, now=now)
+    return len(tokens)
+
+
 def _revoke(session: Session, token: ApiToken, *, actor: Actor | None, now: datetime) -> ApiToken:
     if token.revoked_at is not None:
         raise Conflict(f"The token “{token.name}” was already revoked.")

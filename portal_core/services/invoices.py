@@ -42,7 +42,7 @@ from datetime import datetime
 from enum import StrEnum
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import Connection, Engine, func, update
+from sqlalchemy import Connection, Engine, func, or_, update
 from sqlalchemy import select as sa_select
 from sqlmodel import Session, col, select
 
@@ -200,6 +200,13 @@ def run_invoices(
             # An organization that never finished activating owes nothing, whatever plan its
             # owner picked in the wizard: its term starts at activation.
             .where(col(Organization.activated_at).is_not(None))
+            # A closed organization had its last invoice when it closed (``invoice_to_date``).
+            .where(
+                or_(
+                    col(Organization.closed_at).is_(None),
+                    col(Organization.closed_at) >= billed.starts_at,
+                )
+            )
             .order_by(col(Organization.created_at), col(Organization.id))
         ).all()
     summary = RunSummary(period=billed.code, organizations=len(organizations))
@@ -255,6 +262,32 @@ def _invoice_one(
     else:
         summary.nothing_to_invoice += 1
     summary.emails_queued += issued.mails_queued
+
+
+# --- The last invoice of an organization that closes ---------------------------------------
+
+
+def invoice_to_date(
+    session: Session, organization_id: uuid.UUID, *, now: datetime
+) -> Invoice | None:
+    """Invoice the current month now, as the run on the 1st would invoice it, for an
+    organization that closes (``services.closing``): the month's subscription fee from the
+    terms in force (whole, as the run bills a month: nothing is prorated) and the usage to
+    date beyond the allowance, with its taxes. Returns the invoice, or None when there is
+    nothing to invoice (Free, no usage beyond the allowance) or the month is already invoiced.
+    The later runs leave the closed organization out (``run_invoices``)."""
+    time_zone = platform.billing_time_zone(session)
+    local = now.astimezone(time_zone)
+    period = Period(local.year, local.month, time_zone)
+    seller_details = _seller_details(platform.seller(session))
+    issued = _invoice_organization(session, organization_id, period, seller_details, now)
+    if issued.outcome is not Outcome.CREATED:
+        return None
+    return session.exec(
+        select(Invoice).where(
+            Invoice.organization_id == organization_id, Invoice.period == period.code
+        )
+    ).one()
 
 
 # --- One organization ---------------------------------------------------------------------

@@ -295,6 +295,24 @@ PAGES: tuple[PageSpec, ...] = (
         audience=Audience.PUBLIC,
         in_pane=False,
     ),
+    PageSpec(
+        id="access.users",
+        script="pages/access_users.py",
+        title="Users",
+        icon=":material/group:",
+        section=Section.ACCESS,
+        audience=Audience.MEMBER,
+        capability=Capability.USERS_INVITE,
+    ),
+    PageSpec(
+        id="public.join",
+        script="pages/join.py",
+        title="Join your organization",
+        icon=":material/group_add:",
+        section=Section.TOP,
+        audience=Audience.PUBLIC,
+        in_pane=False,
+    ),
 )
 
 HOME = "dashboard"  # Home.py, at "/": where everyone lands after logging in

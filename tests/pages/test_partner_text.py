@@ -34,6 +34,7 @@ from streamlit.testing.v1.element_tree import Dataframe
 
 from portal_core import db
 from portal_core.errors import PaymentDeclined
+from portal_core.mail import outbox_messages
 from portal_core.models.accounts import BrandDomain, Organization, Role, User
 from portal_core.models.billing import SINCE_ALWAYS, BillingAccount, BillingCycle, Invoice
 from portal_core.models.notices import Notice, NoticeKind
@@ -46,12 +47,14 @@ from portal_core.services import (
     company,
     in_force,
     invoices,
+    members,
     product_events,
     reports,
     whois,
 )
 from portal_core.services.payments import top_ups
 from portal_core.services.whois import ProfileForm
+from portal_core.settings import get_settings
 from portal_core.ui.registry import PAGES
 from portal_core.ui.text import WORD_JOINER
 from tests.factories import (
@@ -588,6 +591,40 @@ def _signed_up(portal: Portal, seeded: Seeded) -> AppTest:
     return app.run()
 
 
+def _users_member(portal: Portal, seeded: Seeded) -> AppTest:
+    """Users, the owner's own row opened, and an invitation pending to a hostile address."""
+    with db.write_session(portal.engine) as session:
+        members.invite(session, actor_of(seeded.owner), SIGN_UP_EMAIL, Role.ADMIN)
+    return portal.open(
+        "pages/access_users.py", as_user=seeded.owner, query_params={"member": seeded.owner.id}
+    )
+
+
+def _users_deactivating(portal: Portal, seeded: Seeded) -> AppTest:
+    """Users, a hostile colleague's Deactivate clicked: the confirmation names them."""
+    with db.write_session(portal.engine) as session:
+        organization = session.get(Organization, seeded.organization_id)
+        colleague = make_user(session, organization=organization, name=NEW_OWNER_NAME)
+    app = portal.open(
+        "pages/access_users.py", as_user=seeded.owner, query_params={"member": colleague.id}
+    )
+    app.button(key=f"users.member.{colleague.id}.deactivate").click()
+    return app.run()
+
+
+def _joining(portal: Portal, seeded: Seeded) -> AppTest:
+    """Join, signed out, from an invitation to the hostile organization."""
+    with db.write_session(portal.engine) as session:
+        members.invite(session, actor_of(seeded.owner), SIGN_UP_EMAIL, Role.VIEWER)
+    bodies = [
+        str(part.get_content())
+        for message in outbox_messages(get_settings().outbox_dir)
+        if (part := message.get_body(preferencelist=("plain",))) is not None
+    ]
+    [token] = [body.split("/join?token=")[1].split()[0] for body in bodies if "/join?" in body]
+    return portal.open("pages/join.py", query_params={"token": token})
+
+
 CHROME = (USER_NAME, EMAIL, ORGANIZATION_NAME)  # the top bar of a signed-in partner
 NEW_TOKEN_NAME = "CRM *new* _x_ :red[x] $x$"
 
@@ -782,6 +819,9 @@ RUNS = (
         "public.reset_password", "reset-password", _as_owner("pages/reset_password.py"), CHROME
     ),
     PageRun("public.terms", "terms", _as_owner("pages/terms.py"), CHROME),
+    PageRun("access.users", "users", _users_member, (*CHROME, SIGN_UP_EMAIL)),
+    PageRun("access.users", "users-deactivating", _users_deactivating, (*CHROME, NEW_OWNER_NAME)),
+    PageRun("public.join", "join", _joining, (ORGANIZATION_NAME, SIGN_UP_EMAIL)),
 )
 
 

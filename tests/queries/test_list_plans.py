@@ -43,6 +43,7 @@ from portal_core.queries import (
     disputes,
     invoices,
     logs,
+    members,
     notices,
     payments,
     staff,
@@ -234,6 +235,21 @@ LISTS = [
     ),
     Case("organizations", "staff.organizations", lambda: staff.organizations(STAFF), None),
     Case(
+        "members",
+        "members.members_listing",
+        lambda: members.members_listing(OWNER),
+        "organization_id",
+        sorts_in_memory={
+            "last_sign_in": "the last sign-in is each member's newest session, computed: the "
+            "organization's members (a few dozen) are sorted by it in memory",
+            **{
+                key: "the organization's members of one role or status are found by its "
+                "index and the few of them sorted in memory"
+                for key in ("role", "status")
+            },
+        },
+    ),
+    Case(
         "billing accounts",
         "staff_billing.billing_accounts",
         lambda: staff_billing.billing_accounts(STAFF),
@@ -385,6 +401,7 @@ def postgres_problems(case: Case, variant: Variant, page: list[str], count: list
 LARGE_PORTAL_ROWS = {
     "organizations": 10_000,
     "users": 100_000,
+    "sessions": 2_000_000,
     "subscriptions": 10_000,
     "billing_accounts": 10_000,
     "plans": 5,

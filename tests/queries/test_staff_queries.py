@@ -15,8 +15,15 @@ from portal_core.models.base import utcnow
 from portal_core.permissions import Actor
 from portal_core.queries import staff
 from portal_core.queries.listing import DateRange, Listing, ListQuery, fetch_page
-from portal_core.services import audit
-from tests.factories import actor_of, log_in, make_organization, make_staff, make_user
+from portal_core.services import audit, members
+from tests.factories import (
+    actor_of,
+    log_in,
+    make_organization,
+    make_staff,
+    make_user,
+    organization_of,
+)
 
 
 @pytest.fixture
@@ -176,6 +183,26 @@ def test_audit_log_shows_sign_ins_newest_first_and_filters_by_kind(
     assert [(row["action"], row["subject"]) for row in sign_ins] == [("login", user.email)]
     assert sign_ins[0]["ip_address"] == "203.0.113.7"
     assert [row["action"] for row in passwords] == ["password.changed"]
+
+
+def test_audit_log_files_the_users_pages_events_under_their_kinds(
+    engine: Engine, staff_actor: Actor
+) -> None:
+    with db.write_session(engine) as session:
+        owner: User = make_user(session, role=Role.OWNER)
+        members.invite(session, actor_of(owner), "new.member@example.com", Role.VIEWER)
+        viewer = make_user(session, role=Role.VIEWER, organization=organization_of(session, owner))
+    with db.write_session(engine) as session:
+        members.set_active(session, actor_of(owner), viewer.id, False)
+
+    listing = staff.audit_log(staff_actor)
+    joins = rows(engine, listing, ListQuery(filters={"kind": "members"}))
+    deactivations = rows(engine, listing, ListQuery(filters={"kind": "deactivation"}))
+
+    assert [row["action"] for row in joins] == ["member.invited"]
+    assert [(row["action"], row["subject"]) for row in deactivations] == [
+        ("member.deactivated", viewer.email)
+    ]
 
 
 def test_audit_log_searches_subjects_and_organization_names(

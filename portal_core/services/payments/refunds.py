@@ -70,16 +70,66 @@ def refund_payment(
         refund = _saved_refund(
             session, actor, organization_id, payment_id, amount, reason, idempotency_key, now
         )
-        if refund.status != RefundStatus.PENDING:
-            return refund
-        payment = session.get(Payment, payment_id)
+    return _through_gateway(engine, refund, gateway, created_by=actor.user_id, now=now)
+
+
+def refund_on_closing(
+    engine: Engine,
+    *,
+    organization_id: uuid.UUID,
+    payment_id: uuid.UUID,
+    amount_cents: int,
+    gateway: Gateway | None = None,
+    now: datetime | None = None,
+) -> Refund:
+    """Refund ``amount_cents`` of the total charged of a payment of an organization that
+    closed (``services.closing``, which decides the amount from the balance left). Keyed by
+    the payment: asked again, it is the same refund, never a second one."""
+    gateway = gateway or gateway_for()
+    now = now or utcnow()
+    key = f"closing-refund:{payment_id}"
+    with db.write_session(engine) as session:
+        refund = session.exec(select(Refund).where(Refund.idempotency_key == key)).first()
+        if refund is None:
+            payment = session.exec(
+                select(Payment).where(Payment.id == payment_id).with_for_update()
+            ).first()
+            if payment is None or payment.organization_id != organization_id:
+                raise NotFound("That payment was not found for this organization.")
+            if not 0 < amount_cents <= refundable_cents(payment):
+                raise Conflict(_why_not(payment))
+            refund, _saved = _new_refund(
+                session,
+                payment,
+                amount_cents=amount_cents,
+                reason="The organization closed its account: its balance goes back to its cards.",
+                key=key,
+                created_by=None,
+                now=now,
+            )
+    return _through_gateway(engine, refund, gateway, created_by=None, now=now)
+
+
+def _through_gateway(
+    engine: Engine,
+    refund: Refund,
+    gateway: Gateway,
+    *,
+    created_by: uuid.UUID | None,
+    now: datetime,
+) -> Refund:
+    """Ask the gateway for a saved, pending refund and settle its answer (see the module)."""
+    if refund.status != RefundStatus.PENDING:
+        return refund
+    with db.read_session(engine) as session:
+        payment = session.get(Payment, refund.payment_id)
         assert payment is not None
         request = RefundRequest(
             payment_intent_ref=payment.payment_intent_ref or payment.gateway_ref or "",
             amount_cents=refund.amount_cents,
             refund_id=refund.id,
             payment_id=payment.id,
-            organization_id=organization_id,
+            organization_id=refund.organization_id,
             idempotency_key=f"refund:{refund.id.hex}",
         )
     try:
@@ -91,7 +141,7 @@ def refund_payment(
     except PaymentGatewayUnavailable:
         return refund
     with db.write_session(engine) as session:
-        payment = session.get(Payment, payment_id)
+        payment = session.get(Payment, refund.payment_id)
         row = session.get(Refund, refund.id)
         assert payment is not None and row is not None
         if answer.status not in ("succeeded", "pending"):
@@ -105,7 +155,7 @@ def refund_payment(
             gateway_ref=answer.ref,
             refund=row,
             reason=row.reason,
-            created_by=actor.user_id,
+            created_by=created_by,
             now=now,
         )
         return settled or row
@@ -147,27 +197,17 @@ def _saved_refund(
         errors["reason"] = reason_problem
     if errors:
         raise ValidationFailed(errors)
-    refund = Refund(
-        organization_id=organization_id,
-        payment_id=payment.id,
-        gateway=payment.gateway,
+    refund, saved = _new_refund(
+        session,
+        payment,
         amount_cents=cents,
-        status=RefundStatus.PENDING,
         reason=cleaned,
-        idempotency_key=key,
-        created_at=now,
-        updated_at=now,
+        key=key,
         created_by=actor.user_id,
+        now=now,
     )
-    try:
-        with session.begin_nested():
-            session.add(refund)
-            session.flush()
-    except IntegrityError:
-        raced = session.exec(select(Refund).where(Refund.idempotency_key == key)).first()
-        if raced is None:
-            raise
-        return raced
+    if not saved:
+        return refund  # a double click's, saved a moment ago in another transaction
     audit.record(
         session,
         "payment.refund_requested",
@@ -177,6 +217,42 @@ def _saved_refund(
         detail=f"{format_cents(cents)} of {format_cents(payment.total_cents)}: {cleaned}",
     )
     return refund
+
+
+def _new_refund(
+    session: Session,
+    payment: Payment,
+    *,
+    amount_cents: int,
+    reason: str,
+    key: str,
+    created_by: uuid.UUID | None,
+    now: datetime,
+) -> tuple[Refund, bool]:
+    """Save a pending refund under ``key`` (True); or the one a concurrent request saved
+    under it first, if it won the race (False)."""
+    refund = Refund(
+        organization_id=payment.organization_id,
+        payment_id=payment.id,
+        gateway=payment.gateway,
+        amount_cents=amount_cents,
+        status=RefundStatus.PENDING,
+        reason=reason,
+        idempotency_key=key,
+        created_at=now,
+        updated_at=now,
+        created_by=created_by,
+    )
+    try:
+        with session.begin_nested():
+            session.add(refund)
+            session.flush()
+    except IntegrityError:
+        raced = session.exec(select(Refund).where(Refund.idempotency_key == key)).first()
+        if raced is None:
+            raise
+        return raced, False
+    return refund, True
 
 
 def refund_amount_cents(amount: str, left_cents: int) -> int:
