@@ -11,6 +11,7 @@ from portal_core.ui import api_token_views, resources, shell
 
 viewer = shell.open_page("access.api_tokens")
 now = utcnow()
+api_token_views.write_last_use()
 
 with resources.reading() as session:
     time_zone = platform.billing_time_zone(session)

@@ -1,7 +1,7 @@
 """Partner › Smart CNAM: look a number up — Source/Risk, Caller ID, Regional, Telco/Carrier or
 Online Profiles — see what it costs before, the answer and why its score is what it is after,
-report the number as spam or safe, and this user's last lookups beside the form
-(docs/product.md, Smart CNAM lookups and scores)."""
+report the number as spam or safe, this user's last lookups beside the form, and the lookup
+as code for the API (docs/product.md, Smart CNAM lookups and scores)."""
 
 import streamlit as st
 
@@ -33,3 +33,4 @@ with side:
 result = smart_cnam_views.last_result(viewer)
 if result is not None:
     smart_cnam_views.result_view(viewer, result)
+smart_cnam_views.code_view(viewer, result)

@@ -15,7 +15,7 @@ import time
 from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
-from datetime import timedelta
+from datetime import UTC, timedelta
 from pathlib import Path
 
 import pytest
@@ -24,11 +24,14 @@ from sqlalchemy import Engine
 from sqlmodel import select
 
 from portal_core import db
+from portal_core.models.api_tokens import ApiToken
 from portal_core.models.base import utcnow
 from portal_core.models.jobs import JobOutcome, ScheduledJob
+from portal_core.services import api_tokens
 from portal_core.services.jobs import JOBS
 from portal_core.services.scheduler import Scheduler
 from portal_core.settings import ROOT, get_settings
+from tests.factories import actor_of, make_user
 from tests.support.served import free_port
 
 WAIT_S = 90.0  # generous on two busy cores; each wait ends as soon as its condition holds
@@ -94,6 +97,27 @@ def test_the_portals_lifespan_with_scheduler_off_starts_none(database, monkeypat
 
     assert seen["threads"] == []
     assert scheduled(engine) == {}
+
+
+def test_the_portals_lifespan_writes_the_tokens_last_use_at_shutdown(database, monkeypatch):
+    """Mounted, the API's own lifespan never runs (a Mount passes none on): the portal's
+    writes what the API noted in this process when the server stops."""
+    _url, engine = database
+    monkeypatch.setenv("SCHEDULER", "off")
+    get_settings.cache_clear()
+    with db.write_session(engine) as session:
+        owner = make_user(session)
+        token_id = api_tokens.create(
+            session, actor_of(owner), name="PBX", scopes=("lookups",)
+        ).token.id
+    api_tokens.flush_last_used(engine)  # what earlier tests left in this process
+    called = utcnow().replace(microsecond=0)
+
+    run_lifespan(lambda: api_tokens.note_used(token_id, called))
+
+    with db.read_session(engine) as session:
+        written = session.get_one(ApiToken, token_id).last_used_at
+    assert written is not None and written.replace(tzinfo=UTC) == called
 
 
 def test_the_served_portal_runs_an_owed_job_and_stops_cleanly(database, tmp_path):

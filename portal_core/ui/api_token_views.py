@@ -9,10 +9,12 @@ forgets it: the portal can never show it again.
 
 from __future__ import annotations
 
+import logging
 import uuid
 from datetime import datetime, tzinfo
 
 import streamlit as st
+from sqlalchemy.exc import SQLAlchemyError
 
 from portal_core.errors import PortalError, ValidationFailed
 from portal_core.models.api_tokens import NAME_WIDTH
@@ -33,6 +35,19 @@ REVOKE_ASKED = "access.api_tokens.revoke"  # the id of the token whose revocatio
 NEW_TOKEN = "access.api_tokens.new"  # the token just created, secret included, for one run
 OUTCOME = "access.api_tokens.outcome"
 NEVER = 0  # the expiry box's "no expiry"
+
+log = logging.getLogger(__name__)
+
+
+def write_last_use() -> None:
+    """Write the last-used times this process noted before the tokens are read: mounted in
+    the portal, the API answers in this process, so a call just made shows at once instead
+    of after the scheduler's next flush (which still writes those of API processes apart).
+    A failed write stays buffered for the next flush and must not cost the page."""
+    try:
+        api_tokens.flush_last_used(resources.engine())
+    except SQLAlchemyError:
+        log.exception("The API tokens' last-used times could not be written")
 
 
 def heading() -> None:

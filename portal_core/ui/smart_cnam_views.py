@@ -1,6 +1,6 @@
 """Partner › Smart CNAM drawn: the lookup form with the price of the next lookup, the result
 with its explanation and the community report buttons, and this user's last lookups
-(docs/product.md, Smart CNAM lookups and scores).
+(docs/product.md, Smart CNAM lookups and scores), and that lookup as code for the API.
 
 A lookup is charged once per press of **Look up**: its request key is a nonce kept in session
 state and renewed only after a lookup went through, so a double click (or a rerun that
@@ -20,15 +20,21 @@ from portal_core.errors import LookupRefused, PortalError
 from portal_core.models.billing import LookupType
 from portal_core.models.products import ReportKind
 from portal_core.money import format_unit_price
+from portal_core.permissions import Capability
 from portal_core.queries.whois import NextLookupPrice, RecentLookup
-from portal_core.rules import scoring
-from portal_core.rules.numbers import shown
+from portal_core.rules import code_samples, scoring
+from portal_core.rules.numbers import NotAPhoneNumber, parse_number, shown
 from portal_core.services import lookups, reports
 from portal_core.services.lookups import LookupResult
 from portal_core.services.sessions import SessionView
+from portal_core.settings import get_settings
 from portal_core.ui import confirm, forms, resources, score_views, state
+from portal_core.ui.registry import BY_ID
 from portal_core.ui.text import markdown_code, markdown_escape
 
+SOURCE = "partner.smart_cnam.source"
+DESTINATION = "partner.smart_cnam.destination"
+TYPE = "partner.smart_cnam.type"
 NONCE = "partner.smart_cnam.nonce"  # the request key of the next press of Look up
 RESULT = "partner.smart_cnam.result"  # the last LookupResult shown
 REFUSAL = "partner.smart_cnam.refusal"  # the last refusal (funds, cap), shown above the form
@@ -40,6 +46,7 @@ DESCRIPTIONS = {
     LookupType.TELCO_CARRIER: "Carrier, line type and company.",
     LookupType.ONLINE_PROFILES: "Public address, website, e-mail and social accounts.",
 }
+API_TOKENS_PAGE = "access.api_tokens"
 
 
 def price_line(price: NextLookupPrice) -> None:
@@ -72,14 +79,14 @@ def lookup_form(viewer: SessionView, *, own_numbers: list[str]) -> None:
     with st.form("partner.smart_cnam.form", enter_to_submit=True):
         source = st.text_input(
             "Source caller number *",
-            key="partner.smart_cnam.source",
+            key=SOURCE,
             placeholder="+1 416 555 0123",
             help="Any common form: +1 (416) 555-0123, 416.555.0123, tel:+14165550123.",
         )
         errors.slot("source")
         destination = st.text_input(
             "Destination callee",
-            key="partner.smart_cnam.destination",
+            key=DESTINATION,
             placeholder=own_numbers[0] if own_numbers else "+1 416 555 0199",
             help="Needed for Source/Risk: one of your numbers registered in Whois Profiles.",
         )
@@ -90,7 +97,7 @@ def lookup_form(viewer: SessionView, *, own_numbers: list[str]) -> None:
             format_func=lambda value: (
                 f"{LookupType(value).label} — {DESCRIPTIONS[LookupType(value)]}"
             ),
-            key="partner.smart_cnam.type",
+            key=TYPE,
             index=1,
         )
         errors.general()
@@ -216,6 +223,56 @@ def _report_buttons(viewer: SessionView, result: LookupResult) -> None:
             st.rerun()
 
     confirm_report()
+
+
+def code_view(viewer: SessionView, result: LookupResult | None) -> None:
+    """The lookup on screen (the one just made, else the one typed) as a program makes it
+    through the API: curl, Python and a dialplan line, with placeholders for a token."""
+    lookup = _lookup_on_screen(result)
+    with st.expander("Make this lookup from your code", icon=":material/code:"):
+        st.caption(
+            "Your programs make the same lookup through the SIPSTACK API with an API token: "
+            "put its key and secret in place of `YOUR_KEY` and `YOUR_SECRET`."
+        )
+        tokens_page = BY_ID[API_TOKENS_PAGE]
+        if viewer.actor.can(Capability.API_TOKENS):
+            st.page_link(tokens_page.script, label="Create a token", icon=tokens_page.icon)
+        else:
+            st.caption("Owners, admins and developers create tokens, in API Tokens.")
+        samples = code_samples.lookup_samples(get_settings().public_url, lookup=lookup)
+        for tab, sample in zip(st.tabs([sample.title for sample in samples]), samples, strict=True):
+            tab.code(sample.code, language=sample.language)
+        if not lookup.has_text_answer:
+            st.caption(
+                "No dialplan line for this type: a dialplan reads the short text answer, "
+                "which only Source/Risk and Caller ID lookups have."
+            )
+
+
+def _lookup_on_screen(result: LookupResult | None) -> code_samples.Lookup:
+    if result is not None:
+        return code_samples.Lookup(
+            result.source.e164,
+            result.destination.e164 if result.destination else None,
+            result.lookup_type,
+        )
+    lookup_type = LookupType(st.session_state.get(TYPE) or LookupType.CALLER_ID)
+    return code_samples.Lookup(
+        _typed_number(SOURCE) or code_samples.SAMPLE_NUMBER,
+        _typed_number(DESTINATION),
+        lookup_type,
+    )
+
+
+def _typed_number(key: str) -> str | None:
+    """The number typed in box ``key``, when it reads as one without a country to assume."""
+    typed = str(st.session_state.get(key) or "").strip()
+    if not typed:
+        return None
+    try:
+        return parse_number(typed, default_region=None).e164
+    except NotAPhoneNumber:
+        return None
 
 
 def recent(lookups_made: list[RecentLookup], *, time_zone: tzinfo) -> None:

@@ -4,6 +4,9 @@ and a token opened, revoking after a confirmation, the roles refused; and Logs n
 
 from __future__ import annotations
 
+from datetime import timedelta
+from zoneinfo import ZoneInfo
+
 import pandas as pd
 import pytest
 from sqlmodel import select
@@ -12,6 +15,7 @@ from streamlit.testing.v1 import AppTest
 from portal_core import db
 from portal_core.models.accounts import Role, User
 from portal_core.models.api_tokens import ApiToken
+from portal_core.models.base import utcnow
 from portal_core.models.products import EventAction, EventProduct
 from portal_core.rules import api_tokens as rules
 from portal_core.services import api_tokens, product_events
@@ -205,3 +209,22 @@ def test_logs_name_the_token_a_program_called_with(portal: Portal) -> None:
     app = app.run()
     [frame] = [frame.value for frame in app.dataframe]
     assert frame["numbers"].tolist() == ["+1 613-555-0198"]
+
+
+def test_a_call_made_in_this_process_shows_as_last_used_at_once(portal: Portal) -> None:
+    """Mounted in the portal, the API notes a call in the same process as the page: the
+    page writes what is noted before it lists, without waiting for the scheduler's flush."""
+    user = make_member(portal, Role.DEVELOPER)
+    token = mint(portal, user)
+    called = utcnow().replace(second=0, microsecond=0) + timedelta(minutes=2)
+    api_tokens.note_used(token.id, called)
+
+    app = portal.open(PAGE, as_user=user)
+    assert not app.exception, app.exception
+    [last_used] = listed(app)["last_used_at"].tolist()
+    assert pd.Timestamp(last_used) == pd.Timestamp(called)
+
+    opened = portal.open(PAGE, as_user=user, query_params={"token": token.id})
+    assert not opened.exception, opened.exception
+    shown_at = called.astimezone(ZoneInfo("America/Toronto"))  # the billing time zone's
+    assert f"**Last used:** {shown_at:%Y-%m-%d %H:%M}" in plain(opened)

@@ -190,3 +190,61 @@ def test_staff_are_refused(portal: Portal) -> None:
     assert not app.exception, app.exception
     assert refused(app)
     assert not app.text_input
+
+
+def codes(app: AppTest) -> list[str]:
+    return [str(code.value) for code in app.code]
+
+
+def test_the_lookup_made_is_shown_as_code_with_its_numbers_and_type(portal: Portal) -> None:
+    user = make_member(portal, Role.DEVELOPER)
+    register(portal, user, "+1 416 555 0144", caller_name="Demo Billing")
+    app = portal.open(PAGE, as_user=user)
+    # Before a lookup: the sample number, as the form's type (Caller ID) asks it.
+    assert any("/phoneNumber/14165550100?type=cnam" in code for code in codes(app))
+
+    app = look_up(app, "(416) 555-0177", kind="source_risk", destination="416 555 0144")
+
+    assert not app.exception, app.exception
+    assert [str(header.value) for header in app.subheader] == ["Source/Risk · +1 416-555-0177"]
+    assert [str(expander.label) for expander in app.expander] == ["Make this lookup from your code"]
+    assert [str(tab.label) for tab in app.tabs] == ["curl", "Python (httpx)", "Asterisk dialplan"]
+    curl, python, dialplan = codes(app)
+    url = (
+        "http://localhost:8501/api/v1/b/partner/smart-cnam/phoneNumber/"
+        "+14165550177/+14165550144?type=risk"
+    )
+    assert curl == f'curl --user YOUR_KEY:YOUR_SECRET "{url}"'
+    assert f'"{url}"' in python and "Bearer YOUR_KEY.YOUR_SECRET" in python
+    assert dialplan.startswith("same => n,Set(SIPSTACK_SCORE=${CURL(http://YOUR_KEY:YOUR_SECRET@")
+    assert dialplan.endswith("/${CALLERID(num)}/${EXTEN}?type=risk)})")
+    assert "`YOUR_KEY` and `YOUR_SECRET`" in plain(app)
+    [link] = [link for link in app.get("page_link") if link.proto.label == "Create a token"]
+    assert link.proto.page == "access_api_tokens"
+
+
+def test_a_lookup_without_a_text_answer_is_shown_as_json_calls_and_no_dialplan(
+    portal: Portal,
+) -> None:
+    app = portal.open(PAGE, as_user=make_member(portal))
+    app = look_up(app, "+1 647 555 0166", kind="telco_carrier")
+
+    assert not app.exception, app.exception
+    assert [str(tab.label) for tab in app.tabs] == ["curl", "Python (httpx)"]
+    curl, python = codes(app)
+    url = "http://localhost:8501/api/v1/smart-cnam/+16475550166?type=telco"
+    assert curl == f'curl --user YOUR_KEY:YOUR_SECRET "{url}"'
+    assert f'"{url}"' in python and python.endswith("print(answer.json())")
+    assert "No dialplan line for this type" in plain(app)
+
+
+def test_a_refused_lookup_is_shown_as_code_as_it_was_typed(portal: Portal) -> None:
+    app = look_up(
+        portal.open(PAGE, as_user=make_member(portal)),
+        "+1 416 967 1111",
+        kind="source_risk",
+        destination="+1 212 555 0123",
+    )
+    assert not app.exception, app.exception
+    assert "not one of your registered numbers" in str(app.error[0].value)
+    assert any("/phoneNumber/+14169671111/+12125550123?type=risk" in c for c in codes(app))
