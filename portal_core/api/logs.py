@@ -18,6 +18,7 @@ from portal_core import db
 from portal_core.api.auth import Authorizer
 from portal_core.api.management import date_range, iso, list_query, live_caller, responses
 from portal_core.api.vocabulary import CURRENCY, ApiLookupType, Page, PageRequest, page_request
+from portal_core.errors import ValidationFailed
 from portal_core.models.billing import LookupType
 from portal_core.models.products import EventAction, EventProduct, EventStatus
 from portal_core.queries import logs
@@ -70,6 +71,17 @@ def _event(key: uuid.UUID, row: dict[str, Any]) -> dict[str, Any]:
     }
 
 
+def _token_choice(token_id: str | None, tokens: list[logs.EventToken]) -> str | None:
+    """The Logs filter's choice for ``token_id``: one of the organization's tokens."""
+    if token_id is None or token_id == "":
+        return None
+    if token_id not in {str(token.id) for token in tokens}:
+        raise ValidationFailed(
+            {"token_id": f"“{token_id}” is not the id of one of your API tokens."}
+        )
+    return token_id
+
+
 def router(engine: Callable[[], Engine], clock: Callable[[], datetime]) -> APIRouter:
     routes = APIRouter(tags=["Logs"])
     authorizer = Authorizer(engine, clock)
@@ -98,7 +110,10 @@ def router(engine: Callable[[], Engine], clock: Callable[[], datetime]) -> APIRo
             },
         )
 
-    Token = Annotated[str | None, Query(description="An API token's id: the events it made.")]
+    # Not ``token``: a token's name in the URL is refused as a credential sent there.
+    TokenId = Annotated[
+        str | None, Query(description="One of your API tokens' id: the events it made.")
+    ]
     TypeFilter = Annotated[
         ApiLookupType | None,
         Query(alias="type", description="A lookup's type: risk, cnam, regional, telco, profile."),
@@ -119,11 +134,13 @@ def router(engine: Callable[[], Engine], clock: Callable[[], datetime]) -> APIRo
         action: EventAction | None = None,
         lookup_type: TypeFilter = None,
         status: EventStatus | None = None,
-        token: Token = None,
+        token_id: TokenId = None,
     ) -> dict[str, Any]:
-        query = events_query(paging, start, end, product, action, lookup_type, status, token)
         with db.read_session(engine()) as session:
-            listing = logs.events(caller.actor, tokens=logs.event_tokens(session, caller.actor))
+            tokens = logs.event_tokens(session, caller.actor)
+            token = _token_choice(token_id, tokens)
+            query = events_query(paging, start, end, product, action, lookup_type, status, token)
+            listing = logs.events(caller.actor, tokens=tokens)
             page = fetch_page(session, listing, query)
         return {
             "items": [_event(key, row) for key, row in zip(page.keys, page.rows, strict=True)],
@@ -153,12 +170,13 @@ def router(engine: Callable[[], Engine], clock: Callable[[], datetime]) -> APIRo
         action: EventAction | None = None,
         lookup_type: TypeFilter = None,
         status: EventStatus | None = None,
-        token: Token = None,
+        token_id: TokenId = None,
     ) -> StreamingResponse:
-        everything = PageRequest()
-        query = events_query(everything, start, end, product, action, lookup_type, status, token)
         with db.read_session(engine()) as session:
             tokens = logs.event_tokens(session, caller.actor)
+        token = _token_choice(token_id, tokens)
+        everything = PageRequest()
+        query = events_query(everything, start, end, product, action, lookup_type, status, token)
         listing = logs.events(caller.actor, tokens=tokens)
         check(listing, query)  # a bad filter is a 422 before the answer starts
 
