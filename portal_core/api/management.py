@@ -24,7 +24,7 @@ from fastapi import Request, Security
 from portal_core.api.answers import PROBLEM
 from portal_core.api.auth import Authorizer, basic_scheme, bearer_scheme
 from portal_core.api.vocabulary import PAGE_SIZES, PageRequest
-from portal_core.errors import NotFound, PermissionDenied, ValidationFailed
+from portal_core.errors import NotFound, PermissionDenied
 from portal_core.queries.listing import DateRange, FilterValue, ListQuery
 from portal_core.services.api_tokens import Caller, Scope
 
@@ -130,14 +130,6 @@ def list_query(
 def date_range(start: date | None, end: date | None) -> DateRange | None:
     """``start``..``end`` (UTC days, both included) as a listing's date filter."""
     return None if start is None and end is None else DateRange(start, end)
-
-
-def descending_of(order: str | None) -> bool | None:
-    if order is None:
-        return None
-    if order not in ("asc", "desc"):
-        raise ValidationFailed({"order": "asc or desc."})
-    return order == "desc"
 
 
 def iso(moment: datetime | None) -> datetime | None:
