@@ -16,7 +16,14 @@ from sqlalchemy import Engine
 
 from portal_core import db
 from portal_core.api.auth import Authorizer
-from portal_core.api.management import date_range, iso, list_query, live_caller, responses
+from portal_core.api.management import (
+    ShownNumber,
+    date_range,
+    iso,
+    list_query,
+    live_caller,
+    responses,
+)
 from portal_core.api.vocabulary import CURRENCY, ApiLookupType, Page, PageRequest, page_request
 from portal_core.errors import ValidationFailed
 from portal_core.models.billing import LookupType
@@ -38,8 +45,10 @@ class Event(BaseModel):
     product: EventProduct
     action: EventAction
     type: ApiLookupType | None = Field(description="A lookup's type.")
-    number: str | None = Field(description="E.164.")
-    destination: str | None = Field(description="The number a lookup was for, E.164.")
+    number: ShownNumber | None = Field(
+        description="The number (a refused lookup's is kept as it was typed)."
+    )
+    destination: ShownNumber | None = Field(description="The number a lookup was for.")
     result: str | None
     score: str | None = Field(description="0.000–5.000.")
     score_millis: int | None
@@ -60,8 +69,8 @@ def _event(key: uuid.UUID, row: dict[str, Any]) -> dict[str, Any]:
         "product": row["product"],
         "action": row["action"],
         "type": ApiLookupType.of(LookupType(lookup_type)).value if lookup_type else None,
-        "number": numbers[0] or None,
-        "destination": numbers[1] if len(numbers) > 1 else None,
+        "number": ShownNumber.of(numbers[0]) if numbers[0] else None,
+        "destination": ShownNumber.of(numbers[1]) if len(numbers) > 1 else None,
         "result": row["result"],
         "score": format_score(score) if score is not None else None,
         "score_millis": score,

@@ -20,13 +20,27 @@ from datetime import UTC, date, datetime
 from typing import Annotated, Any
 
 from fastapi import Request, Security
+from pydantic import BaseModel, Field
 
 from portal_core.api.answers import PROBLEM
 from portal_core.api.auth import Authorizer, basic_scheme, bearer_scheme
 from portal_core.api.vocabulary import PAGE_SIZES, PageRequest
 from portal_core.errors import NotFound, PermissionDenied
 from portal_core.queries.listing import DateRange, FilterValue, ListQuery
+from portal_core.rules.numbers import shown
 from portal_core.services.api_tokens import Caller, Scope
+
+
+class ShownNumber(BaseModel):
+    """A number in E.164 and as the portal shows it."""
+
+    e164: str = Field(description="The number in E.164: +14169671111.")
+    shown: str = Field(description="As the portal shows it: +1 416-967-1111.")
+
+    @classmethod
+    def of(cls, e164: str) -> ShownNumber:
+        return cls(e164=e164, shown=shown(e164))
+
 
 TEST_TOKEN_REFUSED = (
     "A test token answers Smart CNAM lookups from sample data and never bills: it may not "

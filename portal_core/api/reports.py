@@ -14,8 +14,7 @@ from sqlalchemy import Engine
 
 from portal_core import db
 from portal_core.api.auth import Authorizer
-from portal_core.api.management import iso, live_caller, responses
-from portal_core.api.whois import ShownNumber
+from portal_core.api.management import ShownNumber, iso, live_caller, responses
 from portal_core.models.products import ReportKind
 from portal_core.services import rate_limits, reports
 from portal_core.services.api_tokens import Caller, Scope

@@ -23,6 +23,7 @@ from starlette.concurrency import run_in_threadpool
 from portal_core import db
 from portal_core.api.auth import Authorizer
 from portal_core.api.management import (
+    ShownNumber,
     iso,
     list_query,
     live_caller,
@@ -49,15 +50,6 @@ _MULTIPART = "multipart/form-data"
 class TooLarge(PortalError):
     status = 413
     title = "Too large"
-
-
-class ShownNumber(BaseModel):
-    e164: str = Field(description="The number in E.164: +14169671111.")
-    shown: str = Field(description="As the portal shows it: +1 416-967-1111.")
-
-    @classmethod
-    def of(cls, e164: str) -> "ShownNumber":
-        return cls(e164=e164, shown=shown(e164))
 
 
 class Profile(BaseModel):

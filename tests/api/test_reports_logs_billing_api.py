@@ -109,7 +109,9 @@ def test_logs_list_the_organizations_events_filtered_and_paged(engine, client, c
     body = lookups.json()
     assert (body["total"], len(body["items"])) == (4, 4)
     first = body["items"][-1]
-    assert (first["type"], first["number"], first["status"]) == ("cnam", "+14169671111", "ok")
+    assert (first["type"], first["status"]) == ("cnam", "ok")
+    assert first["number"] == {"e164": "+14169671111", "shown": "+1 416-967-1111"}
+    assert first["destination"] is None
     assert first["by"].endswith("(API token)") and first["currency"] == "USD"
     assert isinstance(first["cost_micros"], int)
     assert first["created_at"].endswith("Z")
