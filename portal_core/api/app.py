@@ -1,5 +1,6 @@
 """The FastAPI application: ``/api/healthz``, Stripe's webhook (``/api/stripe/webhook``) and
-the partners' REST API (Smart CNAM lookups; docs/product.md, The REST API's contract).
+the partners' REST API (Smart CNAM lookups, Whois Profiles, community reports, Logs and
+Billing; docs/product.md, The REST API's contract).
 
 Errors are problem JSON (RFC 9457): a domain error keeps its status and message, input that
 fails validation is a 422 listing each field, and anything unexpected is a 500 that reveals
@@ -26,7 +27,7 @@ from starlette.concurrency import run_in_threadpool
 from starlette.exceptions import HTTPException
 
 from portal_core import db
-from portal_core.api import smart_cnam, webhooks
+from portal_core.api import billing, logs, reports, smart_cnam, webhooks, whois
 from portal_core.api.answers import PROBLEM, problem, short_text
 from portal_core.api.auth import RateLimitHeaders
 from portal_core.errors import PortalError, Throttled, ValidationFailed
@@ -115,6 +116,8 @@ def create_app(
 
     api.include_router(webhooks.router(current_engine))
     api.include_router(smart_cnam.router(current_engine, current_time))
+    for area in (whois, reports, logs, billing):
+        api.include_router(area.router(current_engine, current_time))
 
     @api.get("/healthz", summary="Liveness and database check")
     def healthz() -> dict[str, str]:

@@ -22,7 +22,7 @@ import csv
 import hashlib
 import io
 import math
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, time, timedelta, tzinfo
 from decimal import Decimal
@@ -202,6 +202,9 @@ class ListQuery:
     page: int = 1
     page_size: int = DEFAULT_PAGE_SIZE
     time_zone: tzinfo = UTC
+    # The sizes a page may be asked for: the pages offer ``PAGE_SIZES``; the REST API passes
+    # its own, larger set, and what the pages offer stays as it is.
+    page_sizes: tuple[int, ...] = PAGE_SIZES
 
     def fingerprint(self) -> str:
         """A short digest of the whole query: it changes whenever the rows shown would."""
@@ -299,12 +302,26 @@ def export_csv(session: Session, listing: Listing, query: ListQuery) -> bytes:
 
     UTF-8 with a byte-order mark, so that Excel reads accented names (Québec) correctly.
     """
+    return b"".join(csv_chunks(session, listing, query))
+
+
+def csv_chunks(session: Session, listing: Listing, query: ListQuery) -> Iterator[bytes]:
+    """``export_csv`` a chunk of rows at a time, for an answer that streams it: however many
+    rows the filters keep, only ``EXPORT_CHUNK_ROWS`` of them are in memory at once. The
+    query is checked before the first chunk."""
     plan = _plan(listing, query)
+    return _csv_chunks(session, listing, query, plan)
+
+
+def _csv_chunks(
+    session: Session, listing: Listing, query: ListQuery, plan: _Plan
+) -> Iterator[bytes]:
     statement = _with_columns(listing, listing.select.where(*plan.conditions)).order_by(
         *plan.order_by
     )
     buffer = io.StringIO()
     writer = csv.writer(buffer, quoting=csv.QUOTE_ALL)
+    buffer.write("\ufeff")
     writer.writerow([neutralize_formula(column.label) for column in listing.columns])
     result = session.execute(statement, execution_options={"yield_per": EXPORT_CHUNK_ROWS})
     for chunk in result.mappings().partitions():
@@ -312,7 +329,15 @@ def export_csv(session: Session, listing: Listing, query: ListQuery) -> bytes:
             [_csv_cell(column, row[column.key], query.time_zone) for column in listing.columns]
             for row in chunk
         )
-    return ("\ufeff" + buffer.getvalue()).encode("utf-8")
+        yield _drained(buffer)
+    yield _drained(buffer)
+
+
+def _drained(buffer: io.StringIO) -> bytes:
+    text = buffer.getvalue()
+    buffer.seek(0)
+    buffer.truncate()
+    return text.encode("utf-8")
 
 
 def neutralize_formula(text: str) -> str:
@@ -329,9 +354,9 @@ def csv_file_name(listing: Listing, today: date) -> str:
 
 def _plan(listing: Listing, query: ListQuery) -> _Plan:
     errors: dict[str, str] = {}
-    if query.page_size not in PAGE_SIZES:
+    if query.page_size not in query.page_sizes:
         errors["page_size"] = (
-            f"Show {_listed(str(size) for size in PAGE_SIZES)} rows per page, "
+            f"Show {_listed(str(size) for size in query.page_sizes)} rows per page, "
             f"not {query.page_size}."
         )
     if query.page < 1:

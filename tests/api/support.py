@@ -8,6 +8,7 @@ import uuid
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
+from typing import Any
 
 from fastapi import FastAPI
 from sqlalchemy import Engine
@@ -77,3 +78,16 @@ def mint(
             now=now,
         )
     return Token(new, owner)
+
+
+MANAGEMENT_SCOPES = ("whois:read", "whois:write", "logs:read", "billing:read", "reports:write")
+
+
+def problem_of(response: Any, status: int) -> dict[str, Any]:
+    """The problem JSON of an error answer, checked: its status, type and a detail."""
+    assert response.status_code == status, response.text
+    assert response.headers["content-type"] == "application/problem+json"
+    body: dict[str, Any] = response.json()
+    assert body["status"] == status and body["detail"]
+    assert "Traceback" not in response.text
+    return body

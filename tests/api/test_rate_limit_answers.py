@@ -4,11 +4,12 @@ failed credentials stopped per address, and one count shared by two API processe
 
 from __future__ import annotations
 
+import pytest
 from fastapi.testclient import TestClient
 
 from portal_core import db
 from portal_core.models.billing import BillingAccount, UsageRecord
-from tests.api.support import Clock, api_over, mint
+from tests.api.support import MANAGEMENT_SCOPES, Clock, api_over, mint
 from tests.services.support import count
 
 LOOKUP = "/v1/smart-cnam/+14169671111"
@@ -119,3 +120,33 @@ def test_two_api_processes_share_one_count(concurrent_engine, backend) -> None:
             assert second.get(LOOKUP, headers=token.bearer).status_code == 200
     finally:
         other_engine.dispose()
+
+
+# --- The management routes' policies: light reads, medium writes, heavy bulk -------------
+
+
+@pytest.mark.parametrize(
+    ("method", "path", "policy", "limit"),
+    [
+        ("GET", "/v1/billing/balance", "light", 50),
+        ("DELETE", "/v1/whois/profiles/not-a-profile", "medium", 40),
+        ("GET", "/v1/logs.csv", "heavy", 10),
+    ],
+)
+def test_each_management_policy_counts_per_token_then_answers_429(
+    engine, client, clock, method, path, policy, limit
+) -> None:
+    token = mint(engine, scopes=MANAGEMENT_SCOPES)
+    answers = [client.request(method, path, headers=token.bearer) for _ in range(limit)]
+    assert all(answer.status_code in (200, 404) for answer in answers)
+    assert _limits(answers[0]) == (policy, limit, limit - 1, 60)
+    assert _limits(answers[-1]) == (policy, limit, 0, 60)
+    refused = client.request(method, path, headers=token.bearer)
+    assert refused.status_code == 429
+    assert f"{limit:,} {policy} calls a minute" in refused.json()["detail"]
+    assert int(refused.headers["Retry-After"]) <= 60
+    # Counted per token: another token of the organization has its own count.
+    other = mint(engine, token.owner, scopes=MANAGEMENT_SCOPES)
+    assert client.request(method, path, headers=other.bearer).status_code in (200, 404)
+    clock.advance(60)
+    assert client.request(method, path, headers=token.bearer).status_code in (200, 404)

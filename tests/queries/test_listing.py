@@ -307,6 +307,20 @@ def test_csv_has_every_filtered_row_in_the_chosen_order_read_in_chunks(
     assert rows[1] == ["card 24", "payment", "$24.00", "2025-03-10 12:24:00+00:00"]
 
 
+def test_csv_streams_in_chunks_that_join_into_the_export(
+    ledger: Ledger, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(listing, "EXPORT_CHUNK_ROWS", 4)
+    for number in range(10):
+        ledger.add(f"card {number}", at=NOON + timedelta(minutes=number))
+    with db.read_session(ledger.engine) as session:
+        chunks = list(listing.csv_chunks(session, ledger.listing, ListQuery()))
+        whole = export_csv(session, ledger.listing, ListQuery())
+    assert len(chunks) >= 3  # 4 + 4 + 2 rows, each chunk written as it is read
+    assert b"".join(chunks) == whole
+    assert whole.decode("utf-8-sig").count("card ") == 10
+
+
 def test_csv_writes_money_through_money_formatting_and_times_in_the_time_zone(
     ledger: Ledger,
 ) -> None:
@@ -377,6 +391,18 @@ def test_page_size_other_than_10_20_50_is_refused(ledger: Ledger, size: int) -> 
     assert refusal(ledger, ListQuery(page_size=size)) == {
         "page_size": f"Show 10, 20 or 50 rows per page, not {size}."
     }
+
+
+def test_a_query_may_allow_other_sizes_without_changing_what_pages_offer(ledger: Ledger) -> None:
+    for number in range(120):
+        ledger.add(f"entry {number:03d}", at=NOON + timedelta(seconds=number))
+    api_sizes = (*listing.PAGE_SIZES, 100)
+    page = ledger.page(ListQuery(page_size=100, page_sizes=api_sizes))
+    assert (len(page.rows), page.total, page.page_count) == (100, 120, 2)
+    assert refusal(ledger, ListQuery(page_size=25, page_sizes=api_sizes)) == {
+        "page_size": "Show 10, 20, 50 or 100 rows per page, not 25."
+    }
+    assert listing.PAGE_SIZES == (10, 20, 50)
 
 
 @pytest.mark.parametrize("number", [0, -1])
