@@ -58,7 +58,7 @@ def test_create_prints_key_secret_and_bearer_last(database, capsys) -> None:
             member.email.upper(),
             "Asterisk PBX",
             "--scopes",
-            "lookups,whois:read",
+            "lookups",
             "--test",
             "--expires-days",
             "30",
@@ -74,7 +74,7 @@ def test_create_prints_key_secret_and_bearer_last(database, capsys) -> None:
     assert "shown only now" in err
     [token] = _tokens(database)
     assert token.key == key and token.name == "Asterisk PBX"
-    assert token.scopes == "lookups,whois:read" and token.test
+    assert token.scopes == "lookups" and token.test
     assert token.created_by_user_id == member.id
     assert token.expires_at is not None
     assert token.expires_at - token.created_at == timedelta(days=30)
@@ -89,6 +89,7 @@ def test_create_prints_key_secret_and_bearer_last(database, capsys) -> None:
         (["--scopes", "lookups,billing:read"], "Your role can't grant billing:read."),
         (["--scopes", "lookups,everything"], "Unknown scope everything"),
         (["--scopes", ","], "Choose at least one scope."),
+        (["--scopes", "lookups,whois:read", "--test"], "A test token makes Smart CNAM lookups"),
         (["--scopes", "lookups", "--expires-days", "0"], "between 1 and 3650 days"),
     ],
 )

@@ -250,6 +250,11 @@ def _touch() -> Update:
 # --- Minting and revoking -------------------------------------------------------------------
 
 
+TEST_TOKEN_SCOPES = (
+    "A test token makes Smart CNAM lookups only: choose lookups alone, or make a live token."
+)
+
+
 def create(
     session: Session,
     actor: Actor,
@@ -276,6 +281,9 @@ def create(
     chosen, scope_problem = _checked_scopes(actor, scopes)
     if scope_problem:
         problems["scopes"] = scope_problem
+    elif test and chosen != {Scope.LOOKUPS}:
+        # The API refuses a test token everything but Smart CNAM (docs/product.md, API tokens).
+        problems["scopes"] = TEST_TOKEN_SCOPES
     if expires_days is not None and not 1 <= expires_days <= MAX_EXPIRY_DAYS:
         problems["expires_days"] = (
             f"The expiry must be between 1 and {MAX_EXPIRY_DAYS} days, or none."

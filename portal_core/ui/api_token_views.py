@@ -212,8 +212,9 @@ def form_dialog(viewer: SessionView) -> None:
             test = st.toggle(
                 "Test token",
                 key="access.api_tokens.test",
-                help="Answered from fixed sample data and never billed: for building a call "
-                "flow before it goes live.",
+                help="Smart CNAM lookups answered from fixed sample data and never billed: for "
+                "building a call flow before it goes live. A test token takes the lookups scope "
+                "alone.",
             )
             expires = st.number_input(
                 "Expires after (days; 0: never)",

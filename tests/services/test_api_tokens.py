@@ -68,8 +68,8 @@ def _empty_last_used_buffer() -> None:
 
 def test_a_minted_token_authenticates_as_its_organization_with_its_scopes(engine) -> None:
     developer = member(engine, role=Role.DEVELOPER)
-    new = _create(engine, developer, scopes=("lookups", "whois:read"), test=True)
-    assert rules.looks_like_key(new.key) and new.key.startswith("ssk_test_")
+    new = _create(engine, developer, scopes=("lookups", "whois:read"))
+    assert rules.looks_like_key(new.key) and new.key.startswith("ssk_live_")
     assert rules.looks_like_secret(new.secret)
     assert new.bearer == f"{new.key}.{new.secret}"
 
@@ -78,13 +78,18 @@ def test_a_minted_token_authenticates_as_its_organization_with_its_scopes(engine
     assert caller.token_name == "Asterisk PBX"
     assert caller.organization_id == developer.organization_id
     assert caller.scopes == {Scope.LOOKUPS, Scope.WHOIS_READ}
-    assert caller.test is True
+    assert caller.test is False
     assert caller.actor.api_token_id == new.token.id
     assert caller.actor.user_id == developer.actor.user_id
     assert caller.actor.organization_id == developer.organization_id
     assert caller.actor.can(Capability.LOOKUP) and caller.actor.can(Capability.WHOIS_READ)
     assert not caller.actor.can(Capability.WHOIS_WRITE)
     assert not caller.actor.can(Capability.API_TOKENS)
+
+    sample = _create(engine, developer, "Sandbox PBX", test=True)
+    assert rules.looks_like_key(sample.key) and sample.key.startswith("ssk_test_")
+    tested = _authenticate(engine, sample.key, sample.secret)
+    assert tested.test is True and tested.scopes == {Scope.LOOKUPS}
 
 
 def test_authenticate_reads_once_and_writes_nothing(engine) -> None:
@@ -267,7 +272,7 @@ def test_no_secret_is_stored_in_plain_text_anywhere(engine) -> None:
     owner = member(engine)
     minted = [
         _create(engine, owner, "PBX", ("lookups", "whois:read")),
-        _create(engine, owner, "CRM", ("logs:read",), test=True, expires_days=7),
+        _create(engine, owner, "CRM", ("lookups",), test=True, expires_days=7),
     ]
     with db.write_session(engine) as session:
         api_tokens.revoke(session, owner.actor, minted[1].token.id, now=NOW)
@@ -347,3 +352,18 @@ def test_authenticate_takes_an_orm_session_too(engine) -> None:
         caller = api_tokens.authenticate(session, new.key, new.secret, now=NOW)
     assert caller.scopes == {Scope.BILLING_READ}
     assert caller.actor.can(Capability.BILLING_READ) and not caller.actor.can(Capability.LOOKUP)
+
+
+@pytest.mark.parametrize("scopes", [("whois:read",), ("lookups", "logs:read")])
+def test_a_test_token_takes_the_lookups_scope_alone_and_nothing_is_written(engine, scopes) -> None:
+    # The API answers a test token's calls to Whois, Logs and Billing with a 403: minting one
+    # with those scopes would give a partner a token that cannot do what it says.
+    owner = member(engine)
+    with pytest.raises(ValidationFailed) as refused:
+        _create(engine, owner, scopes=scopes, test=True)
+    assert refused.value.errors == {
+        "scopes": "A test token makes Smart CNAM lookups only: choose lookups alone, "
+        "or make a live token."
+    }
+    assert count(engine, ApiToken) == 0
+    assert count(engine, AuditEvent) == 0
