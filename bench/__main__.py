@@ -15,6 +15,7 @@ from sqlalchemy import Engine
 
 from bench import (
     accounts,
+    api,
     dashboard,
     invoices,
     meter,
@@ -59,6 +60,7 @@ def main() -> None:
         "dashboard": lambda: dashboard.run(engine),
         "products": lambda: products.run(engine),
         "signin": signin.run,
+        "api": lambda: api.run(engine),
         # ``import`` is a keyword of Python's, so the module is imported by its name.
         "import": lambda: importlib.import_module("bench.import").run(engine),
     }

@@ -202,8 +202,11 @@ class ProductEvent(SQLModel, table=True):
         Index("ix_product_events_org_user", "organization_id", "user_id", "created_at", "id"),
         Index("ix_product_events_org_type", "organization_id", "lookup_type", "created_at", "id"),
         Index("ix_product_events_org_token", "organization_id", "api_token_id", "created_at", "id"),
-        # The score's burst factor: who looked a number up lately.
-        Index("ix_product_events_number_created", "number", "created_at"),
+        # The score's burst factor: which organizations looked a number up, and when last
+        # (queries/score_inputs.py walks it one organization at a time).
+        Index(
+            "ix_product_events_number_lookups", "number", "action", "organization_id", "created_at"
+        ),
         # Retention: the oldest events first, across organizations.
         Index("ix_product_events_created", "created_at"),
     )
