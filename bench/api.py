@@ -2,12 +2,13 @@
 beside a bare route of the same server in the same run.
 
 The API is served by uvicorn in a subprocess, as ``python -m portal_core api`` serves it (the
-same application, ``--proxy-headers``, access log on), through ``bench/api_app.py``, which adds
-``GET /bench/bare``: a constant answered through the same server, middleware and thread pool,
-touching no database. ``wrk`` drives it from another process on loopback: 16 connections,
-2 threads, ``BENCH_API_SECONDS`` (10) a run, ``BENCH_API_RUNS`` (3) runs of each route in
-turn (bare, lookup, bare, lookup, ...) after a warm-up of both; medians. Each run's load
-average is kept beside its figure: the machine's other work moves them more than anything.
+same application, ``--proxy-headers``, Nagle's algorithm off, access log on), through
+``bench/api_app.py``, which adds ``GET /bench/bare``: a constant answered through the same
+server, middleware and thread pool, touching no database. ``wrk`` drives it from another
+process on loopback: 16 connections, 2 threads, ``BENCH_API_SECONDS`` (10) a run,
+``BENCH_API_RUNS`` (3) runs of each route in turn (bare, lookup, bare, lookup, ...) after a
+warm-up of both; medians. Each run's load average is kept beside its figure: the machine's
+other work moves them more than anything.
 
 The lookup is SIPSTACK's route (``/v1/b/partner/smart-cnam/phoneNumber/{source}?type=cnam``)
 with a live token sent as HTTP Basic: the token checked, the lookups rate limit counted, the
@@ -184,6 +185,7 @@ def serve(url: str, *, workers: int) -> Iterator[str]:
     environment = {**os.environ, "DATABASE_URL": url, "OUTBOX_DIR": str(folder / "outbox")}
     command = [sys.executable, "-m", "uvicorn", "bench.api_app:app", "--host", "127.0.0.1"]
     command += ["--port", str(port), "--workers", str(workers), "--proxy-headers"]
+    command += ["--http", "portal_core.api.serving:NoDelayH11Protocol"]
     with log.open("wb") as output:
         server = subprocess.Popen(
             command, cwd=ROOT, env=environment, stdout=output, stderr=subprocess.STDOUT

@@ -206,6 +206,7 @@ def cmd_api(args: argparse.Namespace) -> int:
         port=args.port,
         workers=args.workers,
         proxy_headers=True,
+        http="portal_core.api.serving:NoDelayH11Protocol",
     )
     return 0
 
