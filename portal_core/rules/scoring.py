@@ -434,7 +434,11 @@ def _burst(inputs: ScoreInputs, figures: ScoreModel) -> _Step:
         f"−{_points(figures.burst_penalty)} when unregistered and looked up by "
         f"{figures.burst_organizations} or more organizations {window}"
     )
-    seen = _count(inputs.organizations_looking_up, "organization")
+    # The count stops at the threshold (``queries.score_inputs`` reads no further).
+    if inputs.organizations_looking_up >= figures.burst_organizations:
+        seen = f"{figures.burst_organizations} or more organizations"
+    else:
+        seen = _count(inputs.organizations_looking_up, "organization")
     label = f"Looked up by {seen} {window}"
     if inputs.registered:
         return ("burst", f"{label}; registered", weight, _ZERO)
