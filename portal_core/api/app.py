@@ -7,12 +7,14 @@ fails validation is a 422 listing each field, and anything unexpected is a 500 t
 nothing. A route whose answer a call flow reads as text answers its errors as a few words of
 ``text/plain`` instead (``answers.short_text``). Every 401 challenges for HTTP Basic.
 Runnable alone (``uvicorn portal_core.api.app:app``, ``python -m portal_core api``) or mounted
-in the portal's ASGI app (``portal_core.ui.asgi``); run alone, it writes the tokens' buffered
-last-used times when it shuts down.
+in the portal's ASGI app (``portal_core.ui.asgi``). Run alone it has no scheduler, so it
+writes the tokens' buffered last-used times itself, every ``LAST_USED_WRITE_SECONDS`` and when
+it shuts down; mounted, the portal's scheduler and the API Tokens page write them.
 """
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
@@ -38,6 +40,10 @@ __all__ = ["PROBLEM", "app", "create_app", "engine", "now", "problem"]
 
 log = logging.getLogger(__name__)
 
+# How often an API process served alone writes its tokens' last use (the scheduler's job runs
+# each minute for the portal's own process).
+LAST_USED_WRITE_SECONDS = 60.0
+
 
 def engine() -> Engine:
     """The process's engine (``db.engine``): mounted in the portal, the pages' own."""
@@ -60,13 +66,27 @@ def create_app(
     def current_time() -> datetime:
         return clock() if clock is not None else now()
 
-    @asynccontextmanager
-    async def lifespan(_api: FastAPI) -> AsyncIterator[None]:
-        yield
+    async def write_last_use() -> None:
         try:
             await run_in_threadpool(api_tokens.flush_last_used, current_engine())
         except Exception:
-            log.exception("The API tokens' last-used times could not be written at shutdown")
+            # Kept in the buffer: the next write tries again.
+            log.exception("The API tokens' last-used times could not be written")
+
+    async def write_last_use_regularly() -> None:
+        while True:
+            await asyncio.sleep(LAST_USED_WRITE_SECONDS)
+            await write_last_use()
+
+    @asynccontextmanager
+    async def lifespan(_api: FastAPI) -> AsyncIterator[None]:
+        writer = asyncio.create_task(write_last_use_regularly())
+        try:
+            yield
+        finally:
+            writer.cancel()
+            await asyncio.gather(writer, return_exceptions=True)
+            await write_last_use()
 
     api = FastAPI(
         title="SIPSTACK Partner Portal API",
