@@ -209,7 +209,11 @@ def _url(raw: str) -> str | None:
     host = parts.hostname or ""
     if parts.scheme.lower() not in {"http", "https"} or "." not in host or " " in candidate:
         return None
-    if not re.fullmatch(r"[A-Za-z0-9.-]+|xn--[A-Za-z0-9.-]+", host.encode("idna").decode("ascii")):
+    try:
+        ascii_host = host.encode("idna").decode("ascii")
+    except UnicodeError:  # an empty label ("a..b") or one over 63 characters: no domain name
+        return None
+    if not re.fullmatch(r"[A-Za-z0-9.-]+|xn--[A-Za-z0-9.-]+", ascii_host):
         return None
     return candidate
 

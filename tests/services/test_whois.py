@@ -73,6 +73,24 @@ def test_every_wrong_field_is_named_with_its_tab_and_nothing_is_written(engine) 
     assert count(engine, ProductEvent) == 0
 
 
+@pytest.mark.parametrize(
+    "website",
+    [".", "https://a..example.com", "https://" + "a" * 64 + ".example.com", "https://.example.com"],
+)
+def test_a_website_whose_host_has_an_empty_or_overlong_label_is_refused_by_name(
+    engine, website
+) -> None:
+    # Such a host cannot be written as a domain name at all: it is refused like "not a site",
+    # not left to fail while being converted.
+    owner = member(engine)
+    with pytest.raises(ValidationFailed) as refused:
+        with db.write_session(engine) as session:
+            whois.register(session, owner.actor, form("+14165550123", website=website))
+    assert set(refused.value.errors) == {"website"}
+    assert refused.value.errors["website"].startswith("Additional › Website:")
+    assert count(engine, WhoisProfile) == 0
+
+
 def test_required_fields_are_said_to_be_required(engine) -> None:
     owner = member(engine)
     with pytest.raises(ValidationFailed) as refused:
