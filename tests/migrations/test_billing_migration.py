@@ -8,6 +8,7 @@ from alembic import command
 from sqlalchemy import Engine, text
 
 from portal_core import db, reference
+from tests.migrations.support import empty_postgres
 
 
 def _organization_before_billing(url: str) -> uuid.UUID:
@@ -57,18 +58,7 @@ def test_existing_organizations_get_the_free_plan_on_sqlite(tmp_path: Path) -> N
 
 @pytest.mark.postgres
 def test_existing_organizations_get_the_free_plan_on_postgresql(postgres_url: str) -> None:
-    engine = db.create_engine(postgres_url)
-    with engine.begin() as connection:
-        connection.execute(text("DROP SCHEMA public CASCADE"))
-        connection.execute(text("CREATE SCHEMA public"))
-    try:
+    with empty_postgres(postgres_url) as engine:
         organization_id = _organization_before_billing(postgres_url)
         db.migrate(postgres_url)
         _check_free_plan_and_reference_data(engine, organization_id)
-    finally:
-        # Leave the shared test database as the session fixture made it: migrated, empty.
-        with engine.begin() as connection:
-            connection.execute(text("DROP SCHEMA public CASCADE"))
-            connection.execute(text("CREATE SCHEMA public"))
-        db.migrate(postgres_url)
-        engine.dispose()

@@ -8,6 +8,7 @@ from alembic import command
 from sqlalchemy import text
 
 from portal_core import db
+from tests.migrations.support import empty_postgres
 
 _NOON = "2026-10-01 12:00:00"
 
@@ -69,16 +70,5 @@ def test_existing_entries_get_their_running_balance_on_sqlite(tmp_path: Path) ->
 
 @pytest.mark.postgres
 def test_existing_entries_get_their_running_balance_on_postgresql(postgres_url: str) -> None:
-    engine = db.create_engine(postgres_url)
-    with engine.begin() as connection:
-        connection.execute(text("DROP SCHEMA public CASCADE"))
-        connection.execute(text("CREATE SCHEMA public"))
-    try:
+    with empty_postgres(postgres_url):
         _running_balances_after_upgrade(postgres_url)
-    finally:
-        # Leave the shared test database as the session fixture made it: migrated, empty.
-        with engine.begin() as connection:
-            connection.execute(text("DROP SCHEMA public CASCADE"))
-            connection.execute(text("CREATE SCHEMA public"))
-        db.migrate(postgres_url)
-        engine.dispose()

@@ -8,6 +8,7 @@ from alembic import command
 from sqlalchemy import text
 
 from portal_core import db, reference
+from tests.migrations.support import empty_postgres
 
 
 def _settings_after_upgrade(url: str) -> dict[str, str]:
@@ -42,16 +43,6 @@ def test_new_settings_are_seeded_and_edited_ones_kept_on_sqlite(tmp_path: Path) 
 
 @pytest.mark.postgres
 def test_new_settings_are_seeded_and_edited_ones_kept_on_postgresql(postgres_url: str) -> None:
-    engine = db.create_engine(postgres_url)
-    with engine.begin() as connection:
-        connection.execute(text("DROP SCHEMA public CASCADE"))
-        connection.execute(text("CREATE SCHEMA public"))
-    try:
+    with empty_postgres(postgres_url):
         found = _settings_after_upgrade(postgres_url)
         assert found == _expected()
-    finally:
-        with engine.begin() as connection:
-            connection.execute(text("DROP SCHEMA public CASCADE"))
-            connection.execute(text("CREATE SCHEMA public"))
-        db.migrate(postgres_url)
-        engine.dispose()
