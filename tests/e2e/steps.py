@@ -26,6 +26,7 @@ from pathlib import Path
 
 from google.protobuf.message import DecodeError
 from playwright.sync_api import BrowserContext, Locator, Page, WebSocket, expect
+from playwright.sync_api import TimeoutError as PlaywrightTimeoutError
 from streamlit.proto.ForwardMsg_pb2 import ForwardMsg
 
 from portal_core.mail import outbox_messages
@@ -43,6 +44,8 @@ WATCH_DOCUMENTS = """
 """
 RELOAD_TIMEOUT_MS = 30_000
 COOKIE_TIMEOUT_S = 30.0
+CHOOSE_ATTEMPTS = 3
+OPTION_TIMEOUT_MS = 5_000
 
 
 def settled(page: Page) -> None:
@@ -77,6 +80,22 @@ class Runs:
 def documents(page: Page) -> int:
     """The documents this tab has loaded: one more after each reload."""
     return int(page.evaluate("() => Number(sessionStorage.getItem('e2e.documents'))"))
+
+
+def choose(page: Page, box: Locator, option: str) -> None:
+    """Choose ``option`` of a select box, typed to find it among many. The open list closes
+    itself when the page beneath it moves (a table finishing its drawing, a rerun): a click
+    can then find the option replaced or gone, and the list is opened again."""
+    for _ in range(CHOOSE_ATTEMPTS):
+        box.click()
+        box.fill(option)
+        try:
+            page.get_by_role("option", name=option, exact=True).click(timeout=OPTION_TIMEOUT_MS)
+        except PlaywrightTimeoutError:
+            continue
+        expect(box).to_have_value(option)
+        return
+    raise AssertionError(f"the option {option!r} could not be chosen in {CHOOSE_ATTEMPTS} tries")
 
 
 def goto(page: Page, path: str) -> None:

@@ -15,7 +15,7 @@ import re
 import pytest
 from playwright.sync_api import Locator, Page, expect
 
-from tests.e2e.steps import goto, log_in, settled, shown
+from tests.e2e.steps import choose, goto, log_in, settled, shown
 
 pytestmark = pytest.mark.e2e
 
@@ -56,13 +56,6 @@ def _transactions(page: Page) -> list[dict[str, str]]:
     return _csv_rows(page)
 
 
-def _choose(page: Page, box: Locator, option: str) -> None:
-    """Pick ``option`` of a select box, typed to find it among many."""
-    box.click()
-    page.keyboard.type(option)
-    page.get_by_role("option", name=option, exact=True).click()
-
-
 def _look_up(page: Page, source: str, destination: str, lookup_type: str) -> Locator:
     """Fill Smart CNAM's form and press Look up; returns what the page drew then."""
     form = shown(page)
@@ -90,14 +83,14 @@ def test_a_partner_registers_a_number_looks_callers_up_reports_one_and_finds_it_
     dialog.get_by_role("textbox", name="Phone number *", exact=True).fill(REGISTERED)
     dialog.get_by_role("textbox", name="Caller name *", exact=True).fill("Demo Billing")
     dialog.get_by_role("textbox", name="Business name", exact=True).fill("Demo Telecom Inc.")
-    _choose(page, dialog.get_by_role("combobox", name="Line type *"), "Mobile")
-    _choose(page, dialog.get_by_role("combobox", name="Call purpose"), "Customer service")
+    choose(page, dialog.get_by_role("combobox", name="Line type *"), "Mobile")
+    choose(page, dialog.get_by_role("combobox", name="Call purpose"), "Customer service")
     dialog.get_by_role("tab", name="Location").click()
     dialog.get_by_role("textbox", name="Address", exact=True).fill("100 King Street West")
     dialog.get_by_role("textbox", name="City", exact=True).fill("Toronto")
     dialog.get_by_role("textbox", name="Province / state", exact=True).fill("ON")
     dialog.get_by_role("textbox", name="Postal code", exact=True).fill("M5X 1A9")
-    _choose(page, dialog.get_by_role("combobox", name="Country"), "Canada")
+    choose(page, dialog.get_by_role("combobox", name="Country"), "Canada")
     dialog.get_by_role("tab", name="Additional").click()
     dialog.get_by_role("textbox", name="Website", exact=True).fill(
         "https://demo.sipstack.test/billing"

@@ -11,7 +11,16 @@ import pytest
 from playwright.sync_api import BrowserContext, Page, expect
 
 from tests.e2e.conftest import ServedPortal
-from tests.e2e.steps import dashboard, goto, link_in_mail, log_in, settled, shown, snapshot
+from tests.e2e.steps import (
+    choose,
+    dashboard,
+    goto,
+    link_in_mail,
+    log_in,
+    settled,
+    shown,
+    snapshot,
+)
 
 pytestmark = pytest.mark.e2e
 
@@ -37,10 +46,7 @@ def test_an_invited_developer_joins_and_sees_the_pages_of_the_role(
     form.get_by_label("E-mail").fill(email)
     # CSS, not roles: while the list is open, what lies outside it is hidden from roles.
     role = page.locator('[data-testid="stForm"] input[role="combobox"][aria-label="Role"]')
-    role.click()
-    role.fill("Developer")  # typing filters the list, which then stays open to choose from
-    page.get_by_role("option", name="Developer").click()
-    expect(role).to_have_value("Developer")
+    choose(page, role, "Developer")
     snapshot(page, "users-invite")
     form.get_by_role("button", name="Send invitation").click()
     expect(page.get_by_text(f"Invitation sent to {email} as Developer.")).to_be_visible()
