@@ -8,18 +8,22 @@
    code is refused with the reason, costs nothing and writes nothing;
 2. for Source/Risk, checks that the destination is one of the organization's own active
    numbers (the score is of a call *to* it): otherwise a clear message and no charge;
-3. meters the request (``services.meter``): allowance first, then the plan's price; when
-   the funds or the plan's cap cannot cover it, the refusal is logged as a refused event and
-   ``LookupRefused`` is raised — the event is kept, nothing is charged;
-4. scores the number from its owner's profile, the community reports and how many
+3. scores the number from its owner's profile, the community reports and how many
    organizations looked it up lately (``services.scores``; an unallocated number scores
    0.500 at most) and builds the answer of the lookup type;
+4. meters the request (``services.meter``): allowance first, then the plan's price; when
+   the funds or the plan's cap cannot cover it, the refusal is logged as a refused event and
+   ``LookupRefused`` is raised — the event is kept, nothing is charged;
 5. logs the lookup (``services.product_events``) with its result, score, cost and latency.
 
 What another organization's **private** profile says — its caller name, business name,
 address, contacts — reaches neither the result, its explanation, nor the event: the answer
 falls back on the number's metadata, as for a number nobody registered. A replayed request
 key (a double click) answers again without charging or logging twice.
+
+Every read comes before the first write: the meter's UPDATE locks the organization's billing
+account until the commit, so on PostgreSQL an organization's concurrent lookups queue behind
+each other only for the writes, not for the scoring's reads as well.
 
 SQLAlchemy Core throughout: this is the hot path (docs/architecture.md, The hot path).
 """
@@ -119,6 +123,21 @@ def look_up(
         )
         if lookup_type == LookupType.SOURCE_RISK:
             _require_own_destination(connection, organization_id, callee)
+        owner = score_inputs.owner_of(connection, caller.e164)
+        inputs = score_inputs.inputs_for(
+            connection,
+            caller.e164,
+            valid=caller.valid,
+            owner=owner,
+            now=now,
+            asking=organization_id,
+        )
+        score = _score(inputs)
+        own = owner is not None and owner.organization_id == organization_id
+        visible = owner if owner is not None and (own or not owner.private) else None
+        name = _caller_name(caller, visible)
+        details = _details(lookup_type, caller, callee, score, owner, visible)
+        text = text_answer(score.millis, None if lookup_type == LookupType.SOURCE_RISK else name)
         try:
             metered = meter.meter_request(
                 connection,
@@ -149,21 +168,6 @@ def look_up(
             )
             raise LookupRefused(refused) from None
 
-        owner = score_inputs.owner_of(connection, caller.e164)
-        inputs = score_inputs.inputs_for(
-            connection,
-            caller.e164,
-            valid=caller.valid,
-            owner=owner,
-            now=now,
-            asking=organization_id,
-        )
-        score = _score(inputs)
-        own = owner is not None and owner.organization_id == organization_id
-        visible = owner if owner is not None and (own or not owner.private) else None
-        name = _caller_name(caller, visible)
-        details = _details(lookup_type, caller, callee, score, owner, visible)
-        text = text_answer(score.millis, None if lookup_type == LookupType.SOURCE_RISK else name)
         event_id = None
         if not metered.replayed:
             event_id = product_events.record(

@@ -8,6 +8,7 @@ from __future__ import annotations
 from datetime import UTC, date, datetime
 
 import pytest
+from sqlalchemy import event
 from sqlmodel import col, select
 
 from portal_core import db
@@ -271,3 +272,29 @@ def test_a_lookup_counts_in_the_day_of_the_billing_time_zone_staff_set(engine) -
         (caller.organization_id, date(2026, 11, 18), "ok"): 1,
         (broke.organization_id, date(2026, 11, 18), "refused"): 1,
     }
+
+
+@pytest.mark.parametrize("registered", [True, False], ids=["registered", "nobodys"])
+def test_a_lookup_reads_everything_before_its_first_write(engine, registered) -> None:
+    """The meter's UPDATE locks the organization's billing account until the commit: reads
+    after it would keep the organization's other lookups waiting for them too."""
+    number = "+14169671111"
+    if registered:
+        register(engine, member(engine), number, caller_name="Café Ltée", **COMPLETE)
+    caller = member(engine, contract_included_requests=0)
+    statements: list[str] = []
+
+    def seen(_conn, _cursor, statement, _parameters, _context, _executemany) -> None:
+        statements.append(statement.lstrip().split(None, 1)[0].upper())
+
+    event.listen(engine, "before_cursor_execute", seen)
+    try:
+        look_up(engine, caller, number, now=NOW)
+    finally:
+        event.remove(engine, "before_cursor_execute", seen)
+    work = [verb for verb in statements if verb in {"SELECT", "WITH", "INSERT", "UPDATE"}]
+    writes = [i for i, verb in enumerate(work) if verb in {"INSERT", "UPDATE"}]
+    # The charge, its usage and day's usage, the event and its day's count, back to back;
+    # what reacts to the charge (the low-funds watch, auto-recharge) reads after them.
+    assert work[writes[0] : writes[-1] + 1] == ["UPDATE", "INSERT", "INSERT", "INSERT", "INSERT"]
+    assert work[: writes[0]].count("SELECT") >= 4, work  # context, owner, reports, the price
