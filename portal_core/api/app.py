@@ -32,6 +32,7 @@ from portal_core import db
 from portal_core.api import billing, logs, reports, smart_cnam, webhooks, whois
 from portal_core.api.answers import PROBLEM, problem, short_text
 from portal_core.api.auth import RateLimitHeaders
+from portal_core.api.call_log import CallLog, Unlogged, keep_detail
 from portal_core.errors import PortalError, Throttled, ValidationFailed
 from portal_core.models.base import utcnow
 from portal_core.services import api_tokens
@@ -98,6 +99,17 @@ def create_app(
         lifespan=lifespan,
     )
     api.add_middleware(RateLimitHeaders)
+    api.add_middleware(
+        CallLog,
+        engine=current_engine,
+        clock=current_time,
+        unlogged=(
+            # Paging through Logs must not add the lines it pages through.
+            Unlogged((logs.PREFIX,)),
+            # A lookup answered, or refused for want of funds, is its own line of Logs.
+            Unlogged((smart_cnam.PREFIX, smart_cnam.SIPSTACK_PREFIX), frozenset({200, 402})),
+        ),
+    )
 
     def answer_error(request: Request, status: int, error: Exception, body: Response) -> Response:
         return short_text(status, error) if smart_cnam.wants_text(request) else body
@@ -107,6 +119,7 @@ def create_app(
         extra: dict[str, Any] = {}
         if isinstance(error, ValidationFailed):
             extra["errors"] = error.errors
+        keep_detail(request, _said(error.message, extra.get("errors")))
         response = answer_error(
             request, error.status, error, problem(error.status, error.title, error.message, **extra)
         )
@@ -117,6 +130,7 @@ def create_app(
     @api.exception_handler(RequestValidationError)
     async def invalid_request(request: Request, error: RequestValidationError) -> Response:
         errors = {".".join(str(part) for part in e["loc"]): e["msg"] for e in error.errors()}
+        keep_detail(request, _said("Some fields are not valid.", errors))
         return answer_error(
             request,
             422,
@@ -127,6 +141,7 @@ def create_app(
     @api.exception_handler(HTTPException)
     async def http_error(request: Request, error: HTTPException) -> Response:
         body = problem(error.status_code, str(error.detail), str(error.detail))
+        keep_detail(request, str(error.detail))
         return answer_error(request, error.status_code, error, body)
 
     @api.exception_handler(Exception)
@@ -146,6 +161,13 @@ def create_app(
         return {"status": "ok"}
 
     return api
+
+
+def _said(message: str, errors: object) -> str:
+    """An error answer's message with its fields' errors, as a line of Logs says it."""
+    if not isinstance(errors, dict) or not errors:
+        return message
+    return f"{message} " + "; ".join(f"{field}: {said}" for field, said in errors.items())
 
 
 app = create_app()

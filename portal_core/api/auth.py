@@ -25,6 +25,7 @@ from fastapi.security import HTTPBasic, HTTPBearer
 from sqlalchemy import Engine
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from portal_core.api.call_log import keep_caller
 from portal_core.errors import AuthenticationFailed, PermissionDenied, Throttled
 from portal_core.services import api_tokens, rate_limits
 from portal_core.services.api_tokens import Caller
@@ -124,6 +125,7 @@ class Authorizer:
                 raise _too_many_failures(failed) from None
             raise
         api_tokens.note_used(caller.token_id, now)
+        keep_caller(request, caller)
         per_organization = rate_limits.policy(policy).counted_per == "organization"
         counted = rate_limits.count_call(
             engine,

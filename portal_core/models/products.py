@@ -158,12 +158,16 @@ class EventProduct(StrEnum):
     SMART_CNAM = "smart_cnam"
     WHOIS = "whois"
     REPORTS = "reports"
+    API = "api"  # a call of the REST API that no product's own event records
 
     @property
     def label(self) -> str:
-        return {"smart_cnam": "Smart CNAM", "whois": "Whois Profiles", "reports": "Reports"}[
-            self.value
-        ]
+        return {
+            "smart_cnam": "Smart CNAM",
+            "whois": "Whois Profiles",
+            "reports": "Reports",
+            "api": "API",
+        }[self.value]
 
 
 class EventAction(StrEnum):
@@ -175,6 +179,7 @@ class EventAction(StrEnum):
     IMPORT = "import"
     DISPUTE = "dispute"
     REPORT = "report"
+    CALL = "call"  # an API call: its method, route and answer
 
     @property
     def label(self) -> str:
@@ -184,10 +189,11 @@ class EventAction(StrEnum):
 class EventStatus(StrEnum):
     OK = "ok"
     REFUSED = "refused"
+    FAILED = "failed"  # an API call the portal could not answer (a 5xx)
 
     @property
     def label(self) -> str:
-        return {"ok": "OK", "refused": "Refused"}[self.value]
+        return {"ok": "OK", "refused": "Refused", "failed": "Failed"}[self.value]
 
 
 class ProductEvent(SQLModel, table=True):

@@ -181,12 +181,15 @@ def test_logs_need_their_scope_and_a_live_token(engine, client) -> None:
         problem_of(client.get(path), 401)
 
 
-def test_reading_logs_writes_no_event(engine, client) -> None:
+def test_reading_logs_writes_no_line_of_logs(engine, client) -> None:
+    """Paging through Logs must not add the lines it pages through; other reads are lines."""
     token = _token(engine)
-    client.get("/v1/logs", headers=token.bearer)
-    client.get("/v1/logs.csv", headers=token.bearer)
-    client.get("/v1/billing/balance", headers=token.bearer)
+    assert client.get("/v1/logs", headers=token.bearer).status_code == 200
+    assert client.get("/v1/logs.csv", headers=token.bearer).status_code == 200
+    assert client.get("/v1/logs?page=2", headers=token.bearer).json()["total"] == 0
     assert count(engine, ProductEvent) == 0
+    assert client.get("/v1/billing/balance", headers=token.bearer).status_code == 200
+    assert count(engine, ProductEvent) == 1
 
 
 # --- Billing ------------------------------------------------------------------------------

@@ -342,7 +342,11 @@ def test_an_import_that_fails_midway_writes_none_of_its_rows(engine, client, mon
     assert problem_of(response, 500)["detail"] == "Something went wrong on our side."
     assert len(calls) == 2
     assert count(engine, WhoisProfile) == 0
-    assert count(engine, ProductEvent) == 0
+    # No import line: only the call's, failed.
+    with db.read_session(engine) as session:
+        events = session.exec(select(ProductEvent)).all()
+    assert [(e.product, e.action, e.status) for e in events] == [("api", "call", "failed")]
+    assert events[0].result == "POST /v1/whois/profiles/import → 500 Internal Server Error"
 
 
 def test_a_body_larger_than_the_import_takes_is_a_413(engine, client, monkeypatch) -> None:

@@ -118,9 +118,14 @@ def test_a_partner_creates_a_token_calls_the_api_sees_it_used_and_revokes_it(
     assert (answer["test"], answer["currency"]) == (False, "USD")
     assert answer["included"] is True and answer["cost_micros"] == 0  # within the allowance
 
-    # Logs: both calls, newest first, each with the token's name.
+    # A route the token has no scope for: refused, and a line of Logs too.
+    balance = api.get("/v1/billing/balance", headers={"Authorization": f"Bearer {key}.{secret}"})
+    assert balance.status_code == 403, balance.text
+
+    # Logs: the three calls, newest first, each with the token's name.
     goto(page, "/logs")
     expect(shown(page).get_by_test_id("stDataFrame")).to_contain_text(TOKEN_NAME)
+    rows = _csv_rows(page)
     newest = [
         (
             row["User or API token"],
@@ -129,12 +134,14 @@ def test_a_partner_creates_a_token_calls_the_api_sees_it_used_and_revokes_it(
             row["Numbers"].removeprefix("'"),
             row["Status"],
         )
-        for row in _csv_rows(page)[:2]
+        for row in rows[:3]
     ]
     assert newest == [
+        (f"{TOKEN_NAME} (API token)", "Call", "", "", "Refused"),
         (f"{TOKEN_NAME} (API token)", "Lookup", "Regional", BEARER_CALLER_SHOWN, "OK"),
         (f"{TOKEN_NAME} (API token)", "Lookup", "Caller ID", BASIC_CALLER_SHOWN, "OK"),
     ]
+    assert rows[0]["Result"].startswith("GET /api/v1/billing/balance → 403 Forbidden")
 
     # API Tokens: "last used" is filled, without waiting for the scheduler's flush.
     goto(page, "/access_api_tokens")
