@@ -13,7 +13,9 @@ Not recorded:
   and the answers' ``X-Rate-Limit-*`` headers already say it;
 - a test token's call: test tokens write nothing;
 - reading Logs itself: paging through Logs must not add the lines it pages through;
-- a call without a valid token: it belongs to no organization.
+- a call without a valid token: it belongs to no organization;
+- a lookup whose ``type`` or ``format`` is none of the API's words: the framework refuses it
+  (422) before the lookup reads its token.
 """
 
 from __future__ import annotations
