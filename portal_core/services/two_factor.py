@@ -4,9 +4,14 @@ What members and owners see of it: docs/product.md, Account life cycle; and My P
 
 The codes are TOTP (RFC 6238: HMAC-SHA-1, 30-second steps, 6 digits), what every authenticator
 app makes. The secret the app shares must be read back to check a code, so it is stored
-encrypted under a key derived from the portal's own (``secrets.seal``), never as typed. It
-counts only once a code from the app confirms it: a member who scanned nothing cannot lock
-themselves out.
+encrypted under a sealing key (``secrets.seal``), never as typed. It counts only once a code
+from the app confirms it: a member who scanned nothing cannot lock themselves out. Until then
+it is not stored at all: ``begin`` hands the page a ``Setup`` whose ``token`` is the secret
+sealed for that member alone with the time it was made, and ``confirm`` takes it back within
+``SETUP_LIFETIME``; a setup abandoned leaves nothing behind.
+
+Turning it on ends the member's other sessions (whoever else was signed in skipped the second
+step), keeping the one that turned it on.
 
 A code is accepted one step either side of now (a phone's clock drifts, and a code typed at
 the end of its 30 seconds arrives in the next), and each step at most once: the last accepted
@@ -31,7 +36,7 @@ import hmac
 import secrets as random
 import uuid
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 
 import pyotp
 from sqlalchemy import delete, func, or_, update
@@ -44,7 +49,7 @@ from portal_core.models.access import RecoveryCode
 from portal_core.models.accounts import Organization, User
 from portal_core.models.base import utcnow
 from portal_core.permissions import Actor, Capability, require, require_organization
-from portal_core.services import audit, throttle
+from portal_core.services import audit, sessions, throttle
 from portal_core.services.accounts import check_current_password, count_profile_miss
 from portal_core.services.secrets import keyed_digest, seal, unseal
 
@@ -57,6 +62,8 @@ RECOVERY_CODE_COUNT = 10
 _RECOVERY_ALPHABET = "abcdefghjkmnpqrstuvwxyz23456789"
 _RECOVERY_LENGTH = 10
 _SEALED_FOR = "two-factor-secret"
+# Long enough to find the phone and scan; a setup older than this is begun again.
+SETUP_LIFETIME = timedelta(minutes=30)
 
 CODE_WRONG = "That code is not right. Type the newest code your authenticator app shows."
 CODE_OR_RECOVERY_WRONG = (
@@ -72,6 +79,7 @@ REQUIRED_BY_ORGANIZATION = (
     "Your organization requires two-factor sign-in, so it cannot be turned off. Its owner "
     "can lift the requirement on My Profile › Advanced."
 )
+START_AGAIN = "Start again: enter your current password first."
 OWNER_NEEDS_IT_FIRST = (
     "Turn on two-factor sign-in for your own account first: an organization that requires "
     "it must not lock out its owner."
@@ -86,10 +94,12 @@ class CodeWrong(ValidationFailed):
 
 @dataclass(frozen=True)
 class Setup:
-    """A secret waiting for its confirmation: the text to type, the link a QR code carries."""
+    """A secret waiting for its confirmation: the text to type, the link a QR code carries,
+    and the token that ``confirm`` takes back (the secret sealed for this member, dated)."""
 
     secret: str
     uri: str
+    token: str
 
 
 @dataclass(frozen=True)
@@ -99,7 +109,6 @@ class Status:
     enabled: bool
     enabled_at: datetime | None
     recovery_codes_left: int
-    setup: Setup | None  # a secret waiting for its confirmation code
     organization_requires: bool
 
 
@@ -117,15 +126,8 @@ def status(session: Session, actor: Actor) -> Status:
         enabled=user.two_factor_enabled_at is not None,
         enabled_at=user.two_factor_enabled_at,
         recovery_codes_left=_recovery_codes_left(session, user.id),
-        setup=_pending_setup(user),
         organization_requires=_required_for(session, user),
     )
-
-
-def pending_setup(session: Session, actor: Actor) -> Setup | None:
-    """The secret waiting for its confirmation code, if turning it on has begun."""
-    require(actor, Capability.MY_PROFILE)
-    return _pending_setup(_load_user(session, actor))
 
 
 def begin(
@@ -137,11 +139,11 @@ def begin(
     session_handle: str | None,
     now: datetime | None = None,
 ) -> Setup:
-    """Make a new secret for the member's authenticator app; it counts once ``confirm``ed.
+    """Make a new secret for the member's authenticator app; it counts once ``confirm``ed,
+    and nothing of it is stored before then.
 
     The current password is asked (and throttled: ``accounts.check_current_password``), since
-    whoever turns two-factor sign-in on decides whose phone signs in. Beginning again replaces
-    a secret not yet confirmed."""
+    whoever turns two-factor sign-in on decides whose phone signs in."""
     now = now or utcnow()
     require(actor, Capability.MY_PROFILE)
     user = _load_user(session, actor)
@@ -156,32 +158,43 @@ def begin(
         now=now,
     )
     secret = pyotp.random_base32()  # 32 symbols: 160 bits, RFC 4226's recommended length
-    user.two_factor_secret = seal(secret, purpose=_SEALED_FOR)
-    user.two_factor_last_step = None
-    user.updated_at = now
-    session.add(user)
-    return _setup(secret, user.email)
+    token = seal(f"{int(now.timestamp())}:{secret}", purpose=_setup_purpose(user.id))
+    return _setup(secret, user.email, token)
 
 
-def confirm(session: Session, actor: Actor, code: str, *, now: datetime | None = None) -> list[str]:
-    """Turn two-factor sign-in on with a code from the app; return the recovery codes, the
-    only time they are shown. A wrong code changes nothing."""
+def confirm(
+    session: Session,
+    actor: Actor,
+    setup: Setup,
+    code: str,
+    *,
+    session_handle: str | None,
+    now: datetime | None = None,
+) -> list[str]:
+    """Turn two-factor sign-in on with ``setup`` (from ``begin``) and a code from the app;
+    return the recovery codes, the only time they are shown. A wrong code changes nothing.
+
+    Every session of the member but ``session_handle`` (the one confirming) ends."""
     now = now or utcnow()
     require(actor, Capability.MY_PROFILE)
     user = _load_user(session, actor)
     if user.two_factor_enabled_at is not None:
         raise Conflict(ALREADY_ON)
-    secret = _secret_of(user)
+    secret = _secret_of_setup(user.id, setup.token, now)
     if secret is None:
-        raise ValidationFailed({"code": "Start again: enter your current password first."})
+        raise ValidationFailed({"code": START_AGAIN})
     step = _matching_step(secret, code, now, after=None)
     if step is None:
         raise ValidationFailed({"code": CODE_WRONG})
+    user.two_factor_secret = seal(secret, purpose=_SEALED_FOR)
     user.two_factor_enabled_at = now
     user.two_factor_last_step = step
     user.updated_at = now
     session.add(user)
     codes = _replace_recovery_codes(session, user.id, now)
+    sessions.end_user_sessions(
+        session, user.id, reason="two_factor_enabled", now=now, except_handle=session_handle
+    )
     audit.record(session, "two_factor.enabled", actor=actor, subject=user.email)
     send_after_commit(session, emails.two_factor_changed(user.email, enabled=True))
     return codes
@@ -416,16 +429,27 @@ def _secret_of(user: User) -> str | None:
     return unseal(user.two_factor_secret, purpose=_SEALED_FOR)
 
 
-def _pending_setup(user: User) -> Setup | None:
-    if user.two_factor_enabled_at is not None:
+def _secret_of_setup(user_id: uuid.UUID, token: str, now: datetime) -> str | None:
+    """The secret of a setup ``begin`` made for this member within ``SETUP_LIFETIME``."""
+    opened = unseal(token, purpose=_setup_purpose(user_id))
+    if opened is None:
         return None
-    secret = _secret_of(user)
-    return _setup(secret, user.email) if secret is not None else None
+    begun, _, secret = opened.partition(":")
+    if not begun.isdigit() or not secret:
+        return None
+    return secret if now.timestamp() - int(begun) <= SETUP_LIFETIME.total_seconds() else None
 
 
-def _setup(secret: str, email: str) -> Setup:
+def _setup_purpose(user_id: uuid.UUID) -> str:
+    # Bound to the member: a setup begun by one cannot turn it on for another.
+    return f"two-factor-setup:{user_id}"
+
+
+def _setup(secret: str, email: str, token: str) -> Setup:
     totp = pyotp.TOTP(secret, digits=DIGITS, interval=STEP_SECONDS)
-    return Setup(secret=secret, uri=totp.provisioning_uri(name=email, issuer_name=ISSUER))
+    return Setup(
+        secret=secret, uri=totp.provisioning_uri(name=email, issuer_name=ISSUER), token=token
+    )
 
 
 def _required_for(session: Session, user: User) -> bool:

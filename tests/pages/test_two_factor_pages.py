@@ -20,7 +20,8 @@ from portal_core.models.base import utcnow
 from portal_core.services import auth, sessions, two_factor
 from portal_core.settings import ROOT, get_settings
 from portal_core.ui import shell, state
-from tests.factories import PASSWORD, actor_of, make_user
+from portal_core.ui.two_factor_views import SETUP
+from tests.factories import PASSWORD, actor_of, log_in, make_user
 from tests.pages.conftest import Downloads, Portal, make_member, plain, texts
 
 
@@ -68,15 +69,31 @@ def next_code(secret: str) -> str:
 def turn_on(portal: Portal, user: User) -> tuple[str, list[str]]:
     """Two-factor sign-in on for ``user``, through the services; the secret and the codes."""
     with db.write_session(portal.engine) as session:
-        two_factor.begin(session, actor_of(user), PASSWORD, ip_address=None, session_handle=None)
-    with db.read_session(portal.engine) as session:
-        setup = two_factor.pending_setup(session, actor_of(user))
-    assert setup is not None
+        setup = two_factor.begin(
+            session, actor_of(user), PASSWORD, ip_address=None, session_handle=None
+        )
     with db.write_session(portal.engine) as session:
         codes = two_factor.confirm(
-            session, actor_of(user), pyotp.TOTP(setup.secret).now(), now=utcnow()
+            session,
+            actor_of(user),
+            setup,
+            pyotp.TOTP(setup.secret).now(),
+            session_handle=None,
+            now=utcnow(),
         )
     return setup.secret, codes
+
+
+def setup_of(app: AppTest) -> two_factor.Setup:
+    """The setup My Profile keeps for this tab until a code confirms it."""
+    _, setup = app.session_state[SETUP]
+    assert isinstance(setup, two_factor.Setup)
+    return setup
+
+
+def stored_secret(portal: Portal, user: User) -> str | None:
+    with db.read_session(portal.engine) as session:
+        return session.get_one(User, user.id).two_factor_secret
 
 
 def open_signed_in(portal: Portal, script: str, user: User) -> AppTest:
@@ -111,9 +128,8 @@ def test_turning_it_on_shows_the_qr_code_and_key_then_the_recovery_codes_once(
     app = submit(app, "profile.two_factor.begin")
 
     assert not app.exception
-    with db.read_session(portal.engine) as session:
-        setup = two_factor.pending_setup(session, actor_of(member))
-    assert setup is not None
+    setup = setup_of(app)
+    assert stored_secret(portal, member) is None  # nothing is kept before the code confirms it
     # The key is shown as text, in groups of four, beside the QR code.
     assert [str(code.value).replace(" ", "") for code in app.code] == [setup.secret]
     assert len(app.get("image")) == 1
@@ -142,6 +158,59 @@ def test_turning_it_on_shows_the_qr_code_and_key_then_the_recovery_codes_once(
     assert "10 unused recovery codes left." in plain(app)
 
 
+def test_turning_it_on_signs_the_member_out_everywhere_else_but_here(portal: Portal) -> None:
+    member = make_member(portal, Role.DEVELOPER)
+    elsewhere = log_in(portal.engine, member)
+    app = portal.open("pages/my_profile.py", as_user=member)
+    field(app, "profile.two_factor.begin", "Current password").input(PASSWORD)
+    app = submit(app, "profile.two_factor.begin")
+    field(app, "profile.two_factor.confirm", "Code from the app").input(
+        pyotp.TOTP(setup_of(app).secret).now()
+    )
+    app = submit(app, "profile.two_factor.confirm")
+
+    assert not app.exception
+    assert [str(toast.value) for toast in app.toast] == [
+        "Two-factor sign-in is on: you are signed out everywhere else."
+    ]
+    with db.read_session(portal.engine) as session:
+        assert sessions.resolve(session, elsewhere) is None
+        assert sessions.resolve(session, app.session_state[state.SESSION_HANDLE]) is not None
+    assert "Your recovery codes" in [str(header.value) for header in app.subheader]
+
+
+def test_start_again_forgets_the_setup_and_asks_the_password_again(portal: Portal) -> None:
+    member = make_member(portal, Role.VIEWER)
+    app = portal.open("pages/my_profile.py", as_user=member)
+    field(app, "profile.two_factor.begin", "Current password").input(PASSWORD)
+    app = submit(app, "profile.two_factor.begin")
+    assert len(app.get("image")) == 1
+
+    app = button(app, "Start again").click().run()
+
+    assert not app.exception
+    assert app.get("image") == []
+    assert field(app, "profile.two_factor.begin", "Current password")
+    assert stored_secret(portal, member) is None
+
+
+def test_a_setup_left_in_the_tab_is_not_shown_to_the_next_member(portal: Portal) -> None:
+    first = make_member(portal, Role.VIEWER)
+    app = portal.open("pages/my_profile.py", as_user=first)
+    field(app, "profile.two_factor.begin", "Current password").input(PASSWORD)
+    app = submit(app, "profile.two_factor.begin")
+    secret = setup_of(app).secret
+    second = make_member(portal, Role.VIEWER)
+
+    app.session_state[state.SESSION_HANDLE] = log_in(portal.engine, second)
+    app = app.run()
+
+    assert not app.exception
+    assert app.get("image") == []
+    assert not [code for code in app.code if secret in str(code.value).replace(" ", "")]
+    assert field(app, "profile.two_factor.begin", "Current password")
+
+
 def test_a_wrong_confirmation_code_says_so_under_the_field_and_turns_nothing_on(
     portal: Portal,
 ) -> None:
@@ -149,9 +218,7 @@ def test_a_wrong_confirmation_code_says_so_under_the_field_and_turns_nothing_on(
     app = portal.open("pages/my_profile.py", as_user=member)
     field(app, "profile.two_factor.begin", "Current password").input(PASSWORD)
     app = submit(app, "profile.two_factor.begin")
-    with db.read_session(portal.engine) as session:
-        setup = two_factor.pending_setup(session, actor_of(member))
-    assert setup is not None
+    setup = setup_of(app)
     field(app, "profile.two_factor.confirm", "Code from the app").input(wrong_code(setup.secret))
     app = submit(app, "profile.two_factor.confirm")
 
@@ -168,8 +235,8 @@ def test_a_wrong_password_begins_nothing(portal: Portal) -> None:
     app = submit(app, "profile.two_factor.begin")
 
     assert [str(error.value) for error in app.error] == ["Your current password is not right."]
-    with db.read_session(portal.engine) as session:
-        assert two_factor.pending_setup(session, actor_of(member)) is None
+    assert SETUP not in app.session_state
+    assert stored_secret(portal, member) is None
     assert app.get("image") == []
 
 
@@ -459,9 +526,7 @@ def test_staff_turn_it_on_in_my_profile_too(portal: Portal) -> None:
     assert "Organization security" not in [str(header.value) for header in app.subheader]
     field(app, "profile.two_factor.begin", "Current password").input(PASSWORD)
     app = submit(app, "profile.two_factor.begin")
-    with db.read_session(portal.engine) as session:
-        setup = two_factor.pending_setup(session, actor_of(staff))
-    assert setup is not None
+    setup = setup_of(app)
     field(app, "profile.two_factor.confirm", "Code from the app").input(
         pyotp.TOTP(setup.secret).now()
     )
