@@ -28,6 +28,9 @@ Wrong codes count as wrong passwords (``services.throttle``): same limits, same 
 An owner may require two-factor sign-in of the whole organization; a member without it is then
 allowed only My Profile until they turn it on (``ui.shell``). Staff turn it on and off as
 members do; the requirement is an organization's, and staff belong to none.
+
+A member who lost both their phone and their recovery codes asks SIPSTACK: staff turn it off
+for them (``reset_by_staff``, with a reason), which also ends every session of theirs.
 """
 
 from __future__ import annotations
@@ -46,12 +49,13 @@ from portal_core import emails
 from portal_core.errors import Conflict, NotFound, ValidationFailed
 from portal_core.mail import send_after_commit
 from portal_core.models.access import RecoveryCode
-from portal_core.models.accounts import Organization, User
+from portal_core.models.accounts import Organization, Role, User
 from portal_core.models.base import utcnow
 from portal_core.permissions import Actor, Capability, require, require_organization
 from portal_core.services import audit, sessions, throttle
 from portal_core.services.accounts import check_current_password, count_profile_miss
 from portal_core.services.secrets import keyed_digest, seal, unseal
+from portal_core.services.validation import text_problem
 
 ISSUER = "SIPSTACK Partner Portal"
 DIGITS = 6
@@ -80,6 +84,8 @@ REQUIRED_BY_ORGANIZATION = (
     "can lift the requirement on My Profile › Advanced."
 )
 START_AGAIN = "Start again: enter your current password first."
+NOT_ON_FOR_MEMBER = "{email} has no two-factor sign-in to reset."
+STAFF_NOT_HERE = "Staff accounts are managed by SIPSTACK's administrators, not here."
 OWNER_NEEDS_IT_FIRST = (
     "Turn on two-factor sign-in for your own account first: an organization that requires "
     "it must not lock out its owner."
@@ -229,14 +235,49 @@ def disable(
         now=now,
     )
     _check_code(session, user, code, ip_address, session_handle, now, recovery=True)
-    user.two_factor_secret = None
-    user.two_factor_enabled_at = None
-    user.two_factor_last_step = None
-    user.updated_at = now
-    session.add(user)
-    session.execute(delete(RecoveryCode).where(col(RecoveryCode.user_id) == user.id))
+    _turn_off(session, user, now)
     audit.record(session, "two_factor.disabled", actor=actor, subject=user.email)
     send_after_commit(session, emails.two_factor_changed(user.email, enabled=False))
+
+
+def reset_by_staff(
+    session: Session,
+    actor: Actor,
+    user_id: uuid.UUID,
+    *,
+    reason: str,
+    now: datetime | None = None,
+) -> None:
+    """Staff turn a member's two-factor sign-in off (their phone and recovery codes are lost):
+    the secret and the recovery codes go, every session of theirs ends, and they are told.
+
+    An organization that requires it confines them to My Profile until they turn it on again
+    (``required_but_missing``)."""
+    now = now or utcnow()
+    require(actor, Capability.STAFF)
+    if problem := text_problem(reason, label="a reason", max_length=300):
+        raise ValidationFailed({"reason": problem})
+    user = session.get(User, user_id)
+    if user is None:
+        raise NotFound("That user was not found.")
+    if user.role == Role.STAFF:
+        raise Conflict(STAFF_NOT_HERE)
+    if user.two_factor_enabled_at is None:
+        raise Conflict(NOT_ON_FOR_MEMBER.format(email=user.email))
+    _turn_off(session, user, now)
+    sessions.end_user_sessions(session, user.id, reason="two_factor_reset", now=now)
+    audit.record(
+        session,
+        "two_factor.reset",
+        actor=actor,
+        organization_id=user.organization_id,
+        subject=user.email,
+        detail=reason.strip(),
+    )
+    send_after_commit(
+        session,
+        emails.two_factor_reset(user.email, required=_required_for(session, user)),
+    )
 
 
 def regenerate_recovery_codes(
@@ -369,6 +410,15 @@ def _check_code(
         now=now,
     )
     raise CodeWrong({"code": CODE_OR_RECOVERY_WRONG if recovery else CODE_WRONG})
+
+
+def _turn_off(session: Session, user: User, now: datetime) -> None:
+    user.two_factor_secret = None
+    user.two_factor_enabled_at = None
+    user.two_factor_last_step = None
+    user.updated_at = now
+    session.add(user)
+    session.execute(delete(RecoveryCode).where(col(RecoveryCode.user_id) == user.id))
 
 
 def _matching_step(secret: str, code: str, now: datetime, *, after: int | None) -> int | None:

@@ -10,18 +10,20 @@ from types import SimpleNamespace
 
 import pyotp
 import pytest
+from sqlmodel import col, select
 from streamlit.runtime import context as streamlit_context
 from streamlit.testing.v1 import AppTest
 from streamlit.testing.v1.element_tree import Block, Button, TextInput
 
 from portal_core import db
 from portal_core.models.accounts import Organization, Role, User
+from portal_core.models.audit import AuditEvent
 from portal_core.models.base import utcnow
 from portal_core.services import auth, sessions, two_factor
 from portal_core.settings import ROOT, get_settings
 from portal_core.ui import shell, state
 from portal_core.ui.two_factor_views import SETUP
-from tests.factories import PASSWORD, actor_of, log_in, make_user
+from tests.factories import PASSWORD, actor_of, log_in, make_staff, make_user
 from tests.pages.conftest import Downloads, Portal, make_member, plain, texts
 
 
@@ -533,3 +535,106 @@ def test_staff_turn_it_on_in_my_profile_too(portal: Portal) -> None:
     app = submit(app, "profile.two_factor.confirm")
     assert not app.exception
     assert enabled_at(portal, staff) is not None
+
+
+# --- Staff › Organizations: resetting it ------------------------------------------------------
+
+
+def open_organization(portal: Portal, staff: User, organization_id: object) -> AppTest:
+    return portal.open(
+        "pages/staff_organizations.py",
+        as_user=staff,
+        query_params={"organization": organization_id},
+    )
+
+
+def reset_button_keys(app: AppTest) -> list[str]:
+    return [str(b.key) for b in app.button if str(b.key).endswith(".two_factor_reset")]
+
+
+def test_staff_reset_a_members_two_factor_sign_in_with_a_reason(portal: Portal) -> None:
+    with db.write_session(portal.engine) as session:
+        staff = make_staff(session, name="Sam Staff")
+        owner = make_user(session, role=Role.OWNER, name="Olive Owner")
+        organization = session.get_one(Organization, owner.organization_id)
+        member = make_user(session, role=Role.DEVELOPER, organization=organization, name="Dev")
+    turn_on(portal, member)
+    with db.write_session(portal.engine) as session:
+        handle = sessions.start_session(session, member.id, ip_address=None, user_agent=None)
+    app = open_organization(portal, staff, organization.id)
+    # Offered for the member with it on, not for the owner without it.
+    assert reset_button_keys(app) == [f"staff.user.{member.id}.two_factor_reset"]
+
+    app = app.button(key=f"staff.user.{member.id}.two_factor_reset").click().run()
+    assert [
+        str(markdown.value)
+        for markdown in app.markdown
+        if "is turned off for" in str(markdown.value)
+    ] == [
+        f"Two-factor sign-in is turned off for **Dev (`{member.email}`)**: their authenticator "
+        "app and recovery codes stop working, every session of theirs ends, and they are "
+        "e-mailed. If their organization requires it, they must set it up again before "
+        "anything but My Profile."
+    ]
+    app.text_area(key=f"staff.change.two_factor.{member.id}.reset.reason").input(
+        "Lost phone; identity checked by call"
+    )
+    app = app.button(key="staff.change.confirm").click().run()
+
+    assert not app.exception, app.exception
+    assert enabled_at(portal, member) is None
+    assert stored_secret(portal, member) is None
+    with db.read_session(portal.engine) as session:
+        assert sessions.resolve(session, handle) is None
+        event = session.exec(
+            select(AuditEvent).where(col(AuditEvent.action) == "two_factor.reset")
+        ).one()
+    assert (event.actor_email, event.detail) == (
+        staff.email,
+        "Lost phone; identity checked by call",
+    )
+    assert (
+        f"Two-factor sign-in is off for Dev (`{member.email}`); their sessions have ended."
+        in texts(app)
+    )
+    assert reset_button_keys(app) == []
+
+
+def test_a_reset_without_a_reason_says_so_and_changes_nothing(portal: Portal) -> None:
+    with db.write_session(portal.engine) as session:
+        staff = make_staff(session)
+        member = make_user(session, role=Role.DEVELOPER)
+    turn_on(portal, member)
+    app = open_organization(portal, staff, member.organization_id)
+
+    app = app.button(key=f"staff.user.{member.id}.two_factor_reset").click().run()
+    app = app.button(key="staff.change.confirm").click().run()
+
+    assert not app.exception, app.exception
+    assert "Enter a reason." in texts(app)
+    assert enabled_at(portal, member) is not None
+    assert reset_button_keys(app) == [f"staff.user.{member.id}.two_factor_reset"]
+
+
+def test_after_a_reset_a_required_second_step_confines_the_member_to_my_profile(
+    portal: Portal,
+) -> None:
+    owner, viewer = organization_with_requirement(portal)
+    turn_on(portal, viewer)
+    with db.write_session(portal.engine) as session:
+        staff = make_staff(session)
+    app = open_organization(portal, staff, owner.organization_id)
+    app = app.button(key=f"staff.user.{viewer.id}.two_factor_reset").click().run()
+    app.text_area(key=f"staff.change.two_factor.{viewer.id}.reset.reason").input("Lost phone")
+    app = app.button(key="staff.change.confirm").click().run()
+    assert not app.exception, app.exception
+
+    app = portal.open("pages/billing_overview.py", as_user=viewer)
+
+    assert not app.exception
+    assert [str(title.value) for title in app.title] == ["Turn on two-factor sign-in"]
+    assert shell.TWO_FACTOR_REQUIRED in [str(warning.value) for warning in app.warning]
+    assert [link.proto.label for link in app.sidebar.get("page_link")] == ["My Profile"]
+    app = portal.open("pages/my_profile.py", as_user=viewer)
+    assert [str(title.value) for title in app.title] == ["My Profile"]
+    assert field(app, "profile.two_factor.begin", "Current password")

@@ -686,3 +686,141 @@ def test_a_member_cannot_turn_it_off_while_the_organization_requires_it(engine):
     assert audited(engine, "organization.two_factor_optional") == 1
     disable(engine, owner, PASSWORD, code_at(secret, later), later)
     assert stored(engine, owner).two_factor_enabled_at is None
+
+
+# --- Staff reset it ------------------------------------------------------------------------
+
+
+def reset(engine: Engine, staff: User, user: User, reason: str = "Lost phone and codes") -> None:
+    with db.write_session(engine) as session:
+        two_factor.reset_by_staff(session, actor_of(staff), user.id, reason=reason, now=T0)
+
+
+@pytest.fixture
+def staff(engine: Engine) -> User:
+    with db.write_session(engine) as session:
+        return make_staff(session, email="olu@sipstack.test")
+
+
+def nothing_changed(engine: Engine, user: User, sealed: str | None, handle: str) -> None:
+    fresh = stored(engine, user)
+    assert (fresh.two_factor_enabled_at, fresh.two_factor_secret) == (T0, sealed)
+    assert count(engine, RecoveryCode, col(RecoveryCode.user_id) == user.id) == 10
+    assert audited(engine, "two_factor.reset") == 0
+    with db.read_session(engine) as session:
+        assert sessions.resolve(session, handle, now=T0) is not None
+
+
+def test_staff_reset_turns_it_off_ends_every_session_and_tell_the_member(
+    engine, member, staff, outbox_dir
+):
+    secret, codes = enable(engine, member)
+    with db.write_session(engine) as session:
+        handles = [
+            sessions.start_session(session, member.id, ip_address=None, user_agent=None, now=T0)
+            for _ in range(2)
+        ]
+
+    reset(engine, staff, member, reason="  Lost phone and codes; ID checked by call  ")
+
+    fresh = stored(engine, member)
+    assert (fresh.two_factor_enabled_at, fresh.two_factor_secret) == (None, None)
+    assert fresh.two_factor_last_step is None
+    assert count(engine, RecoveryCode, col(RecoveryCode.user_id) == member.id) == 0
+    with db.read_session(engine) as session:
+        assert [sessions.resolve(session, handle, now=T0) for handle in handles] == [None, None]
+        [event] = session.exec(
+            select(AuditEvent).where(col(AuditEvent.action) == "two_factor.reset")
+        ).all()
+    assert (event.actor_email, event.subject, event.detail) == (
+        staff.email,
+        member.email,
+        "Lost phone and codes; ID checked by call",
+    )
+    assert event.organization_id == member.organization_id
+    assert count(engine, LoginSession, col(LoginSession.ended_reason) == "two_factor_reset") == 2
+    [mail] = [m for m in mail_to(outbox_dir, member.email) if "staff" in m["Subject"]]
+    assert mail["Subject"] == "SIPSTACK staff turned off two-factor sign-in for your account"
+    assert "My Profile › Advanced" in body_of(mail)
+    # The password alone signs in again; the old app's code and recovery codes are no use.
+    later = T0 + timedelta(minutes=5)
+    with db.write_session(engine) as session:
+        logged_in = auth.log_in(session, member.email, PASSWORD, ip_address=HOME, now=later)
+        user = session.get_one(User, member.id)
+        assert two_factor.accept_code(session, user, code_at(secret, later), now=later) is None
+        assert two_factor.accept_code(session, user, codes[0], now=later) is None
+    assert logged_in.view.two_factor_enabled is False
+
+
+def test_after_a_reset_a_member_whose_organization_requires_it_is_confined_until_set_up(
+    engine, staff, outbox_dir
+):
+    with db.write_session(engine) as session:
+        owner = make_user(session, role=Role.OWNER)
+        organization = session.get_one(Organization, owner.organization_id)
+        member = make_user(session, role=Role.VIEWER, organization=organization)
+    enable(engine, owner)
+    require_it(engine, owner)
+    enable(engine, member)
+
+    reset(engine, staff, member)
+
+    with db.write_session(engine) as session:
+        view = auth.log_in(session, member.email, PASSWORD, ip_address=HOME, now=T0).view
+        assert two_factor.required_but_missing(session, session.get_one(User, member.id))
+    assert (view.two_factor_required, view.two_factor_missing) == (True, True)
+    [mail] = [m for m in mail_to(outbox_dir, member.email) if "staff" in m["Subject"]]
+    assert "requires it" in body_of(mail)
+
+
+@pytest.mark.parametrize("role", [Role.OWNER, Role.ADMIN])
+def test_only_staff_may_reset_it(engine, member, role):
+    enable(engine, member)
+    with db.write_session(engine) as session:
+        colleague = make_user(
+            session, role=role, organization=session.get_one(Organization, member.organization_id)
+        )
+        handle = sessions.start_session(
+            session, member.id, ip_address=None, user_agent=None, now=T0
+        )
+    sealed = stored(engine, member).two_factor_secret
+
+    with pytest.raises(PermissionDenied):
+        reset(engine, colleague, member)
+
+    nothing_changed(engine, member, sealed, handle)
+
+
+def test_a_member_without_it_has_nothing_to_reset(engine, member, staff):
+    with pytest.raises(Conflict) as refused:
+        reset(engine, staff, member)
+
+    assert refused.value.message == f"{member.email} has no two-factor sign-in to reset."
+    assert audited(engine, "two_factor.reset") == 0
+
+
+def test_a_reset_needs_a_reason(engine, member, staff):
+    enable(engine, member)
+    with db.write_session(engine) as session:
+        handle = sessions.start_session(
+            session, member.id, ip_address=None, user_agent=None, now=T0
+        )
+    sealed = stored(engine, member).two_factor_secret
+
+    with pytest.raises(ValidationFailed) as refused:
+        reset(engine, staff, member, reason="   ")
+
+    assert set(refused.value.errors) == {"reason"}
+    nothing_changed(engine, member, sealed, handle)
+
+
+def test_staff_accounts_are_not_reset_here(engine, staff):
+    with db.write_session(engine) as session:
+        colleague = make_staff(session, email="ada@sipstack.test")
+    enable(engine, colleague)
+
+    with pytest.raises(Conflict) as refused:
+        reset(engine, staff, colleague)
+
+    assert refused.value.message == two_factor.STAFF_NOT_HERE
+    assert stored(engine, colleague).two_factor_enabled_at == T0
