@@ -54,7 +54,7 @@ from portal_core.models.base import utcnow
 from portal_core.permissions import Actor, Capability, require, require_organization
 from portal_core.services import audit, sessions, throttle
 from portal_core.services.accounts import check_current_password, count_profile_miss
-from portal_core.services.secrets import keyed_digest, seal, unseal
+from portal_core.services.secrets import keyed_digest, keyed_digests, reseal, seal, unseal
 from portal_core.services.validation import text_problem
 
 ISSUER = "SIPSTACK Partner Portal"
@@ -116,6 +116,16 @@ class Status:
     enabled_at: datetime | None
     recovery_codes_left: int
     organization_requires: bool
+
+
+@dataclass(frozen=True)
+class Resealed:
+    """What ``reseal_secrets`` did: how many secrets it sealed anew under the newest sealing
+    key, how many already were, and how many no listed key can read."""
+
+    resealed: int
+    current: int
+    unreadable: int
 
 
 @dataclass(frozen=True)
@@ -280,6 +290,33 @@ def reset_by_staff(
     )
 
 
+def reseal_secrets(session: Session) -> Resealed:
+    """Seal every stored authenticator secret anew under the newest sealing key (the command
+    ``keys reseal``, after a new key is put in front of ``SEALING_KEYS``). Safe to run twice,
+    and beside members turning it on or off: each row is written only if it still holds what
+    was read."""
+    resealed = current = unreadable = 0
+    rows = session.exec(
+        select(User.id, User.two_factor_secret).where(col(User.two_factor_secret).is_not(None))
+    ).all()
+    for user_id, sealed in rows:
+        assert sealed is not None
+        fresh = reseal(sealed, purpose=_SEALED_FOR)
+        if fresh is None:
+            unreadable += 1
+        elif fresh == sealed:
+            current += 1
+        else:
+            session.execute(
+                update(User)
+                .where(col(User.id) == user_id)
+                .where(col(User.two_factor_secret) == sealed)
+                .values(two_factor_secret=fresh)
+            )
+            resealed += 1
+    return Resealed(resealed=resealed, current=current, unreadable=unreadable)
+
+
 def regenerate_recovery_codes(
     session: Session,
     actor: Actor,
@@ -358,7 +395,7 @@ def accept_code(
     spent = session.execute(
         update(RecoveryCode)
         .where(col(RecoveryCode.user_id) == user.id)
-        .where(col(RecoveryCode.code_digest) == _recovery_digest(user.id, typed))
+        .where(col(RecoveryCode.code_digest).in_(_recovery_digests(user.id, typed)))
         .where(col(RecoveryCode.used_at).is_(None))
         .values(used_at=now)
     )
@@ -458,8 +495,16 @@ def _new_recovery_code() -> str:
 
 def _recovery_digest(user_id: uuid.UUID, code: str) -> str:
     """Typed as shown or not: case, spaces and the hyphen do not matter."""
-    normalized = "".join(code.split()).replace("-", "").lower()
-    return keyed_digest(normalized, context=f"recovery:{user_id}")
+    return keyed_digest(_normalized_recovery_code(code), context=f"recovery:{user_id}")
+
+
+def _recovery_digests(user_id: uuid.UUID, code: str) -> tuple[str, ...]:
+    """What a code's stored digest may be: made under any token key still listed."""
+    return keyed_digests(_normalized_recovery_code(code), context=f"recovery:{user_id}")
+
+
+def _normalized_recovery_code(code: str) -> str:
+    return "".join(code.split()).replace("-", "").lower()
 
 
 def _recovery_codes_left(session: Session, user_id: uuid.UUID) -> int:

@@ -192,12 +192,12 @@ def test_the_secret_is_nowhere_in_the_database_in_plain_text(engine, member):
     assert found == []
 
 
-def test_the_secret_reads_back_only_under_the_portals_own_key(engine, member, monkeypatch):
+def test_the_secret_reads_back_only_under_the_portals_own_sealing_key(engine, member, monkeypatch):
     enable(engine, member)
     sealed = stored(engine, member).two_factor_secret
     assert sealed is not None and unseal(sealed, purpose="two-factor-secret") is not None
 
-    monkeypatch.setenv("COOKIE_KEY", "another-portals-cookie-key-0123456789abcdefghij")
+    monkeypatch.setenv("SEALING_KEYS", "another-portals-sealing-key-0123456789abcdefghij")
     get_settings.cache_clear()
 
     assert unseal(sealed, purpose="two-factor-secret") is None
