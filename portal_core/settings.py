@@ -41,6 +41,7 @@ class Settings(BaseSettings):
     cookie_name: str = "sipstack_portal"
     cookie_key: str = DEVELOPMENT_COOKIE_KEY
     cookie_expiry_days: float = Field(default=14.0, gt=0, le=90)
+    session_idle_days: float = Field(default=14.0, gt=0, le=90)
     # The keys of the portal's own digests and sealed secrets, apart from the cookie's, so
     # that rotating COOKIE_KEY (to end every session after a leak) keeps API tokens, recovery
     # codes and authenticator apps working (docs/architecture.md, Keys and their rotation).
@@ -48,7 +49,6 @@ class Settings(BaseSettings):
     # accept any. Unset in development, each is the cookie key, as all three were one once.
     token_keys: str = ""
     sealing_keys: str = ""
-    session_idle_days: float = Field(default=14.0, gt=0, le=90)
 
     smtp_host: str | None = None
     smtp_port: int = 587
