@@ -46,6 +46,8 @@ def main() -> None:
     os.environ["DATABASE_URL"] = url
     os.environ.setdefault("PORTAL_ENV", "test")
     os.environ.setdefault("COOKIE_KEY", "benchmark-only-cookie-key-0123456789abcdef")
+    os.environ.setdefault("TOKEN_KEYS", "benchmark-only-token-key-0123456789abcdef")
+    os.environ.setdefault("SEALING_KEYS", "benchmark-only-sealing-key-0123456789abcdef")
     get_settings.cache_clear()
     db.migrate(url)
     engine = db.create_engine(url)

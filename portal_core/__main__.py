@@ -3,12 +3,13 @@
 Commands: ``migrate``, ``seed``, ``create-staff EMAIL``, ``outbox``, ``check-balances``,
 ``invoices run [--period YYYY-MM]``, ``billing recharge``, ``billing reconcile``, ``mail send``,
 ``logs prune``, ``scores snapshot``, ``rate-limits prune``, ``scheduler``,
-``tokens create MEMBER_EMAIL NAME --scopes …``, ``tokens revoke KEY``, and
+``tokens create MEMBER_EMAIL NAME --scopes …``, ``tokens revoke KEY``, ``keys reseal``, and
 ``api [--port 8000] [--host 127.0.0.1] [--workers N]``, the REST API alone.
 Bad input prints one clear line and exits with status 2; nothing is half-done. ``invoices run``
 exits with status 1 when an organization could not be invoiced (the others are; run it again).
 ``mail send`` exits with status 1 when a mail could not be sent this time (it stays queued and
 is retried later, unless that was its last attempt: then staff get a notice).
+``keys reseal`` exits with status 1 when a sealed secret is under no key of ``SEALING_KEYS``.
 """
 
 from __future__ import annotations
@@ -261,6 +262,27 @@ def cmd_tokens_revoke(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_keys_reseal(_args: argparse.Namespace) -> int:
+    """Seal every sealed secret anew under the newest of ``SEALING_KEYS``; after it, the
+    older keys can be dropped (docs/architecture.md, Keys and their rotation)."""
+    from portal_core.services.two_factor import reseal_secrets
+
+    with db.write_session(_engine()) as session:
+        done = reseal_secrets(session)
+    print(
+        f"Sealed secrets: {done.resealed} re-sealed under the newest key, {done.current} "
+        f"already under it, {done.unreadable} under no listed key."
+    )
+    if done.unreadable:
+        print(
+            "Some secrets are under a key SEALING_KEYS no longer lists: put it back (behind "
+            "the newest) and run this again, or those members cannot sign in.",
+            file=sys.stderr,
+        )
+        return 1
+    return 0
+
+
 def cmd_scheduler(_args: argparse.Namespace) -> int:
     """The scheduler alone, in the foreground, until Ctrl-C or SIGTERM: for deployments whose
     portal copies run with ``SCHEDULER=off``. It lets a running job finish before it exits."""
@@ -378,6 +400,12 @@ def build_parser() -> argparse.ArgumentParser:
     revoke = tokens.add_parser("revoke", help="revoke an API token by its key, at once")
     revoke.add_argument("key", metavar="KEY")
     revoke.set_defaults(run=cmd_tokens_revoke)
+    keys = commands.add_parser("keys", help="the keys of tokens and sealed secrets").add_subparsers(
+        dest="keys_command", required=True
+    )
+    keys.add_parser(
+        "reseal", help="seal every sealed secret anew under the newest of SEALING_KEYS"
+    ).set_defaults(run=cmd_keys_reseal)
     commands.add_parser(
         "scheduler",
         help="run the recurring jobs (invoices, auto-recharge, …) in the foreground, alone",

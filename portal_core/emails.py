@@ -86,6 +86,26 @@ def two_factor_changed(to: str, *, enabled: bool) -> Mail:
     )
 
 
+def two_factor_reset(to: str, *, required: bool) -> Mail:
+    """Staff turned a member's two-factor sign-in off (their phone and codes were lost)."""
+    then = (
+        "Your organization requires it: after you log in with your password, My Profile "
+        "asks you to set it up again, with your new phone, before anything else."
+        if required
+        else "You can set it up again, with your new phone, on My Profile › Advanced."
+    )
+    return Mail(
+        to=to,
+        subject="SIPSTACK staff turned off two-factor sign-in for your account",
+        body=(
+            "SIPSTACK staff turned off two-factor sign-in for your SIPSTACK partner account: "
+            "your old authenticator app and recovery codes no longer work, "
+            f"and every session of yours has ended. {then} If you did not ask for this, reset "
+            "your password now and tell your organization's owner." + _SIGNATURE
+        ),
+    )
+
+
 def recovery_code_used(to: str, *, left: int) -> Mail:
     remaining = (
         f"You have {left} unused recovery code{'s' if left != 1 else ''} left."

@@ -42,6 +42,13 @@ class Settings(BaseSettings):
     cookie_key: str = DEVELOPMENT_COOKIE_KEY
     cookie_expiry_days: float = Field(default=14.0, gt=0, le=90)
     session_idle_days: float = Field(default=14.0, gt=0, le=90)
+    # The keys of the portal's own digests and sealed secrets, apart from the cookie's, so
+    # that rotating COOKIE_KEY (to end every session after a leak) keeps API tokens, recovery
+    # codes and authenticator apps working (docs/architecture.md, Keys and their rotation).
+    # Each is comma-separated, newest first: new digests and seals use the first, checks
+    # accept any. Unset in development, each is the cookie key, as all three were one once.
+    token_keys: str = ""
+    sealing_keys: str = ""
 
     smtp_host: str | None = None
     smtp_port: int = 587
@@ -105,6 +112,14 @@ class Settings(BaseSettings):
 
     @model_validator(mode="after")
     def _refuse_placeholder_secrets(self) -> Settings:
+        if self.portal_env == "development":
+            # ``make run`` needs nothing, and a development database keeps its tokens.
+            if not self.token_key_list:
+                self.token_keys = self.cookie_key
+            if not self.sealing_key_list:
+                self.sealing_keys = self.cookie_key
+        self._refuse_placeholder_keys("TOKEN_KEYS", self.token_key_list)
+        self._refuse_placeholder_keys("SEALING_KEYS", self.sealing_key_list)
         if self.portal_env != "development" and self.cookie_key == DEVELOPMENT_COOKIE_KEY:
             raise ValueError(
                 f"COOKIE_KEY still has its development value: set a long random secret "
@@ -120,6 +135,36 @@ class Settings(BaseSettings):
             )
         return self
 
+    def _refuse_placeholder_keys(self, name: str, keys: tuple[str, ...]) -> None:
+        if self.portal_env == "development":
+            return
+        if not keys:
+            raise ValueError(
+                f"{name} is not set: set a long random secret (comma-separated, newest first) "
+                f"before running with PORTAL_ENV={self.portal_env}."
+            )
+        if DEVELOPMENT_COOKIE_KEY in keys:
+            raise ValueError(
+                f"{name} still has a development value: set a long random secret before "
+                f"running with PORTAL_ENV={self.portal_env}."
+            )
+        if keys[0] == self.cookie_key:
+            # An older key may be the cookie's (the one everything was under before), but new
+            # digests and seals must not fall with a leaked cookie key.
+            raise ValueError(f"The newest of {name} must be a key of its own, not COOKIE_KEY.")
+        if self.portal_env == "production" and any(len(key) < 32 for key in keys):
+            raise ValueError(f"Every key of {name} must be at least 32 characters in production.")
+
+    @property
+    def token_key_list(self) -> tuple[str, ...]:
+        """The keys of API tokens' and codes' digests, newest first."""
+        return _key_list(self.token_keys)
+
+    @property
+    def sealing_key_list(self) -> tuple[str, ...]:
+        """The keys that seal secrets the portal reads back, newest first."""
+        return _key_list(self.sealing_keys)
+
     @property
     def is_development(self) -> bool:
         return self.portal_env == "development"
@@ -132,6 +177,10 @@ class Settings(BaseSettings):
     def uses_stripe(self) -> bool:
         """Cards and payments go through Stripe (else through the offline sandbox)."""
         return bool(self.stripe_secret_key)
+
+
+def _key_list(keys: str) -> tuple[str, ...]:
+    return tuple(key.strip() for key in keys.split(",") if key.strip())
 
 
 @lru_cache(maxsize=1)

@@ -21,6 +21,8 @@ from sqlmodel import SQLModel
 os.environ["PORTAL_ENV"] = "test"
 os.environ["BCRYPT_ROUNDS"] = "4"
 os.environ["COOKIE_KEY"] = "test-only-cookie-key-0123456789abcdefghijklmnop"
+os.environ["TOKEN_KEYS"] = "test-only-token-key-0123456789abcdefghijklmnopq"
+os.environ["SEALING_KEYS"] = "test-only-sealing-key-0123456789abcdefghijklmno"
 os.environ.pop("SMTP_HOST", None)
 # No test starts the jobs' scheduler by accident; the tests of the scheduler turn it on.
 os.environ["SCHEDULER"] = "off"

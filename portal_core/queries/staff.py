@@ -145,6 +145,7 @@ class Member:
     role: Role
     status: UserStatus
     created_at: datetime
+    two_factor_on: bool = False
 
     @property
     def deactivated(self) -> bool:
@@ -224,6 +225,7 @@ def organization_detail(
                 role=Role(user.role),
                 status=UserStatus(user.status),
                 created_at=user.created_at,
+                two_factor_on=user.two_factor_enabled_at is not None,
             )
             for user in users
         ],

@@ -2,8 +2,9 @@
 (docs/product.md, Pages › API tokens).
 
 ``create`` mints a token for the actor's organization with the scopes the actor's role may
-grant, and shows its secret once: the database keeps only the secret's HMAC under the
-portal's key (``secrets.keyed_digest``), never the secret. ``authenticate`` runs on every
+grant, and shows its secret once: the database keeps only the secret's HMAC under the newest
+token key (``secrets.keyed_digest``), never the secret; a token minted under an older key
+still listed in ``TOKEN_KEYS`` keeps working. ``authenticate`` runs on every
 API call, so it is one indexed read by key in SQLAlchemy Core and writes nothing; the time a
 token was last used is buffered in the process (``note_used``) and written by the scheduler's
 ``api_tokens.flush`` (``flush_last_used``), at most once a minute per token.
@@ -16,7 +17,6 @@ from __future__ import annotations
 
 import base64
 import binascii
-import hmac
 import threading
 import uuid
 from dataclasses import dataclass
@@ -46,7 +46,7 @@ from portal_core.queries.members import members_who_may
 from portal_core.rules import api_tokens as rules
 from portal_core.rules.api_tokens import Scope
 from portal_core.services import audit
-from portal_core.services.secrets import keyed_digest
+from portal_core.services.secrets import keyed_digest, matches_keyed_digest
 from portal_core.services.validation import normalize_email, text_problem
 
 __all__ = [
@@ -107,6 +107,11 @@ def secret_digest(secret: str) -> str:
     return keyed_digest(secret, context=_DIGEST_CONTEXT)
 
 
+def secret_matches(stored_digest: str, secret: str) -> bool:
+    """Whether ``secret`` is the one whose digest was stored, under any token key."""
+    return matches_keyed_digest(stored_digest, secret, context=_DIGEST_CONTEXT)
+
+
 # --- Who calls ------------------------------------------------------------------------------
 
 
@@ -148,7 +153,7 @@ def authenticate(target: Connection | Session, key: str, secret: str, *, now: da
     if not rules.looks_like_key(key):
         raise AuthenticationFailed(_REFUSED)
     row = target.execute(_by_key(), {"key": key}).first()
-    if row is None or not hmac.compare_digest(row.secret_digest, secret_digest(secret)):
+    if row is None or not secret_matches(row.secret_digest, secret):
         raise AuthenticationFailed(_REFUSED)
     if row.revoked_at is not None:
         raise AuthenticationFailed("This API token was revoked.")

@@ -24,7 +24,6 @@ verified with a code: a verified number scores higher.
 
 from __future__ import annotations
 
-import hmac
 import uuid
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -270,8 +269,7 @@ def confirm_code(
         raise ValidationFailed({"code": "That code expired: send a new one."})
     if stored.attempts_left <= 0:
         raise ValidationFailed({"code": "Too many wrong tries: send a new code."})
-    expected = secrets.keyed_digest(typed, context=str(profile.id))
-    if not hmac.compare_digest(expected, stored.code_digest):
+    if not secrets.matches_keyed_digest(stored.code_digest, typed, context=str(profile.id)):
         stored.attempts_left -= 1
         session.add(stored)
         for dispute in _open_disputes(session, profile):

@@ -1,5 +1,11 @@
 """Random secrets for links and sessions, the digest under which they are stored, and the
-encryption of the few secrets the portal must read back (an authenticator's)."""
+encryption of the few secrets the portal must read back (an authenticator's).
+
+Keyed digests are made under ``TOKEN_KEYS`` and sealed secrets under ``SEALING_KEYS``, each
+apart from the cookie's key (docs/architecture.md, Keys and their rotation): each setting is a
+list, newest first, so a key is rotated by putting a new one in front and keeping the old one
+behind it while what was made under it lives. Making uses the newest; checking accepts any.
+"""
 
 from __future__ import annotations
 
@@ -7,8 +13,9 @@ import base64
 import hashlib
 import hmac
 import secrets
+from functools import lru_cache
 
-from cryptography.fernet import Fernet, InvalidToken
+from cryptography.fernet import Fernet, InvalidToken, MultiFernet
 from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.kdf.hkdf import HKDF
 
@@ -26,11 +33,24 @@ def digest(secret: str) -> str:
 
 
 def keyed_digest(secret: str, *, context: str) -> str:
-    """What the database keeps of a short secret (a six-digit code): an HMAC under the
-    portal's own key, bound to ``context`` (the profile it proves), so a leaked table does
-    not give the code away to a million guesses."""
-    key = get_settings().cookie_key.encode()
-    return hmac.new(key, f"{context}:{secret}".encode(), hashlib.sha256).hexdigest()
+    """What the database keeps of a short secret (a six-digit code, a token's secret): an HMAC
+    under the newest token key, bound to ``context`` (what it proves), so a leaked table does
+    not give the secret away to a million guesses."""
+    return _keyed(get_settings().token_key_list[0], secret, context)
+
+
+def keyed_digests(secret: str, *, context: str) -> tuple[str, ...]:
+    """``keyed_digest`` under every token key, newest first: what a stored digest may be."""
+    return tuple(_keyed(key, secret, context) for key in get_settings().token_key_list)
+
+
+def matches_keyed_digest(stored: str, secret: str, *, context: str) -> bool:
+    """Whether ``stored`` is ``secret``'s keyed digest under any token key. Every key is
+    compared, in constant time, so the time taken tells nothing of which matched."""
+    matched = False
+    for candidate in keyed_digests(secret, context=context):
+        matched |= hmac.compare_digest(stored, candidate)
+    return matched
 
 
 def new_code(digits: int = 6) -> str:
@@ -38,22 +58,47 @@ def new_code(digits: int = 6) -> str:
 
 
 def seal(secret: str, *, purpose: str) -> str:
-    """``secret`` encrypted (Fernet: AES-CBC with an HMAC) under a key derived from the
-    portal's own key for ``purpose``: a leaked table alone gives nothing away. Changing the
-    portal's key makes every sealed secret unreadable (``unseal`` returns None)."""
-    return _fernet(purpose).encrypt(secret.encode()).decode()
+    """``secret`` encrypted (Fernet: AES-CBC with an HMAC) under a key derived from the newest
+    sealing key for ``purpose``: a leaked table alone gives nothing away."""
+    return _sealing(get_settings().sealing_key_list, purpose).encrypt(secret.encode()).decode()
 
 
 def unseal(sealed: str, *, purpose: str) -> str | None:
-    """The secret ``seal`` encrypted, or None when it was sealed under another key or purpose."""
+    """The secret ``seal`` encrypted, under any of the sealing keys; None when it was sealed
+    under a key no longer listed, or for another purpose."""
     try:
-        return _fernet(purpose).decrypt(sealed.encode()).decode()
+        return _sealing(get_settings().sealing_key_list, purpose).decrypt(sealed.encode()).decode()
     except InvalidToken:
         return None
 
 
-def _fernet(purpose: str) -> Fernet:
-    key = HKDF(
+def reseal(sealed: str, *, purpose: str) -> str | None:
+    """``sealed`` as it would be sealed under the newest sealing key: the same text when it
+    already is (so re-sealing twice changes nothing), None when no listed key reads it."""
+    keys = get_settings().sealing_key_list
+    try:
+        _sealing(keys[:1], purpose).decrypt(sealed.encode())
+        return sealed
+    except InvalidToken:
+        pass
+    try:
+        return _sealing(keys, purpose).rotate(sealed.encode()).decode()
+    except InvalidToken:
+        return None
+
+
+def _keyed(key: str, secret: str, context: str) -> str:
+    return hmac.new(key.encode(), f"{context}:{secret}".encode(), hashlib.sha256).hexdigest()
+
+
+# Deriving a key costs an HKDF per key: kept for the few (keys, purpose) a process meets.
+@lru_cache(maxsize=32)
+def _sealing(keys: tuple[str, ...], purpose: str) -> MultiFernet:
+    return MultiFernet([_fernet(key, purpose) for key in keys])
+
+
+def _fernet(key: str, purpose: str) -> Fernet:
+    derived = HKDF(
         algorithm=hashes.SHA256(), length=32, salt=None, info=f"portal:{purpose}".encode()
-    ).derive(get_settings().cookie_key.encode())
-    return Fernet(base64.urlsafe_b64encode(key))
+    ).derive(key.encode())
+    return Fernet(base64.urlsafe_b64encode(derived))

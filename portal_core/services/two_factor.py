@@ -4,9 +4,14 @@ What members and owners see of it: docs/product.md, Account life cycle; and My P
 
 The codes are TOTP (RFC 6238: HMAC-SHA-1, 30-second steps, 6 digits), what every authenticator
 app makes. The secret the app shares must be read back to check a code, so it is stored
-encrypted under a key derived from the portal's own (``secrets.seal``), never as typed. It
-counts only once a code from the app confirms it: a member who scanned nothing cannot lock
-themselves out.
+encrypted under a sealing key (``secrets.seal``), never as typed. It counts only once a code
+from the app confirms it: a member who scanned nothing cannot lock themselves out. Until then
+it is not stored at all: ``begin`` hands the page a ``Setup`` whose ``token`` is the secret
+sealed for that member alone with the time it was made, and ``confirm`` takes it back within
+``SETUP_LIFETIME``; a setup abandoned leaves nothing behind.
+
+Turning it on ends the member's other sessions (whoever else was signed in skipped the second
+step), keeping the one that turned it on.
 
 A code is accepted one step either side of now (a phone's clock drifts, and a code typed at
 the end of its 30 seconds arrives in the next), and each step at most once: the last accepted
@@ -23,6 +28,9 @@ Wrong codes count as wrong passwords (``services.throttle``): same limits, same 
 An owner may require two-factor sign-in of the whole organization; a member without it is then
 allowed only My Profile until they turn it on (``ui.shell``). Staff turn it on and off as
 members do; the requirement is an organization's, and staff belong to none.
+
+A member who lost both their phone and their recovery codes asks SIPSTACK: staff turn it off
+for them (``reset_by_staff``, with a reason), which also ends every session of theirs.
 """
 
 from __future__ import annotations
@@ -31,7 +39,7 @@ import hmac
 import secrets as random
 import uuid
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 
 import pyotp
 from sqlalchemy import delete, func, or_, update
@@ -41,12 +49,13 @@ from portal_core import emails
 from portal_core.errors import Conflict, NotFound, ValidationFailed
 from portal_core.mail import send_after_commit
 from portal_core.models.access import RecoveryCode
-from portal_core.models.accounts import Organization, User
+from portal_core.models.accounts import Organization, Role, User
 from portal_core.models.base import utcnow
 from portal_core.permissions import Actor, Capability, require, require_organization
-from portal_core.services import audit, throttle
+from portal_core.services import audit, sessions, throttle
 from portal_core.services.accounts import check_current_password, count_profile_miss
-from portal_core.services.secrets import keyed_digest, seal, unseal
+from portal_core.services.secrets import keyed_digest, keyed_digests, reseal, seal, unseal
+from portal_core.services.validation import text_problem
 
 ISSUER = "SIPSTACK Partner Portal"
 DIGITS = 6
@@ -57,6 +66,8 @@ RECOVERY_CODE_COUNT = 10
 _RECOVERY_ALPHABET = "abcdefghjkmnpqrstuvwxyz23456789"
 _RECOVERY_LENGTH = 10
 _SEALED_FOR = "two-factor-secret"
+# Long enough to find the phone and scan; a setup older than this is begun again.
+SETUP_LIFETIME = timedelta(minutes=30)
 
 CODE_WRONG = "That code is not right. Type the newest code your authenticator app shows."
 CODE_OR_RECOVERY_WRONG = (
@@ -72,6 +83,9 @@ REQUIRED_BY_ORGANIZATION = (
     "Your organization requires two-factor sign-in, so it cannot be turned off. Its owner "
     "can lift the requirement on My Profile › Advanced."
 )
+START_AGAIN = "Start again: enter your current password first."
+NOT_ON_FOR_MEMBER = "{email} has no two-factor sign-in to reset."
+STAFF_NOT_HERE = "Staff accounts are managed by SIPSTACK's administrators, not here."
 OWNER_NEEDS_IT_FIRST = (
     "Turn on two-factor sign-in for your own account first: an organization that requires "
     "it must not lock out its owner."
@@ -86,10 +100,12 @@ class CodeWrong(ValidationFailed):
 
 @dataclass(frozen=True)
 class Setup:
-    """A secret waiting for its confirmation: the text to type, the link a QR code carries."""
+    """A secret waiting for its confirmation: the text to type, the link a QR code carries,
+    and the token that ``confirm`` takes back (the secret sealed for this member, dated)."""
 
     secret: str
     uri: str
+    token: str
 
 
 @dataclass(frozen=True)
@@ -99,8 +115,17 @@ class Status:
     enabled: bool
     enabled_at: datetime | None
     recovery_codes_left: int
-    setup: Setup | None  # a secret waiting for its confirmation code
     organization_requires: bool
+
+
+@dataclass(frozen=True)
+class Resealed:
+    """What ``reseal_secrets`` did: how many secrets it sealed anew under the newest sealing
+    key, how many already were, and how many no listed key can read."""
+
+    resealed: int
+    current: int
+    unreadable: int
 
 
 @dataclass(frozen=True)
@@ -117,15 +142,8 @@ def status(session: Session, actor: Actor) -> Status:
         enabled=user.two_factor_enabled_at is not None,
         enabled_at=user.two_factor_enabled_at,
         recovery_codes_left=_recovery_codes_left(session, user.id),
-        setup=_pending_setup(user),
         organization_requires=_required_for(session, user),
     )
-
-
-def pending_setup(session: Session, actor: Actor) -> Setup | None:
-    """The secret waiting for its confirmation code, if turning it on has begun."""
-    require(actor, Capability.MY_PROFILE)
-    return _pending_setup(_load_user(session, actor))
 
 
 def begin(
@@ -137,11 +155,11 @@ def begin(
     session_handle: str | None,
     now: datetime | None = None,
 ) -> Setup:
-    """Make a new secret for the member's authenticator app; it counts once ``confirm``ed.
+    """Make a new secret for the member's authenticator app; it counts once ``confirm``ed,
+    and nothing of it is stored before then.
 
     The current password is asked (and throttled: ``accounts.check_current_password``), since
-    whoever turns two-factor sign-in on decides whose phone signs in. Beginning again replaces
-    a secret not yet confirmed."""
+    whoever turns two-factor sign-in on decides whose phone signs in."""
     now = now or utcnow()
     require(actor, Capability.MY_PROFILE)
     user = _load_user(session, actor)
@@ -156,32 +174,43 @@ def begin(
         now=now,
     )
     secret = pyotp.random_base32()  # 32 symbols: 160 bits, RFC 4226's recommended length
-    user.two_factor_secret = seal(secret, purpose=_SEALED_FOR)
-    user.two_factor_last_step = None
-    user.updated_at = now
-    session.add(user)
-    return _setup(secret, user.email)
+    token = seal(f"{int(now.timestamp())}:{secret}", purpose=_setup_purpose(user.id))
+    return _setup(secret, user.email, token)
 
 
-def confirm(session: Session, actor: Actor, code: str, *, now: datetime | None = None) -> list[str]:
-    """Turn two-factor sign-in on with a code from the app; return the recovery codes, the
-    only time they are shown. A wrong code changes nothing."""
+def confirm(
+    session: Session,
+    actor: Actor,
+    setup: Setup,
+    code: str,
+    *,
+    session_handle: str | None,
+    now: datetime | None = None,
+) -> list[str]:
+    """Turn two-factor sign-in on with ``setup`` (from ``begin``) and a code from the app;
+    return the recovery codes, the only time they are shown. A wrong code changes nothing.
+
+    Every session of the member but ``session_handle`` (the one confirming) ends."""
     now = now or utcnow()
     require(actor, Capability.MY_PROFILE)
     user = _load_user(session, actor)
     if user.two_factor_enabled_at is not None:
         raise Conflict(ALREADY_ON)
-    secret = _secret_of(user)
+    secret = _secret_of_setup(user.id, setup.token, now)
     if secret is None:
-        raise ValidationFailed({"code": "Start again: enter your current password first."})
+        raise ValidationFailed({"code": START_AGAIN})
     step = _matching_step(secret, code, now, after=None)
     if step is None:
         raise ValidationFailed({"code": CODE_WRONG})
+    user.two_factor_secret = seal(secret, purpose=_SEALED_FOR)
     user.two_factor_enabled_at = now
     user.two_factor_last_step = step
     user.updated_at = now
     session.add(user)
     codes = _replace_recovery_codes(session, user.id, now)
+    sessions.end_user_sessions(
+        session, user.id, reason="two_factor_enabled", now=now, except_handle=session_handle
+    )
     audit.record(session, "two_factor.enabled", actor=actor, subject=user.email)
     send_after_commit(session, emails.two_factor_changed(user.email, enabled=True))
     return codes
@@ -216,14 +245,77 @@ def disable(
         now=now,
     )
     _check_code(session, user, code, ip_address, session_handle, now, recovery=True)
-    user.two_factor_secret = None
-    user.two_factor_enabled_at = None
-    user.two_factor_last_step = None
-    user.updated_at = now
-    session.add(user)
-    session.execute(delete(RecoveryCode).where(col(RecoveryCode.user_id) == user.id))
+    _turn_off(session, user, now)
     audit.record(session, "two_factor.disabled", actor=actor, subject=user.email)
     send_after_commit(session, emails.two_factor_changed(user.email, enabled=False))
+
+
+def reset_by_staff(
+    session: Session,
+    actor: Actor,
+    user_id: uuid.UUID,
+    *,
+    reason: str,
+    now: datetime | None = None,
+) -> None:
+    """Staff turn a member's two-factor sign-in off (their phone and recovery codes are lost):
+    the secret and the recovery codes go, every session of theirs ends, and they are told.
+
+    An organization that requires it confines them to My Profile until they turn it on again
+    (``required_but_missing``)."""
+    now = now or utcnow()
+    require(actor, Capability.STAFF)
+    if problem := text_problem(reason, label="a reason", max_length=300):
+        raise ValidationFailed({"reason": problem})
+    user = session.get(User, user_id)
+    if user is None:
+        raise NotFound("That user was not found.")
+    if user.role == Role.STAFF:
+        raise Conflict(STAFF_NOT_HERE)
+    if user.two_factor_enabled_at is None:
+        raise Conflict(NOT_ON_FOR_MEMBER.format(email=user.email))
+    _turn_off(session, user, now)
+    sessions.end_user_sessions(session, user.id, reason="two_factor_reset", now=now)
+    audit.record(
+        session,
+        "two_factor.reset",
+        actor=actor,
+        organization_id=user.organization_id,
+        subject=user.email,
+        detail=reason.strip(),
+    )
+    send_after_commit(
+        session,
+        emails.two_factor_reset(user.email, required=_required_for(session, user)),
+    )
+
+
+def reseal_secrets(session: Session) -> Resealed:
+    """Seal every stored authenticator secret anew under the newest sealing key (the command
+    ``keys reseal``, after a new key is put in front of ``SEALING_KEYS``). Safe to run twice,
+    and beside members turning it on or off: each row is written only if it still holds what
+    was read."""
+    resealed = current = unreadable = 0
+    rows = session.exec(
+        select(User.id, User.two_factor_secret).where(col(User.two_factor_secret).is_not(None))
+    ).all()
+    for user_id, sealed in rows:
+        if sealed is None:  # the query leaves none out; the type cannot say so
+            continue
+        fresh = reseal(sealed, purpose=_SEALED_FOR)
+        if fresh is None:
+            unreadable += 1
+        elif fresh == sealed:
+            current += 1
+        else:
+            session.execute(
+                update(User)
+                .where(col(User.id) == user_id)
+                .where(col(User.two_factor_secret) == sealed)
+                .values(two_factor_secret=fresh)
+            )
+            resealed += 1
+    return Resealed(resealed=resealed, current=current, unreadable=unreadable)
 
 
 def regenerate_recovery_codes(
@@ -304,7 +396,7 @@ def accept_code(
     spent = session.execute(
         update(RecoveryCode)
         .where(col(RecoveryCode.user_id) == user.id)
-        .where(col(RecoveryCode.code_digest) == _recovery_digest(user.id, typed))
+        .where(col(RecoveryCode.code_digest).in_(_recovery_digests(user.id, typed)))
         .where(col(RecoveryCode.used_at).is_(None))
         .values(used_at=now)
     )
@@ -358,6 +450,15 @@ def _check_code(
     raise CodeWrong({"code": CODE_OR_RECOVERY_WRONG if recovery else CODE_WRONG})
 
 
+def _turn_off(session: Session, user: User, now: datetime) -> None:
+    user.two_factor_secret = None
+    user.two_factor_enabled_at = None
+    user.two_factor_last_step = None
+    user.updated_at = now
+    session.add(user)
+    session.execute(delete(RecoveryCode).where(col(RecoveryCode.user_id) == user.id))
+
+
 def _matching_step(secret: str, code: str, now: datetime, *, after: int | None) -> int | None:
     """The time step, within the drift allowed around ``now`` and later than ``after``,
     whose code is ``code``; None when there is none."""
@@ -395,8 +496,16 @@ def _new_recovery_code() -> str:
 
 def _recovery_digest(user_id: uuid.UUID, code: str) -> str:
     """Typed as shown or not: case, spaces and the hyphen do not matter."""
-    normalized = "".join(code.split()).replace("-", "").lower()
-    return keyed_digest(normalized, context=f"recovery:{user_id}")
+    return keyed_digest(_normalized_recovery_code(code), context=f"recovery:{user_id}")
+
+
+def _recovery_digests(user_id: uuid.UUID, code: str) -> tuple[str, ...]:
+    """What a code's stored digest may be: made under any token key still listed."""
+    return keyed_digests(_normalized_recovery_code(code), context=f"recovery:{user_id}")
+
+
+def _normalized_recovery_code(code: str) -> str:
+    return "".join(code.split()).replace("-", "").lower()
 
 
 def _recovery_codes_left(session: Session, user_id: uuid.UUID) -> int:
@@ -416,16 +525,27 @@ def _secret_of(user: User) -> str | None:
     return unseal(user.two_factor_secret, purpose=_SEALED_FOR)
 
 
-def _pending_setup(user: User) -> Setup | None:
-    if user.two_factor_enabled_at is not None:
+def _secret_of_setup(user_id: uuid.UUID, token: str, now: datetime) -> str | None:
+    """The secret of a setup ``begin`` made for this member within ``SETUP_LIFETIME``."""
+    opened = unseal(token, purpose=_setup_purpose(user_id))
+    if opened is None:
         return None
-    secret = _secret_of(user)
-    return _setup(secret, user.email) if secret is not None else None
+    begun, _, secret = opened.partition(":")
+    if not begun.isdigit() or not secret:
+        return None
+    return secret if now.timestamp() - int(begun) <= SETUP_LIFETIME.total_seconds() else None
 
 
-def _setup(secret: str, email: str) -> Setup:
+def _setup_purpose(user_id: uuid.UUID) -> str:
+    # Bound to the member: a setup begun by one cannot turn it on for another.
+    return f"two-factor-setup:{user_id}"
+
+
+def _setup(secret: str, email: str, token: str) -> Setup:
     totp = pyotp.TOTP(secret, digits=DIGITS, interval=STEP_SECONDS)
-    return Setup(secret=secret, uri=totp.provisioning_uri(name=email, issuer_name=ISSUER))
+    return Setup(
+        secret=secret, uri=totp.provisioning_uri(name=email, issuer_name=ISSUER), token=token
+    )
 
 
 def _required_for(session: Session, user: User) -> bool:

@@ -3,9 +3,10 @@ audit log.
 
 An organization opens below the list when its row is selected, or from a link that carries
 ``?organization=<id>``; the query parameter is the one record of which organization is open,
-so the link can be shared. Deactivating or reactivating a user or an organization asks for a
-reason in a confirmation dialog (``confirm.dialog_with_reason``), then calls
-``services.staff`` (which checks the role again and writes the audit event).
+so the link can be shared. Deactivating or reactivating a user or an organization, and
+resetting a member's two-factor sign-in (phone and recovery codes lost), ask for a reason in a
+confirmation dialog (``confirm.dialog_with_reason``), then call ``services.staff`` or
+``services.two_factor`` (which check the role again and write the audit event).
 """
 
 from __future__ import annotations
@@ -22,6 +23,7 @@ from portal_core.money import format_cents
 from portal_core.queries import staff as staff_queries
 from portal_core.queries.staff import Member, OrganizationDetail
 from portal_core.services import staff as staff_services
+from portal_core.services import two_factor
 from portal_core.services.sessions import SessionView
 from portal_core.ui import confirm, list_detail, resources, table
 from portal_core.ui.text import markdown_code, markdown_escape
@@ -38,9 +40,10 @@ _DONE = "staff.change_done"  # the last change's result, shown once
 
 @dataclass(frozen=True)
 class _Change:
-    """A deactivation or reactivation waiting to be confirmed (ids only, no ORM objects)."""
+    """A deactivation or reactivation, or a two-factor reset, waiting to be confirmed (ids
+    only, no ORM objects)."""
 
-    target: str  # "user" or "organization"
+    target: str  # "user", "organization" or "two_factor" (a user's)
     id: uuid.UUID
     name: str
     activate: bool
@@ -54,7 +57,15 @@ class _Change:
 
     @property
     def verb(self) -> str:
+        if self.target == "two_factor":
+            return "Reset"
         return "Reactivate" if self.activate else "Deactivate"
+
+    @property
+    def title(self) -> str:
+        if self.target == "two_factor":
+            return "Reset two-factor sign-in"
+        return f"{self.verb} {self.target}"
 
     @property
     def reason_key(self) -> str:
@@ -81,7 +92,7 @@ def organizations(viewer: SessionView) -> None:
     if isinstance(change, _Change):
         confirm.dialog_with_reason(
             _PENDING,
-            title=f"{change.verb} {change.target}",
+            title=change.title,
             message=_consequence(change),
             confirm_label=change.verb,
             action=lambda reason: _apply(viewer, change, reason),
@@ -205,6 +216,16 @@ def _member_row(member: Member, widths: list[float]) -> None:
         args=(_PENDING, change),
         width="stretch",
     )
+    if member.two_factor_on:
+        reset = _Change("two_factor", member.id, member.name, activate=False, email=member.email)
+        action.button(
+            "Reset two-factor",
+            key=f"staff.user.{member.id}.two_factor_reset",
+            help="For a member who lost their phone and their recovery codes.",
+            on_click=confirm.ask,
+            args=(_PENDING, reset),
+            width="stretch",
+        )
 
 
 # --- Confirming a change -------------------------------------------------------------------
@@ -216,6 +237,8 @@ def _apply(viewer: SessionView, change: _Change, reason: str) -> str:
             staff_services.set_user_active(
                 session, viewer.actor, change.id, change.activate, reason=reason
             )
+        elif change.target == "two_factor":
+            two_factor.reset_by_staff(session, viewer.actor, change.id, reason=reason)
         else:
             staff_services.set_organization_active(
                 session, viewer.actor, change.id, change.activate, reason=reason
@@ -229,6 +252,12 @@ def _remember_outcome(outcome: str) -> None:
 
 def _consequence(change: _Change) -> str:
     name = f"**{change.shown}**"
+    if change.target == "two_factor":
+        return (
+            f"Two-factor sign-in is turned off for {name}: their authenticator app and recovery "
+            "codes stop working, every session of theirs ends, and they are e-mailed. If their "
+            "organization requires it, they must set it up again before anything but My Profile."
+        )
     if change.target == "user":
         if change.activate:
             return f"{name} will be able to sign in again."
@@ -243,6 +272,8 @@ def _consequence(change: _Change) -> str:
 
 def _outcome(change: _Change) -> str:
     """What was done, as markdown (it is shown by ``list_detail.detail_heading``)."""
+    if change.target == "two_factor":
+        return f"Two-factor sign-in is off for {change.shown}; their sessions have ended."
     if change.target == "user":
         if change.activate:
             return f"{change.shown} is reactivated and can sign in again."

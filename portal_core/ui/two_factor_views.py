@@ -4,11 +4,14 @@ organization's requirement (docs/product.md, My Profile).
 
 The recovery codes live in the tab's state from the run that made them until the member says
 they are saved: the database keeps only their digests, so this is the one time they exist.
+A setup waiting for its confirming code lives there too, with the member it was begun for: the
+database keeps no secret until a code confirms it.
 """
 
 from __future__ import annotations
 
 import io
+import uuid
 
 import segno
 import streamlit as st
@@ -20,6 +23,7 @@ from portal_core.ui import forms, resources, state
 from portal_core.ui.auth import client_address
 
 CODES = "profile.two_factor.codes"  # the recovery codes just made, until saved
+SETUP = "profile.two_factor.setup"  # (member's id, two_factor.Setup) until confirmed
 _CODES_FILE = "sipstack-recovery-codes.txt"
 
 
@@ -57,10 +61,12 @@ def two_factor_section(viewer: SessionView) -> None:
     st.subheader("Two-factor sign-in")
     with resources.reading() as session:
         status = two_factor.status(session, viewer.actor)
+    setup = _setup_of(viewer.user_id)
     if status.enabled:
+        _forget_setup()
         _enabled(viewer, status)
-    elif status.setup is not None:
-        _confirm(viewer, status.setup)
+    elif setup is not None:
+        _confirm(viewer, setup)
     else:
         _begin(viewer)
 
@@ -108,13 +114,14 @@ def _begin(viewer: SessionView) -> None:
 
             def begin() -> None:
                 with resources.writing() as session:
-                    two_factor.begin(
+                    setup = two_factor.begin(
                         session,
                         viewer.actor,
                         password,
                         ip_address=client_address(),
                         session_handle=viewer.handle,
                     )
+                st.session_state[SETUP] = (viewer.user_id, setup)
 
             if forms.attempt(errors, begin):
                 st.rerun()
@@ -138,11 +145,20 @@ def _confirm(viewer: SessionView, setup: two_factor.Setup) -> None:
 
                 def confirm() -> None:
                     with resources.writing() as session:
-                        st.session_state[CODES] = two_factor.confirm(session, viewer.actor, code)
+                        st.session_state[CODES] = two_factor.confirm(
+                            session, viewer.actor, setup, code, session_handle=viewer.handle
+                        )
 
                 if forms.attempt(errors, confirm):
-                    state.flash("Two-factor sign-in is on.")
+                    _forget_setup()
+                    state.flash("Two-factor sign-in is on: you are signed out everywhere else.")
                     st.rerun()
+        st.button(
+            "Start again",
+            key="profile.two_factor.start_again",
+            icon=":material/restart_alt:",
+            on_click=_forget_setup,
+        )
 
 
 def _enabled(viewer: SessionView, status: two_factor.Status) -> None:
@@ -222,6 +238,19 @@ def _codes_file(codes: list[str]) -> str:
         + "\n".join(codes)
         + "\n"
     )
+
+
+def _setup_of(user_id: uuid.UUID) -> two_factor.Setup | None:
+    """The setup this tab began for this member (another member may have used the tab)."""
+    kept = st.session_state.get(SETUP)
+    if not kept:
+        return None
+    member, setup = kept
+    return setup if member == user_id and isinstance(setup, two_factor.Setup) else None
+
+
+def _forget_setup() -> None:
+    st.session_state[SETUP] = None
 
 
 def _forget_codes() -> None:

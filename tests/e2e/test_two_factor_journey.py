@@ -1,20 +1,24 @@
 """Two-factor sign-in, as a member goes through it in the browser (docs/product.md, My Profile):
 turn it on in My Profile › Advanced with the key the page shows, log out, log in with the
-password and then a code.
+password and then a code, and turn it off again with a recovery code.
 
-The journey uses the demo's developer, whom no other journey signs in as: two-factor sign-in
-stays on for the rest of the run's served portal.
+The journey uses the demo's developer, and leaves the served portal as it found it for the
+journeys after it: it turns two-factor sign-in off at its end, through the page, and should it
+fail before then, ``developer_left_as_found`` turns it off in the database.
 """
 
 from __future__ import annotations
 
 import re
 import time
+from collections.abc import Iterator
 
 import pyotp
 import pytest
 from playwright.sync_api import BrowserContext, Page, expect
+from sqlalchemy import text
 
+from portal_core import db
 from tests.e2e.conftest import ServedPortal
 from tests.e2e.steps import (
     dashboard,
@@ -43,8 +47,52 @@ def next_code(secret: str) -> str:
     return pyotp.TOTP(secret).at(time.time() + STEP_SECONDS)
 
 
+def two_factor_on(served_portal: ServedPortal) -> bool:
+    engine = db.create_engine(served_portal.database_url)
+    try:
+        with engine.connect() as connection:
+            return connection.execute(
+                text("SELECT two_factor_enabled_at IS NOT NULL FROM users WHERE email = :email"),
+                {"email": EMAIL},
+            ).scalar_one() in (1, True)
+    finally:
+        engine.dispose()
+
+
+@pytest.fixture
+def developer_left_as_found(served_portal: ServedPortal) -> Iterator[None]:
+    """The demo developer without two-factor sign-in, before the journey and after it."""
+    assert not two_factor_on(served_portal)
+    yield
+    if not two_factor_on(served_portal):
+        return
+    engine = db.create_engine(served_portal.database_url)
+    try:
+        with engine.begin() as connection:
+            user = {"email": EMAIL}
+            connection.execute(
+                text(
+                    "DELETE FROM recovery_codes WHERE user_id = "
+                    "(SELECT id FROM users WHERE email = :email)"
+                ),
+                user,
+            )
+            connection.execute(
+                text(
+                    "UPDATE users SET two_factor_enabled_at = NULL, two_factor_secret = NULL, "
+                    "two_factor_last_step = NULL WHERE email = :email"
+                ),
+                user,
+            )
+    finally:
+        engine.dispose()
+
+
 def test_a_member_turns_on_two_factor_sign_in_and_logs_in_with_a_code(
-    page: Page, context: BrowserContext, served_portal: ServedPortal
+    page: Page,
+    context: BrowserContext,
+    served_portal: ServedPortal,
+    developer_left_as_found: None,
 ) -> None:
     goto(page, "/my_profile")
     log_in(page, EMAIL, PASSWORD)
@@ -91,3 +139,21 @@ def test_a_member_turns_on_two_factor_sign_in_and_logs_in_with_a_code(
 
     expect(dashboard(page, NAME)).to_be_visible()
     wait_for_login_cookie(context, served_portal.cookie_name)
+
+    # Off again, as the journeys after this one expect the demo's developer.
+    goto(page, "/my_profile")
+    page.get_by_role("tab", name="Advanced").click()
+    turn_off = page.get_by_test_id("stForm").filter(
+        has=page.get_by_role("button", name="Turn off two-factor sign-in")
+    )
+    turn_off.get_by_label("Current password", exact=True).fill(PASSWORD)
+    turn_off.get_by_label("Code", exact=True).fill(codes[0])
+    turn_off.get_by_role("button", name="Turn off two-factor sign-in").click()
+
+    expect(page.get_by_text("Two-factor sign-in is off.")).to_be_visible()
+    expect(
+        page.get_by_test_id("stForm").filter(
+            has=page.get_by_role("button", name="Set up two-factor sign-in")
+        )
+    ).to_be_visible()
+    assert not two_factor_on(served_portal)

@@ -10,17 +10,20 @@ from types import SimpleNamespace
 
 import pyotp
 import pytest
+from sqlmodel import col, select
 from streamlit.runtime import context as streamlit_context
 from streamlit.testing.v1 import AppTest
 from streamlit.testing.v1.element_tree import Block, Button, TextInput
 
 from portal_core import db
 from portal_core.models.accounts import Organization, Role, User
+from portal_core.models.audit import AuditEvent
 from portal_core.models.base import utcnow
 from portal_core.services import auth, sessions, two_factor
 from portal_core.settings import ROOT, get_settings
 from portal_core.ui import shell, state
-from tests.factories import PASSWORD, actor_of, make_user
+from portal_core.ui.two_factor_views import SETUP
+from tests.factories import PASSWORD, actor_of, log_in, make_staff, make_user
 from tests.pages.conftest import Downloads, Portal, make_member, plain, texts
 
 
@@ -68,15 +71,31 @@ def next_code(secret: str) -> str:
 def turn_on(portal: Portal, user: User) -> tuple[str, list[str]]:
     """Two-factor sign-in on for ``user``, through the services; the secret and the codes."""
     with db.write_session(portal.engine) as session:
-        two_factor.begin(session, actor_of(user), PASSWORD, ip_address=None, session_handle=None)
-    with db.read_session(portal.engine) as session:
-        setup = two_factor.pending_setup(session, actor_of(user))
-    assert setup is not None
+        setup = two_factor.begin(
+            session, actor_of(user), PASSWORD, ip_address=None, session_handle=None
+        )
     with db.write_session(portal.engine) as session:
         codes = two_factor.confirm(
-            session, actor_of(user), pyotp.TOTP(setup.secret).now(), now=utcnow()
+            session,
+            actor_of(user),
+            setup,
+            pyotp.TOTP(setup.secret).now(),
+            session_handle=None,
+            now=utcnow(),
         )
     return setup.secret, codes
+
+
+def setup_of(app: AppTest) -> two_factor.Setup:
+    """The setup My Profile keeps for this tab until a code confirms it."""
+    _, setup = app.session_state[SETUP]
+    assert isinstance(setup, two_factor.Setup)
+    return setup
+
+
+def stored_secret(portal: Portal, user: User) -> str | None:
+    with db.read_session(portal.engine) as session:
+        return session.get_one(User, user.id).two_factor_secret
 
 
 def open_signed_in(portal: Portal, script: str, user: User) -> AppTest:
@@ -111,9 +130,8 @@ def test_turning_it_on_shows_the_qr_code_and_key_then_the_recovery_codes_once(
     app = submit(app, "profile.two_factor.begin")
 
     assert not app.exception
-    with db.read_session(portal.engine) as session:
-        setup = two_factor.pending_setup(session, actor_of(member))
-    assert setup is not None
+    setup = setup_of(app)
+    assert stored_secret(portal, member) is None  # nothing is kept before the code confirms it
     # The key is shown as text, in groups of four, beside the QR code.
     assert [str(code.value).replace(" ", "") for code in app.code] == [setup.secret]
     assert len(app.get("image")) == 1
@@ -142,6 +160,59 @@ def test_turning_it_on_shows_the_qr_code_and_key_then_the_recovery_codes_once(
     assert "10 unused recovery codes left." in plain(app)
 
 
+def test_turning_it_on_signs_the_member_out_everywhere_else_but_here(portal: Portal) -> None:
+    member = make_member(portal, Role.DEVELOPER)
+    elsewhere = log_in(portal.engine, member)
+    app = portal.open("pages/my_profile.py", as_user=member)
+    field(app, "profile.two_factor.begin", "Current password").input(PASSWORD)
+    app = submit(app, "profile.two_factor.begin")
+    field(app, "profile.two_factor.confirm", "Code from the app").input(
+        pyotp.TOTP(setup_of(app).secret).now()
+    )
+    app = submit(app, "profile.two_factor.confirm")
+
+    assert not app.exception
+    assert [str(toast.value) for toast in app.toast] == [
+        "Two-factor sign-in is on: you are signed out everywhere else."
+    ]
+    with db.read_session(portal.engine) as session:
+        assert sessions.resolve(session, elsewhere) is None
+        assert sessions.resolve(session, app.session_state[state.SESSION_HANDLE]) is not None
+    assert "Your recovery codes" in [str(header.value) for header in app.subheader]
+
+
+def test_start_again_forgets_the_setup_and_asks_the_password_again(portal: Portal) -> None:
+    member = make_member(portal, Role.VIEWER)
+    app = portal.open("pages/my_profile.py", as_user=member)
+    field(app, "profile.two_factor.begin", "Current password").input(PASSWORD)
+    app = submit(app, "profile.two_factor.begin")
+    assert len(app.get("image")) == 1
+
+    app = button(app, "Start again").click().run()
+
+    assert not app.exception
+    assert app.get("image") == []
+    assert field(app, "profile.two_factor.begin", "Current password")
+    assert stored_secret(portal, member) is None
+
+
+def test_a_setup_left_in_the_tab_is_not_shown_to_the_next_member(portal: Portal) -> None:
+    first = make_member(portal, Role.VIEWER)
+    app = portal.open("pages/my_profile.py", as_user=first)
+    field(app, "profile.two_factor.begin", "Current password").input(PASSWORD)
+    app = submit(app, "profile.two_factor.begin")
+    secret = setup_of(app).secret
+    second = make_member(portal, Role.VIEWER)
+
+    app.session_state[state.SESSION_HANDLE] = log_in(portal.engine, second)
+    app = app.run()
+
+    assert not app.exception
+    assert app.get("image") == []
+    assert not [code for code in app.code if secret in str(code.value).replace(" ", "")]
+    assert field(app, "profile.two_factor.begin", "Current password")
+
+
 def test_a_wrong_confirmation_code_says_so_under_the_field_and_turns_nothing_on(
     portal: Portal,
 ) -> None:
@@ -149,9 +220,7 @@ def test_a_wrong_confirmation_code_says_so_under_the_field_and_turns_nothing_on(
     app = portal.open("pages/my_profile.py", as_user=member)
     field(app, "profile.two_factor.begin", "Current password").input(PASSWORD)
     app = submit(app, "profile.two_factor.begin")
-    with db.read_session(portal.engine) as session:
-        setup = two_factor.pending_setup(session, actor_of(member))
-    assert setup is not None
+    setup = setup_of(app)
     field(app, "profile.two_factor.confirm", "Code from the app").input(wrong_code(setup.secret))
     app = submit(app, "profile.two_factor.confirm")
 
@@ -168,8 +237,8 @@ def test_a_wrong_password_begins_nothing(portal: Portal) -> None:
     app = submit(app, "profile.two_factor.begin")
 
     assert [str(error.value) for error in app.error] == ["Your current password is not right."]
-    with db.read_session(portal.engine) as session:
-        assert two_factor.pending_setup(session, actor_of(member)) is None
+    assert SETUP not in app.session_state
+    assert stored_secret(portal, member) is None
     assert app.get("image") == []
 
 
@@ -459,12 +528,113 @@ def test_staff_turn_it_on_in_my_profile_too(portal: Portal) -> None:
     assert "Organization security" not in [str(header.value) for header in app.subheader]
     field(app, "profile.two_factor.begin", "Current password").input(PASSWORD)
     app = submit(app, "profile.two_factor.begin")
-    with db.read_session(portal.engine) as session:
-        setup = two_factor.pending_setup(session, actor_of(staff))
-    assert setup is not None
+    setup = setup_of(app)
     field(app, "profile.two_factor.confirm", "Code from the app").input(
         pyotp.TOTP(setup.secret).now()
     )
     app = submit(app, "profile.two_factor.confirm")
     assert not app.exception
     assert enabled_at(portal, staff) is not None
+
+
+# --- Staff › Organizations: resetting it ------------------------------------------------------
+
+
+def open_organization(portal: Portal, staff: User, organization_id: object) -> AppTest:
+    return portal.open(
+        "pages/staff_organizations.py",
+        as_user=staff,
+        query_params={"organization": organization_id},
+    )
+
+
+def reset_button_keys(app: AppTest) -> list[str]:
+    return [str(b.key) for b in app.button if str(b.key).endswith(".two_factor_reset")]
+
+
+def test_staff_reset_a_members_two_factor_sign_in_with_a_reason(portal: Portal) -> None:
+    with db.write_session(portal.engine) as session:
+        staff = make_staff(session, name="Sam Staff")
+        owner = make_user(session, role=Role.OWNER, name="Olive Owner")
+        organization = session.get_one(Organization, owner.organization_id)
+        member = make_user(session, role=Role.DEVELOPER, organization=organization, name="Dev")
+    turn_on(portal, member)
+    with db.write_session(portal.engine) as session:
+        handle = sessions.start_session(session, member.id, ip_address=None, user_agent=None)
+    app = open_organization(portal, staff, organization.id)
+    # Offered for the member with it on, not for the owner without it.
+    assert reset_button_keys(app) == [f"staff.user.{member.id}.two_factor_reset"]
+
+    app = app.button(key=f"staff.user.{member.id}.two_factor_reset").click().run()
+    assert [
+        str(markdown.value)
+        for markdown in app.markdown
+        if "is turned off for" in str(markdown.value)
+    ] == [
+        f"Two-factor sign-in is turned off for **Dev (`{member.email}`)**: their authenticator "
+        "app and recovery codes stop working, every session of theirs ends, and they are "
+        "e-mailed. If their organization requires it, they must set it up again before "
+        "anything but My Profile."
+    ]
+    app.text_area(key=f"staff.change.two_factor.{member.id}.reset.reason").input(
+        "Lost phone; identity checked by call"
+    )
+    app = app.button(key="staff.change.confirm").click().run()
+
+    assert not app.exception, app.exception
+    assert enabled_at(portal, member) is None
+    assert stored_secret(portal, member) is None
+    with db.read_session(portal.engine) as session:
+        assert sessions.resolve(session, handle) is None
+        event = session.exec(
+            select(AuditEvent).where(col(AuditEvent.action) == "two_factor.reset")
+        ).one()
+    assert (event.actor_email, event.detail) == (
+        staff.email,
+        "Lost phone; identity checked by call",
+    )
+    assert (
+        f"Two-factor sign-in is off for Dev (`{member.email}`); their sessions have ended."
+        in texts(app)
+    )
+    assert reset_button_keys(app) == []
+
+
+def test_a_reset_without_a_reason_says_so_and_changes_nothing(portal: Portal) -> None:
+    with db.write_session(portal.engine) as session:
+        staff = make_staff(session)
+        member = make_user(session, role=Role.DEVELOPER)
+    turn_on(portal, member)
+    app = open_organization(portal, staff, member.organization_id)
+
+    app = app.button(key=f"staff.user.{member.id}.two_factor_reset").click().run()
+    app = app.button(key="staff.change.confirm").click().run()
+
+    assert not app.exception, app.exception
+    assert "Enter a reason." in texts(app)
+    assert enabled_at(portal, member) is not None
+    assert reset_button_keys(app) == [f"staff.user.{member.id}.two_factor_reset"]
+
+
+def test_after_a_reset_a_required_second_step_confines_the_member_to_my_profile(
+    portal: Portal,
+) -> None:
+    owner, viewer = organization_with_requirement(portal)
+    turn_on(portal, viewer)
+    with db.write_session(portal.engine) as session:
+        staff = make_staff(session)
+    app = open_organization(portal, staff, owner.organization_id)
+    app = app.button(key=f"staff.user.{viewer.id}.two_factor_reset").click().run()
+    app.text_area(key=f"staff.change.two_factor.{viewer.id}.reset.reason").input("Lost phone")
+    app = app.button(key="staff.change.confirm").click().run()
+    assert not app.exception, app.exception
+
+    app = portal.open("pages/billing_overview.py", as_user=viewer)
+
+    assert not app.exception
+    assert [str(title.value) for title in app.title] == ["Turn on two-factor sign-in"]
+    assert shell.TWO_FACTOR_REQUIRED in [str(warning.value) for warning in app.warning]
+    assert [link.proto.label for link in app.sidebar.get("page_link")] == ["My Profile"]
+    app = portal.open("pages/my_profile.py", as_user=viewer)
+    assert [str(title.value) for title in app.title] == ["My Profile"]
+    assert field(app, "profile.two_factor.begin", "Current password")

@@ -43,16 +43,29 @@ def member(engine: Engine) -> User:
         return make_user(session, role=Role.DEVELOPER, email="dana.price@example.com")
 
 
-def begin(engine: Engine, user: User, password: str = PASSWORD) -> str:
-    """Begin turning two-factor sign-in on; return the secret as the service reads it back."""
+def begin(
+    engine: Engine, user: User, password: str = PASSWORD, *, now: datetime = T0
+) -> two_factor.Setup:
+    """Begin turning two-factor sign-in on; return the setup the page keeps."""
     with db.write_session(engine) as session:
-        two_factor.begin(
-            session, actor_of(user), password, ip_address=HOME, session_handle=None, now=T0
+        return two_factor.begin(
+            session, actor_of(user), password, ip_address=HOME, session_handle=None, now=now
         )
-    with db.read_session(engine) as session:
-        setup = two_factor.pending_setup(session, actor_of(user))
-    assert setup is not None
-    return setup.secret
+
+
+def confirm(
+    engine: Engine,
+    user: User,
+    setup: two_factor.Setup,
+    code: str,
+    *,
+    handle: str | None = None,
+    now: datetime = T0,
+) -> list[str]:
+    with db.write_session(engine) as session:
+        return two_factor.confirm(
+            session, actor_of(user), setup, code, session_handle=handle, now=now
+        )
 
 
 def code_at(secret: str, moment: datetime, steps: int = 0) -> str:
@@ -66,12 +79,11 @@ def wrong_code(secret: str, moment: datetime) -> str:
     return next(f"{n:06d}" for n in range(1_000_000) if f"{n:06d}" not in accepted)
 
 
-def enable(engine: Engine, user: User) -> tuple[str, list[str]]:
-    """Turn two-factor sign-in on at T0; return the secret and the recovery codes."""
-    secret = begin(engine, user)
-    with db.write_session(engine) as session:
-        codes = two_factor.confirm(session, actor_of(user), code_at(secret, T0), now=T0)
-    return secret, codes
+def enable(engine: Engine, user: User, *, handle: str | None = None) -> tuple[str, list[str]]:
+    """Turn two-factor sign-in on at T0 (from the session ``handle``, if given); return the
+    secret and the recovery codes."""
+    setup = begin(engine, user)
+    return setup.secret, confirm(engine, user, setup, code_at(setup.secret, T0), handle=handle)
 
 
 def password_step(
@@ -104,11 +116,11 @@ def audited(engine: Engine, action: str) -> int:
 
 
 def test_a_wrong_confirmation_code_is_refused_and_nothing_is_turned_on(engine, member):
-    secret = begin(engine, member)
-    wrong = wrong_code(secret, T0)
+    setup = begin(engine, member)
+    wrong = wrong_code(setup.secret, T0)
 
-    with pytest.raises(ValidationFailed) as refused, db.write_session(engine) as session:
-        two_factor.confirm(session, actor_of(member), wrong, now=T0)
+    with pytest.raises(ValidationFailed) as refused:
+        confirm(engine, member, setup, wrong)
 
     assert refused.value.errors == {"code": two_factor.CODE_WRONG}
     assert stored(engine, member).two_factor_enabled_at is None
@@ -128,8 +140,6 @@ def test_turning_it_on_asks_for_the_current_password_and_counts_a_miss(engine, m
         )
 
     assert stored(engine, member).two_factor_secret is None
-    with db.read_session(engine) as session:
-        assert two_factor.pending_setup(session, actor_of(member)) is None
     assert audited(engine, "password.check_failed") == 1
 
 
@@ -142,7 +152,7 @@ def test_a_confirmed_code_turns_it_on_and_shows_ten_recovery_codes_once(engine, 
     with db.read_session(engine) as session:
         status = two_factor.status(session, actor_of(member))
         digests = session.exec(select(RecoveryCode.code_digest)).all()
-    assert (status.enabled, status.recovery_codes_left, status.setup) == (True, 10, None)
+    assert (status.enabled, status.recovery_codes_left) == (True, 10)
     # Only keyed digests are kept: no code, with or without its hyphen, is in the table.
     for code in codes:
         assert code not in digests and code.replace("-", "") not in digests
@@ -152,10 +162,7 @@ def test_a_confirmed_code_turns_it_on_and_shows_ten_recovery_codes_once(engine, 
 
 
 def test_the_authenticator_link_names_the_portal_and_the_members_email(engine, member):
-    begin(engine, member)
-    with db.read_session(engine) as session:
-        setup = two_factor.pending_setup(session, actor_of(member))
-    assert setup is not None
+    setup = begin(engine, member)
     parsed = pyotp.parse_uri(setup.uri)
     assert parsed.secret == setup.secret
     assert parsed.issuer == "SIPSTACK Partner Portal"
@@ -185,26 +192,116 @@ def test_the_secret_is_nowhere_in_the_database_in_plain_text(engine, member):
     assert found == []
 
 
-def test_the_secret_reads_back_only_under_the_portals_own_key(engine, member, monkeypatch):
+def test_the_secret_reads_back_only_under_the_portals_own_sealing_key(engine, member, monkeypatch):
     enable(engine, member)
     sealed = stored(engine, member).two_factor_secret
     assert sealed is not None and unseal(sealed, purpose="two-factor-secret") is not None
 
-    monkeypatch.setenv("COOKIE_KEY", "another-portals-cookie-key-0123456789abcdefghij")
+    monkeypatch.setenv("SEALING_KEYS", "another-portals-sealing-key-0123456789abcdefghij")
     get_settings.cache_clear()
 
     assert unseal(sealed, purpose="two-factor-secret") is None
 
 
-def test_beginning_again_replaces_the_unconfirmed_secret(engine, member):
+def test_beginning_again_makes_a_new_secret(engine, member):
     first = begin(engine, member)
     second = begin(engine, member)
-    assert first != second
+    assert first.secret != second.secret
 
-    with pytest.raises(ValidationFailed), db.write_session(engine) as session:
-        two_factor.confirm(session, actor_of(member), code_at(first, T0), now=T0)
+    with pytest.raises(ValidationFailed):
+        confirm(engine, member, second, code_at(first.secret, T0))
+    assert len(confirm(engine, member, second, code_at(second.secret, T0)))
+    assert unseal(stored(engine, member).two_factor_secret or "", purpose="two-factor-secret") == (
+        second.secret
+    )
+
+
+def every_value_in_the_database(engine: Engine) -> list[tuple[str, str]]:
+    """Every value of every table, as text, with its table's name."""
+    tables = MetaData()
+    tables.reflect(engine)
+    values = []
+    with engine.connect() as connection:
+        for table in tables.sorted_tables:
+            for row in connection.execute(table.select()):
+                values += [(table.name, str(value)) for value in row if value is not None]
+    return values
+
+
+def test_a_setup_never_confirmed_leaves_no_secret_in_the_database(engine, member):
+    setup = begin(engine, member)
+
+    assert stored(engine, member).two_factor_secret is None
+    assert [
+        table
+        for table, value in every_value_in_the_database(engine)
+        if setup.secret.lower() in value.lower() or setup.token in value
+    ] == []
+    with db.read_session(engine) as session:
+        assert two_factor.status(session, actor_of(member)).enabled is False
+
+
+def test_a_setup_is_confirmed_within_its_lifetime_and_not_after(engine, member):
+    setup = begin(engine, member)
+    late = T0 + two_factor.SETUP_LIFETIME + timedelta(seconds=STEP_SECONDS)
+
+    with pytest.raises(ValidationFailed) as refused:
+        confirm(engine, member, setup, code_at(setup.secret, late), now=late)
+
+    assert refused.value.errors == {"code": two_factor.START_AGAIN}
+    assert stored(engine, member).two_factor_enabled_at is None
+    in_time = T0 + two_factor.SETUP_LIFETIME
+    assert len(confirm(engine, member, setup, code_at(setup.secret, in_time), now=in_time)) == 10
+
+
+def test_a_setup_begun_by_one_member_cannot_turn_it_on_for_another(engine, member):
     with db.write_session(engine) as session:
-        assert len(two_factor.confirm(session, actor_of(member), code_at(second, T0), now=T0))
+        other = make_user(session, role=Role.VIEWER)
+    setup = begin(engine, other)
+
+    with pytest.raises(ValidationFailed) as refused:
+        confirm(engine, member, setup, code_at(setup.secret, T0))
+
+    assert refused.value.errors == {"code": two_factor.START_AGAIN}
+    assert stored(engine, member).two_factor_enabled_at is None
+    assert stored(engine, member).two_factor_secret is None
+
+
+def test_turning_it_on_ends_the_members_other_sessions_and_keeps_this_one(engine, member):
+    with db.write_session(engine) as session:
+        here = sessions.start_session(session, member.id, ip_address=HOME, user_agent=None, now=T0)
+        phone = sessions.start_session(session, member.id, ip_address=None, user_agent=None, now=T0)
+        laptop = sessions.start_session(
+            session, member.id, ip_address=None, user_agent=None, now=T0
+        )
+        someone_else = make_user(session, role=Role.VIEWER)
+        theirs = sessions.start_session(
+            session, someone_else.id, ip_address=None, user_agent=None, now=T0
+        )
+
+    enable(engine, member, handle=here)
+
+    with db.read_session(engine) as session:
+        alive = {
+            name: sessions.resolve(session, handle, now=T0) is not None
+            for name, handle in [("here", here), ("phone", phone), ("laptop", laptop)]
+        }
+        assert sessions.resolve(session, theirs, now=T0) is not None
+    assert alive == {"here": True, "phone": False, "laptop": False}
+    ended = count(engine, LoginSession, col(LoginSession.ended_reason) == "two_factor_enabled")
+    assert ended == 2
+
+
+def test_a_wrong_confirmation_code_ends_no_session(engine, member):
+    with db.write_session(engine) as session:
+        phone = sessions.start_session(session, member.id, ip_address=None, user_agent=None, now=T0)
+    setup = begin(engine, member)
+
+    with pytest.raises(ValidationFailed):
+        confirm(engine, member, setup, wrong_code(setup.secret, T0))
+
+    with db.read_session(engine) as session:
+        assert sessions.resolve(session, phone, now=T0) is not None
 
 
 # --- The login's second step ---------------------------------------------------------------
@@ -567,7 +664,7 @@ def test_a_required_second_step_confines_members_without_it_until_they_turn_it_o
     assert (view.two_factor_required, view.two_factor_missing) == (True, True)
     assert other.two_factor_missing is False
 
-    enable(engine, member)
+    enable(engine, member, handle=view.handle)  # in the session it was confined to
     with db.read_session(engine) as session:
         now_enabled = sessions.resolve(session, view.handle, now=T0)
     assert now_enabled is not None and not now_enabled.two_factor_missing
@@ -589,3 +686,141 @@ def test_a_member_cannot_turn_it_off_while_the_organization_requires_it(engine):
     assert audited(engine, "organization.two_factor_optional") == 1
     disable(engine, owner, PASSWORD, code_at(secret, later), later)
     assert stored(engine, owner).two_factor_enabled_at is None
+
+
+# --- Staff reset it ------------------------------------------------------------------------
+
+
+def reset(engine: Engine, staff: User, user: User, reason: str = "Lost phone and codes") -> None:
+    with db.write_session(engine) as session:
+        two_factor.reset_by_staff(session, actor_of(staff), user.id, reason=reason, now=T0)
+
+
+@pytest.fixture
+def staff(engine: Engine) -> User:
+    with db.write_session(engine) as session:
+        return make_staff(session, email="olu@sipstack.test")
+
+
+def nothing_changed(engine: Engine, user: User, sealed: str | None, handle: str) -> None:
+    fresh = stored(engine, user)
+    assert (fresh.two_factor_enabled_at, fresh.two_factor_secret) == (T0, sealed)
+    assert count(engine, RecoveryCode, col(RecoveryCode.user_id) == user.id) == 10
+    assert audited(engine, "two_factor.reset") == 0
+    with db.read_session(engine) as session:
+        assert sessions.resolve(session, handle, now=T0) is not None
+
+
+def test_staff_reset_turns_it_off_ends_every_session_and_tell_the_member(
+    engine, member, staff, outbox_dir
+):
+    secret, codes = enable(engine, member)
+    with db.write_session(engine) as session:
+        handles = [
+            sessions.start_session(session, member.id, ip_address=None, user_agent=None, now=T0)
+            for _ in range(2)
+        ]
+
+    reset(engine, staff, member, reason="  Lost phone and codes; ID checked by call  ")
+
+    fresh = stored(engine, member)
+    assert (fresh.two_factor_enabled_at, fresh.two_factor_secret) == (None, None)
+    assert fresh.two_factor_last_step is None
+    assert count(engine, RecoveryCode, col(RecoveryCode.user_id) == member.id) == 0
+    with db.read_session(engine) as session:
+        assert [sessions.resolve(session, handle, now=T0) for handle in handles] == [None, None]
+        [event] = session.exec(
+            select(AuditEvent).where(col(AuditEvent.action) == "two_factor.reset")
+        ).all()
+    assert (event.actor_email, event.subject, event.detail) == (
+        staff.email,
+        member.email,
+        "Lost phone and codes; ID checked by call",
+    )
+    assert event.organization_id == member.organization_id
+    assert count(engine, LoginSession, col(LoginSession.ended_reason) == "two_factor_reset") == 2
+    [mail] = [m for m in mail_to(outbox_dir, member.email) if "staff" in m["Subject"]]
+    assert mail["Subject"] == "SIPSTACK staff turned off two-factor sign-in for your account"
+    assert "My Profile › Advanced" in body_of(mail)
+    # The password alone signs in again; the old app's code and recovery codes are no use.
+    later = T0 + timedelta(minutes=5)
+    with db.write_session(engine) as session:
+        logged_in = auth.log_in(session, member.email, PASSWORD, ip_address=HOME, now=later)
+        user = session.get_one(User, member.id)
+        assert two_factor.accept_code(session, user, code_at(secret, later), now=later) is None
+        assert two_factor.accept_code(session, user, codes[0], now=later) is None
+    assert logged_in.view.two_factor_enabled is False
+
+
+def test_after_a_reset_a_member_whose_organization_requires_it_is_confined_until_set_up(
+    engine, staff, outbox_dir
+):
+    with db.write_session(engine) as session:
+        owner = make_user(session, role=Role.OWNER)
+        organization = session.get_one(Organization, owner.organization_id)
+        member = make_user(session, role=Role.VIEWER, organization=organization)
+    enable(engine, owner)
+    require_it(engine, owner)
+    enable(engine, member)
+
+    reset(engine, staff, member)
+
+    with db.write_session(engine) as session:
+        view = auth.log_in(session, member.email, PASSWORD, ip_address=HOME, now=T0).view
+        assert two_factor.required_but_missing(session, session.get_one(User, member.id))
+    assert (view.two_factor_required, view.two_factor_missing) == (True, True)
+    [mail] = [m for m in mail_to(outbox_dir, member.email) if "staff" in m["Subject"]]
+    assert "requires it" in body_of(mail)
+
+
+@pytest.mark.parametrize("role", [Role.OWNER, Role.ADMIN])
+def test_only_staff_may_reset_it(engine, member, role):
+    enable(engine, member)
+    with db.write_session(engine) as session:
+        colleague = make_user(
+            session, role=role, organization=session.get_one(Organization, member.organization_id)
+        )
+        handle = sessions.start_session(
+            session, member.id, ip_address=None, user_agent=None, now=T0
+        )
+    sealed = stored(engine, member).two_factor_secret
+
+    with pytest.raises(PermissionDenied):
+        reset(engine, colleague, member)
+
+    nothing_changed(engine, member, sealed, handle)
+
+
+def test_a_member_without_it_has_nothing_to_reset(engine, member, staff):
+    with pytest.raises(Conflict) as refused:
+        reset(engine, staff, member)
+
+    assert refused.value.message == f"{member.email} has no two-factor sign-in to reset."
+    assert audited(engine, "two_factor.reset") == 0
+
+
+def test_a_reset_needs_a_reason(engine, member, staff):
+    enable(engine, member)
+    with db.write_session(engine) as session:
+        handle = sessions.start_session(
+            session, member.id, ip_address=None, user_agent=None, now=T0
+        )
+    sealed = stored(engine, member).two_factor_secret
+
+    with pytest.raises(ValidationFailed) as refused:
+        reset(engine, staff, member, reason="   ")
+
+    assert set(refused.value.errors) == {"reason"}
+    nothing_changed(engine, member, sealed, handle)
+
+
+def test_staff_accounts_are_not_reset_here(engine, staff):
+    with db.write_session(engine) as session:
+        colleague = make_staff(session, email="ada@sipstack.test")
+    enable(engine, colleague)
+
+    with pytest.raises(Conflict) as refused:
+        reset(engine, staff, colleague)
+
+    assert refused.value.message == two_factor.STAFF_NOT_HERE
+    assert stored(engine, colleague).two_factor_enabled_at == T0

@@ -120,3 +120,80 @@ def test_a_scheduler_value_that_is_not_on_or_off_is_refused(monkeypatch):
 
     with pytest.raises(pydantic.ValidationError, match="scheduler"):
         Settings()
+
+
+# --- The keys of digests and sealed secrets ------------------------------------------------
+
+ANOTHER_KEY = "Hq3Zt8Wm1Rk6Vp0Yc5Nf2Lx9Bs4Gd7Ja"  # 32 random characters
+A_THIRD_KEY = "Tn6Qe1Xv8Mb3Kw5Rz0Hc9Pf2Ly7Gs4Dj"
+
+
+@pytest.mark.parametrize("name", ["TOKEN_KEYS", "SEALING_KEYS"])
+def test_production_refuses_a_missing_key_list(monkeypatch, name):
+    monkeypatch.delenv(name, raising=False)
+
+    with pytest.raises(pydantic.ValidationError, match=f"{name} is not set"):
+        Settings(portal_env="production", cookie_key=A_REAL_KEY)
+
+
+@pytest.mark.parametrize("name", ["TOKEN_KEYS", "SEALING_KEYS"])
+def test_production_refuses_a_list_of_commas_alone(monkeypatch, name):
+    monkeypatch.setenv(name, " , ")
+
+    with pytest.raises(pydantic.ValidationError, match=f"{name} is not set"):
+        Settings(portal_env="production", cookie_key=A_REAL_KEY)
+
+
+@pytest.mark.parametrize("name", ["TOKEN_KEYS", "SEALING_KEYS"])
+def test_outside_development_the_placeholder_is_refused_even_as_an_older_key(monkeypatch, name):
+    monkeypatch.setenv(name, f"{ANOTHER_KEY},{DEVELOPMENT_COOKIE_KEY}")
+
+    with pytest.raises(pydantic.ValidationError, match=f"{name} still has a development value"):
+        Settings(portal_env="test", cookie_key=A_REAL_KEY)
+
+
+@pytest.mark.parametrize("name", ["TOKEN_KEYS", "SEALING_KEYS"])
+def test_production_refuses_a_short_key_anywhere_in_the_list(monkeypatch, name):
+    monkeypatch.setenv(name, f"{ANOTHER_KEY},{A_THIRD_KEY[:31]}")
+
+    with pytest.raises(pydantic.ValidationError, match=f"Every key of {name} must be at least 32"):
+        Settings(portal_env="production", cookie_key=A_REAL_KEY)
+
+
+@pytest.mark.parametrize("name", ["TOKEN_KEYS", "SEALING_KEYS"])
+def test_the_newest_key_must_not_be_the_cookie_key(monkeypatch, name):
+    monkeypatch.setenv(name, f"{A_REAL_KEY},{ANOTHER_KEY}")
+
+    with pytest.raises(pydantic.ValidationError, match=f"newest of {name} must be a key of its"):
+        Settings(portal_env="production", cookie_key=A_REAL_KEY)
+
+
+def test_the_cookie_key_may_stay_listed_behind_a_new_key_while_the_old_digests_live(monkeypatch):
+    # How an older portal moves on: its one key, the cookie's, kept behind new keys of their own.
+    monkeypatch.setenv("TOKEN_KEYS", f"{ANOTHER_KEY}, {A_REAL_KEY}")
+    monkeypatch.setenv("SEALING_KEYS", f"{A_THIRD_KEY},{A_REAL_KEY}")
+
+    settings = Settings(portal_env="production", cookie_key=A_REAL_KEY)
+
+    assert settings.token_key_list == (ANOTHER_KEY, A_REAL_KEY)
+    assert settings.sealing_key_list == (A_THIRD_KEY, A_REAL_KEY)
+
+
+def test_development_keys_default_to_the_cookie_key(monkeypatch):
+    for name in ("COOKIE_KEY", "TOKEN_KEYS", "SEALING_KEYS"):
+        monkeypatch.delenv(name, raising=False)
+
+    settings = Settings(portal_env="development")
+
+    assert settings.token_key_list == (DEVELOPMENT_COOKIE_KEY,)
+    assert settings.sealing_key_list == (DEVELOPMENT_COOKIE_KEY,)
+
+
+def test_development_keys_given_are_used(monkeypatch):
+    monkeypatch.setenv("TOKEN_KEYS", f"{ANOTHER_KEY},{A_THIRD_KEY}")
+    monkeypatch.delenv("SEALING_KEYS", raising=False)
+
+    settings = Settings(portal_env="development", cookie_key=A_REAL_KEY)
+
+    assert settings.token_key_list == (ANOTHER_KEY, A_THIRD_KEY)
+    assert settings.sealing_key_list == (A_REAL_KEY,)
