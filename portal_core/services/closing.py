@@ -96,19 +96,22 @@ class ClosingPreview:
     members: int
     pending_invitations: int
     steps: tuple[str, ...]
+    last_invoice_period: str  # "May 2026": the month the last invoice bills
+    last_invoice_fee_cents: int  # the month's subscription fee, whole, before taxes
 
     @property
     def owing_cents(self) -> int:
         return max(-self.balance_cents, 0)
 
 
-def preview(session: Session, actor: Actor) -> ClosingPreview:
+def preview(session: Session, actor: Actor, *, now: datetime | None = None) -> ClosingPreview:
     require(actor, Capability.USERS_MANAGE)
     organization_id = require_organization(actor)
     organization = session.get(Organization, organization_id)
     if organization is None:
         raise NotFound("Your organization was not found.")
     funds = funds_of(session, organization_id)
+    fees = invoices.fees_to_date(session, organization_id, now=now or utcnow())
     return ClosingPreview(
         organization_name=organization.name,
         balance_cents=funds.balance_cents,
@@ -131,6 +134,8 @@ def preview(session: Session, actor: Actor) -> ClosingPreview:
             col(Invitation.cancelled_at).is_(None),
         ),
         steps=tuple(step.title for step in CLOSING_STEPS),
+        last_invoice_period=fees.period_label,
+        last_invoice_fee_cents=fees.fee_cents,
     )
 
 
