@@ -15,6 +15,7 @@ from sqlmodel import col, select
 from streamlit.testing.v1 import AppTest
 
 from portal_core import db
+from portal_core.errors import PaymentGatewayUnavailable
 from portal_core.models.accounts import PARTNER_ROLES, Organization, Role, User
 from portal_core.models.audit import AuditEvent
 from portal_core.models.base import utcnow
@@ -31,7 +32,9 @@ from portal_core.models.billing import (
 )
 from portal_core.models.payments import Payment
 from portal_core.money import MICROS_PER_CENT
-from portal_core.services import invoices, ledger
+from portal_core.payments.gateway import RefundInfo, RefundRequest
+from portal_core.payments.sandbox import SandboxGateway
+from portal_core.services import closing, invoices, ledger
 from portal_core.services.payments import top_ups
 from tests.factories import (
     actor_of,
@@ -633,3 +636,43 @@ def test_staff_set_the_log_retention_and_a_number_out_of_range_is_refused(portal
     assert not app.exception, app.exception
     assert "Log retention (days) saved." in texts(app)
     assert stored(portal, PlatformSetting, "log_retention_days").value == "90"
+
+
+# --- A closed organization's refund --------------------------------------------------------
+
+
+def test_a_closed_organization_whose_refund_is_pending_is_shown_to_staff(portal: Portal) -> None:
+    staff = make_staff_user(portal)
+    organization, owner = make_org(portal, "Closing Co", plan="free")
+    _open_org, _open_owner = make_org(portal, "Still Open", plan="free")
+    with db.write_session(portal.engine) as session:
+        card = make_card(session, organization)
+    with db.write_session(portal.engine) as session:
+        top_ups.add_funds(
+            session,
+            actor_of(owner),
+            payment_method_id=card.id,
+            amount_cents=4_000,
+            idempotency_key="before-closing",
+        )
+    with db.write_session(portal.engine) as session:
+        closing.close_organization(session, actor_of(owner), "Closing Co")
+
+    class Unanswering(SandboxGateway):
+        def refund(self, request: RefundRequest) -> RefundInfo:
+            raise PaymentGatewayUnavailable("The card payment service could not be reached.")
+
+    closing.refund_balance(portal.engine, organization.id, gateway=Unanswering())
+
+    listed = portal.open(ACCOUNTS_PAGE, as_user=staff)
+    opened = open_account(portal, staff, organization.id)
+
+    assert not listed.exception, listed.exception
+    frame = listed.dataframe[0].value
+    closed = frame.set_index("name")["closing"]
+    assert closed["Closing Co"] == "Closed, refund pending"
+    assert closed.isna()["Still Open"]  # an open organization: the cell is empty
+    said = plain(opened)
+    assert "**refund pending:** its balance goes back to its cards" in said
+    assert "1 attempt so far, the next at" in said
+    assert "Do not refund it by hand meanwhile." in said
