@@ -178,6 +178,18 @@ def test_closing_invoices_releases_numbers_ends_sessions_and_keeps_the_books(eng
     assert closed.detail is not None and "1 Whois profiles removed" in closed.detail
 
 
+def test_a_member_of_a_closed_organization_is_told_so_at_the_login(engine, outbox_dir):
+    organization, owner = _starter(engine, top_up_cents=10_000)
+    _close(engine, owner, organization.name)
+
+    with pytest.raises(AuthenticationFailed) as refused:
+        log_in(engine, owner.email, PASSWORD)
+
+    assert refused.value.message == (
+        "Your organization's account was closed on 2026-05-15: its members can no longer log in."
+    )
+
+
 def test_a_closed_organization_is_left_out_of_later_invoice_runs(engine):
     organization, owner = _starter(engine, top_up_cents=10_000)
     _close(engine, owner, organization.name)
