@@ -15,7 +15,6 @@ from sqlmodel import col, select
 from streamlit.testing.v1 import AppTest
 
 from portal_core import db
-from portal_core.errors import PaymentGatewayUnavailable
 from portal_core.models.accounts import PARTNER_ROLES, Organization, Role, User
 from portal_core.models.audit import AuditEvent
 from portal_core.models.base import utcnow
@@ -32,8 +31,6 @@ from portal_core.models.billing import (
 )
 from portal_core.models.payments import Payment
 from portal_core.money import MICROS_PER_CENT
-from portal_core.payments.gateway import RefundInfo, RefundRequest
-from portal_core.payments.sandbox import SandboxGateway
 from portal_core.services import closing, invoices, ledger
 from portal_core.services.payments import top_ups
 from tests.factories import (
@@ -44,7 +41,7 @@ from tests.factories import (
     make_staff,
     make_user,
 )
-from tests.pages.conftest import Portal, plain, texts
+from tests.pages.conftest import Portal, RefundsUnanswered, plain, texts
 
 ACCOUNTS_PAGE = "pages/staff_billing_accounts.py"
 INVOICING_PAGE = "pages/staff_invoicing.py"
@@ -657,12 +654,7 @@ def test_a_closed_organization_whose_refund_is_pending_is_shown_to_staff(portal:
         )
     with db.write_session(portal.engine) as session:
         closing.close_organization(session, actor_of(owner), "Closing Co")
-
-    class Unanswering(SandboxGateway):
-        def refund(self, request: RefundRequest) -> RefundInfo:
-            raise PaymentGatewayUnavailable("The card payment service could not be reached.")
-
-    closing.refund_balance(portal.engine, organization.id, gateway=Unanswering())
+    closing.refund_balance(portal.engine, organization.id, gateway=RefundsUnanswered())
 
     listed = portal.open(ACCOUNTS_PAGE, as_user=staff)
     opened = open_account(portal, staff, organization.id)

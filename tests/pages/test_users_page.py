@@ -11,14 +11,11 @@ from sqlmodel import col, select
 from streamlit.testing.v1 import AppTest
 
 from portal_core import db
-from portal_core.errors import PaymentGatewayUnavailable
 from portal_core.models.access import Invitation
 from portal_core.models.accounts import Organization, OrganizationStatus, Role, User, UserStatus
 from portal_core.models.base import utcnow
 from portal_core.models.billing import EntryKind
 from portal_core.models.payments import ClosingRefund, ClosingRefundStatus
-from portal_core.payments.gateway import RefundInfo, RefundRequest
-from portal_core.payments.sandbox import SandboxGateway
 from portal_core.queries.billing import funds_of
 from portal_core.services import auth, ledger, members, sessions
 from portal_core.services.payments import refunds, top_ups
@@ -33,7 +30,15 @@ from tests.factories import (
     organization_of,
     record_usage,
 )
-from tests.pages.conftest import NOT_YOUR_ROLE, Portal, add_card, make_member, plain, refused
+from tests.pages.conftest import (
+    NOT_YOUR_ROLE,
+    Portal,
+    RefundsUnanswered,
+    add_card,
+    make_member,
+    plain,
+    refused,
+)
 from tests.services.support import STRONG_PASSWORD, mail_to, token_in
 
 PAGE = "pages/access_users.py"
@@ -442,18 +447,24 @@ def test_an_owner_closes_the_organization_by_typing_its_name(portal: Portal) -> 
         assert session.get_one(User, owner.id).status == UserStatus.DEACTIVATED
 
 
-def test_closing_gives_the_balance_back_to_the_card_that_paid_it(portal: Portal) -> None:
-    owner = make_member(portal, Role.OWNER)  # on Free: nothing to invoice
+def _owner_who_paid_by_card(portal: Portal, cents: int) -> tuple[User, str]:
+    """The owner of an organization on Free (nothing to invoice) that paid ``cents`` by
+    card, and the organization's name."""
+    owner = make_member(portal, Role.OWNER)
     card = add_card(portal, owner)
     with db.write_session(portal.engine) as session:
         top_ups.add_funds(
             session,
             actor_of(owner),
             payment_method_id=card.id,
-            amount_cents=5_000,
+            amount_cents=cents,
             idempotency_key="before-closing",
         )
-        name = session.get_one(Organization, owner.organization_id).name
+        return owner, session.get_one(Organization, owner.organization_id).name
+
+
+def test_closing_gives_the_balance_back_to_the_card_that_paid_it(portal: Portal) -> None:
+    owner, name = _owner_who_paid_by_card(portal, 5_000)
     app = portal.open(PAGE, as_user=owner)
 
     app = _close_through_the_form(app, name)
@@ -466,23 +477,8 @@ def test_closing_gives_the_balance_back_to_the_card_that_paid_it(portal: Portal)
 def test_a_refund_the_card_processor_does_not_answer_is_said_to_be_tried_again(
     portal: Portal, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    owner = make_member(portal, Role.OWNER)  # on Free: nothing to invoice
-    card = add_card(portal, owner)
-    with db.write_session(portal.engine) as session:
-        top_ups.add_funds(
-            session,
-            actor_of(owner),
-            payment_method_id=card.id,
-            amount_cents=5_000,
-            idempotency_key="before-closing",
-        )
-        name = session.get_one(Organization, owner.organization_id).name
-
-    class Unanswering(SandboxGateway):
-        def refund(self, request: RefundRequest) -> RefundInfo:
-            raise PaymentGatewayUnavailable("The card payment service could not be reached.")
-
-    monkeypatch.setattr(refunds, "gateway_for", Unanswering)
+    owner, name = _owner_who_paid_by_card(portal, 5_000)
+    monkeypatch.setattr(refunds, "gateway_for", RefundsUnanswered)
     app = portal.open(PAGE, as_user=owner)
 
     app = _close_through_the_form(app, name)
