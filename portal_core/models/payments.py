@@ -241,3 +241,33 @@ class Dispute(SQLModel, table=True):
     closed_at: datetime | None = optional_time_field()
     debit_entry_id: uuid.UUID | None = Field(default=None, foreign_key="ledger_entries.id")
     credit_entry_id: uuid.UUID | None = Field(default=None, foreign_key="ledger_entries.id")
+
+
+class ClosingRefundStatus(StrEnum):
+    PENDING = "pending"  # the balance is still to go back to the cards: the job tries again
+    REFUNDED = "refunded"  # nothing of the balance is left to refund
+    STAFF = "staff"  # handed to staff with a notice: no card could take what is left
+
+
+class ClosingRefund(SQLModel, table=True):
+    """The refund of a closed organization's balance to the cards that paid it, as one task
+    that outlives the process closing it: saved with the closing, then tried right after its
+    commit and by the ``closing.refunds`` job until nothing is left, or staff are told.
+
+    Each attempt claims the row by moving ``next_attempt_at`` a lease ahead (and counting
+    ``attempts``) in one UPDATE, so two attempts at once never both walk the payments;
+    ``left_cents`` is what was handed to staff."""
+
+    __tablename__ = "closing_refunds"
+    __table_args__ = (Index("ix_closing_refunds_status_next", "status", "next_attempt_at"),)
+
+    organization_id: uuid.UUID = Field(
+        sa_column=Column(Uuid, ForeignKey("organizations.id"), primary_key=True)
+    )
+    status: ClosingRefundStatus = Field(sa_type=String(20))
+    attempts: int = 0
+    next_attempt_at: datetime = Field(sa_type=UTCDateTime, nullable=False)
+    last_error: str | None = Field(default=None, max_length=300)
+    left_cents: int = Field(default=0, sa_type=BigInteger)
+    created_at: datetime = created_at_field()
+    updated_at: datetime = updated_at_field()

@@ -32,7 +32,7 @@ from portal_core.models.billing import (
     Subscription,
     TaxRate,
 )
-from portal_core.models.payments import Payment
+from portal_core.models.payments import ClosingRefund, ClosingRefundStatus, Payment
 from portal_core.money import MICROS_PER_CENT, format_cents
 from portal_core.permissions import Actor, Capability, require
 from portal_core.queries import pricing
@@ -59,6 +59,20 @@ CYCLES: dict[str, str] = {
 }
 LIMIT_SOURCES: dict[str, str] = {"staff": "Set by staff", "plan": "Plan's"}
 
+CLOSINGS: dict[str, str] = {
+    "closed": "Closed",
+    ClosingRefundStatus.PENDING.value: "Closed, refund pending",
+    ClosingRefundStatus.STAFF.value: "Closed, refund by staff",
+    ClosingRefundStatus.REFUNDED.value: "Closed, refunded",
+}
+# An open organization has none; a closed one, where the refund of its balance stands (an
+# organization closed with nothing left to refund has no refund task: plain "Closed").
+_CLOSING = case(
+    (col(Organization.closed_at).is_(None), None),
+    (col(ClosingRefund.status).is_(None), "closed"),
+    else_=col(ClosingRefund.status),
+)
+
 _LIMIT_SOURCE = case(
     (col(Subscription.credit_limit_override_cents).is_(None), "plan"), else_="staff"
 )
@@ -76,7 +90,8 @@ def billing_accounts(actor: Actor) -> Listing:
         .select_from(Organization)
         .join(Subscription, col(Subscription.organization_id) == col(Organization.id))
         .join(Plan, col(Plan.code) == col(Subscription.plan_code))
-        .join(BillingAccount, col(BillingAccount.organization_id) == col(Organization.id)),
+        .join(BillingAccount, col(BillingAccount.organization_id) == col(Organization.id))
+        .outerjoin(ClosingRefund, col(ClosingRefund.organization_id) == col(Organization.id)),
         key=col(Organization.id),
         columns=(
             Column("name", "Organization", col(Organization.name)),
@@ -103,6 +118,15 @@ def billing_accounts(actor: Actor) -> Listing:
                 labels=LIMIT_SOURCES,
                 help="Whether staff set this organization's credit limit, or it is its plan's.",
             ),
+            Column(
+                "closing",
+                "Closed",
+                _CLOSING,
+                ColumnKind.STATUS,
+                labels=CLOSINGS,
+                help="Closed by its owner; whether its balance went back to its cards, is still "
+                "being refunded (tried again every few minutes), or was handed to staff.",
+            ),
             Column("created_at", "Created", col(Organization.created_at), ColumnKind.DATETIME),
         ),
         sorts=(
@@ -126,6 +150,16 @@ def billing_accounts(actor: Actor) -> Listing:
                         "Credit limit set by staff",
                         col(Subscription.credit_limit_override_cents).is_not(None),
                     ),
+                    Choice(
+                        "refund_pending",
+                        "Closed, refund pending",
+                        col(ClosingRefund.status) == ClosingRefundStatus.PENDING.value,
+                    ),
+                    Choice(
+                        "refund_by_staff",
+                        "Closed, refund by staff",
+                        col(ClosingRefund.status) == ClosingRefundStatus.STAFF.value,
+                    ),
                 ),
             ),
             ORGANIZATION_CREATED,
@@ -142,6 +176,19 @@ class ContractTerms:
     included_requests: int | None
     additional_request_micros: int | None
     lookups_per_second: int | None
+
+
+@dataclass(frozen=True)
+class ClosingState:
+    """A closed organization, and where the refund of its balance to its cards stands
+    (``refund_status`` is None when nothing was left to refund at its closing)."""
+
+    closed_at: datetime
+    refund_status: ClosingRefundStatus | None = None
+    attempts: int = 0
+    next_attempt_at: datetime | None = None
+    last_error: str | None = None
+    left_cents: int = 0  # handed to staff
 
 
 @dataclass(frozen=True)
@@ -167,6 +214,7 @@ class BillingSummary:
     funds: Funds
     credit_limit_overridden: bool
     plan_credit_limit_cents: int
+    closing: ClosingState | None = None
 
     @property
     def available_cents(self) -> int:
@@ -225,6 +273,23 @@ def billing_summary(
         funds=funds_in(account),
         credit_limit_overridden=subscription.credit_limit_override_cents is not None,
         plan_credit_limit_cents=plan.credit_limit_cents or 0,
+        closing=_closing_state(session, organization),
+    )
+
+
+def _closing_state(session: Session, organization: Organization) -> ClosingState | None:
+    if organization.closed_at is None:
+        return None
+    task = session.get(ClosingRefund, organization.id)
+    if task is None:
+        return ClosingState(organization.closed_at)
+    return ClosingState(
+        organization.closed_at,
+        refund_status=ClosingRefundStatus(task.status),
+        attempts=task.attempts,
+        next_attempt_at=task.next_attempt_at,
+        last_error=task.last_error,
+        left_cents=task.left_cents,
     )
 
 

@@ -38,6 +38,9 @@ from portal_core.services.validation import normalize_email
 
 WRONG_CREDENTIALS = "That e-mail and password do not match an account."
 DEACTIVATED = "This account has been deactivated. Contact your organization's owner."
+ORGANIZATION_CLOSED = (
+    "Your organization's account was closed on {day}: its members can no longer log in."
+)
 SECOND_STEP_LIFETIME = timedelta(minutes=5)
 SECOND_STEP_EXPIRED = "That took too long, or the account changed meanwhile: log in again."
 RESET_LINK_LIFETIME = timedelta(hours=1)
@@ -118,6 +121,11 @@ def log_in(
             subject=normalized,
             ip_address=address,
         )
+        if organization is not None and organization.closed_at is not None:
+            # Its owner closed it: asking that owner to reactivate anyone would mislead.
+            raise SignInRefused(
+                ORGANIZATION_CLOSED.format(day=f"{organization.closed_at:%Y-%m-%d}")
+            )
         raise SignInRefused(DEACTIVATED)
     if user.two_factor_enabled_at is not None:
         raise SecondStepRequired(

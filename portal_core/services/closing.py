@@ -19,12 +19,15 @@ done, and a function run inside the closing transaction.
 
 from __future__ import annotations
 
+import logging
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
+from typing import cast
 
-from sqlalchemy import ColumnElement, Engine, func
+from sqlalchemy import ColumnElement, Engine, Table, func, update
+from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session, col, select
 
 from portal_core import db
@@ -32,8 +35,16 @@ from portal_core.errors import Conflict, NotFound, PortalError, ValidationFailed
 from portal_core.models.access import Invitation
 from portal_core.models.accounts import Organization, OrganizationStatus, User, UserStatus
 from portal_core.models.base import utcnow
+from portal_core.models.billing import BillingAccount
 from portal_core.models.notices import NoticeKind
-from portal_core.models.payments import AutoRecharge, Payment, RefundStatus
+from portal_core.models.payments import (
+    AutoRecharge,
+    ClosingRefund,
+    ClosingRefundStatus,
+    Payment,
+    Refund,
+    RefundStatus,
+)
 from portal_core.models.products import DisputeStatus, OwnershipDispute, WhoisProfile
 from portal_core.money import format_cents
 from portal_core.payments.gateway import Gateway
@@ -42,6 +53,8 @@ from portal_core.queries.billing import funds_of
 from portal_core.rules.payments import balance_share, refund_share, refundable_cents
 from portal_core.services import api_tokens, audit, invoices, notices, sessions, whois
 from portal_core.services.payments import refunds
+
+log = logging.getLogger(__name__)
 
 
 @dataclass
@@ -83,19 +96,22 @@ class ClosingPreview:
     members: int
     pending_invitations: int
     steps: tuple[str, ...]
+    last_invoice_period: str  # "May 2026": the month the last invoice bills
+    last_invoice_fee_cents: int  # the month's subscription fee, whole, before taxes
 
     @property
     def owing_cents(self) -> int:
         return max(-self.balance_cents, 0)
 
 
-def preview(session: Session, actor: Actor) -> ClosingPreview:
+def preview(session: Session, actor: Actor, *, now: datetime | None = None) -> ClosingPreview:
     require(actor, Capability.USERS_MANAGE)
     organization_id = require_organization(actor)
     organization = session.get(Organization, organization_id)
     if organization is None:
         raise NotFound("Your organization was not found.")
     funds = funds_of(session, organization_id)
+    fees = invoices.fees_to_date(session, organization_id, now=now or utcnow())
     return ClosingPreview(
         organization_name=organization.name,
         balance_cents=funds.balance_cents,
@@ -118,6 +134,8 @@ def preview(session: Session, actor: Actor) -> ClosingPreview:
             col(Invitation.cancelled_at).is_(None),
         ),
         steps=tuple(step.title for step in CLOSING_STEPS),
+        last_invoice_period=fees.period_label,
+        last_invoice_fee_cents=fees.fee_cents,
     )
 
 
@@ -264,6 +282,9 @@ def _deactivate_organization(
     organization.updated_at = closing.now
     session.add(organization)
     closing.balance_left_cents = max(funds_of(session, organization.id).balance_cents, 0)
+    if closing.balance_left_cents > 0:
+        # Saved with the closing, so the refund outlives a process that dies right after it.
+        _save_task(session, organization.id, closing.now)
     return "organization deactivated"
 
 
@@ -315,11 +336,33 @@ def _count(session: Session, model: type, *conditions: ColumnElement[bool]) -> i
 
 # --- The balance left, back to the cards -------------------------------------------------------
 
+# An attempt asks the card processor once per payment (its client already retried each call a
+# few times), so an attempt that fails is an outage of minutes at least. Five attempts, 5, 10,
+# 20 and 40 minutes apart, span 75 minutes: past the hour after which reconciliation reports an
+# unsettled payment, so a passing outage is ridden out, and one that lasts (a revoked key, a
+# closed processor account) reaches staff the same hour, once.
+MAX_ATTEMPTS = 5
+FIRST_RETRY = timedelta(minutes=5)
+# Longer than an attempt lasts (one call per payment, each with its timeout and retries), so a
+# lease only runs out on a process that died mid-attempt; the next run then takes it over.
+LEASE = timedelta(minutes=15)
+# At most this many organizations an attempt each per run of the job: the rest wait a run.
+SWEEP_LIMIT = 200
+
+_tasks = cast(Table, ClosingRefund.__table__)  # type: ignore[attr-defined]
+
+
+def retry_delay(attempts: int) -> timedelta:
+    """How long the refund waits after its ``attempts``-th failed attempt."""
+    return FIRST_RETRY * 2 ** max(attempts - 1, 0)
+
 
 @dataclass(frozen=True)
 class BalanceRefund:
-    refunded_cents: int  # what left the balance, by refunds that went through
-    left_cents: int  # what is still there: staff were told to refund it
+    refunded_cents: int  # what left the balance in this attempt, by refunds that went through
+    left_cents: int  # what is still there: to try again (pending), or staff were told (staff)
+    status: ClosingRefundStatus
+    attempted: bool = True  # False: another attempt had it, or nothing was due
 
 
 def refund_balance(
@@ -329,22 +372,78 @@ def refund_balance(
     gateway: Gateway | None = None,
     now: datetime | None = None,
 ) -> BalanceRefund:
-    """Refund a closed organization's positive balance to the cards that paid it, newest
-    payment first, each payment at most once (``refunds.refund_on_closing`` is keyed by it),
-    so running it again refunds nothing twice and finishes what a first run left.
+    """One attempt at giving a closed organization's positive balance back to the cards that
+    paid it, newest payment first, each payment at most once (``refunds.refund_on_closing`` is
+    keyed by it, and asks the processor again with the same key), so running it again refunds
+    nothing twice and finishes what an attempt before it left.
+
+    The attempt first claims the organization's ``ClosingRefund`` (one UPDATE: due, pending,
+    moved a lease ahead), so two at once never both walk its payments; the one that finds it
+    claimed or settled changes nothing. A refund the processor did not answer, or an error of
+    any kind, leaves the task pending for the ``closing.refunds`` job to try again after
+    ``retry_delay``; at the ``MAX_ATTEMPTS``-th such attempt, or at once when every card was
+    tried and some balance is still left (no card paid it, or the bank refused), staff are
+    told to refund what is left from Staff › Billing accounts, once.
 
     A refund takes its share of the balance (the convenience fee never reached it), so each
     payment is refunded what brings the balance closest to zero without going under. A
-    refund the card processor has not confirmed stops the walk (its share is not off the
-    balance yet, and the next payment would be refunded the same money). Whatever is left
-    after the walk, staff are told about, to refund from Staff › Billing accounts."""
+    refund the processor has not answered stops the walk (its share is not off the balance
+    yet, and the next payment would be refunded the same money)."""
     now = now or utcnow()
     with db.read_session(engine) as session:
         organization = session.get(Organization, organization_id)
         if organization is None or organization.closed_at is None:
             raise Conflict("Only a closed organization's balance goes back to its cards.")
         name = organization.name
+    attempt = _claim(engine, organization_id, now)
+    if attempt is None:
+        return _as_it_stands(engine, organization_id)
+    with db.read_session(engine) as session:
         started = funds_of(session, organization_id).balance_cents
+    error: str | None = None
+    try:
+        _refund_newest_first(engine, organization_id, gateway=gateway, now=now)
+    except Exception as raised:  # the task keeps it and is tried again: nothing is lost
+        log.exception("Refunding closed organization %s's balance failed", organization_id)
+        error = f"{type(raised).__name__}: {raised}"
+    with db.write_session(engine) as session:
+        return _record_attempt(
+            session, organization_id, name, attempt=attempt, started=started, error=error, now=now
+        )
+
+
+def _claim(engine: Engine, organization_id: uuid.UUID, now: datetime) -> int | None:
+    """The attempt's number, once this process holds the task; None when it is not due.
+    On PostgreSQL a second claimant waits for the first one's row lock, then finds the row
+    no longer due; SQLite lets one writer in at a time."""
+    with db.write_connection(engine) as connection:
+        attempt = connection.execute(
+            update(_tasks)
+            .where(
+                _tasks.c.organization_id == organization_id,
+                _tasks.c.status == ClosingRefundStatus.PENDING.value,
+                _tasks.c.next_attempt_at <= now,
+            )
+            .values(next_attempt_at=now + LEASE, attempts=_tasks.c.attempts + 1, updated_at=now)
+            .returning(_tasks.c.attempts)
+        ).scalar()
+    return None if attempt is None else int(attempt)
+
+
+def _as_it_stands(engine: Engine, organization_id: uuid.UUID) -> BalanceRefund:
+    with db.read_session(engine) as session:
+        left = max(funds_of(session, organization_id).balance_cents, 0)
+        task = session.get(ClosingRefund, organization_id)
+    status = task.status if task is not None else ClosingRefundStatus.PENDING
+    if task is None and left == 0:
+        status = ClosingRefundStatus.REFUNDED
+    return BalanceRefund(refunded_cents=0, left_cents=left, status=status, attempted=False)
+
+
+def _refund_newest_first(
+    engine: Engine, organization_id: uuid.UUID, *, gateway: Gateway | None, now: datetime
+) -> None:
+    with db.read_session(engine) as session:
         payment_ids = session.exec(
             select(Payment.id)
             .where(Payment.organization_id == organization_id)
@@ -355,7 +454,7 @@ def refund_balance(
             left = funds_of(session, organization_id).balance_cents
             payment = session.get_one(Payment, payment_id)
         if left <= 0:
-            break
+            return
         charged = _charged_for(payment, left)
         if charged == 0:
             continue
@@ -371,33 +470,197 @@ def refund_balance(
         except PortalError:
             continue  # this card refused (it is recorded on the refund): try the next one
         if refund.status == RefundStatus.PENDING:
-            break
-    with db.write_session(engine) as session:
-        left = funds_of(session, organization_id).balance_cents
-        refunded = max(started, 0) - max(left, 0)
-        if refunded > 0:
-            audit.record(
-                session,
-                "organization.balance_refunded",
-                organization_id=organization_id,
-                subject=name,
-                detail=f"{format_cents(refunded)} to its cards; {format_cents(max(left, 0))} left",
+            return
+
+
+def _unanswered_refunds(session: Session, organization_id: uuid.UUID) -> int:
+    return _count(
+        session,
+        Refund,
+        col(Refund.organization_id) == organization_id,
+        col(Refund.status) == RefundStatus.PENDING.value,
+        col(Refund.idempotency_key).startswith(refunds.CLOSING_REFUND_KEY),
+    )
+
+
+def _record_attempt(
+    session: Session,
+    organization_id: uuid.UUID,
+    name: str,
+    *,
+    attempt: int,
+    started: int,
+    error: str | None,
+    now: datetime,
+) -> BalanceRefund:
+    task = session.exec(
+        select(ClosingRefund)
+        .where(ClosingRefund.organization_id == organization_id)
+        .with_for_update()
+    ).one()
+    left = funds_of(session, organization_id).balance_cents
+    refunded = max(max(started, 0) - max(left, 0), 0)
+    if refunded > 0:
+        audit.record(
+            session,
+            "organization.balance_refunded",
+            organization_id=organization_id,
+            subject=name,
+            detail=f"{format_cents(refunded)} to its cards; {format_cents(max(left, 0))} left",
+        )
+    if task.attempts != attempt or task.status != ClosingRefundStatus.PENDING:
+        # Our lease ran out and another attempt took the task over: it decides what is next.
+        return BalanceRefund(refunded, max(left, 0), task.status)
+    unanswered = _unanswered_refunds(session, organization_id)
+    task.updated_at = now
+    if left <= 0:
+        task.status = ClosingRefundStatus.REFUNDED
+        task.last_error = None
+        task.next_attempt_at = now
+    elif (unanswered or error) and attempt < MAX_ATTEMPTS:
+        task.next_attempt_at = now + retry_delay(attempt)
+        task.last_error = (error or _NO_ANSWER.format(count=unanswered))[:300]
+    else:
+        task.status = ClosingRefundStatus.STAFF
+        task.left_cents = left
+        said = error or (_NO_ANSWER.format(count=unanswered) if unanswered else None)
+        task.last_error = said[:300] if said else None
+        _tell_staff(session, organization_id, name, left=left, unanswered=unanswered, now=now)
+    session.add(task)
+    return BalanceRefund(refunded, max(left, 0), task.status)
+
+
+_NO_ANSWER = "The card processor did not answer {count} refund(s); asked again with the same key."
+
+
+def _tell_staff(
+    session: Session,
+    organization_id: uuid.UUID,
+    name: str,
+    *,
+    left: int,
+    unanswered: int,
+    now: datetime,
+) -> None:
+    """What no card took, for staff to refund by hand; when the processor never answered a
+    refund, staff must look it up there first, or the card could be refunded twice."""
+    body = (
+        f"{name} closed its account. {format_cents(left)} of its balance could not go back "
+        "to its cards. Refund it from Staff › Billing accounts."
+    )
+    if unanswered:
+        body = (
+            f"{name} closed its account. {format_cents(left)} of its balance is still to "
+            f"refund: the card processor did not answer after {MAX_ATTEMPTS} attempts. Look "
+            f"for its {unanswered} unanswered refund(s) in the processor's dashboard before "
+            "refunding it from Staff › Billing accounts, or the card may be refunded twice."
+        )
+    notices.post_for_staff(
+        session,
+        kind=NoticeKind.ORGANIZATION_CLOSED,
+        title=f"{name} closed: refund {format_cents(left)}",
+        body=body,
+        dedupe_key=f"organization_closed:{organization_id}:{left}",
+        link_page_id="staff.billing_accounts",
+        now=now,
+    )
+
+
+# --- The job: refunds that a process left undone ------------------------------------------------
+
+
+@dataclass(frozen=True)
+class RefundSweep:
+    """One run of ``closing.refunds``: organizations whose balance went back to their cards,
+    left to try again, and handed to staff."""
+
+    refunded: int
+    retrying: int
+    handed_to_staff: int
+
+
+def refund_closed_balances(
+    engine: Engine, *, gateway: Gateway | None = None, now: datetime | None = None
+) -> RefundSweep:
+    """Attempt every closed organization's refund that is due: those a closing saved and
+    whose attempt right after it died or failed, and those whose balance is positive with no
+    refund pending (closed before refunds were kept as tasks, or credited after theirs was
+    done: a payment the processor confirmed late, a dispute won)."""
+    now = now or utcnow()
+    _open_tasks(engine, now)
+    with db.read_session(engine) as session:
+        due = session.exec(
+            select(ClosingRefund.organization_id)
+            .where(
+                ClosingRefund.status == ClosingRefundStatus.PENDING.value,
+                col(ClosingRefund.next_attempt_at) <= now,
             )
-        if left > 0:
-            notices.post_for_staff(
-                session,
-                kind=NoticeKind.ORGANIZATION_CLOSED,
-                title=f"{name} closed: refund {format_cents(left)}",
-                body=(
-                    f"{name} closed its account. {format_cents(refunded)} went back to its "
-                    f"cards; {format_cents(left)} could not. Refund it from Staff › Billing "
-                    "accounts."
-                ),
-                dedupe_key=f"organization_closed:{organization_id}:{left}",
-                link_page_id="staff.billing_accounts",
-                now=now,
+            .order_by(col(ClosingRefund.next_attempt_at))
+            .limit(SWEEP_LIMIT)
+        ).all()
+    done = [
+        refund_balance(engine, organization_id, gateway=gateway, now=now) for organization_id in due
+    ]
+    attempted = [outcome.status for outcome in done if outcome.attempted]
+    return RefundSweep(
+        refunded=attempted.count(ClosingRefundStatus.REFUNDED),
+        retrying=attempted.count(ClosingRefundStatus.PENDING),
+        handed_to_staff=attempted.count(ClosingRefundStatus.STAFF),
+    )
+
+
+def _open_tasks(engine: Engine, now: datetime) -> None:
+    """A pending task for each closed organization with a positive balance and none pending
+    or handed to staff."""
+    with db.read_session(engine) as session:
+        found = session.exec(
+            select(Organization.id, ClosingRefund.status)
+            .join(BillingAccount, col(BillingAccount.organization_id) == col(Organization.id))
+            .outerjoin(ClosingRefund, col(ClosingRefund.organization_id) == col(Organization.id))
+            .where(
+                col(Organization.status) == OrganizationStatus.DEACTIVATED.value,
+                col(Organization.closed_at).is_not(None),
+                col(BillingAccount.balance_micros) > 0,
+                col(ClosingRefund.status).is_(None)
+                | (col(ClosingRefund.status) == ClosingRefundStatus.REFUNDED.value),
             )
-    return BalanceRefund(refunded_cents=max(refunded, 0), left_cents=max(left, 0))
+        ).all()
+    for organization_id, status in found:
+        with db.write_session(engine) as session:
+            if status is None:
+                _save_task(session, organization_id, now)
+            else:
+                session.execute(
+                    update(_tasks)
+                    .where(
+                        _tasks.c.organization_id == organization_id,
+                        _tasks.c.status == ClosingRefundStatus.REFUNDED.value,
+                    )
+                    .values(
+                        status=ClosingRefundStatus.PENDING.value,
+                        attempts=0,
+                        next_attempt_at=now,
+                        updated_at=now,
+                    )
+                )
+
+
+def _save_task(session: Session, organization_id: uuid.UUID, now: datetime) -> None:
+    """A pending refund task, unless a concurrent run saved it first."""
+    try:
+        with session.begin_nested():
+            session.add(
+                ClosingRefund(
+                    organization_id=organization_id,
+                    status=ClosingRefundStatus.PENDING,
+                    next_attempt_at=now,
+                    created_at=now,
+                    updated_at=now,
+                )
+            )
+            session.flush()
+    except IntegrityError:
+        pass
 
 
 def _charged_for(payment: Payment, balance_cents: int) -> int:

@@ -290,6 +290,26 @@ def invoice_to_date(
     ).one()
 
 
+@dataclass(frozen=True)
+class FeesToDate:
+    """What ``invoice_to_date`` would bill now of subscription fees: the month's, whole."""
+
+    period_label: str  # "May 2026"
+    fee_cents: int  # 0: nothing, or the month is already invoiced
+
+
+def fees_to_date(session: Session, organization_id: uuid.UUID, *, now: datetime) -> FeesToDate:
+    """The subscription fees a last invoice made at ``now`` would bill (before taxes), read
+    without invoicing anything: what the closing page says before anything is done."""
+    time_zone = platform.billing_time_zone(session)
+    local = now.astimezone(time_zone)
+    period = Period(local.year, local.month, time_zone)
+    if _invoiced(session, organization_id, period):
+        return FeesToDate(period.label, 0)
+    lines = _subscription_lines(session, organization_id, period)
+    return FeesToDate(period.label, sum(line.amount_cents for line in lines))
+
+
 # --- One organization ---------------------------------------------------------------------
 
 

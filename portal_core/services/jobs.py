@@ -27,6 +27,7 @@ from portal_core.money import format_cents
 from portal_core.services import (
     api_tokens,
     auto_recharge,
+    closing,
     invoices,
     log_retention,
     mail_queue,
@@ -237,6 +238,17 @@ def flush_token_use(engine: Engine, now: datetime) -> JobReport:
     return JobReport(f"{written:,} API token{'’s' if written == 1 else 's’'} last use written.")
 
 
+def refund_closed_balances(engine: Engine, now: datetime) -> JobReport:
+    """Give closed organizations' balances back to their cards where the attempt right after
+    the closing died or the card processor failed; staff are told what cannot go back."""
+    summary = closing.refund_closed_balances(engine, now=now)
+    return JobReport(
+        f"{summary.refunded:,} closed organizations' balances refunded, "
+        f"{summary.retrying:,} to try again, {summary.handed_to_staff:,} handed to staff.",
+        succeeded=not summary.retrying,
+    )
+
+
 # --- The registry ----------------------------------------------------------------------------
 
 JOBS: tuple[Job, ...] = (
@@ -248,5 +260,6 @@ JOBS: tuple[Job, ...] = (
     Job("scores.snapshot", "Numbers' scores snapshot", Daily(hour=2, minute=30), snapshot_scores),
     Job("rate_limits.prune", "API rate-limit windows pruned", Every(minutes=10), prune_rate_limits),
     Job("api_tokens.flush", "API tokens' last use written", Every(minutes=1), flush_token_use),
+    Job("closing.refunds", "Closed balances refunded", Every(minutes=5), refund_closed_balances),
     # New jobs go here, one entry each (``Daily(hour=…, minute=…)``, ``Every(minutes=…)``…).
 )

@@ -23,11 +23,11 @@ import streamlit as st
 
 from portal_core.errors import NotFound, ValidationFailed
 from portal_core.models.billing import EntryKind
-from portal_core.models.payments import RefundStatus
+from portal_core.models.payments import ClosingRefundStatus, RefundStatus
 from portal_core.money import editable_dollars, editable_unit_price, format_cents, format_unit_price
 from portal_core.permissions import Actor
 from portal_core.queries import staff_billing as billing_queries
-from portal_core.queries.staff_billing import BillingSummary, PlanRow
+from portal_core.queries.staff_billing import BillingSummary, ClosingState, PlanRow
 from portal_core.services import staff_billing
 from portal_core.services.payments import refunds
 from portal_core.services.sessions import SessionView
@@ -156,7 +156,30 @@ def _facts(summary: BillingSummary, *, time_zone: tzinfo) -> None:
         facts.append(f"**Pending change:** to {md(summary.next_plan_name)}, {cycle}, next period")
     if summary.contract is not None and summary.contract.lookups_per_second:
         facts.append(f"**Lookups per second:** {summary.contract.lookups_per_second:,}")
+    if summary.closing is not None:
+        facts.append(_closing_fact(summary.closing, time_zone=time_zone))
     st.markdown("  \n".join(facts))
+
+
+def _closing_fact(closing: ClosingState, *, time_zone: tzinfo) -> str:
+    """When its owner closed it, and where the refund of its balance to its cards stands: a
+    refund still being tried is shown with its attempts, so staff do not refund it twice."""
+    said = f"**Closed:** {closing.closed_at.astimezone(time_zone):%Y-%m-%d %H:%M}"
+    error = f" ({md(closing.last_error)})" if closing.last_error else ""
+    if closing.refund_status is None:
+        return said + "; no balance was left to refund."
+    if closing.refund_status == ClosingRefundStatus.REFUNDED:
+        return said + "; its balance went back to its cards."
+    if closing.refund_status == ClosingRefundStatus.STAFF:
+        left = md(format_cents(closing.left_cents))
+        return said + f"; **refund by staff:** {left} could not go back to its cards{error}."
+    attempts = f"{closing.attempts} attempt{'' if closing.attempts == 1 else 's'} so far"
+    if closing.next_attempt_at is not None:
+        attempts += f", the next at {closing.next_attempt_at.astimezone(time_zone):%Y-%m-%d %H:%M}"
+    return said + (
+        f"; **refund pending:** its balance goes back to its cards by the job that refunds "
+        f"closed balances ({attempts}){error}. Do not refund it by hand meanwhile."
+    )
 
 
 # --- The requests waiting for their confirmation ---------------------------------------------

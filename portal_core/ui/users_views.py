@@ -20,6 +20,7 @@ import streamlit as st
 from portal_core.errors import PortalError, ValidationFailed
 from portal_core.models.accounts import Role
 from portal_core.models.base import utcnow
+from portal_core.models.payments import ClosingRefundStatus
 from portal_core.money import format_cents
 from portal_core.permissions import Capability, invitable_roles, role_label
 from portal_core.queries import members as member_queries
@@ -433,6 +434,7 @@ def danger_zone(viewer: SessionView) -> None:
             return
         st.markdown(f"Closing **{name}** cannot be undone. In one go:")
         st.markdown("\n".join(f"1. {markdown_escape(step)}" for step in shown.steps))
+        st.markdown(_last_invoice_said(shown))
         st.caption(
             f"Now: a balance of {markdown_escape(format_cents(shown.balance_cents))}, "
             f"{shown.profiles} Whois profiles, {shown.open_disputes} open ownership disputes, "
@@ -464,6 +466,28 @@ def danger_zone(viewer: SessionView) -> None:
             _closed(done[0])
 
 
+def _last_invoice_said(shown: closing.ClosingPreview) -> str:
+    """What the last invoice bills, in figures: the whole month's fee (it is not prorated)
+    and the usage to date beyond the allowance; taxes are added to both."""
+    period = markdown_escape(shown.last_invoice_period)
+    fee = markdown_escape(format_cents(shown.last_invoice_fee_cents))
+    usage = markdown_escape(format_cents(shown.unbilled_cents))
+    if not shown.last_invoice_fee_cents and not shown.unbilled_cents:
+        return f"**No last invoice:** there is nothing to bill for {period}."
+    said = f"**The last invoice, for {period},** bills "
+    if shown.last_invoice_fee_cents:
+        said += (
+            f"the month's subscription fee in full, {fee}: it is not prorated, so closing "
+            "before the month ends does not lower it; "
+        )
+    else:
+        said += "no subscription fee; "
+    return said + (
+        f"the usage to date beyond your allowance, {usage} so far; and the taxes on them. "
+        "It is paid from your balance."
+    )
+
+
 def _closed(done: closing.Closing) -> None:
     """What the closing did, then the balance left going back to the cards (after the
     closing committed: the card processor is asked outside it). Every session of the
@@ -476,7 +500,12 @@ def _closed(done: closing.Closing) -> None:
             said.append(
                 f"your balance of {format_cents(refunded.refunded_cents)} refunded to your cards"
             )
-        if refunded.left_cents:
+        if refunded.left_cents and refunded.status == ClosingRefundStatus.PENDING:
+            said.append(
+                f"{format_cents(refunded.left_cents)} goes back to your cards as soon as the "
+                "card processor answers: it is tried again every few minutes"
+            )
+        elif refunded.left_cents:
             said.append(f"{format_cents(refunded.left_cents)} SIPSTACK's staff will refund to you")
     st.success(
         f"{markdown_escape(done.organization_name)} is closed: "

@@ -17,8 +17,11 @@ from streamlit.runtime.media_file_manager import MediaFileManager
 from streamlit.testing.v1 import AppTest
 
 from portal_core import db
+from portal_core.errors import PaymentGatewayUnavailable
 from portal_core.models.accounts import Role, User
 from portal_core.models.payments import PaymentMethod
+from portal_core.payments.gateway import RefundInfo, RefundRequest
+from portal_core.payments.sandbox import SandboxGateway
 from portal_core.settings import ROOT, get_settings
 from portal_core.ui import state
 from portal_core.ui.text import WORD_JOINER
@@ -130,6 +133,13 @@ def make_member(portal: Portal, role: Role = Role.OWNER) -> User:
     """A member of ``role`` in a new active organization."""
     with db.write_session(portal.engine) as session:
         return make_user(session, role=role)
+
+
+class RefundsUnanswered(SandboxGateway):
+    """The sandbox, but the card processor never answers a refund (it stays pending)."""
+
+    def refund(self, request: RefundRequest) -> RefundInfo:
+        raise PaymentGatewayUnavailable("The card payment service could not be reached.")
 
 
 def add_card(

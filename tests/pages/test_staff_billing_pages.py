@@ -31,7 +31,7 @@ from portal_core.models.billing import (
 )
 from portal_core.models.payments import Payment
 from portal_core.money import MICROS_PER_CENT
-from portal_core.services import invoices, ledger
+from portal_core.services import closing, invoices, ledger
 from portal_core.services.payments import top_ups
 from tests.factories import (
     actor_of,
@@ -41,7 +41,7 @@ from tests.factories import (
     make_staff,
     make_user,
 )
-from tests.pages.conftest import Portal, plain, texts
+from tests.pages.conftest import Portal, RefundsUnanswered, plain, texts
 
 ACCOUNTS_PAGE = "pages/staff_billing_accounts.py"
 INVOICING_PAGE = "pages/staff_invoicing.py"
@@ -633,3 +633,38 @@ def test_staff_set_the_log_retention_and_a_number_out_of_range_is_refused(portal
     assert not app.exception, app.exception
     assert "Log retention (days) saved." in texts(app)
     assert stored(portal, PlatformSetting, "log_retention_days").value == "90"
+
+
+# --- A closed organization's refund --------------------------------------------------------
+
+
+def test_a_closed_organization_whose_refund_is_pending_is_shown_to_staff(portal: Portal) -> None:
+    staff = make_staff_user(portal)
+    organization, owner = make_org(portal, "Closing Co", plan="free")
+    _open_org, _open_owner = make_org(portal, "Still Open", plan="free")
+    with db.write_session(portal.engine) as session:
+        card = make_card(session, organization)
+    with db.write_session(portal.engine) as session:
+        top_ups.add_funds(
+            session,
+            actor_of(owner),
+            payment_method_id=card.id,
+            amount_cents=4_000,
+            idempotency_key="before-closing",
+        )
+    with db.write_session(portal.engine) as session:
+        closing.close_organization(session, actor_of(owner), "Closing Co")
+    closing.refund_balance(portal.engine, organization.id, gateway=RefundsUnanswered())
+
+    listed = portal.open(ACCOUNTS_PAGE, as_user=staff)
+    opened = open_account(portal, staff, organization.id)
+
+    assert not listed.exception, listed.exception
+    frame = listed.dataframe[0].value
+    closed = frame.set_index("name")["closing"]
+    assert closed["Closing Co"] == "Closed, refund pending"
+    assert closed.isna()["Still Open"]  # an open organization: the cell is empty
+    said = plain(opened)
+    assert "**refund pending:** its balance goes back to its cards" in said
+    assert "1 attempt so far, the next at" in said
+    assert "Do not refund it by hand meanwhile." in said

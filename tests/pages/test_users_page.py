@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 from datetime import timedelta
+from zoneinfo import ZoneInfo
 
 import pytest
 from sqlmodel import col, select
@@ -14,13 +15,30 @@ from portal_core.models.access import Invitation
 from portal_core.models.accounts import Organization, OrganizationStatus, Role, User, UserStatus
 from portal_core.models.base import utcnow
 from portal_core.models.billing import EntryKind
+from portal_core.models.payments import ClosingRefund, ClosingRefundStatus
 from portal_core.queries.billing import funds_of
 from portal_core.services import auth, ledger, members, sessions
-from portal_core.services.payments import top_ups
+from portal_core.services.payments import refunds, top_ups
 from portal_core.settings import ROOT
 from portal_core.ui import state
-from tests.factories import actor_of, log_in, make_user, organization_of
-from tests.pages.conftest import NOT_YOUR_ROLE, Portal, add_card, make_member, plain, refused
+from tests.factories import (
+    actor_of,
+    change_subscription,
+    fund,
+    log_in,
+    make_user,
+    organization_of,
+    record_usage,
+)
+from tests.pages.conftest import (
+    NOT_YOUR_ROLE,
+    Portal,
+    RefundsUnanswered,
+    add_card,
+    make_member,
+    plain,
+    refused,
+)
 from tests.services.support import STRONG_PASSWORD, mail_to, token_in
 
 PAGE = "pages/access_users.py"
@@ -359,6 +377,38 @@ def test_only_an_owner_is_offered_the_danger_zone(portal: Portal) -> None:
     assert "Members" in plain(admins) and "Danger zone" not in plain(admins)
 
 
+def test_the_closing_dialog_says_the_last_invoice_bills_the_whole_months_fee_and_usage(
+    portal: Portal,
+) -> None:
+    owner = make_member(portal, Role.OWNER)
+    month = utcnow().astimezone(ZoneInfo("America/Toronto"))  # the billing time zone's month
+    with db.write_session(portal.engine) as session:
+        organization = organization_of(session, owner)
+        change_subscription(session, organization, plan_code="starter")
+        fund(session, organization, 10_000)
+        record_usage(session, organization.id, f"{month:%Y-%m}", 500, made_at=utcnow())
+
+    app = portal.open(PAGE, as_user=owner)
+
+    said = plain(app)
+    assert f"The last invoice, for {month:%B %Y}," in said
+    assert (
+        "bills the month's subscription fee in full, $30.00: it is not prorated, so closing "
+        "before the month ends does not lower it; the usage to date beyond your allowance, "
+        "$1.50 so far; and the taxes on them."
+    ) in said
+    assert "Close the organization" in [button.label for button in app.button]
+
+
+def test_the_closing_dialog_says_when_there_is_no_last_invoice(portal: Portal) -> None:
+    owner = make_member(portal, Role.OWNER)  # on Free, nothing used
+
+    app = portal.open(PAGE, as_user=owner)
+
+    month = utcnow().astimezone(ZoneInfo("America/Toronto"))
+    assert f"**No last invoice:** there is nothing to bill for {month:%B %Y}." in plain(app)
+
+
 def test_closing_is_refused_on_the_page_while_a_balance_is_owing(portal: Portal) -> None:
     owner = make_member(portal, Role.OWNER)
     with db.write_session(portal.engine) as session:
@@ -397,18 +447,24 @@ def test_an_owner_closes_the_organization_by_typing_its_name(portal: Portal) -> 
         assert session.get_one(User, owner.id).status == UserStatus.DEACTIVATED
 
 
-def test_closing_gives_the_balance_back_to_the_card_that_paid_it(portal: Portal) -> None:
-    owner = make_member(portal, Role.OWNER)  # on Free: nothing to invoice
+def _owner_who_paid_by_card(portal: Portal, cents: int) -> tuple[User, str]:
+    """The owner of an organization on Free (nothing to invoice) that paid ``cents`` by
+    card, and the organization's name."""
+    owner = make_member(portal, Role.OWNER)
     card = add_card(portal, owner)
     with db.write_session(portal.engine) as session:
         top_ups.add_funds(
             session,
             actor_of(owner),
             payment_method_id=card.id,
-            amount_cents=5_000,
+            amount_cents=cents,
             idempotency_key="before-closing",
         )
-        name = session.get_one(Organization, owner.organization_id).name
+        return owner, session.get_one(Organization, owner.organization_id).name
+
+
+def test_closing_gives_the_balance_back_to_the_card_that_paid_it(portal: Portal) -> None:
+    owner, name = _owner_who_paid_by_card(portal, 5_000)
     app = portal.open(PAGE, as_user=owner)
 
     app = _close_through_the_form(app, name)
@@ -416,3 +472,23 @@ def test_closing_gives_the_balance_back_to_the_card_that_paid_it(portal: Portal)
     assert "your balance of $50.00 refunded to your cards" in plain(app)
     with db.read_session(portal.engine) as session:
         assert funds_of(session, owner.organization_id).balance_cents == 0  # type: ignore[arg-type]
+
+
+def test_a_refund_the_card_processor_does_not_answer_is_said_to_be_tried_again(
+    portal: Portal, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    owner, name = _owner_who_paid_by_card(portal, 5_000)
+    monkeypatch.setattr(refunds, "gateway_for", RefundsUnanswered)
+    app = portal.open(PAGE, as_user=owner)
+
+    app = _close_through_the_form(app, name)
+
+    assert not app.exception
+    assert (
+        "$50.00 goes back to your cards as soon as the card processor answers: it is tried "
+        "again every few minutes"
+    ) in plain(app)
+    with db.read_session(portal.engine) as session:
+        assert funds_of(session, owner.organization_id).balance_cents == 5_000  # type: ignore[arg-type]
+        task = session.get_one(ClosingRefund, owner.organization_id)
+    assert (task.status, task.attempts) == (ClosingRefundStatus.PENDING, 1)

@@ -260,7 +260,7 @@ LISTS = [
             "balance": "the balance moves with every metered request: left unindexed so that "
             "the meter stays fast; one row per organization",
             "account": "each account filter is on a joined table's column (balance, plan, "
-            "limit); one row per organization",
+            "limit, closing refund); one row per organization",
         },
         counts_read_rows={
             "*": "an organization counts with its subscription's and account's rows, one "
@@ -418,6 +418,7 @@ LARGE_PORTAL_ROWS = {
     "ownership_disputes": 5_000,
     "dispute_parties": 10_000,
     "api_tokens": 30_000,
+    "closing_refunds": 300,
 }
 LARGE_PORTAL_DISTINCT = {
     "organization_id": 10_000,

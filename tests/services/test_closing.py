@@ -15,7 +15,7 @@ from portal_core.models.access import Invitation
 from portal_core.models.accounts import Organization, OrganizationStatus, Role, User, UserStatus
 from portal_core.models.api_tokens import ApiToken
 from portal_core.models.audit import AuditEvent
-from portal_core.models.billing import EntryKind, Invoice, LedgerEntry
+from portal_core.models.billing import EntryKind, Invoice, InvoiceLine, LedgerEntry
 from portal_core.models.notices import Notice, NoticeKind
 from portal_core.models.payments import (
     AutoRecharge,
@@ -178,6 +178,18 @@ def test_closing_invoices_releases_numbers_ends_sessions_and_keeps_the_books(eng
     assert closed.detail is not None and "1 Whois profiles removed" in closed.detail
 
 
+def test_a_member_of_a_closed_organization_is_told_so_at_the_login(engine, outbox_dir):
+    organization, owner = _starter(engine, top_up_cents=10_000)
+    _close(engine, owner, organization.name)
+
+    with pytest.raises(AuthenticationFailed) as refused:
+        log_in(engine, owner.email, PASSWORD)
+
+    assert refused.value.message == (
+        "Your organization's account was closed on 2026-05-15: its members can no longer log in."
+    )
+
+
 def test_a_closed_organization_is_left_out_of_later_invoice_runs(engine):
     organization, owner = _starter(engine, top_up_cents=10_000)
     _close(engine, owner, organization.name)
@@ -234,6 +246,24 @@ def test_the_preview_says_what_closing_will_do(engine):
     assert shown.organization_name == organization.name
     assert (shown.balance_cents, shown.owing_cents, shown.members) == (2_500, 0, 2)
     assert shown.steps == tuple(step.title for step in closing.CLOSING_STEPS)
+
+
+def test_the_preview_names_the_whole_months_fee_the_last_invoice_bills(engine):
+    organization, owner = _starter(engine, top_up_cents=10_000)
+
+    with db.read_session(engine) as session:
+        shown = closing.preview(session, actor_of(owner), now=NOW)
+    done = _close(engine, owner, organization.name)
+    with db.read_session(engine) as session:
+        [line] = session.exec(
+            select(InvoiceLine)
+            .join(Invoice, col(Invoice.id) == col(InvoiceLine.invoice_id))
+            .where(Invoice.organization_id == organization.id)
+        ).all()
+
+    assert (shown.last_invoice_period, shown.last_invoice_fee_cents) == ("May 2026", 3_000)
+    assert line.amount_cents == shown.last_invoice_fee_cents  # what the invoice then billed
+    assert done.invoice_total_cents == STARTER_WITH_HST_CENTS
 
 
 # --- The balance left, back to the cards ------------------------------------------------------

@@ -42,6 +42,8 @@ from portal_core.services.validation import amount_up_to, text_problem
 
 MAX_REASON = 300
 MAX_IDEMPOTENCY_KEY = 100
+# The key of a closed organization's refund of one payment, followed by the payment's id.
+CLOSING_REFUND_KEY = "closing-refund:"
 
 
 def refund_payment(
@@ -87,7 +89,7 @@ def refund_on_closing(
     the payment: asked again, it is the same refund, never a second one."""
     gateway = gateway or gateway_for()
     now = now or utcnow()
-    key = f"closing-refund:{payment_id}"
+    key = f"{CLOSING_REFUND_KEY}{payment_id}"
     with db.write_session(engine) as session:
         refund = session.exec(select(Refund).where(Refund.idempotency_key == key)).first()
         if refund is None:
