@@ -1,7 +1,7 @@
 """the refund of a closed organization's balance, kept until it is done
 
-Revision ID: 0022
-Revises: 0019
+Revision ID: 0021
+Revises: 0020
 Create Date: 2026-12-07 01:00:00
 
 A closed organization's balance goes back to its cards after the closing commits; a process
@@ -19,8 +19,8 @@ from alembic import op
 
 import portal_core.models.base
 
-revision: str = "0022"
-down_revision: str | None = "0019"
+revision: str = "0021"
+down_revision: str | None = "0020"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
