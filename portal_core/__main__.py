@@ -283,6 +283,32 @@ def cmd_keys_reseal(_args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_jobs_list(_args: argparse.Namespace) -> int:
+    """The scheduler's jobs: name, schedule and what each does."""
+    from portal_core.services.jobs import JOBS
+
+    width = max(len(job.name) for job in JOBS)
+    for job in JOBS:
+        print(f"{job.name:<{width}}  {job.schedule.describe():<32}  {job.title}")
+    return 0
+
+
+def cmd_jobs_run(args: argparse.Namespace) -> int:
+    """Run one of the scheduler's jobs now, by hand (each is safe to run again: it does what is
+    due and nothing twice); exit status 1 when the job says it did not do all it had to."""
+    from portal_core.models.base import utcnow
+    from portal_core.services.jobs import JOBS
+
+    chosen = next((job for job in JOBS if job.name == args.name), None)
+    if chosen is None:
+        names = ", ".join(job.name for job in JOBS)
+        print(f"No job is named {args.name!r}. The jobs: {names}.", file=sys.stderr)
+        return 2
+    report = chosen.run(_engine(), utcnow())
+    print(f"{chosen.title}: {report.summary}")
+    return 0 if report.succeeded else 1
+
+
 def cmd_scheduler(_args: argparse.Namespace) -> int:
     """The scheduler alone, in the foreground, until Ctrl-C or SIGTERM: for deployments whose
     portal copies run with ``SCHEDULER=off``. It lets a running job finish before it exits."""
@@ -375,6 +401,17 @@ def build_parser() -> argparse.ArgumentParser:
     limits.add_parser(
         "prune", help="delete the rate-limit windows that ended over an hour ago (a job's)"
     ).set_defaults(run=cmd_rate_limits_prune)
+    jobs = commands.add_parser("jobs", help="the scheduler's jobs").add_subparsers(
+        dest="jobs_command", required=True
+    )
+    jobs.add_parser("list", help="every job, its schedule and what it does").set_defaults(
+        run=cmd_jobs_list
+    )
+    run_job = jobs.add_parser(
+        "run", help="run a job now, by hand (safe to repeat: it does what is due, once)"
+    )
+    run_job.add_argument("name", help="the job's name, as `jobs list` prints it")
+    run_job.set_defaults(run=cmd_jobs_run)
     api = commands.add_parser(
         "api", help="serve the REST API alone (no pages, no scheduler), migrating first"
     )
