@@ -49,10 +49,11 @@ def test_a_refusal_says_why(engine, client) -> None:
     problem_of(bad, 422)
     lines = _lines(engine)
     assert [line.status for line in lines] == [EventStatus.REFUSED] * 3
-    assert lines[0].result == f"GET /v1/billing/balance → 403 Forbidden: {detail}"
-    assert lines[1].result.startswith("GET /v1/whois/profiles/{profile_id} → 404 Not Found: ")
-    assert lines[2].result.startswith("GET /v1/smart-cnam/{source} → 422 Unprocessable")
-    assert "not a phone number" in lines[2].result
+    forbidden, not_found, unprocessable = (str(line.result) for line in lines)
+    assert forbidden == f"GET /v1/billing/balance → 403 Forbidden: {detail}"
+    assert not_found.startswith("GET /v1/whois/profiles/{profile_id} → 404 Not Found: ")
+    assert unprocessable.startswith("GET /v1/smart-cnam/{source} → 422 Unprocessable")
+    assert "not a phone number" in unprocessable
 
 
 def test_a_lookup_is_its_own_line_only(engine, client) -> None:
