@@ -317,69 +317,99 @@ def check_domain(
 
     The lookup runs between two units of work, never inside one: a DNS server that takes its
     time holds no database write open. The domain is verified while a TXT record at its
-    name holds exactly its value, and pending again when a later check no longer finds it."""
+    name holds exactly its value, and pending again when a later check no longer finds it; a
+    check that gets no answer (a timeout, a failing server) knows nothing of the record and
+    changes neither."""
     require(actor, Capability.COMPANY_EDIT)
     with db.read_session(engine) as session:
         domain = _domain_of(session, actor, domain_id)
         name = verification_name(domain.domain)
         value = verification_value(domain.verification_token)
-    verified, found = _verdict(dns_txt.txt_records(name), name=name, value=value)
+    verdict = _verdict(dns_txt.txt_records(name), name=name, value=value)
     with db.write_session(engine) as session:
-        return _record_check(session, actor, domain_id, verified, found, now=now or utcnow())
+        domain = _domain_of(session, actor, domain_id)
+        return _record_check(session, domain, verdict, actor=actor, now=now or utcnow())
 
 
 _FOUND_LIMIT = 160  # of the wrong values quoted back: enough to see what is there
+_STAYS_VERIFIED = "It stays verified until a check that gets an answer no longer finds the record."
 
 
-def _verdict(lookup: dns_txt.TxtLookup, *, name: str, value: str) -> tuple[bool, str]:
+@dataclass(frozen=True)
+class _Verdict:
+    published: bool | None  # whether the record is there; None: DNS gave no answer
+    found: str  # what the check found, in the partner's words
+
+
+def _verdict(lookup: dns_txt.TxtLookup, *, name: str, value: str) -> _Verdict:
     match lookup.outcome:
         case dns_txt.Outcome.RECORDS if value in lookup.values:
-            return True, f"Found the TXT record at {name}: the domain is verified."
+            return _Verdict(True, f"Found the TXT record at {name}: the domain is verified.")
         case dns_txt.Outcome.RECORDS:
             shown = ", ".join(f'"{found}"' for found in lookup.values)
             if len(shown) > _FOUND_LIMIT:
                 shown = shown[: _FOUND_LIMIT - 1] + "…"
-            return False, (
+            return _Verdict(
+                False,
                 f"The TXT record at {name} holds {shown}, not the value shown here: "
-                "correct it, then check again."
+                "correct it, then check again.",
             )
         case dns_txt.Outcome.NO_SUCH_NAME:
-            return False, (
+            return _Verdict(
+                False,
                 f"Nothing is published at {name} yet: add the TXT record. A new record can "
-                "take an hour or more to be seen."
+                "take an hour or more to be seen.",
             )
         case dns_txt.Outcome.NO_TXT:
-            return False, f"{name} exists but holds no TXT record: add the TXT record."
+            return _Verdict(False, f"{name} exists but holds no TXT record: add the TXT record.")
         case dns_txt.Outcome.TIMEOUT:
-            return False, (
-                "The domain's DNS servers did not answer in time. Check again in a few minutes."
+            return _Verdict(
+                None,
+                "The domain's DNS servers did not answer in time. Check again in a few minutes.",
             )
         case _:
-            return False, (
+            return _Verdict(
+                None,
                 "The domain's DNS servers refused or failed to answer. Check that its DNS is "
-                "working, then check again."
+                "working, then check again.",
             )
 
 
 def _record_check(
     session: Session,
-    actor: Actor,
-    domain_id: uuid.UUID,
-    verified: bool,
-    found: str,
+    domain: BrandDomain,
+    verdict: _Verdict,
     *,
+    actor: Actor | None,
     now: datetime,
 ) -> DomainCheck:
-    domain = _domain_of(session, actor, domain_id)
+    """Keep a check's finding on ``domain``; ``actor`` is None for the scheduled re-check."""
     was_verified = domain.verified_at is not None
+    verified = was_verified if verdict.published is None else verdict.published
+    found = verdict.found
+    if verdict.published is None and was_verified:
+        found = f"{found} {_STAYS_VERIFIED}"
     domain.last_checked_at = now
     domain.last_check = found[:500]
     if verified and not was_verified:
         domain.verified_at = now
-        audit.record(session, DOMAIN_VERIFIED, actor=actor, subject=domain.domain)
+        audit.record(
+            session,
+            DOMAIN_VERIFIED,
+            actor=actor,
+            organization_id=domain.organization_id,
+            subject=domain.domain,
+        )
     elif was_verified and not verified:
         domain.verified_at = None
-        audit.record(session, DOMAIN_UNVERIFIED, actor=actor, subject=domain.domain, detail=found)
+        audit.record(
+            session,
+            DOMAIN_UNVERIFIED,
+            actor=actor,
+            organization_id=domain.organization_id,
+            subject=domain.domain,
+            detail=found,
+        )
     session.add(domain)
     if verified != was_verified:
         session.flush()
