@@ -86,7 +86,8 @@ def domains(viewer: SessionView, brand: Brand, *, can_edit: bool, time_zone: tzi
 
 
 def _domain(viewer: SessionView, domain: Domain, *, can_edit: bool, time_zone: tzinfo) -> None:
-    with st.container(border=True):
+    # Keyed, so that the block of one domain can be told from the others (a browser's tests).
+    with st.container(border=True, key=f"organization.brand.domain.{domain.id}"):
         status = (
             ":green-badge[:material/verified: Verified]"
             if domain.verified
