@@ -413,6 +413,23 @@ def api_token_created(
     )
 
 
+def brand_domain_unverified(to: str, name: str, *, domain: str, found: str) -> Mail:
+    """The scheduled re-check no longer found a verified brand domain's DNS record."""
+    portal = get_settings().public_url.rstrip("/")
+    return Mail(
+        to=to,
+        subject=f"SIPSTACK: {domain} is no longer verified",
+        body=(
+            f"Hello {name},\n\nSIPSTACK re-checked your brand domain {domain} and no longer "
+            f"finds its verification record in DNS: {found}\n\nThe domain is pending again, "
+            "and no longer raises your carrier score. Publish the TXT record shown in "
+            f"Organization › Brand again, then press Check now there:\n\n{portal}/brand\n\n"
+            "— SIPSTACK Partner Portal\nYou get this e-mail because you are an owner or admin "
+            "of your organization."
+        ),
+    )
+
+
 # --- Organization › Access › Users -------------------------------------------------------
 
 

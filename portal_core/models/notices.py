@@ -39,6 +39,7 @@ class NoticeKind(StrEnum):
     PAYMENT_UNSETTLED = "payment_unsettled"  # staff: a payment the gateway never settled
     MAIL_UNDELIVERABLE = "mail_undeliverable"  # staff: an e-mail given up after its last attempt
     ORGANIZATION_CLOSED = "organization_closed"  # staff: a closed organization's balance to refund
+    BRAND_DOMAIN_UNVERIFIED = "brand_domain_unverified"  # a re-check found its record gone
 
 
 class Notice(SQLModel, table=True):

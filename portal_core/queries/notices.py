@@ -45,6 +45,7 @@ NOTICE_KINDS: dict[str, str] = {
     NoticeKind.INVOICE_ISSUED.value: "New invoice",
     NoticeKind.MAIL_UNDELIVERABLE.value: "E-mail not sent",
     NoticeKind.ORGANIZATION_CLOSED.value: "Organization closed",
+    NoticeKind.BRAND_DOMAIN_UNVERIFIED.value: "Domain no longer verified",
 }
 UNREAD, READ = "unread", "read"
 READ_STATES: dict[str, str] = {UNREAD: "Unread", READ: "Read"}

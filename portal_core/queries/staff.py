@@ -153,6 +153,19 @@ class Member:
 
 
 @dataclass(frozen=True)
+class BrandDomainState:
+    """A brand domain as staff see it: verified or pending, and when it was last checked."""
+
+    domain: str
+    verified_at: datetime | None
+    last_checked_at: datetime | None
+
+    @property
+    def verified(self) -> bool:
+        return self.verified_at is not None
+
+
+@dataclass(frozen=True)
 class OrganizationDetail:
     id: uuid.UUID
     name: str
@@ -168,7 +181,7 @@ class OrganizationDetail:
     activated_at: datetime | None
     created_at: datetime
     updated_at: datetime
-    domains: list[str]
+    domains: list[BrandDomainState]  # by name
     members: list[Member]
     funds: Funds
 
@@ -192,7 +205,7 @@ def organization_detail(
     if organization is None:
         raise NotFound("That organization was not found.")
     domains = session.exec(
-        select(col(BrandDomain.domain))
+        select(BrandDomain)
         .where(col(BrandDomain.organization_id) == organization_id)
         .order_by(col(BrandDomain.domain))
     ).all()
@@ -216,7 +229,10 @@ def organization_detail(
         activated_at=organization.activated_at,
         created_at=organization.created_at,
         updated_at=organization.updated_at,
-        domains=[str(domain) for domain in domains],
+        domains=[
+            BrandDomainState(domain.domain, domain.verified_at, domain.last_checked_at)
+            for domain in domains
+        ],
         members=[
             Member(
                 id=user.id,

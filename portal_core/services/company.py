@@ -12,20 +12,24 @@ from __future__ import annotations
 
 import re
 import uuid
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 from enum import StrEnum
 
 import pycountry
-from sqlalchemy import Engine, func
+from sqlalchemy import ColumnElement, Engine, and_, func, or_
 from sqlalchemy.exc import IntegrityError
-from sqlmodel import Session, select
+from sqlmodel import Session, col, select
 
-from portal_core import db, dns_txt
+from portal_core import db, dns_txt, emails
 from portal_core.errors import NotFound, ValidationFailed
-from portal_core.models.accounts import BrandDomain, Organization
+from portal_core.mail import queue_mail
+from portal_core.models.accounts import BrandDomain, Organization, OrganizationStatus
 from portal_core.models.base import utcnow
+from portal_core.models.notices import NoticeKind
 from portal_core.permissions import Actor, Capability, require, require_organization
+from portal_core.queries.members import members_who_may
 from portal_core.rules.company import (
     COMPANY_FIELDS,
     COMPANY_UPDATED,
@@ -33,7 +37,7 @@ from portal_core.rules.company import (
     verification_name,
     verification_value,
 )
-from portal_core.services import accounts, audit, carrier_scores, in_force
+from portal_core.services import accounts, audit, carrier_scores, in_force, notices
 from portal_core.services.validation import domain_problem, normalize_domain, text_problem
 
 BRAND_RENAMED = "brand.renamed"
@@ -317,69 +321,99 @@ def check_domain(
 
     The lookup runs between two units of work, never inside one: a DNS server that takes its
     time holds no database write open. The domain is verified while a TXT record at its
-    name holds exactly its value, and pending again when a later check no longer finds it."""
+    name holds exactly its value, and pending again when a later check no longer finds it; a
+    check that gets no answer (a timeout, a failing server) knows nothing of the record and
+    changes neither."""
     require(actor, Capability.COMPANY_EDIT)
     with db.read_session(engine) as session:
         domain = _domain_of(session, actor, domain_id)
         name = verification_name(domain.domain)
         value = verification_value(domain.verification_token)
-    verified, found = _verdict(dns_txt.txt_records(name), name=name, value=value)
+    verdict = _verdict(dns_txt.txt_records(name), name=name, value=value)
     with db.write_session(engine) as session:
-        return _record_check(session, actor, domain_id, verified, found, now=now or utcnow())
+        domain = _domain_of(session, actor, domain_id)
+        return _record_check(session, domain, verdict, actor=actor, now=now or utcnow())
 
 
 _FOUND_LIMIT = 160  # of the wrong values quoted back: enough to see what is there
+_STAYS_VERIFIED = "It stays verified until a check that gets an answer no longer finds the record."
 
 
-def _verdict(lookup: dns_txt.TxtLookup, *, name: str, value: str) -> tuple[bool, str]:
+@dataclass(frozen=True)
+class _Verdict:
+    published: bool | None  # whether the record is there; None: DNS gave no answer
+    found: str  # what the check found, in the partner's words
+
+
+def _verdict(lookup: dns_txt.TxtLookup, *, name: str, value: str) -> _Verdict:
     match lookup.outcome:
         case dns_txt.Outcome.RECORDS if value in lookup.values:
-            return True, f"Found the TXT record at {name}: the domain is verified."
+            return _Verdict(True, f"Found the TXT record at {name}: the domain is verified.")
         case dns_txt.Outcome.RECORDS:
             shown = ", ".join(f'"{found}"' for found in lookup.values)
             if len(shown) > _FOUND_LIMIT:
                 shown = shown[: _FOUND_LIMIT - 1] + "…"
-            return False, (
+            return _Verdict(
+                False,
                 f"The TXT record at {name} holds {shown}, not the value shown here: "
-                "correct it, then check again."
+                "correct it, then check again.",
             )
         case dns_txt.Outcome.NO_SUCH_NAME:
-            return False, (
+            return _Verdict(
+                False,
                 f"Nothing is published at {name} yet: add the TXT record. A new record can "
-                "take an hour or more to be seen."
+                "take an hour or more to be seen.",
             )
         case dns_txt.Outcome.NO_TXT:
-            return False, f"{name} exists but holds no TXT record: add the TXT record."
+            return _Verdict(False, f"{name} exists but holds no TXT record: add the TXT record.")
         case dns_txt.Outcome.TIMEOUT:
-            return False, (
-                "The domain's DNS servers did not answer in time. Check again in a few minutes."
+            return _Verdict(
+                None,
+                "The domain's DNS servers did not answer in time. Check again in a few minutes.",
             )
         case _:
-            return False, (
+            return _Verdict(
+                None,
                 "The domain's DNS servers refused or failed to answer. Check that its DNS is "
-                "working, then check again."
+                "working, then check again.",
             )
 
 
 def _record_check(
     session: Session,
-    actor: Actor,
-    domain_id: uuid.UUID,
-    verified: bool,
-    found: str,
+    domain: BrandDomain,
+    verdict: _Verdict,
     *,
+    actor: Actor | None,
     now: datetime,
 ) -> DomainCheck:
-    domain = _domain_of(session, actor, domain_id)
+    """Keep a check's finding on ``domain``; ``actor`` is None for the scheduled re-check."""
     was_verified = domain.verified_at is not None
+    verified = was_verified if verdict.published is None else verdict.published
+    found = verdict.found
+    if verdict.published is None and was_verified:
+        found = f"{found} {_STAYS_VERIFIED}"
     domain.last_checked_at = now
     domain.last_check = found[:500]
     if verified and not was_verified:
         domain.verified_at = now
-        audit.record(session, DOMAIN_VERIFIED, actor=actor, subject=domain.domain)
+        audit.record(
+            session,
+            DOMAIN_VERIFIED,
+            actor=actor,
+            organization_id=domain.organization_id,
+            subject=domain.domain,
+        )
     elif was_verified and not verified:
         domain.verified_at = None
-        audit.record(session, DOMAIN_UNVERIFIED, actor=actor, subject=domain.domain, detail=found)
+        audit.record(
+            session,
+            DOMAIN_UNVERIFIED,
+            actor=actor,
+            organization_id=domain.organization_id,
+            subject=domain.domain,
+            detail=found,
+        )
     session.add(domain)
     if verified != was_verified:
         session.flush()
@@ -406,6 +440,163 @@ def remove_domain(
         session.flush()
         carrier_scores.refresh(session.connection(), domain.organization_id, now=now or utcnow())
     return name
+
+
+# --- The scheduled re-check ------------------------------------------------------------------
+
+# A verified domain is re-checked once its last check is a day old: a record taken down is
+# noticed within about a day, at one DNS question per domain a day.
+RECHECK_VERIFIED_AFTER = timedelta(days=1)
+# A pending domain is watched for a week after it is added (a partner publishes the record when
+# their DNS host lets them, and should not have to come back to press Check now), at most
+# once per run: the job runs hourly, and a check pressed in the last half hour is not repeated.
+WATCH_PENDING_FOR = timedelta(days=7)
+RECHECK_PENDING_AFTER = timedelta(minutes=30)
+# Domains a run checks at most: the rest wait for the next run, stalest first. With 5 s of DNS
+# timeout and 8 questions in flight, a run of domains that all time out lasts about a minute.
+RECHECK_BATCH = 100
+_LOOKUPS_AT_ONCE = 8
+
+
+@dataclass(frozen=True)
+class Recheck:
+    """What one run of the re-check did."""
+
+    checked: int = 0
+    verified: int = 0  # pending domains whose record is now found
+    unverified: int = 0  # verified domains whose record is gone: pending, their owners told
+    unanswered: int = 0  # DNS gave no answer: left as they were
+    skipped: int = 0  # removed, or checked by someone else, while DNS was asked
+    left: int = 0  # due beyond this run's batch: for the next runs
+
+
+@dataclass(frozen=True)
+class _Due:
+    id: uuid.UUID
+    name: str  # where the record is published
+    value: str  # what it must hold
+    last_checked_at: datetime | None
+    verified_at: datetime | None
+
+
+def recheck_domains(
+    engine: Engine, *, now: datetime | None = None, batch: int = RECHECK_BATCH
+) -> Recheck:
+    """Ask DNS again about the domains that are due (the scheduler's ``brand.domains_check``):
+    verified ones last checked a day ago or more, and pending ones added in the last week.
+
+    As ``check_domain`` does, DNS is asked between units of work, never inside one, and each
+    domain's finding is kept in a unit of work of its own. A domain removed or checked by
+    someone else meanwhile keeps what it has. A verified domain whose record is gone becomes
+    pending, and its organization's owners and admins get a notice and an e-mail, once: the
+    next runs find it pending already. No answer from DNS changes nothing."""
+    now = now or utcnow()
+    with db.read_session(engine) as session:
+        due_rows = session.exec(
+            select(BrandDomain)
+            .join(Organization, col(Organization.id) == col(BrandDomain.organization_id))
+            .where(_due(now), col(Organization.status) == OrganizationStatus.ACTIVE)
+            .order_by(col(BrandDomain.last_checked_at).asc().nulls_first(), col(BrandDomain.id))
+            .limit(batch)
+        ).all()
+        due = [
+            _Due(
+                row.id,
+                verification_name(row.domain),
+                verification_value(row.verification_token),
+                row.last_checked_at,
+                row.verified_at,
+            )
+            for row in due_rows
+        ]
+        waiting = session.exec(
+            select(func.count())
+            .select_from(BrandDomain)
+            .join(Organization, col(Organization.id) == col(BrandDomain.organization_id))
+            .where(_due(now), col(Organization.status) == OrganizationStatus.ACTIVE)
+        ).one()
+    if not due:
+        return Recheck(left=max(waiting - len(due), 0))
+    with ThreadPoolExecutor(max_workers=min(_LOOKUPS_AT_ONCE, len(due))) as pool:
+        lookups = list(pool.map(dns_txt.txt_records, [domain.name for domain in due]))
+    counts = {"verified": 0, "unverified": 0, "unanswered": 0, "skipped": 0}
+    for domain, lookup in zip(due, lookups, strict=True):
+        verdict = _verdict(lookup, name=domain.name, value=domain.value)
+        with db.write_session(engine) as session:
+            outcome = _keep_recheck(session, domain, verdict, now=now)
+        if outcome:
+            counts[outcome] += 1
+    return Recheck(checked=len(due), left=max(waiting - len(due), 0), **counts)
+
+
+def _due(now: datetime) -> ColumnElement[bool]:
+    last_checked = col(BrandDomain.last_checked_at)
+    verified = col(BrandDomain.verified_at)
+    return or_(
+        and_(
+            verified.is_not(None),
+            or_(last_checked.is_(None), last_checked <= now - RECHECK_VERIFIED_AFTER),
+        ),
+        and_(
+            verified.is_(None),
+            col(BrandDomain.created_at) >= now - WATCH_PENDING_FOR,
+            or_(last_checked.is_(None), last_checked <= now - RECHECK_PENDING_AFTER),
+        ),
+    )
+
+
+def _keep_recheck(session: Session, due: _Due, verdict: _Verdict, *, now: datetime) -> str | None:
+    """Keep one domain's finding; say which count it adds to (None: checked, unchanged)."""
+    # Locked, so that a Check now committing meanwhile is seen here rather than overwritten.
+    domain = session.exec(
+        select(BrandDomain).where(col(BrandDomain.id) == due.id).with_for_update()
+    ).first()
+    if domain is None or (domain.last_checked_at, domain.verified_at) != (
+        due.last_checked_at,
+        due.verified_at,
+    ):
+        return "skipped"
+    lost = domain.verified_at
+    checked = _record_check(session, domain, verdict, actor=None, now=now)
+    if verdict.published is None:
+        return "unanswered"
+    if lost is not None and not checked.verified:
+        _tell_unverified(session, domain, lost_verified_at=lost, found=checked.found, now=now)
+        return "unverified"
+    if lost is None and checked.verified:
+        return "verified"
+    return None
+
+
+def _tell_unverified(
+    session: Session, domain: BrandDomain, *, lost_verified_at: datetime, found: str, now: datetime
+) -> None:
+    """The owners and admins learn that a domain lost its verification: a notice in the bell
+    and an e-mail each. The notice is keyed by the verification lost, so a domain verified
+    again and lost again is told again, and a run repeated is not."""
+    title = f"{domain.domain} is no longer verified"
+    notices.post(
+        session,
+        organization_id=domain.organization_id,
+        kind=NoticeKind.BRAND_DOMAIN_UNVERIFIED,
+        title=title,
+        body=(
+            f"A scheduled check no longer finds the DNS record that verifies {domain.domain}: "
+            f"{found} It is pending again, and no longer raises your carrier score. Publish "
+            "its TXT record again, then press Check now in Organization › Brand."
+        ),
+        dedupe_key=f"brand-domain-unverified:{domain.id}:{lost_verified_at.isoformat()}",
+        capability=Capability.COMPANY_EDIT,
+        link_page_id="organization.brand",
+        now=now,
+    )
+    for member in members_who_may(session, domain.organization_id, Capability.COMPANY_EDIT):
+        queue_mail(
+            session,
+            emails.brand_domain_unverified(
+                member.email, member.name, domain=domain.domain, found=found
+            ),
+        )
 
 
 # --- Loading -------------------------------------------------------------------------------

@@ -28,6 +28,7 @@ from portal_core.services import (
     api_tokens,
     auto_recharge,
     closing,
+    company,
     invoices,
     log_retention,
     mail_queue,
@@ -249,6 +250,19 @@ def refund_closed_balances(engine: Engine, now: datetime) -> JobReport:
     )
 
 
+def check_domains(engine: Engine, now: datetime) -> JobReport:
+    """Ask DNS again about the brand domains that are due, a bounded batch a run. Hourly, so
+    that a record published after its domain was added verifies it within the hour, while
+    each verified domain is asked about once a day; the batch spreads that over the day."""
+    done = company.recheck_domains(engine, now=now)
+    return JobReport(
+        f"{done.checked:,} brand domain{'' if done.checked == 1 else 's'} checked: "
+        f"{done.verified:,} verified, {done.unverified:,} no longer verified (their owners "
+        f"and admins told), {done.unanswered:,} without an answer from DNS (left as they "
+        f"were), {done.skipped:,} changed meanwhile; {done.left:,} left for the next runs."
+    )
+
+
 # --- The registry ----------------------------------------------------------------------------
 
 JOBS: tuple[Job, ...] = (
@@ -261,5 +275,6 @@ JOBS: tuple[Job, ...] = (
     Job("rate_limits.prune", "API rate-limit windows pruned", Every(minutes=10), prune_rate_limits),
     Job("api_tokens.flush", "API tokens' last use written", Every(minutes=1), flush_token_use),
     Job("closing.refunds", "Closed balances refunded", Every(minutes=5), refund_closed_balances),
+    Job("brand.domains_check", "Brand domains re-checked", Every(minutes=60), check_domains),
     # New jobs go here, one entry each (``Daily(hour=…, minute=…)``, ``Every(minutes=…)``…).
 )

@@ -21,6 +21,13 @@ ADD_FORM = "organization.brand.add"
 REMOVE_ASKED = "organization.brand.remove"  # the id of the domain whose removal is asked
 PROBLEM = "organization.brand.problem"  # a refusal from a button's action, said on the rerun
 WHO_MAY_EDIT = "Only the owners and admins of your organization can change the brand."
+RECHECKS = (
+    "SIPSTACK also checks by itself, every hour: each verified domain a day after its last "
+    f"check, and each pending domain for {company.WATCH_PENDING_FOR.days} days after it is "
+    "added, so a record published later verifies its domain without Check now. A verified "
+    "domain whose record is gone becomes pending, and the owners and admins are told; a check "
+    "that gets no answer from DNS changes nothing."
+)
 
 
 def brand_name(viewer: SessionView, brand: Brand, *, can_edit: bool) -> None:
@@ -73,12 +80,14 @@ def domains(viewer: SessionView, brand: Brand, *, can_edit: bool, time_zone: tzi
         "record where your domain's DNS is managed, then check it. A new record can take an "
         "hour or more to be seen."
     )
+    st.caption(RECHECKS)
     for domain in brand.domains:
         _domain(viewer, domain, can_edit=can_edit, time_zone=time_zone)
 
 
 def _domain(viewer: SessionView, domain: Domain, *, can_edit: bool, time_zone: tzinfo) -> None:
-    with st.container(border=True):
+    # Keyed, so that the block of one domain can be told from the others (a browser's tests).
+    with st.container(border=True, key=f"organization.brand.domain.{domain.id}"):
         status = (
             ":green-badge[:material/verified: Verified]"
             if domain.verified

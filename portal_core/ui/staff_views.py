@@ -156,7 +156,7 @@ def _organization_facts(detail: OrganizationDetail) -> None:
     _fact(company, "Brand name", detail.brand_name)
     _fact(company, "Tax ID", detail.tax_id)
     _fact(where, "Address", place)
-    _fact(where, "Brand domains", ", ".join(detail.domains))
+    _brand_domains(where, detail.domains)
     _fact(when, "Activated", _when(detail.activated_at) if detail.activated_at else None)
     _fact(when, "Last updated", _when(detail.updated_at))
     balance, available, credit = st.columns(3)
@@ -167,6 +167,20 @@ def _organization_facts(detail: OrganizationDetail) -> None:
 
 def _fact(where: DeltaGenerator, label: str, value: str | None) -> None:
     where.markdown(f"**{label}**  \n{markdown_escape(value) if value else '—'}")
+
+
+def _brand_domains(where: DeltaGenerator, domains: list[staff_queries.BrandDomainState]) -> None:
+    """Each domain with its status: a pending one may be why the carrier score is low."""
+    lines = [
+        f"{markdown_escape(domain.domain)} · {'verified' if domain.verified else 'pending'} · "
+        + (
+            f"last checked {_when(domain.last_checked_at)}"
+            if domain.last_checked_at
+            else "not checked yet"
+        )
+        for domain in domains
+    ]
+    where.markdown("**Brand domains**  \n" + ("  \n".join(lines) if lines else "—"))
 
 
 def _organization_action(detail: OrganizationDetail) -> None:

@@ -24,6 +24,7 @@ from playwright.sync_api import Browser, BrowserContext, Error, Page, expect, sy
 
 from portal_core.settings import Settings
 from tests.e2e.steps import WATCH_DOCUMENTS
+from tests.support.dns_server import DnsServer, running_dns_server
 from tests.support.served import (
     CHROMIUM,
     CHROMIUM_ARGS,
@@ -82,7 +83,17 @@ def chromium() -> Iterator[Browser]:
 
 
 @pytest.fixture(scope="session")
-def served_portal(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ServedPortal]:
+def dns_zone() -> Iterator[DnsServer]:
+    """The DNS server on loopback that the served portal asks about brand domains: a journey
+    publishes a domain's TXT record in its ``records``."""
+    with running_dns_server() as server:
+        yield server
+
+
+@pytest.fixture(scope="session")
+def served_portal(
+    tmp_path_factory: pytest.TempPathFactory, dns_zone: DnsServer
+) -> Iterator[ServedPortal]:
     """Migrate, seed and serve the portal like ``make run``, on a free loopback port."""
     cookie_name = os.environ.get("COOKIE_NAME") or str(Settings.model_fields["cookie_name"].default)
     settings = {
@@ -91,6 +102,9 @@ def served_portal(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ServedPo
         "COOKIE_KEY": "e2e-only-cookie-key-0123456789abcdefghijklmnop",
         # The journeys run the jobs themselves, when they need them (``command``).
         "SCHEDULER": "off",
+        "DNS_NAMESERVERS": "127.0.0.1",
+        "DNS_PORT": str(dns_zone.port),
+        "DNS_TIMEOUT_SECONDS": "2",
     }
     try:
         with serve_portal(tmp_path_factory.mktemp("served-portal"), settings) as served:

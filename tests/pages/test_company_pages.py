@@ -6,6 +6,8 @@ Whois Profiles and the Dashboard."""
 
 from __future__ import annotations
 
+from datetime import timedelta
+
 import pytest
 from sqlmodel import col, select
 from streamlit.testing.v1 import AppTest
@@ -13,10 +15,12 @@ from streamlit.testing.v1 import AppTest
 from portal_core import db
 from portal_core.models.accounts import BrandDomain, Organization, Role, User
 from portal_core.models.audit import AuditEvent
+from portal_core.models.base import utcnow
 from portal_core.rules.company import verification_name, verification_value
 from portal_core.services import company, whois
 from portal_core.services.company import CompanyDetails
 from portal_core.services.whois import ProfileForm
+from portal_core.ui.brand_views import RECHECKS
 from portal_core.ui.company_views import NOTHING_CHANGED, TAX_NOTE, WHO_MAY_EDIT
 from tests.factories import actor_of, make_organization, make_staff, make_user, organization_of
 from tests.pages.conftest import Portal, make_member, plain, refused
@@ -260,6 +264,57 @@ def test_check_now_says_what_it_found_when_nothing_is_published(
     app = app.run()
     assert toasts(app) == ["babbage\\.example is still pending: see what the check found."]
     assert "Nothing is published at _sipstack-verify.babbage.example yet" in plain(app)
+
+
+def test_the_page_says_when_domains_are_checked_again(portal: Portal) -> None:
+    owner = make_member(portal)
+    add_domain(portal, owner, "babbage.example")
+    app = portal.open(BRAND, as_user=owner)
+    assert not app.exception, app.exception
+    assert RECHECKS in plain(app)
+    assert "each pending domain for 7 days after it is added" in RECHECKS
+
+
+def test_a_scheduled_check_that_finds_the_record_gone_shows_pending_and_a_notice(
+    portal: Portal, dns_server: DnsServer
+) -> None:
+    owner = make_member(portal)
+    domain = add_domain(portal, owner, "babbage.example")
+    name = verification_name("babbage.example")
+    dns_server.records[name] = [verification_value(domain.verification_token)]
+    company.check_domain(portal.engine, actor_of(owner), domain.id)
+    dns_server.records.clear()
+
+    company.recheck_domains(portal.engine, now=utcnow() + timedelta(days=1, minutes=1))
+
+    shown = plain(portal.open(BRAND, as_user=owner))
+    assert "**babbage.example** :orange-badge[:material/hourglass_top: Pending]" in shown
+    assert f"Last check: Nothing is published at {name} yet" in shown
+    [listed] = [frame.value for frame in portal.open("pages/notices.py", as_user=owner).dataframe]
+    assert listed[["kind", "title"]].values.tolist() == [
+        ["Domain no longer verified", "babbage.example is no longer verified"]
+    ]
+
+
+def test_a_scheduled_check_without_an_answer_keeps_verified_and_says_so(
+    portal: Portal, dns_server: DnsServer
+) -> None:
+    owner = make_member(portal)
+    domain = add_domain(portal, owner, "babbage.example")
+    name = verification_name("babbage.example")
+    dns_server.records[name] = [verification_value(domain.verification_token)]
+    company.check_domain(portal.engine, actor_of(owner), domain.id)
+    dns_server.failing.add(name)
+
+    company.recheck_domains(portal.engine, now=utcnow() + timedelta(days=1, minutes=1))
+
+    shown = plain(portal.open(BRAND, as_user=owner))
+    assert "**babbage.example** :green-badge[:material/verified: Verified]" in shown
+    assert (
+        "Last check: The domain's DNS servers refused or failed to answer. Check that its DNS "
+        "is working, then check again. It stays verified until a check that gets an answer no "
+        "longer finds the record."
+    ) in shown
 
 
 def test_a_domain_is_removed_only_once_confirmed(portal: Portal) -> None:

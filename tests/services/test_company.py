@@ -378,6 +378,31 @@ def test_a_record_taken_down_makes_a_verified_domain_pending_again(
     ]
 
 
+@pytest.mark.parametrize("trouble", ["silent", "failing"])
+def test_no_answer_leaves_a_verified_domain_verified_and_says_so(
+    engine, dns_server: DnsServer, trouble: str
+) -> None:
+    who = member(engine)
+    register(engine, who, "+14169671111", now=NOW)
+    added = _add(engine, who)
+    _publish(dns_server, engine, added.domain_id)
+    _check(engine, who, added.domain_id)
+    carrier = _carrier(engine, who)
+    getattr(dns_server, trouble).add("_sipstack-verify.northwind.example.com")
+
+    later = NOW + timedelta(days=2)
+    checked = _check(engine, who, added.domain_id, now=later)
+
+    assert checked.verified
+    assert checked.found.endswith(
+        "It stays verified until a check that gets an answer no longer finds the record."
+    )
+    row = _domain(engine, added.domain_id)
+    assert (row.verified_at, row.last_checked_at, row.last_check) == (NOW, later, checked.found)
+    assert _audit(engine, who, "brand.domain_unverified") == []
+    assert _carrier(engine, who) == carrier
+
+
 def test_another_organizations_domain_is_not_found(engine, dns_server: DnsServer) -> None:
     holder = member(engine)
     added = _add(engine, holder)

@@ -1,8 +1,9 @@
 """A tiny authoritative DNS server on loopback, for the checks of brand domains.
 
 It answers TXT questions from ``records`` (a name → its TXT values), says NXDOMAIN for a name
-in ``missing`` or unknown, answers with no record for a name in ``empty``, and never answers
-a name in ``silent`` (so the resolver times out). The ``dns_server`` fixture
+in ``missing`` or unknown, answers with no record for a name in ``empty``, fails a name in
+``failing`` (SERVFAIL, as a broken zone does) and never answers a name in ``silent`` (so the
+resolver times out). The ``dns_server`` fixture
 (tests/conftest.py) starts one and points the portal's settings at it.
 """
 
@@ -28,6 +29,7 @@ class DnsServer:
     records: dict[str, list[str]] = field(default_factory=dict)
     empty: set[str] = field(default_factory=set)
     silent: set[str] = field(default_factory=set)
+    failing: set[str] = field(default_factory=set)
     questions: list[str] = field(default_factory=list)
 
     def answer(self, wire: bytes) -> bytes | None:
@@ -39,7 +41,9 @@ class DnsServer:
             return None
         response = dns.message.make_response(query)
         response.flags |= dns.flags.AA
-        if name in self.records and question.rdtype == dns.rdatatype.TXT:
+        if name in self.failing:
+            response.set_rcode(dns.rcode.SERVFAIL)
+        elif name in self.records and question.rdtype == dns.rdatatype.TXT:
             response.answer.append(
                 dns.rrset.from_text_list(
                     question.name,
