@@ -15,12 +15,14 @@ from sqlalchemy import Engine
 from sqlmodel import col, func, select
 
 from portal_core import db
+from portal_core.errors import Conflict
 from portal_core.models.accounts import Organization, Role, User
 from portal_core.models.billing import EntryKind, LedgerEntry
 from portal_core.models.notices import Notice, NoticeKind
 from portal_core.models.payments import (
     ClosingRefund,
     ClosingRefundStatus,
+    Payment,
     Refund,
     RefundStatus,
 )
@@ -29,6 +31,7 @@ from portal_core.payments.stripe_gateway import StripeGateway
 from portal_core.queries.billing import funds_of
 from portal_core.services import closing
 from portal_core.services.jobs import JOBS
+from portal_core.services.payments import refunds
 from tests.factories import actor_of, make_starter_organization, make_user
 from tests.services.support import race
 from tests.support import stripe_flows
@@ -288,3 +291,50 @@ def test_the_job_is_registered_every_five_minutes(engine):
             ).all()
             == []
         )
+
+
+def _staff_refund(engine: Engine, organization: Organization, gateway: StripeGateway, key: str):
+    with db.write_session(engine) as session:
+        staff = actor_of(make_user(session, role=Role.STAFF))
+        payment = session.exec(
+            select(Payment).where(Payment.organization_id == organization.id)
+        ).one()
+    return refunds.refund_payment(
+        engine,
+        staff,
+        organization_id=organization.id,
+        payment_id=payment.id,
+        amount="10.00",
+        reason="The partner asked for part of it back",
+        idempotency_key=key,
+        gateway=gateway,
+        now=NOW + timedelta(minutes=1),
+    )
+
+
+def test_staff_cannot_refund_by_hand_while_the_closings_refund_is_under_way(engine, fake, gateway):
+    """Both would take from the same balance: the closing's refund is computed from what is
+    left when it runs, and a hand refund still waiting on Stripe is not yet off the balance."""
+    organization = _closed_with_a_stripe_payment(engine, fake, gateway)
+    with pytest.raises(Conflict) as refused:
+        _staff_refund(engine, organization, gateway, "by-hand-1")
+    assert "closed" in refused.value.message and "being refunded" in refused.value.message
+    with db.read_session(engine) as session:
+        made = session.exec(select(Refund).where(Refund.organization_id == organization.id))
+        assert made.all() == []
+    assert _stripe_refunds(fake) == []
+    assert _balance(engine, organization) == LEFT_CENTS
+
+
+def test_staff_refund_by_hand_what_was_handed_to_them(engine, fake, gateway):
+    organization = _closed_with_a_stripe_payment(engine, fake, gateway)
+    with db.write_session(engine) as session:
+        task = session.get_one(ClosingRefund, organization.id)
+        task.status = ClosingRefundStatus.STAFF
+        task.left_cents = LEFT_CENTS
+        session.add(task)
+
+    refund = _staff_refund(engine, organization, gateway, "by-hand-2")
+
+    assert (refund.status, refund.amount_cents) == (RefundStatus.SUCCEEDED, 1_000)
+    assert len(_stripe_refunds(fake)) == 1

@@ -26,6 +26,8 @@ from portal_core.errors import Conflict, NotFound, PaymentGatewayUnavailable, Va
 from portal_core.models.base import utcnow
 from portal_core.models.payments import (
     SETTLED_STATUSES,
+    ClosingRefund,
+    ClosingRefundStatus,
     Payment,
     PaymentStatus,
     Refund,
@@ -163,6 +165,26 @@ def _through_gateway(
         return settled or row
 
 
+def _refuse_during_a_closings_refund(session: Session, organization_id: uuid.UUID) -> None:
+    """A closed organization's balance is going back to its cards by itself: a refund by hand
+    meanwhile would take from the same balance twice (the closing's is computed from what is
+    left when it runs, and a hand refund waiting on the card processor is not yet off it).
+    Staff refund by hand what was handed to them, once the task says so. The task's row is
+    locked, as each attempt's claim locks it."""
+    task = session.exec(
+        select(ClosingRefund)
+        .where(ClosingRefund.organization_id == organization_id)
+        .with_for_update()
+    ).first()
+    if task is not None and task.status == ClosingRefundStatus.PENDING:
+        raise Conflict(
+            "This organization closed and its balance is being refunded to its cards by "
+            f"itself (attempt {task.attempts} so far, the next at "
+            f"{task.next_attempt_at:%Y-%m-%d %H:%M} UTC). Let it finish: what no card takes "
+            "is handed to staff, with a notice, to refund by hand."
+        )
+
+
 def _saved_refund(
     session: Session,
     actor: Actor,
@@ -185,6 +207,7 @@ def _saved_refund(
     ).first()
     if payment is None or payment.organization_id != organization_id:
         raise NotFound("That payment was not found for this organization.")
+    _refuse_during_a_closings_refund(session, organization_id)
     left = refundable_cents(payment)
     if left == 0:
         raise Conflict(_why_not(payment))
