@@ -4,7 +4,10 @@ SQLite (the embedded default) runs in WAL mode with a busy timeout and foreign k
 write transaction starts with ``BEGIN IMMEDIATE`` so it takes SQLite's write lock up front
 instead of failing half-way with "database is locked", and writers inside one process queue
 on a lock of ours rather than sleeping in SQLite's busy handler
-(docs/architecture.md, The hot path). PostgreSQL, via ``DATABASE_URL``, needs none of that.
+(docs/architecture.md, The hot path). The queue is first come, first served (``WriteQueue``):
+under a burst of API lookups a plain lock let some writers in again and again while others
+waited, which is what the slowest answers were made of. PostgreSQL, via ``DATABASE_URL``,
+needs none of that.
 
 ``write_session`` is the unit of work: it commits when the block ends, rolls back when it
 raises, and only after a commit runs what was deferred (mail, for one) with ``after_commit``.
@@ -26,6 +29,7 @@ from __future__ import annotations
 
 import logging
 import threading
+from collections import deque
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -51,6 +55,42 @@ log = logging.getLogger(__name__)
 
 _engines: dict[str, Engine] = {}
 _engines_lock = threading.Lock()
+
+
+class WriteQueue:
+    """A lock that lets its waiters in in the order they came (``threading.Lock`` picks any of
+    them): the one releasing it hands it straight to the longest waiter. Not reentrant."""
+
+    def __init__(self) -> None:
+        self._guard = threading.Lock()
+        self._waiters: deque[threading.Lock] = deque()
+        self._held = False
+
+    def acquire(self) -> None:
+        with self._guard:
+            if not self._held:
+                self._held = True
+                return
+            turn = threading.Lock()
+            turn.acquire()
+            self._waiters.append(turn)
+        turn.acquire()  # released by ``release``, which hands the lock over held
+
+    def release(self) -> None:
+        with self._guard:
+            if not self._held:
+                raise RuntimeError("release of a write queue nobody holds")
+            if self._waiters:
+                self._waiters.popleft().release()
+            else:
+                self._held = False
+
+    def locked(self) -> bool:
+        return self._held
+
+    def waiting(self) -> int:
+        """How many wait for their turn."""
+        return len(self._waiters)
 
 
 def engine(url: str | None = None) -> Engine:
@@ -102,7 +142,7 @@ def create_engine(url: str, *, echo: bool = False) -> Engine:
         write = connection.get_execution_options().get(_WRITE_OPTION, False)
         connection.exec_driver_sql("BEGIN IMMEDIATE" if write else "BEGIN")
 
-    engine.info_write_lock = threading.Lock()  # type: ignore[attr-defined]
+    engine.info_write_lock = WriteQueue()  # type: ignore[attr-defined]
     return engine
 
 
@@ -111,7 +151,7 @@ def write_session(engine: Engine) -> Iterator[Session]:
     """The unit of work: commit at the end of the block, roll back on any exception (but a
     refusal that ``keeps_writes``: see ``errors.PortalError``). Published facts meet their
     reactions just before the commit; what ``after_commit`` deferred runs once committed."""
-    lock: threading.Lock | None = getattr(engine, "info_write_lock", None)
+    lock: WriteQueue | None = getattr(engine, "info_write_lock", None)
     if lock is not None:
         lock.acquire()
     deferred: Deferred = []
@@ -154,7 +194,7 @@ def write_connection(engine: Engine) -> Iterator[Connection]:
     IMMEDIATE``, facts and refusals as ``write_session``; commit at the end, roll back on any
     other exception. What ``after_commit`` deferred runs after the commit, never after a
     rollback."""
-    lock: threading.Lock | None = getattr(engine, "info_write_lock", None)
+    lock: WriteQueue | None = getattr(engine, "info_write_lock", None)
     if lock is not None:
         lock.acquire()
     deferred: Deferred = []
