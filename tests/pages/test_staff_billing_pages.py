@@ -29,7 +29,7 @@ from portal_core.models.billing import (
     TaxRate,
     TaxRateChange,
 )
-from portal_core.models.payments import Payment
+from portal_core.models.payments import Payment, Refund
 from portal_core.money import MICROS_PER_CENT
 from portal_core.services import closing, invoices, ledger
 from portal_core.services.payments import top_ups
@@ -668,3 +668,30 @@ def test_a_closed_organization_whose_refund_is_pending_is_shown_to_staff(portal:
     assert "**refund pending:** its balance goes back to its cards" in said
     assert "1 attempt so far, the next at" in said
     assert "Do not refund it by hand meanwhile." in said
+
+
+def test_a_refund_by_hand_is_refused_while_a_closings_refund_is_pending(portal: Portal) -> None:
+    staff = make_staff_user(portal)
+    organization, owner = make_org(portal, "Closing Co")
+    _paid(portal, organization, owner, 10_000)
+    with db.write_session(portal.engine) as session:
+        closing.close_organization(session, actor_of(owner), "Closing Co")
+    closing.refund_balance(portal.engine, organization.id, gateway=RefundsUnanswered())
+    with db.read_session(portal.engine) as session:
+        before = session.exec(select(Refund).where(Refund.organization_id == organization.id))
+        asked = [(refund.id, refund.status) for refund in before]
+    app = open_account(portal, staff, organization.id)
+
+    app.text_input(key=key(organization, "refund.amount")).input("10.00")
+    app.button(key=key(organization, "refund.review")).click().run()
+    [reason_box] = [area for area in app.text_area if str(area.key).startswith(PENDING)]
+    reason_box.input("The partner asked for it back")
+    app.button(key=f"{PENDING}.confirm").click().run()
+
+    assert not app.exception, app.exception
+    said = plain(app)
+    assert "This organization closed and its balance is being refunded to its cards" in said
+    assert "Let it finish" in said
+    with db.read_session(portal.engine) as session:
+        after = session.exec(select(Refund).where(Refund.organization_id == organization.id))
+        assert [(refund.id, refund.status) for refund in after] == asked
