@@ -13,6 +13,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
+from http import HTTPStatus
 
 from sqlalchemy import Engine
 from starlette.concurrency import run_in_threadpool
@@ -93,7 +94,7 @@ class CallLog:
     def _call(self, scope: Scope, status: int, started: float) -> api_calls.Call | None:
         state = scope.get("state", {})
         caller = state.get(_CALLER)
-        if not isinstance(caller, Caller) or caller.test or status == api_calls.TOO_MANY_REQUESTS:
+        if not isinstance(caller, Caller) or caller.test or status == HTTPStatus.TOO_MANY_REQUESTS:
             return None
         route = str(getattr(scope.get("route"), "path", "") or scope.get("path", ""))
         if any(rule.covers(route, status) for rule in self.unlogged):

@@ -31,8 +31,6 @@ from portal_core import db
 from portal_core.models.products import EventAction, EventProduct, EventStatus
 from portal_core.services import product_events
 
-TOO_MANY_REQUESTS = 429
-
 
 @dataclass(frozen=True)
 class Call:
