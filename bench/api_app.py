@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from portal_core.api.app import create_app
 
-app = create_app()
+app = create_app(settle_heap=True)
 
 
 @app.get("/bench/bare", include_in_schema=False)

@@ -17,7 +17,7 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import AsyncIterator, Callable
-from contextlib import asynccontextmanager
+from contextlib import asynccontextmanager, nullcontext
 from datetime import datetime
 from typing import Any
 
@@ -33,6 +33,7 @@ from portal_core.api import billing, logs, reports, smart_cnam, webhooks, whois
 from portal_core.api.answers import PROBLEM, problem, short_text
 from portal_core.api.auth import RateLimitHeaders
 from portal_core.api.call_log import CallLog, Unlogged, keep_detail
+from portal_core.api.serving import settled_heap
 from portal_core.errors import PortalError, Throttled, ValidationFailed
 from portal_core.models.base import utcnow
 from portal_core.services import api_tokens
@@ -57,9 +58,15 @@ def now() -> datetime:
 
 
 def create_app(
-    engine_of: Callable[[], Engine] | None = None, clock: Callable[[], datetime] | None = None
+    engine_of: Callable[[], Engine] | None = None,
+    clock: Callable[[], datetime] | None = None,
+    *,
+    settle_heap: bool = False,
 ) -> FastAPI:
-    """The API over ``engine_of()`` (default: the process's engine) and ``clock``."""
+    """The API over ``engine_of()`` (default: the process's engine) and ``clock``.
+    ``settle_heap``: the app a server runs keeps what it started with out of the garbage
+    collector's full passes while it serves (``serving.settled_heap``); an app a test makes
+    does not (each start collects the test process's whole heap first)."""
 
     def current_engine() -> Engine:
         return engine_of() if engine_of is not None else engine()
@@ -83,7 +90,8 @@ def create_app(
     async def lifespan(_api: FastAPI) -> AsyncIterator[None]:
         writer = asyncio.create_task(write_last_use_regularly())
         try:
-            yield
+            with settled_heap() if settle_heap else nullcontext():
+                yield
         finally:
             writer.cancel()
             await asyncio.gather(writer, return_exceptions=True)
@@ -170,4 +178,4 @@ def _said(message: str, errors: object) -> str:
     return f"{message} " + "; ".join(f"{field}: {said}" for field, said in errors.items())
 
 
-app = create_app()
+app = create_app(settle_heap=True)

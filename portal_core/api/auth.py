@@ -16,17 +16,19 @@ to add, the errors included. A failed credential check counts against the client
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from datetime import datetime
 from typing import Annotated
 
 from fastapi import Request, Security
 from fastapi.security import HTTPBasic, HTTPBearer
-from sqlalchemy import Engine
+from sqlalchemy import Connection, Engine
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from portal_core import db
 from portal_core.api.call_log import keep_caller
-from portal_core.errors import AuthenticationFailed, PermissionDenied, Throttled
+from portal_core.errors import AuthenticationFailed, PermissionDenied, PortalError, Throttled
 from portal_core.services import api_tokens, rate_limits
 from portal_core.services.api_tokens import Caller
 from portal_core.services.api_tokens import Scope as TokenScope
@@ -89,21 +91,24 @@ class Authorizer:
 
         return authorized
 
-    @staticmethod
-    def schemes() -> Callable[..., Awaitable[None]]:
-        """The dependency of a route that calls ``authorize`` itself, in the worker thread that
-        does its work (Smart CNAM's: one thread hop per lookup, not two): it only declares the
-        schemes for the OpenAPI document."""
-
-        async def declared(
-            _basic: Annotated[None, Security(basic_scheme)],
-            _bearer: Annotated[None, Security(bearer_scheme)],
-        ) -> None:
-            return None
-
-        return declared
+    # The security of a route that calls ``identify`` itself, in the worker thread that does
+    # its work (Smart CNAM's: one thread hop per lookup, not two), for the OpenAPI document:
+    # declared, not resolved on each request as the ``caller`` dependency's schemes are.
+    SECURITY: list[dict[str, list[str]]] = [
+        {basic_scheme.scheme_name: []},
+        {bearer_scheme.scheme_name: []},
+    ]
 
     def authorize(self, request: Request, policy: str, scope: TokenScope) -> Caller:
+        """The caller of a route that counts its call on its own: identified, counted, its
+        scope checked."""
+        caller = self.identify(request)
+        self.admission(request, policy, scope, caller).on_its_own()
+        return caller
+
+    def identify(self, request: Request) -> Caller:
+        """Who calls: the token the ``Authorization`` header names, its failures counted
+        against the client address (401, or 429 past the address's limit)."""
         engine = self._engine()
         now = self._clock()
         address = client_address(request)
@@ -140,28 +145,105 @@ class Authorizer:
             raise
         api_tokens.note_used(caller.token_id, now)
         keep_caller(request, caller)
-        per_organization = rate_limits.policy(policy).counted_per == "organization"
-        counted = rate_limits.count_call(
-            engine,
+        return caller
+
+    def admission(
+        self, request: Request, policy: str, scope: TokenScope, caller: Caller
+    ) -> Admission:
+        """What lets ``caller``'s call in (see ``Admission``)."""
+        return Admission(
+            self._engine(),
+            request,
             policy,
+            scope,
+            caller,
+            address=client_address(request),
+            now=self._clock(),
+        )
+
+
+class Admission:
+    """Lets one identified call in: counts it against its rate limit (keeping the verdict for
+    the ``X-Rate-Limit-*`` headers), then checks the token's scope. A refusal (429, 403) is
+    raised with its count kept: a client that keeps calling keeps being refused.
+
+    A route with no writes of its own counts ``on_its_own``. A lookup hands the admission to
+    ``services.lookups.look_up``, which calls it in the lookup's own write transaction, just
+    before the writes: one commit per lookup, not two. ``settled`` wraps such a call and
+    counts it on its own when that transaction did not keep the count (the call failed before
+    it was counted, or rolled back after): every call counts, whatever its answer, and a
+    refusal answers before any other error, as when the count comes first."""
+
+    def __init__(
+        self,
+        engine: Engine,
+        request: Request,
+        policy: str,
+        scope: TokenScope,
+        caller: Caller,
+        *,
+        address: str,
+        now: datetime,
+    ) -> None:
+        self._engine = engine
+        self._request = request
+        self._policy = policy
+        self._scope = scope
+        self._caller = caller
+        self._address = address
+        self._now = now
+        self._counted = False
+
+    def __call__(self, connection: Connection) -> None:
+        """Count the call in ``connection``'s write transaction; raise its refusal, if any,
+        marked to keep the count."""
+        caller = self._caller
+        per_organization = rate_limits.policy(self._policy).counted_per == "organization"
+        counted = rate_limits.count_in(
+            connection,
+            self._policy,
             caller.organization_id if per_organization else caller.token_id,
-            address=address,
-            now=now,
+            address=self._address,
+            now=self._now,
             organization_id=caller.organization_id,
             test=caller.test,
         )
+        self._counted = True
         refusal = counted.refusal
-        _keep(request, refusal or counted.call)
+        _keep(self._request, refusal or counted.call)
+        error: PortalError | None = None
         if refusal is not None and refusal.policy == rate_limits.AUTH:
-            raise _too_many_failures(refusal)
-        if refusal is not None:
-            raise Throttled(_over_limit(refusal), retry_after_seconds=refusal.retry_after_seconds)
-        if scope not in caller.scopes:
-            raise PermissionDenied(
-                f"The token “{caller.token_name}” does not have the {scope.value} scope this "
-                "route needs. Create a token with it in Organization › Access › API Tokens."
+            error = _too_many_failures(refusal)
+        elif refusal is not None:
+            error = Throttled(_over_limit(refusal), retry_after_seconds=refusal.retry_after_seconds)
+        elif self._scope not in caller.scopes:
+            error = PermissionDenied(
+                f"The token “{caller.token_name}” does not have the {self._scope.value} scope "
+                "this route needs. Create a token with it in Organization › Access › API Tokens."
             )
-        return caller
+        if error is not None:
+            error.keeps_writes = True
+            raise error
+
+    def on_its_own(self) -> None:
+        """Count the call in a unit of work of its own."""
+        with db.write_connection(self._engine) as connection:
+            self(connection)
+
+    @contextmanager
+    def settled(self) -> Iterator[None]:
+        """Around work that may call the admission in its own transaction: counts the call on
+        its own unless that transaction committed the count."""
+        try:
+            yield
+        except BaseException as error:
+            kept = isinstance(error, PortalError) and error.keeps_writes
+            if not (self._counted and kept):
+                self._counted = False
+                self.on_its_own()
+            raise
+        if not self._counted:
+            self.on_its_own()
 
 
 def _keep(request: Request, verdict: rate_limits.Verdict) -> None:

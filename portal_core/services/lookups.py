@@ -11,9 +11,10 @@
 3. scores the number from its owner's profile, the community reports and how many
    organizations looked it up lately (``services.scores``; an unallocated number scores
    0.500 at most) and builds the answer of the lookup type;
-4. meters the request (``services.meter``): allowance first, then the plan's price; when
-   the funds or the plan's cap cannot cover it, the refusal is logged as a refused event and
-   ``LookupRefused`` is raised — the event is kept, nothing is charged;
+4. lets the caller admit the request (the API counts it against its rate limit there, in
+   this transaction), then meters it (``services.meter``): allowance first, then the plan's
+   price; when the funds or the plan's cap cannot cover it, the refusal is logged as a
+   refused event and ``LookupRefused`` is raised — the event is kept, nothing is charged;
 5. logs the lookup (``services.product_events``) with its result, score, cost and latency.
 
 What another organization's **private** profile says — its caller name, business name,
@@ -32,6 +33,7 @@ from __future__ import annotations
 
 import time
 import uuid
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
 from functools import cache, lru_cache
@@ -103,10 +105,15 @@ def look_up(
     lookup_type: LookupType,
     request_key: str,
     now: datetime | None = None,
+    admit: Callable[[Connection], None] | None = None,
 ) -> LookupResult:
     """Look ``source`` up (see the module's docstring). Raises ``NotAPhoneNumber`` /
     ``ValidationFailed`` for input it refuses (nothing written), ``LookupRefused`` when the
-    funds or the plan's cap cannot cover it (its refused event kept)."""
+    funds or the plan's cap cannot cover it (its refused event kept).
+
+    ``admit``, when given, is called in the lookup's write transaction after the reads, just
+    before the first write: the API counts the call against its rate limit there, in the same
+    commit as the lookup's writes. What it raises ends the lookup before anything is charged."""
     started = time.perf_counter()
     require(actor, Capability.LOOKUP)
     organization_id = require_organization(actor)
@@ -138,6 +145,8 @@ def look_up(
         name = _caller_name(caller, visible)
         details = _details(lookup_type, caller, callee, score, owner, visible)
         text = text_answer(score.millis, None if lookup_type == LookupType.SOURCE_RISK else name)
+        if admit is not None:
+            admit(connection)
         try:
             metered = meter.meter_request(
                 connection,

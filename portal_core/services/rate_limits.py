@@ -155,23 +155,47 @@ def count_call(
     test: bool = False,
 ) -> Counted:
     """Count one authenticated call against ``policy_name`` for ``subject`` (the organization
-    for ``lookups``, else the token); read the address's failures in the same statement."""
+    for ``lookups``, else the token), in a unit of work of its own; read the address's
+    failures in the same statement."""
+    with db.write_connection(engine) as connection:
+        return count_in(
+            connection,
+            policy_name,
+            subject,
+            address=address,
+            now=now,
+            organization_id=organization_id,
+            test=test,
+        )
+
+
+def count_in(
+    connection: Connection,
+    policy_name: str,
+    subject: uuid.UUID,
+    *,
+    address: str,
+    now: datetime,
+    organization_id: uuid.UUID | None = None,
+    test: bool = False,
+) -> Counted:
+    """``count_call`` in the caller's write transaction: a lookup counts itself in its own
+    unit of work, so the count costs no commit of its own."""
     chosen = policy(policy_name)
     auth = policy(AUTH)
     start, retry_after = _window(chosen, now)
     auth_start, auth_retry = _window(auth, now)
     name = f"{policy_name}{TEST_SUFFIX}" if test else policy_name
-    with db.write_connection(engine) as connection:
-        row = connection.execute(
-            _count_statement(connection.dialect.name, chosen.requests is None),
-            {
-                "bucket": f"{name}:{subject}",
-                "window_start": start,
-                "auth_bucket": _auth_bucket(address),
-                "auth_start": auth_start,
-                "organization_id": organization_id or subject,
-            },
-        ).one()
+    row = connection.execute(
+        _count_statement(connection.dialect.name, chosen.requests is None),
+        {
+            "bucket": f"{name}:{subject}",
+            "window_start": start,
+            "auth_bucket": _auth_bucket(address),
+            "auth_start": auth_start,
+            "organization_id": organization_id or subject,
+        },
+    ).one()
     limit = int(row.limit) if chosen.requests is None else chosen.requests
     return Counted(
         call=Verdict(chosen.name, limit, int(row.counted), chosen.window_seconds, retry_after),

@@ -12,14 +12,15 @@ from sqlalchemy import event
 from sqlmodel import col, select
 
 from portal_core import db
-from portal_core.errors import LookupRefused, PermissionDenied, ValidationFailed
+from portal_core.errors import LookupRefused, PermissionDenied, Throttled, ValidationFailed
 from portal_core.models.accounts import Role
 from portal_core.models.billing import BillingAccount, LookupType, UsageRecord
 from portal_core.models.products import EventStatus, ProductEvent, ProductEventDaily
+from portal_core.models.rate_limits import RateLimitWindow
 from portal_core.queries import logs
 from portal_core.queries.listing import ListQuery, export_csv
 from portal_core.rules.numbers import NotAPhoneNumber
-from portal_core.services import platform
+from portal_core.services import lookups, platform, rate_limits
 from tests.factories import actor_of, make_staff
 from tests.services.products_support import COMPLETE, look_up, member, register
 from tests.services.support import count, fetch
@@ -298,3 +299,47 @@ def test_a_lookup_reads_everything_before_its_first_write(engine, registered) ->
     # what reacts to the charge (the low-funds watch, auto-recharge) reads after them.
     assert work[writes[0] : writes[-1] + 1] == ["UPDATE", "INSERT", "INSERT", "INSERT", "INSERT"]
     assert work[: writes[0]].count("SELECT") >= 4, work  # context, owner, reports, the price
+
+
+def test_what_admits_a_lookup_runs_after_its_reads_and_can_stop_it_before_any_charge(
+    engine,
+) -> None:
+    """The API counts a lookup against its rate limit in the lookup's own transaction: after
+    the reads, before the charge; a refusal it raises keeps the count and charges nothing."""
+    caller = member(engine, contract_included_requests=0)
+    statements: list[str] = []
+    seen_when_admitted: list[list[str]] = []
+
+    def seen(_conn, _cursor, statement, _parameters, _context, _executemany) -> None:
+        statements.append(statement.lstrip().split(None, 1)[0].upper())
+
+    def admit(connection) -> None:
+        seen_when_admitted.append(list(statements))
+        rate_limits.count_in(
+            connection, rate_limits.LOOKUPS, caller.organization_id, address="192.0.2.1", now=NOW
+        )
+        refusal = Throttled("Past the limit.", retry_after_seconds=1)
+        refusal.keeps_writes = True
+        raise refusal
+
+    event.listen(engine, "before_cursor_execute", seen)
+    try:
+        with pytest.raises(Throttled):
+            lookups.look_up(
+                engine,
+                caller.actor,
+                source="+14169671111",
+                lookup_type=LookupType.CALLER_ID,
+                request_key="admitted-1",
+                now=NOW,
+                admit=admit,
+            )
+    finally:
+        event.remove(engine, "before_cursor_execute", seen)
+    (before,) = seen_when_admitted
+    assert before.count("SELECT") >= 3 and not {"INSERT", "UPDATE"} & set(before)
+    assert count(engine, UsageRecord) == 0 and count(engine, ProductEvent) == 0
+    assert fetch(engine, BillingAccount, caller.organization_id).unbilled_micros == 0
+    with db.read_session(engine) as session:
+        (window,) = session.exec(select(RateLimitWindow)).all()
+    assert window.count == 1  # the refusal's count stands
