@@ -545,6 +545,16 @@ def _credit_note_form(viewer: SessionView, summary: BillingSummary) -> None:
 
 
 def _refund_form(viewer: SessionView, summary: BillingSummary, *, time_zone: tzinfo) -> None:
+    if summary.closing is not None and summary.closing.refund_status == ClosingRefundStatus.PENDING:
+        # The service refuses it too (a page opened before the closing may still ask).
+        st.info(
+            "This organization closed and its balance is going back to its cards by itself: "
+            "a refund by hand now would take from the same balance twice. The form returns "
+            "when that refund ends; what no card takes is handed to staff, with a notice, to "
+            "refund here.",
+            icon=":material/hourglass_top:",
+        )
+        return
     with resources.reading() as session:
         payments = billing_queries.refundable_payments(
             session, viewer.actor, summary.organization_id

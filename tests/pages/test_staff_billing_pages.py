@@ -670,21 +670,41 @@ def test_a_closed_organization_whose_refund_is_pending_is_shown_to_staff(portal:
     assert "Do not refund it by hand meanwhile." in said
 
 
-def test_a_refund_by_hand_is_refused_while_a_closings_refund_is_pending(portal: Portal) -> None:
+def test_the_refund_form_waits_while_a_closings_refund_is_pending(portal: Portal) -> None:
     staff = make_staff_user(portal)
     organization, owner = make_org(portal, "Closing Co")
     _paid(portal, organization, owner, 10_000)
     with db.write_session(portal.engine) as session:
         closing.close_organization(session, actor_of(owner), "Closing Co")
     closing.refund_balance(portal.engine, organization.id, gateway=RefundsUnanswered())
-    with db.read_session(portal.engine) as session:
-        before = session.exec(select(Refund).where(Refund.organization_id == organization.id))
-        asked = [(refund.id, refund.status) for refund in before]
+
     app = open_account(portal, staff, organization.id)
 
+    assert not app.exception, app.exception
+    said = plain(app)
+    assert "its balance is going back to its cards by itself" in said
+    assert "The form returns when that refund ends" in said
+    assert "Amount to refund (USD)" not in [box.label for box in app.text_input]
+    assert key(organization, "refund.review") not in [str(button.key) for button in app.button]
+
+
+def test_a_refund_by_hand_asked_before_the_closing_is_refused_after_it(portal: Portal) -> None:
+    """A page opened before the organization closed still offers the form: the service
+    refuses the refund once the closing's own is under way."""
+    staff = make_staff_user(portal)
+    organization, owner = make_org(portal, "Closing Co")
+    _paid(portal, organization, owner, 10_000)
+    app = open_account(portal, staff, organization.id)
     app.text_input(key=key(organization, "refund.amount")).input("10.00")
     app.button(key=key(organization, "refund.review")).click().run()
     [reason_box] = [area for area in app.text_area if str(area.key).startswith(PENDING)]
+
+    with db.write_session(portal.engine) as session:
+        closing.close_organization(session, actor_of(owner), "Closing Co")
+    closing.refund_balance(portal.engine, organization.id, gateway=RefundsUnanswered())
+    with db.read_session(portal.engine) as session:
+        before = session.exec(select(Refund).where(Refund.organization_id == organization.id))
+        asked = [(refund.id, refund.status) for refund in before]
     reason_box.input("The partner asked for it back")
     app.button(key=f"{PENDING}.confirm").click().run()
 
