@@ -76,7 +76,10 @@ def make_organization(
     if active and with_domain:
         session.add(
             BrandDomain(
-                organization_id=organization.id, domain=f"{suffix}.example.com", created_at=now
+                organization_id=organization.id,
+                domain=f"{suffix}.example.com",
+                created_at=now,
+                pending_since=now,
             )
         )
     session.flush()

@@ -101,6 +101,9 @@ class BrandDomain(SQLModel, table=True):
     domain: str = Field(max_length=253, unique=True)
     verification_token: str = Field(default_factory=new_verification_token, max_length=64)
     verified_at: datetime | None = optional_time_field()
+    # When it last became pending (added, or its record found gone); None while verified. The
+    # scheduled re-check watches a pending domain for a week from then.
+    pending_since: datetime | None = optional_time_field()
     last_checked_at: datetime | None = optional_time_field()
     # What the last check found, in the partner's words ("No TXT record at …").
     last_check: str | None = Field(default=None, max_length=500)

@@ -269,8 +269,9 @@ def add_domain(
         raise ValidationFailed(
             {"domain": f"Your organization has {MAX_DOMAINS} domains: remove one to add another."}
         )
+    now = now or utcnow()
     added = BrandDomain(
-        organization_id=organization.id, domain=normalized, created_at=now or utcnow()
+        organization_id=organization.id, domain=normalized, created_at=now, pending_since=now
     )
     try:
         with session.begin_nested():
@@ -397,6 +398,7 @@ def _record_check(
     domain.last_check = found[:500]
     if verified and not was_verified:
         domain.verified_at = now
+        domain.pending_since = None
         audit.record(
             session,
             DOMAIN_VERIFIED,
@@ -406,6 +408,7 @@ def _record_check(
         )
     elif was_verified and not verified:
         domain.verified_at = None
+        domain.pending_since = now
         audit.record(
             session,
             DOMAIN_UNVERIFIED,
@@ -447,9 +450,10 @@ def remove_domain(
 # A verified domain is re-checked once its last check is a day old: a record taken down is
 # noticed within about a day, at one DNS question per domain a day.
 RECHECK_VERIFIED_AFTER = timedelta(days=1)
-# A pending domain is watched for a week after it is added (a partner publishes the record when
-# their DNS host lets them, and should not have to come back to press Check now), at most
-# once per run: the job runs hourly, and a check pressed in the last half hour is not repeated.
+# A pending domain is watched for a week after it becomes pending, added or its record found
+# gone (a partner publishes the record when their DNS host lets them, and should not have to
+# come back to press Check now), at most once per run: the job runs hourly, and a check
+# pressed in the last half hour is not repeated.
 WATCH_PENDING_FOR = timedelta(days=7)
 RECHECK_PENDING_AFTER = timedelta(minutes=30)
 # Domains a run checks at most: the rest wait for the next run, stalest first. With 5 s of DNS
@@ -483,7 +487,7 @@ def recheck_domains(
     engine: Engine, *, now: datetime | None = None, batch: int = RECHECK_BATCH
 ) -> Recheck:
     """Ask DNS again about the domains that are due (the scheduler's ``brand.domains_check``):
-    verified ones last checked a day ago or more, and pending ones added in the last week.
+    verified ones last checked a day ago or more, and those pending for less than a week.
 
     As ``check_domain`` does, DNS is asked between units of work, never inside one, and each
     domain's finding is kept in a unit of work of its own. A domain removed or checked by
@@ -539,7 +543,7 @@ def _due(now: datetime) -> ColumnElement[bool]:
         ),
         and_(
             verified.is_(None),
-            col(BrandDomain.created_at) >= now - WATCH_PENDING_FOR,
+            col(BrandDomain.pending_since) >= now - WATCH_PENDING_FOR,
             or_(last_checked.is_(None), last_checked <= now - RECHECK_PENDING_AFTER),
         ),
     )

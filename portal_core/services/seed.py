@@ -420,7 +420,14 @@ def _organization(session: Session, organization: Organization, domain: str) -> 
     organization.updated_at = created
     session.add(organization)
     session.flush()
-    session.add(BrandDomain(organization_id=organization.id, domain=domain, created_at=created))
+    session.add(
+        BrandDomain(
+            organization_id=organization.id,
+            domain=domain,
+            created_at=created,
+            pending_since=created,
+        )
+    )
     subscriptions.open_billing(session, organization.id, now=created)
     in_force.record_billing_details(session, organization, at=created)
     return organization

@@ -24,7 +24,8 @@ WHO_MAY_EDIT = "Only the owners and admins of your organization can change the b
 RECHECKS = (
     "SIPSTACK also checks by itself, every hour: each verified domain a day after its last "
     f"check, and each pending domain for {company.WATCH_PENDING_FOR.days} days after it is "
-    "added, so a record published later verifies its domain without Check now. A verified "
+    "added or loses its record, so a record published later verifies its domain without "
+    "Check now. A verified "
     "domain whose record is gone becomes pending, and the owners and admins are told; a check "
     "that gets no answer from DNS changes nothing."
 )

@@ -272,7 +272,7 @@ def test_the_page_says_when_domains_are_checked_again(portal: Portal) -> None:
     app = portal.open(BRAND, as_user=owner)
     assert not app.exception, app.exception
     assert RECHECKS in plain(app)
-    assert "each pending domain for 7 days after it is added" in RECHECKS
+    assert "each pending domain for 7 days after it is added or loses its record" in RECHECKS
 
 
 def test_a_scheduled_check_that_finds_the_record_gone_shows_pending_and_a_notice(

@@ -171,6 +171,37 @@ def test_a_pending_domain_whose_record_is_published_later_is_verified_by_itself(
     assert _notices(engine) == []
 
 
+def test_a_domain_that_loses_its_record_long_after_it_was_added_is_watched_again(
+    engine, dns_server: DnsServer
+) -> None:
+    """The week of watching starts when the domain becomes pending, whether it was just added
+    or its record was found gone: a record put back is then seen by itself as well."""
+    who = _member(engine)
+    domain_id = _verified(engine, dns_server, who)
+    dns_server.records.clear()
+    lost_at = NOW + 30 * DAY
+    assert company.recheck_domains(engine, now=lost_at) == Recheck(checked=1, unverified=1)
+    _publish(dns_server, engine, domain_id)
+
+    back = lost_at + timedelta(hours=2)
+    assert company.recheck_domains(engine, now=back) == Recheck(checked=1, verified=1)
+    row = fetch(engine, BrandDomain, domain_id)
+    assert (row.verified_at, row.last_checked_at) == (back, back)
+
+
+def test_a_pending_domain_is_watched_for_a_week_then_left_to_check_now(
+    engine, dns_server: DnsServer
+) -> None:
+    who = _member(engine)
+    domain_id = _add(engine, who)
+    week = company.WATCH_PENDING_FOR
+    assert company.recheck_domains(engine, now=NOW + week - timedelta(hours=1)).checked == 1
+    _publish(dns_server, engine, domain_id)
+
+    assert company.recheck_domains(engine, now=NOW + week + timedelta(hours=1)) == Recheck()
+    assert fetch(engine, BrandDomain, domain_id).verified_at is None
+
+
 @pytest.mark.parametrize("trouble", ["silent", "failing"])
 def test_no_answer_from_dns_changes_nothing_and_says_what_was_found(
     engine, dns_server: DnsServer, trouble: str
