@@ -3,13 +3,15 @@
 Commands: ``migrate``, ``seed``, ``create-staff EMAIL``, ``outbox``, ``check-balances``,
 ``invoices run [--period YYYY-MM]``, ``billing recharge``, ``billing reconcile``, ``mail send``,
 ``logs prune``, ``scores snapshot``, ``rate-limits prune``, ``scheduler``,
-``tokens create MEMBER_EMAIL NAME --scopes …``, ``tokens revoke KEY``, ``keys reseal``, and
+``tokens create MEMBER_EMAIL NAME --scopes …``, ``tokens revoke KEY``, ``keys reseal``,
+``keys status``, and
 ``api [--port 8000] [--host 127.0.0.1] [--workers N]``, the REST API alone.
 Bad input prints one clear line and exits with status 2; nothing is half-done. ``invoices run``
 exits with status 1 when an organization could not be invoiced (the others are; run it again).
 ``mail send`` exits with status 1 when a mail could not be sent this time (it stays queued and
 is retried later, unless that was its last attempt: then staff get a notice).
-``keys reseal`` exits with status 1 when a sealed secret is under no key of ``SEALING_KEYS``.
+``keys reseal`` exits with status 1 when a sealed secret is under no key of ``SEALING_KEYS``,
+``keys status`` when a live API token is under no key of ``TOKEN_KEYS``.
 """
 
 from __future__ import annotations
@@ -283,6 +285,39 @@ def cmd_keys_reseal(_args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_keys_status(_args: argparse.Namespace) -> int:
+    """How many live API tokens depend on each of ``TOKEN_KEYS``: an older key can be dropped
+    once none does (docs/architecture.md, Keys and their rotation). Exit status 1 when some
+    are under a key no longer listed (they are refused)."""
+    from portal_core.services import api_tokens
+
+    with db.read_session(_engine()) as session:
+        standing = api_tokens.key_standing(session)
+    print("Live API tokens under each of TOKEN_KEYS, newest first:")
+    for position, (fingerprint, count) in enumerate(standing.under_each, start=1):
+        newest = " (the newest)" if position == 1 else ""
+        print(f"  {position}. key {fingerprint}{newest}: {count:,}")
+    if standing.unplaced:
+        print(f"  minted before the portal kept their key: {standing.unplaced:,}")
+    waiting = standing.under_older + standing.unplaced
+    if waiting:
+        print(
+            f"{waiting:,} token(s) move under the newest key when next used (within a minute "
+            "of the call). Tokens that are never used again keep an older key needed: revoke "
+            "them, or keep that key listed."
+        )
+    elif len(standing.under_each) > 1:
+        print("No live token needs the older keys: they can be dropped from TOKEN_KEYS.")
+    if standing.unlisted:
+        print(
+            f"{standing.unlisted:,} live token(s) are under a key TOKEN_KEYS no longer lists, "
+            "and are refused: put that key back behind the newest, or revoke them.",
+            file=sys.stderr,
+        )
+        return 1
+    return 0
+
+
 def cmd_jobs_list(_args: argparse.Namespace) -> int:
     """The scheduler's jobs: name, schedule and what each does."""
     from portal_core.services.jobs import JOBS
@@ -443,6 +478,9 @@ def build_parser() -> argparse.ArgumentParser:
     keys.add_parser(
         "reseal", help="seal every sealed secret anew under the newest of SEALING_KEYS"
     ).set_defaults(run=cmd_keys_reseal)
+    keys.add_parser(
+        "status", help="how many live API tokens depend on each of TOKEN_KEYS"
+    ).set_defaults(run=cmd_keys_status)
     commands.add_parser(
         "scheduler",
         help="run the recurring jobs (invoices, auto-recharge, …) in the foreground, alone",

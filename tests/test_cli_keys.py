@@ -14,8 +14,9 @@ from sqlalchemy import Engine
 from portal_core import db
 from portal_core.__main__ import main
 from portal_core.models.accounts import Role, User
-from portal_core.services import two_factor
-from portal_core.services.secrets import unseal
+from portal_core.models.base import utcnow
+from portal_core.services import api_tokens, two_factor
+from portal_core.services.secrets import token_key_fingerprints, unseal
 from portal_core.settings import get_settings
 from tests.factories import PASSWORD, actor_of, make_user
 
@@ -97,3 +98,60 @@ def test_reseal_exits_1_when_a_secret_is_under_no_listed_key(database, monkeypat
     assert "put it back" in printed.err
     sealing_keys(monkeypatch, KEY_A)
     assert secret_read_back(database, user) == secret
+
+
+# --- keys status ---------------------------------------------------------------------------
+
+
+def token_keys(monkeypatch: pytest.MonkeyPatch, keys: str) -> None:
+    monkeypatch.setenv("TOKEN_KEYS", keys)
+    get_settings.cache_clear()
+
+
+def minted(engine: Engine) -> api_tokens.NewToken:
+    with db.write_session(engine) as session:
+        owner = make_user(session, role=Role.OWNER)
+    with db.write_session(engine) as session:
+        return api_tokens.create(session, actor_of(owner), name="Call flow", scopes=("lookups",))
+
+
+def test_status_counts_the_live_tokens_under_each_key_until_they_move(
+    database, monkeypatch, capsys
+):
+    token_keys(monkeypatch, KEY_A)
+    first, second = minted(database), minted(database)
+    token_keys(monkeypatch, f"{KEY_B},{KEY_A}")
+    newest, older = token_key_fingerprints()
+
+    assert main(["keys", "status"]) == 0
+    assert capsys.readouterr().out.splitlines() == [
+        "Live API tokens under each of TOKEN_KEYS, newest first:",
+        f"  1. key {newest} (the newest): 0",
+        f"  2. key {older}: 2",
+        "2 token(s) move under the newest key when next used (within a minute of the call). "
+        "Tokens that are never used again keep an older key needed: revoke them, or keep that "
+        "key listed.",
+    ]
+
+    api_tokens._last_used.clear()
+    api_tokens._rekeys.clear()
+    for token in (first, second):
+        with database.connect() as connection:
+            api_tokens.authenticate(connection, token.key, token.secret, now=utcnow())
+    api_tokens.flush_last_used(database)
+
+    assert main(["keys", "status"]) == 0
+    said = capsys.readouterr().out
+    assert f"  1. key {newest} (the newest): 2\n  2. key {older}: 0\n" in said
+    assert "No live token needs the older keys: they can be dropped from TOKEN_KEYS." in said
+
+
+def test_status_exits_1_when_a_live_token_is_under_no_listed_key(database, monkeypatch, capsys):
+    token_keys(monkeypatch, KEY_A)
+    minted(database)
+    token_keys(monkeypatch, KEY_B)
+
+    assert main(["keys", "status"]) == 1
+    printed = capsys.readouterr()
+    assert f"  1. key {token_key_fingerprints()[0]} (the newest): 0" in printed.out
+    assert "1 live token(s) are under a key TOKEN_KEYS no longer lists" in printed.err

@@ -43,6 +43,10 @@ class ApiToken(SQLModel, table=True):
     name: str = Field(max_length=NAME_WIDTH)
     key: str = Field(max_length=KEY_WIDTH, unique=True)
     secret_digest: str = Field(max_length=64)
+    # The fingerprint of the token key the digest was made under
+    # (``secrets.token_key_fingerprints``); None for a token minted before the portal kept it,
+    # until its next use moves it under the newest key.
+    digest_key: str | None = Field(default=None, max_length=16)
     scopes: str = Field(max_length=200)  # Scope values, comma-joined
     test: bool = False
     created_at: datetime = Field(sa_type=UTCDateTime, nullable=False)

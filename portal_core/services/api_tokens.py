@@ -4,7 +4,9 @@
 ``create`` mints a token for the actor's organization with the scopes the actor's role may
 grant, and shows its secret once: the database keeps only the secret's HMAC under the newest
 token key (``secrets.keyed_digest``), never the secret; a token minted under an older key
-still listed in ``TOKEN_KEYS`` keeps working. ``authenticate`` runs on every
+still listed in ``TOKEN_KEYS`` keeps working, and is moved under the newest key when next used
+(written with its last use; ``key_standing`` counts the live tokens under each key).
+``authenticate`` runs on every
 API call, so it is one indexed read by key in SQLAlchemy Core and writes nothing; the time a
 token was last used is buffered in the process (``note_used``) and written by the scheduler's
 ``api_tokens.flush`` (``flush_last_used``), at most once a minute per token.
@@ -24,7 +26,7 @@ from datetime import datetime, timedelta
 from functools import cache
 from typing import Any, cast
 
-from sqlalchemy import Connection, Engine, Select, Table, Update, bindparam, or_, update
+from sqlalchemy import Connection, Engine, Select, Table, Update, bindparam, func, or_, update
 from sqlalchemy import select as core_select
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session, col, select
@@ -46,7 +48,12 @@ from portal_core.queries.members import members_who_may
 from portal_core.rules import api_tokens as rules
 from portal_core.rules.api_tokens import Scope
 from portal_core.services import audit
-from portal_core.services.secrets import keyed_digest, matches_keyed_digest
+from portal_core.services.secrets import (
+    keyed_digest,
+    keyed_digest_key,
+    matches_keyed_digest,
+    token_key_fingerprints,
+)
 from portal_core.services.validation import normalize_email, text_problem
 
 __all__ = [
@@ -57,6 +64,7 @@ __all__ = [
     "create",
     "create_for_member",
     "flush_last_used",
+    "key_standing",
     "note_used",
     "revoke",
     "revoke_by_key",
@@ -153,7 +161,12 @@ def authenticate(target: Connection | Session, key: str, secret: str, *, now: da
     if not rules.looks_like_key(key):
         raise AuthenticationFailed(_REFUSED)
     row = target.execute(_by_key(), {"key": key}).first()
-    if row is None or not secret_matches(row.secret_digest, secret):
+    under = (
+        None
+        if row is None
+        else keyed_digest_key(row.secret_digest, secret, context=_DIGEST_CONTEXT)
+    )
+    if row is None or under is None:
         raise AuthenticationFailed(_REFUSED)
     if row.revoked_at is not None:
         raise AuthenticationFailed("This API token was revoked.")
@@ -161,6 +174,9 @@ def authenticate(target: Connection | Session, key: str, secret: str, *, now: da
         raise AuthenticationFailed("This API token has expired.")
     if row.organization_status != OrganizationStatus.ACTIVE.value:
         raise AuthenticationFailed("This organization is deactivated.")
+    newest = token_key_fingerprints()[0]
+    if under != 0 or row.digest_key != newest:
+        _note_rekey(row.id, _Rekey(row.secret_digest, secret_digest(secret), newest))
     scopes = rules.parsed(row.scopes)
     return Caller(
         token_id=row.id,
@@ -191,6 +207,7 @@ def _by_key() -> Select[Any]:
             tokens.organization_id,
             tokens.created_by_user_id,
             tokens.secret_digest,
+            tokens.digest_key,
             tokens.scopes,
             tokens.test,
             tokens.expires_at,
@@ -205,10 +222,25 @@ def _by_key() -> Select[Any]:
     )
 
 
-# --- Last used ------------------------------------------------------------------------------
+# --- Last used, and the newest key -----------------------------------------------------------
 
 _last_used: dict[uuid.UUID, datetime] = {}
 _last_used_lock = threading.Lock()
+
+
+@dataclass(frozen=True)
+class _Rekey:
+    """A token's digest made anew under the newest token key, to replace ``old_digest``."""
+
+    old_digest: str
+    new_digest: str
+    key: str  # the newest key's fingerprint
+
+
+# Tokens that authenticated under an older token key (or before their key was kept): a digest
+# can only be made again from the secret, which only a call brings, so ``flush_last_used``
+# writes them with the last-used times, off the hot path.
+_rekeys: dict[uuid.UUID, _Rekey] = {}
 
 
 def note_used(token_id: uuid.UUID, at: datetime) -> None:
@@ -219,24 +251,89 @@ def note_used(token_id: uuid.UUID, at: datetime) -> None:
             _last_used[token_id] = at
 
 
+def _note_rekey(token_id: uuid.UUID, rekey: _Rekey) -> None:
+    with _last_used_lock:
+        _rekeys[token_id] = rekey
+
+
 def flush_last_used(engine: Engine) -> int:
-    """Write the buffered last-used times (never moving one back); the number of tokens
-    written. Times that could not be written stay buffered for the next flush."""
+    """Write the buffered last-used times (never moving one back), and move the tokens used
+    under an older key under the newest; the number of last-used times written. What could
+    not be written stays buffered for the next flush."""
     with _last_used_lock:
         pending = dict(_last_used)
+        rekeys = dict(_rekeys)
         _last_used.clear()
-    if not pending:
+        _rekeys.clear()
+    if not pending and not rekeys:
         return 0
     try:
         written = 0
         with db.write_connection(engine) as connection:
             for token_id, at in pending.items():
                 written += connection.execute(_touch(), {"token_id": token_id, "at": at}).rowcount
+            for token_id, rekey in rekeys.items():
+                # Only the digest it replaces: a token revoked or re-made meanwhile is left.
+                connection.execute(
+                    _rekey(),
+                    {
+                        "token_id": token_id,
+                        "old_digest": rekey.old_digest,
+                        "new_digest": rekey.new_digest,
+                        "new_key": rekey.key,
+                    },
+                )
     except Exception:
         for token_id, at in pending.items():
             note_used(token_id, at)
+        with _last_used_lock:
+            for token_id, rekey in rekeys.items():
+                _rekeys.setdefault(token_id, rekey)
         raise
     return written
+
+
+@cache
+def _rekey() -> Update:
+    tokens = _tokens.c
+    return (
+        update(_tokens)
+        .where(tokens.id == bindparam("token_id"), tokens.secret_digest == bindparam("old_digest"))
+        .values(secret_digest=bindparam("new_digest"), digest_key=bindparam("new_key"))
+    )
+
+
+@dataclass(frozen=True)
+class KeyStanding:
+    """How many live API tokens (neither revoked nor expired) depend on each token key."""
+
+    under_each: tuple[tuple[str, int], ...]  # (fingerprint, tokens), newest key first
+    unplaced: int  # minted before the portal kept their key: placed when next used
+    unlisted: int  # under a key ``TOKEN_KEYS`` no longer lists: refused
+
+    @property
+    def under_older(self) -> int:
+        return sum(count for _key, count in self.under_each[1:])
+
+
+def key_standing(session: Session, *, now: datetime | None = None) -> KeyStanding:
+    now = now or utcnow()
+    counts = dict(
+        session.exec(
+            select(ApiToken.digest_key, func.count())
+            .where(
+                col(ApiToken.revoked_at).is_(None),
+                or_(col(ApiToken.expires_at).is_(None), col(ApiToken.expires_at) > now),
+            )
+            .group_by(col(ApiToken.digest_key))
+        ).all()
+    )
+    listed = token_key_fingerprints()
+    return KeyStanding(
+        under_each=tuple((key, int(counts.pop(key, 0))) for key in listed),
+        unplaced=int(counts.pop(None, 0)),
+        unlisted=sum(int(count) for count in counts.values()),
+    )
 
 
 @cache
@@ -302,6 +399,7 @@ def create(
         name=clean_name,
         key=rules.new_key(test=test),
         secret_digest=secret_digest(secret),
+        digest_key=token_key_fingerprints()[0],
         scopes=rules.joined(chosen),
         test=test,
         created_at=now,

@@ -45,12 +45,30 @@ def keyed_digests(secret: str, *, context: str) -> tuple[str, ...]:
 
 
 def matches_keyed_digest(stored: str, secret: str, *, context: str) -> bool:
-    """Whether ``stored`` is ``secret``'s keyed digest under any token key. Every key is
-    compared, in constant time, so the time taken tells nothing of which matched."""
-    matched = False
-    for candidate in keyed_digests(secret, context=context):
-        matched |= hmac.compare_digest(stored, candidate)
+    """Whether ``stored`` is ``secret``'s keyed digest under any token key."""
+    return keyed_digest_key(stored, secret, context=context) is not None
+
+
+def keyed_digest_key(stored: str, secret: str, *, context: str) -> int | None:
+    """Which token key ``stored`` is ``secret``'s keyed digest under (0: the newest), or
+    None. Every key is compared, in constant time, so the time taken tells nothing of which
+    matched."""
+    matched: int | None = None
+    for position, candidate in enumerate(keyed_digests(secret, context=context)):
+        if hmac.compare_digest(stored, candidate) and matched is None:
+            matched = position
     return matched
+
+
+def token_key_fingerprints() -> tuple[str, ...]:
+    """A short name for each token key, newest first, that gives nothing of the key away:
+    what an API token keeps of the key its digest was made under."""
+    return tuple(_fingerprint(key) for key in get_settings().token_key_list)
+
+
+@lru_cache(maxsize=16)
+def _fingerprint(key: str) -> str:
+    return hmac.new(key.encode(), b"sipstack token key fingerprint", "sha256").hexdigest()[:16]
 
 
 def new_code(digits: int = 6) -> str:

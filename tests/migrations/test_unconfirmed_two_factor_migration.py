@@ -10,13 +10,15 @@ from sqlalchemy import Engine
 from portal_core import db
 from portal_core.models.accounts import Role, User
 from portal_core.models.base import utcnow
-from tests.factories import make_user
+from tests.factories import make_organization, make_user
 from tests.migrations.support import empty_postgres
 
 
 def _member(engine: Engine, *, confirmed: bool) -> User:
     with db.write_session(engine) as session:
-        user = make_user(session, role=Role.DEVELOPER)
+        # No brand domain: revision 0019's brand_domains lacks the columns the model has now.
+        organization = make_organization(session, with_domain=False)
+        user = make_user(session, organization=organization, role=Role.DEVELOPER)
         user.two_factor_secret = "gAAAAAB-a-sealed-secret"
         user.two_factor_enabled_at = utcnow() if confirmed else None
         user.two_factor_last_step = 12345 if confirmed else None

@@ -5,14 +5,17 @@ sealed secret to the newest sealing key."""
 
 from __future__ import annotations
 
+from datetime import timedelta
+
 import pytest
-from sqlalchemy import Engine, event
+from sqlalchemy import Engine, event, update
 
 from portal_core import db
 from portal_core.errors import AuthenticationFailed
 from portal_core.models.accounts import Role, User
+from portal_core.models.api_tokens import ApiToken
 from portal_core.services import api_tokens, two_factor
-from portal_core.services.secrets import unseal
+from portal_core.services.secrets import token_key_fingerprints, unseal
 from portal_core.settings import get_settings
 from tests.factories import actor_of, make_user
 from tests.services.products_support import member
@@ -52,6 +55,13 @@ def authenticates(engine: Engine, new: api_tokens.NewToken) -> bool:
     except AuthenticationFailed:
         return False
     return True
+
+
+@pytest.fixture(autouse=True)
+def _nothing_buffered() -> None:
+    """What earlier tests' calls left to write belongs to their databases."""
+    api_tokens._last_used.clear()
+    api_tokens._rekeys.clear()
 
 
 @pytest.fixture
@@ -99,6 +109,103 @@ def test_a_wrong_secret_is_refused_under_every_key(engine, monkeypatch):
     wrong = api_tokens.NewToken(token=new.token, secret=new.secret[:-1] + "x")
 
     assert not authenticates(engine, wrong)
+
+
+def _digest_key(engine: Engine, new: api_tokens.NewToken) -> str | None:
+    with db.read_session(engine) as session:
+        return session.get_one(ApiToken, new.token.id).digest_key
+
+
+def test_a_token_used_under_an_older_key_moves_under_the_newest(engine, monkeypatch):
+    use(monkeypatch, token_keys=KEY_A)
+    new = mint(engine)
+    use(monkeypatch, token_keys=f"{KEY_B},{KEY_A}")
+    newest, older = token_key_fingerprints()
+    assert _digest_key(engine, new) == older
+    with db.read_session(engine) as session:
+        before = api_tokens.key_standing(session, now=T0)
+    assert before == api_tokens.KeyStanding(((newest, 0), (older, 1)), unplaced=0, unlisted=0)
+
+    assert authenticates(engine, new)
+    api_tokens.flush_last_used(engine)
+
+    assert _digest_key(engine, new) == newest
+    with db.read_session(engine) as session:
+        after = api_tokens.key_standing(session, now=T0)
+    assert after == api_tokens.KeyStanding(((newest, 1), (older, 0)), unplaced=0, unlisted=0)
+    use(monkeypatch, token_keys=KEY_B)  # the older key dropped: the token still works
+    assert authenticates(engine, new)
+
+
+def test_a_token_minted_before_its_key_was_kept_is_placed_when_used(engine, monkeypatch):
+    use(monkeypatch, token_keys=KEY_A)
+    new = mint(engine)
+    with db.write_session(engine) as session:
+        session.execute(update(ApiToken).values(digest_key=None))
+    with db.read_session(engine) as session:
+        assert api_tokens.key_standing(session, now=T0).unplaced == 1
+
+    assert authenticates(engine, new)
+    api_tokens.flush_last_used(engine)
+
+    assert _digest_key(engine, new) == token_key_fingerprints()[0]
+
+
+def test_a_revoked_or_expired_token_is_neither_moved_nor_counted(engine, monkeypatch):
+    use(monkeypatch, token_keys=KEY_A)
+    revoked, expiring = mint(engine), mint(engine)
+    with db.write_session(engine) as session:
+        session.execute(
+            update(ApiToken).where(ApiToken.id == revoked.token.id).values(revoked_at=T0)
+        )
+        session.execute(
+            update(ApiToken)
+            .where(ApiToken.id == expiring.token.id)
+            .values(expires_at=T0 + timedelta(hours=1))
+        )
+    use(monkeypatch, token_keys=f"{KEY_B},{KEY_A}")
+
+    assert not authenticates(engine, revoked)
+    api_tokens.flush_last_used(engine)
+
+    assert _digest_key(engine, revoked) == token_key_fingerprints()[1]
+    with db.read_session(engine) as session:
+        now = api_tokens.key_standing(session, now=T0)
+        later = api_tokens.key_standing(session, now=T0 + timedelta(hours=2))
+    assert now.under_older == 1 and later.under_older == 0
+
+
+def test_a_token_under_a_key_no_longer_listed_is_counted_apart(engine, monkeypatch):
+    use(monkeypatch, token_keys=KEY_A)
+    mint(engine)
+    use(monkeypatch, token_keys=KEY_B)
+    with db.read_session(engine) as session:
+        standing = api_tokens.key_standing(session, now=T0)
+    assert standing.unlisted == 1 and standing.under_each == ((token_key_fingerprints()[0], 0),)
+
+
+def test_a_move_meets_a_token_re_keyed_meanwhile_and_leaves_it(engine, monkeypatch):
+    """Two API processes flush the same move: the second finds the digest it would replace
+    gone, and changes nothing."""
+    use(monkeypatch, token_keys=KEY_A)
+    new = mint(engine)
+    use(monkeypatch, token_keys=f"{KEY_B},{KEY_A}")
+    assert authenticates(engine, new)
+    api_tokens.flush_last_used(engine)
+    moved = _digest_key(engine, new)
+    with db.read_session(engine) as session:
+        digest = session.get_one(ApiToken, new.token.id).secret_digest
+
+    assert authenticates(engine, new)  # already under the newest: nothing to move
+    assert api_tokens._rekeys == {}
+
+    api_tokens._note_rekey(
+        new.token.id, api_tokens._Rekey("a-digest-no-longer-there", "other", "other-key")
+    )
+    api_tokens.flush_last_used(engine)
+    with db.read_session(engine) as session:
+        token = session.get_one(ApiToken, new.token.id)
+    assert (token.digest_key, token.secret_digest) == (moved, digest)
 
 
 def test_with_several_keys_authenticate_still_reads_once(engine, monkeypatch):
