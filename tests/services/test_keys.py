@@ -9,6 +9,7 @@ from datetime import timedelta
 
 import pytest
 from sqlalchemy import Engine, event, update
+from sqlmodel import col
 
 from portal_core import db
 from portal_core.errors import AuthenticationFailed
@@ -156,11 +157,11 @@ def test_a_revoked_or_expired_token_is_neither_moved_nor_counted(engine, monkeyp
     revoked, expiring = mint(engine), mint(engine)
     with db.write_session(engine) as session:
         session.execute(
-            update(ApiToken).where(ApiToken.id == revoked.token.id).values(revoked_at=T0)
+            update(ApiToken).where(col(ApiToken.id) == revoked.token.id).values(revoked_at=T0)
         )
         session.execute(
             update(ApiToken)
-            .where(ApiToken.id == expiring.token.id)
+            .where(col(ApiToken.id) == expiring.token.id)
             .values(expires_at=T0 + timedelta(hours=1))
         )
     use(monkeypatch, token_keys=f"{KEY_B},{KEY_A}")
