@@ -29,6 +29,7 @@ os.environ["SCHEDULER"] = "off"
 
 import portal_core.models  # noqa: E402,F401  (every table on the metadata)
 from portal_core import db, reference  # noqa: E402
+from portal_core.__main__ import main  # noqa: E402
 from portal_core.settings import get_settings  # noqa: E402
 from tests.support.dns_server import DnsServer, running_dns_server  # noqa: E402
 from tests.support.postgres import PostgresUnavailable, temporary_server  # noqa: E402
@@ -61,6 +62,21 @@ def _settings(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[None]
     yield
     get_settings.cache_clear()
     db.dispose_engines()  # the process's engines of this test's databases
+
+
+@pytest.fixture
+def database(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Engine]:
+    """An empty SQLite file that the commands (``python -m portal_core``) use through
+    DATABASE_URL, migrated by the command; the engine the test reads it with."""
+    url = f"sqlite:///{tmp_path / 'cli.db'}"
+    monkeypatch.setenv("DATABASE_URL", url)
+    get_settings.cache_clear()
+    db.dispose_engines()
+    assert main(["migrate"]) == 0
+    engine = db.create_engine(url)
+    yield engine
+    engine.dispose()
+    db.dispose_engines()
 
 
 @pytest.fixture

@@ -4,9 +4,7 @@ from __future__ import annotations
 
 import io
 import sys
-from collections.abc import Iterator
 from datetime import timedelta
-from pathlib import Path
 
 import pytest
 from sqlalchemy import Engine, func, inspect, update
@@ -33,18 +31,6 @@ from tests.factories import make_organization
 from tests.support.smtp import Collector
 
 STAFF_PASSWORD = "Quarry-Velvet-Comet-31"
-
-
-@pytest.fixture
-def database(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Engine]:
-    """An empty SQLite file that the commands use through DATABASE_URL, migrated."""
-    url = f"sqlite:///{tmp_path / 'cli.db'}"
-    monkeypatch.setenv("DATABASE_URL", url)
-    get_settings.cache_clear()
-    assert main(["migrate"]) == 0
-    engine = db.create_engine(url)
-    yield engine
-    engine.dispose()
 
 
 @pytest.fixture

@@ -20,7 +20,6 @@ from portal_core.models.base import utcnow
 from portal_core.models.rate_limits import RateLimitWindow
 from portal_core.services import rate_limits
 from tests.services.support import count
-from tests.test_cli import database  # noqa: F401  (the migrated SQLite file the commands use)
 
 
 @pytest.mark.parametrize(

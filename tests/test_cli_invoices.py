@@ -4,9 +4,7 @@ and a second run creates nothing."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from datetime import UTC, datetime
-from pathlib import Path
 from zoneinfo import ZoneInfo
 
 import pytest
@@ -18,21 +16,9 @@ from portal_core.__main__ import main
 from portal_core.models.accounts import Organization
 from portal_core.models.billing import Invoice
 from portal_core.services.invoices import last_month
-from portal_core.settings import get_settings
 from tests.factories import change_subscription, make_organization, record_usage
 
 TORONTO = ZoneInfo("America/Toronto")
-
-
-@pytest.fixture
-def database(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Engine]:
-    url = f"sqlite:///{tmp_path / 'cli.db'}"
-    monkeypatch.setenv("DATABASE_URL", url)
-    get_settings.cache_clear()
-    assert main(["migrate"]) == 0
-    engine = db.create_engine(url)
-    yield engine
-    engine.dispose()
 
 
 def _organization(engine: Engine, *, plan: str, province: str | None = "ON") -> Organization:

@@ -4,11 +4,8 @@ do all it had to exits 1."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from datetime import timedelta
-from pathlib import Path
 
-import pytest
 from sqlalchemy import Engine, insert, select
 
 from portal_core import db
@@ -17,20 +14,6 @@ from portal_core.models.base import utcnow
 from portal_core.models.rate_limits import RateLimitWindow
 from portal_core.services import jobs
 from portal_core.services.jobs import Every, Job, JobReport
-from portal_core.settings import get_settings
-
-
-@pytest.fixture
-def database(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Engine]:
-    url = f"sqlite:///{tmp_path / 'cli.db'}"
-    monkeypatch.setenv("DATABASE_URL", url)
-    get_settings.cache_clear()
-    db.dispose_engines()
-    assert main(["migrate"]) == 0
-    engine = db.create_engine(url)
-    yield engine
-    engine.dispose()
-    db.dispose_engines()
 
 
 def test_the_list_names_every_job_with_its_schedule(capsys) -> None:

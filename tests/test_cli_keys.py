@@ -4,9 +4,6 @@ with exit status 1."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-from pathlib import Path
-
 import pyotp
 import pytest
 from sqlalchemy import Engine
@@ -22,17 +19,6 @@ from tests.factories import PASSWORD, actor_of, make_user
 
 KEY_A = "a-key-of-the-portal-0123456789-abcdefghijklm"
 KEY_B = "b-key-of-the-portal-0123456789-nopqrstuvwxyz"
-
-
-@pytest.fixture
-def database(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Engine]:
-    url = f"sqlite:///{tmp_path / 'cli.db'}"
-    monkeypatch.setenv("DATABASE_URL", url)
-    get_settings.cache_clear()
-    assert main(["migrate"]) == 0
-    engine = db.create_engine(url)
-    yield engine
-    engine.dispose()
 
 
 def sealing_keys(monkeypatch: pytest.MonkeyPatch, keys: str) -> None:

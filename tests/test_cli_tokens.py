@@ -4,9 +4,7 @@ written."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from datetime import timedelta
-from pathlib import Path
 
 import pytest
 from sqlalchemy import Engine
@@ -20,19 +18,7 @@ from portal_core.models.api_tokens import ApiToken
 from portal_core.models.base import utcnow
 from portal_core.rules import api_tokens as rules
 from portal_core.services import api_tokens
-from portal_core.settings import get_settings
 from tests.factories import make_organization, make_user
-
-
-@pytest.fixture
-def database(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Engine]:
-    url = f"sqlite:///{tmp_path / 'cli.db'}"
-    monkeypatch.setenv("DATABASE_URL", url)
-    get_settings.cache_clear()
-    assert main(["migrate"]) == 0
-    engine = db.create_engine(url)
-    yield engine
-    engine.dispose()
 
 
 def _member(engine: Engine, role: Role = Role.DEVELOPER, **changes: object) -> User:
