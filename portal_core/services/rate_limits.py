@@ -144,31 +144,6 @@ class Counted:
         return None if self.call.allowed else self.call
 
 
-def count_call(
-    engine: Engine,
-    policy_name: str,
-    subject: uuid.UUID,
-    *,
-    address: str,
-    now: datetime,
-    organization_id: uuid.UUID | None = None,
-    test: bool = False,
-) -> Counted:
-    """Count one authenticated call against ``policy_name`` for ``subject`` (the organization
-    for ``lookups``, else the token), in a unit of work of its own; read the address's
-    failures in the same statement."""
-    with db.write_connection(engine) as connection:
-        return count_in(
-            connection,
-            policy_name,
-            subject,
-            address=address,
-            now=now,
-            organization_id=organization_id,
-            test=test,
-        )
-
-
 def count_in(
     connection: Connection,
     policy_name: str,
@@ -179,8 +154,9 @@ def count_in(
     organization_id: uuid.UUID | None = None,
     test: bool = False,
 ) -> Counted:
-    """``count_call`` in the caller's write transaction: a lookup counts itself in its own
-    unit of work, so the count costs no commit of its own."""
+    """Count one authenticated call against ``policy_name`` for ``subject`` (the organization
+    for ``lookups``, else the token) in the caller's write transaction (a lookup's own, so the
+    count costs no commit of its own); read the address's failures in the same statement."""
     chosen = policy(policy_name)
     auth = policy(AUTH)
     start, retry_after = _window(chosen, now)

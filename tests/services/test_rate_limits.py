@@ -11,6 +11,7 @@ from datetime import UTC, datetime, timedelta
 import pytest
 from sqlalchemy import Engine
 
+from portal_core import db
 from portal_core.models.rate_limits import RateLimitWindow
 from portal_core.services import rate_limits
 from portal_core.services.jobs import JOBS
@@ -21,10 +22,31 @@ NOW = datetime(2026, 11, 16, 15, 0, 0, 400_000, tzinfo=UTC)
 ADDRESS = "203.0.113.7"
 
 
+def count_call(
+    engine: Engine,
+    policy_name: str,
+    subject: uuid.UUID,
+    *,
+    address: str,
+    now: datetime,
+    organization_id: uuid.UUID | None = None,
+    test: bool = False,
+) -> rate_limits.Counted:
+    """One call counted in a unit of work of its own, as a route without writes counts it."""
+    with db.write_connection(engine) as connection:
+        return rate_limits.count_in(
+            connection,
+            policy_name,
+            subject,
+            address=address,
+            now=now,
+            organization_id=organization_id,
+            test=test,
+        )
+
+
 def _lookups(engine: Engine, organization_id: uuid.UUID, now: datetime = NOW):
-    return rate_limits.count_call(
-        engine, rate_limits.LOOKUPS, organization_id, address=ADDRESS, now=now
-    ).call
+    return count_call(engine, rate_limits.LOOKUPS, organization_id, address=ADDRESS, now=now).call
 
 
 def test_the_policies_are_the_published_ones() -> None:
@@ -72,7 +94,7 @@ def test_a_minute_window_says_how_long_until_it_ends(engine) -> None:
     token_id = uuid.uuid4()
     at = datetime(2026, 11, 16, 15, 0, 42, 500_000, tzinfo=UTC)
     verdicts = [
-        rate_limits.count_call(engine, rate_limits.HEAVY, token_id, address=ADDRESS, now=at).call
+        count_call(engine, rate_limits.HEAVY, token_id, address=ADDRESS, now=at).call
         for _ in range(11)
     ]
     assert [v.allowed for v in verdicts].count(True) == 10
@@ -89,22 +111,16 @@ def test_a_minute_window_says_how_long_until_it_ends(engine) -> None:
 def test_each_token_and_each_organization_has_its_own_bucket(engine) -> None:
     first, second = uuid.uuid4(), uuid.uuid4()
     for _ in range(50):
-        rate_limits.count_call(engine, rate_limits.LIGHT, first, address=ADDRESS, now=NOW)
-    assert not rate_limits.count_call(
-        engine, rate_limits.LIGHT, first, address=ADDRESS, now=NOW
-    ).call.allowed
-    assert rate_limits.count_call(
-        engine, rate_limits.LIGHT, second, address=ADDRESS, now=NOW
-    ).call.allowed
-    assert rate_limits.count_call(
-        engine, rate_limits.MEDIUM, first, address=ADDRESS, now=NOW
-    ).call.allowed
+        count_call(engine, rate_limits.LIGHT, first, address=ADDRESS, now=NOW)
+    assert not count_call(engine, rate_limits.LIGHT, first, address=ADDRESS, now=NOW).call.allowed
+    assert count_call(engine, rate_limits.LIGHT, second, address=ADDRESS, now=NOW).call.allowed
+    assert count_call(engine, rate_limits.MEDIUM, first, address=ADDRESS, now=NOW).call.allowed
 
 
 def test_test_tokens_lookups_count_apart_from_live_ones(engine) -> None:
     organization_id = member(engine, plan="free").organization_id
     assert _lookups(engine, organization_id).allowed
-    test = rate_limits.count_call(
+    test = count_call(
         engine, rate_limits.LOOKUPS, organization_id, address=ADDRESS, now=NOW, test=True
     ).call
     assert test.allowed and not _lookups(engine, organization_id).allowed
@@ -114,9 +130,7 @@ def test_failed_checks_count_per_address_and_a_good_call_reads_them(engine) -> N
     failures = [rate_limits.count_failure(engine, address=ADDRESS, now=NOW) for _ in range(6)]
     assert [f.allowed for f in failures] == [True] * 5 + [False]
     assert rate_limits.count_failure(engine, address="198.51.100.1", now=NOW).allowed
-    counted = rate_limits.count_call(
-        engine, rate_limits.LIGHT, uuid.uuid4(), address=ADDRESS, now=NOW
-    )
+    counted = count_call(engine, rate_limits.LIGHT, uuid.uuid4(), address=ADDRESS, now=NOW)
     assert counted.call.allowed and counted.refusal == counted.auth
     assert counted.auth.policy == "auth" and not counted.auth.allowed
     with engine.connect() as connection:
@@ -151,7 +165,7 @@ def test_concurrent_calls_are_all_counted(concurrent_engine) -> None:
     def call() -> None:
         start.wait()
         for _ in range(per_thread):
-            verdict = rate_limits.count_call(
+            verdict = count_call(
                 concurrent_engine, rate_limits.LIGHT, token_id, address=ADDRESS, now=NOW
             ).call
             with lock:
