@@ -19,6 +19,11 @@ for the hot path (the meter), where an ORM session costs several times the state
 connection of a ``write_session`` (``session.connection()``), so Core code called from both
 (the funds watcher) defers its mail the same way.
 
+``write_batch`` is one SQLite write transaction that the units of work of the thread holding
+it join, committed once for all of them (``group_commit``: the API's lookups under load). A
+unit that fails after it wrote and would have rolled back *spoils* the batch: the batch rolls
+back whole and its owner does each unit again alone.
+
 ``engine()`` is the process's one engine for a database URL: the pages, the API, the
 scheduler and the commands running in one process share it, hence its connection pool and
 its write lock (two engines on one SQLite file would each let a writer in, and one of them
@@ -151,6 +156,12 @@ def write_session(engine: Engine) -> Iterator[Session]:
     """The unit of work: commit at the end of the block, roll back on any exception (but a
     refusal that ``keeps_writes``: see ``errors.PortalError``). Published facts meet their
     reactions just before the commit; what ``after_commit`` deferred runs once committed."""
+    batch = _joined_batch(engine)
+    if batch is not None:
+        # The ORM's session does not join a batch: the batch's owner does this work again
+        # alone, where it has a transaction of its own.
+        batch.spoiled = True
+        raise RuntimeError("an ORM unit of work cannot join a write batch")
     lock: WriteQueue | None = getattr(engine, "info_write_lock", None)
     if lock is not None:
         lock.acquire()
@@ -185,7 +196,7 @@ def write_session(engine: Engine) -> Iterator[Session]:
         if lock is not None:
             lock.release()
         if committed:
-            _run(deferred)
+            run_deferred(deferred)
 
 
 @contextmanager
@@ -193,7 +204,12 @@ def write_connection(engine: Engine) -> Iterator[Connection]:
     """A Core connection in one write transaction: the same process write lock, ``BEGIN
     IMMEDIATE``, facts and refusals as ``write_session``; commit at the end, roll back on any
     other exception. What ``after_commit`` deferred runs after the commit, never after a
-    rollback."""
+    rollback. In a thread that holds a ``write_batch`` of ``engine``, it joins the batch."""
+    batch = _joined_batch(engine)
+    if batch is not None:
+        with batch.unit() as joined:
+            yield joined
+        return
     lock: WriteQueue | None = getattr(engine, "info_write_lock", None)
     if lock is not None:
         lock.acquire()
@@ -223,10 +239,117 @@ def write_connection(engine: Engine) -> Iterator[Connection]:
         if lock is not None:
             lock.release()
         if committed:
-            _run(deferred)
+            run_deferred(deferred)
 
 
-def _run(deferred: Deferred) -> None:
+@contextmanager
+def read_connection(engine: Engine) -> Iterator[Connection]:
+    """A connection for reads: the thread's write batch's when it holds one (so the reads see
+    the batch's writes, and cost no checkout), else one from the pool."""
+    batch = _joined_batch(engine)
+    if batch is not None:
+        yield batch.connection
+        return
+    with engine.connect() as connection:
+        yield connection
+
+
+_batches = threading.local()
+
+
+class WriteBatch:
+    """One write transaction of a SQLite engine that the units of work of the thread holding
+    it join (``write_connection``): each unit's facts meet their reactions when it ends, as
+    before a commit of its own, and the batch commits once for all of them.
+
+    There are no savepoints (one around each unit costs what the batch saves): a unit that
+    raises is undone only when it wrote nothing, which SQLite's count of changed rows tells.
+    A unit that wrote and raises without keeping its writes (``errors.PortalError``) *spoils*
+    the batch, as does an ORM unit of work (``write_session``): its owner rolls it back and
+    does each unit again alone. ``deferred`` collects what the units' ``after_commit``
+    deferred; the owner runs it once the batch committed."""
+
+    def __init__(
+        self, engine: Engine, connection: Connection, deferred: Deferred, facts: list[object]
+    ) -> None:
+        self.engine = engine
+        self.connection = connection
+        self.deferred = deferred
+        self.facts = facts
+        self.spoiled = False
+        self.committed = False
+
+    def changes(self) -> int:
+        """Rows this connection has inserted, updated or deleted since it opened."""
+        return int(self.connection.connection.dbapi_connection.total_changes)  # type: ignore[union-attr]
+
+    @contextmanager
+    def unit(self) -> Iterator[Connection]:
+        changes, deferred, facts = self.changes(), len(self.deferred), len(self.facts)
+        try:
+            yield self.connection
+            _react(self.connection, self.facts)
+        except BaseException as error:
+            if isinstance(error, PortalError) and error.keeps_writes:
+                try:
+                    _react(self.connection, self.facts)
+                except BaseException:
+                    self.spoiled = True
+                    raise
+                raise
+            if self.changes() != changes:
+                self.spoiled = True
+            del self.deferred[deferred:]
+            del self.facts[facts:]
+            raise
+
+
+def _joined_batch(engine: Engine) -> WriteBatch | None:
+    batch: WriteBatch | None = getattr(_batches, "batch", None)
+    return batch if batch is not None and batch.engine is engine else None
+
+
+@contextmanager
+def write_batch(engine: Engine) -> Iterator[WriteBatch]:
+    """One write transaction (SQLite's, under the process's write lock) that this thread's
+    units of work join until the block ends (see ``WriteBatch``). At the end it commits,
+    unless a unit spoiled it or the commit failed: then it rolls back and ``committed`` stays
+    False. It never runs the deferred actions: the caller does, once committed."""
+    if getattr(_batches, "batch", None) is not None:
+        raise RuntimeError("this thread already holds a write batch")
+    lock: WriteQueue = engine.info_write_lock  # type: ignore[attr-defined]
+    lock.acquire()
+    try:
+        with engine.connect() as connection:
+            deferred: Deferred = []
+            facts: list[object] = []
+            connection.execution_options(
+                **{_WRITE_OPTION: True, _AFTER_COMMIT: deferred, _FACTS: facts}
+            )
+            transaction = connection.begin()
+            batch = WriteBatch(engine, connection, deferred, facts)
+            _batches.batch = batch
+            try:
+                yield batch
+            finally:
+                _batches.batch = None
+            if batch.spoiled:
+                transaction.rollback()
+                return
+            try:
+                transaction.commit()
+            except Exception:
+                log.exception("A write batch failed to commit; its units are done again alone")
+                batch.spoiled = True
+                return
+            batch.committed = True
+    finally:
+        lock.release()
+
+
+def run_deferred(deferred: Deferred) -> None:
+    """Run what a committed unit of work deferred (``after_commit``), each action even when
+    one before it raised."""
     # Outside the write lock: a slow mail server must not hold up the other writers. The unit
     # of work has committed: whatever fails now must neither undo what the caller sees as done
     # (a top-up that succeeded) nor rob the actions after it of their turn.

@@ -117,7 +117,7 @@ class Authorizer:
         if in_url or not header:
             # Nothing was checked, so nothing is counted; an address already past its limit
             # is still refused as such.
-            with engine.connect() as connection:
+            with db.read_connection(engine) as connection:
                 standing = rate_limits.failures(connection, address=address, now=now)
             _keep(request, standing)
             if not standing.allowed:
@@ -135,7 +135,7 @@ class Authorizer:
                 raise AuthenticationFailed(
                     f"The Authorization header could not be read as an API token. {_SEND_IT}"
                 )
-            with engine.connect() as connection:
+            with db.read_connection(engine) as connection:
                 caller = api_tokens.authenticate(connection, *credentials, now=now)
         except AuthenticationFailed:
             failed = rate_limits.count_failure(engine, address=address, now=now)

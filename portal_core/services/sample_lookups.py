@@ -24,6 +24,7 @@ from typing import Any, cast
 
 from sqlalchemy import Engine, Select, Table, bindparam, select
 
+from portal_core import db
 from portal_core.errors import ValidationFailed
 from portal_core.models.accounts import Organization
 from portal_core.models.base import utcnow
@@ -98,7 +99,7 @@ def look_up_sample(
     require(actor, Capability.LOOKUP)
     organization_id = require_organization(actor)
     now = now or utcnow()
-    with engine.connect() as connection:
+    with db.read_connection(engine) as connection:
         region = connection.execute(_country(), {"organization_id": organization_id}).scalar()
     caller = parse_number(source, default_region=region, field="source")
     callee = (

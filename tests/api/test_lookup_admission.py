@@ -1,6 +1,7 @@
 """How a lookup over the API is let in: counted against the organization's rate limit in the
 lookup's own write transaction (one commit per lookup), every call counted whatever its
-answer, and on SQLite the lookups of a process run one after the other."""
+answer, and on SQLite the lookups of a process run one after the other, those that wait
+together committed together (``group_commit``)."""
 
 from __future__ import annotations
 
@@ -16,14 +17,14 @@ from fastapi.testclient import TestClient
 from sqlalchemy import event
 from sqlmodel import select
 
-from portal_core import db
+from portal_core import db, group_commit
 from portal_core.api import app as api_module
 from portal_core.models.billing import BillingAccount, UsageRecord
 from portal_core.models.products import ProductEvent
 from portal_core.models.rate_limits import RateLimitWindow
 from portal_core.services import lookups
 from tests.api.support import api_over, mint
-from tests.services.support import count
+from tests.services.support import count, fetch
 
 LOOKUP = "/v1/smart-cnam/+14169671111"
 SIPSTACK = "/v1/b/partner/smart-cnam/phoneNumber/+14169671111"
@@ -131,6 +132,61 @@ def test_on_sqlite_a_processs_lookups_run_one_at_a_time(engine, clock, monkeypat
         assert most == 1
     else:
         assert most > 1
+
+
+def test_lookups_at_once_are_each_counted_charged_and_logged_once(
+    concurrent_engine, clock, monkeypatch
+) -> None:
+    """On SQLite the lookups that wait together are done by one thread and answered from one
+    commit; on PostgreSQL each commits on its own, side by side. Either way every call is
+    counted, every lookup charged and logged once, a replayed key once in all."""
+    engine = concurrent_engine
+    token = mint(engine, plan="competitor", contract_included_requests=0)  # 50 a second
+    commits: list[object] = []
+    real_look_up = lookups.look_up
+    grouped = engine.dialect.name == "sqlite"
+
+    def first_waits_for_the_rest(*args, **kwargs):
+        if grouped and not commits and group_commit.of(engine).waiting() < 7:
+            _until_waiting(engine, 7)
+        return real_look_up(*args, **kwargs)
+
+    monkeypatch.setattr(lookups, "look_up", first_waits_for_the_rest)
+    keys = ["a", "b", "c", "d", "e", "f", "twice", "twice"]
+
+    async def eight_at_once() -> list[httpx.Response]:
+        transport = httpx.ASGITransport(app=api_over(engine, clock))
+        async with httpx.AsyncClient(transport=transport, base_url="http://api") as client:
+            return await asyncio.gather(
+                *(
+                    client.get(LOOKUP, headers={**token.bearer, "Idempotency-Key": key})
+                    for key in keys
+                )
+            )
+
+    def committed(connection) -> None:
+        commits.append(connection)
+
+    event.listen(engine, "commit", committed)
+    try:
+        answers = asyncio.run(eight_at_once())
+    finally:
+        event.remove(engine, "commit", committed)
+    assert [answer.status_code for answer in answers] == [200] * 8
+    assert [answer.json()["request_id"] for answer in answers] == keys
+    assert sorted(answer.json()["replayed"] for answer in answers) == [False] * 7 + [True]
+    assert len(commits) == (2 if grouped else 8)
+    assert count(engine, UsageRecord) == 7 and count(engine, ProductEvent) == 7
+    assert _windows(engine) == {f"lookups:{token.owner.organization_id}": 8}
+    account = fetch(engine, BillingAccount, token.owner.organization_id)
+    assert account.unbilled_micros == 7 * 2_800  # Competitor's $0.0028
+
+
+def _until_waiting(engine, callers: int) -> None:
+    deadline = time.monotonic() + 10
+    while group_commit.of(engine).waiting() < callers:
+        assert time.monotonic() < deadline, f"never {callers} lookups waiting"
+        time.sleep(0.001)
 
 
 @pytest.mark.parametrize("settle", [True, False], ids=["served", "made-by-a-test"])
