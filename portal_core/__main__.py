@@ -11,7 +11,8 @@ exits with status 1 when an organization could not be invoiced (the others are; 
 ``mail send`` exits with status 1 when a mail could not be sent this time (it stays queued and
 is retried later, unless that was its last attempt: then staff get a notice).
 ``keys reseal`` exits with status 1 when a sealed secret is under no key of ``SEALING_KEYS``,
-``keys status`` when a live API token is under no key of ``TOKEN_KEYS``.
+``keys status`` when a live API token or a member's recovery codes are under no key of
+``TOKEN_KEYS``.
 """
 
 from __future__ import annotations
@@ -22,6 +23,7 @@ import signal
 import sys
 import threading
 from collections.abc import Sequence
+from typing import TYPE_CHECKING
 
 from sqlalchemy import Engine
 
@@ -29,6 +31,9 @@ from portal_core import db
 from portal_core.errors import PortalError, ValidationFailed
 from portal_core.mail import outbox_messages
 from portal_core.settings import get_settings
+
+if TYPE_CHECKING:
+    from portal_core.services.secrets import KeyStanding
 
 
 def _engine() -> Engine:
@@ -286,36 +291,59 @@ def cmd_keys_reseal(_args: argparse.Namespace) -> int:
 
 
 def cmd_keys_status(_args: argparse.Namespace) -> int:
-    """How many live API tokens depend on each of ``TOKEN_KEYS``: an older key can be dropped
-    once none does (docs/architecture.md, Keys and their rotation). Exit status 1 when some
-    are under a key no longer listed (they are refused)."""
-    from portal_core.services import api_tokens
+    """How many live API tokens, and members with recovery codes left, depend on each of
+    ``TOKEN_KEYS``: an older key can be dropped once nothing does (docs/architecture.md, Keys
+    and their rotation). Exit status 1 when some are under a key no longer listed (a token so
+    is refused, a recovery code so no longer works)."""
+    from portal_core.services import api_tokens, two_factor
 
     with db.read_session(_engine()) as session:
-        standing = api_tokens.key_standing(session)
-    print("Live API tokens under each of TOKEN_KEYS, newest first:")
-    for position, (fingerprint, count) in enumerate(standing.under_each, start=1):
-        newest = " (the newest)" if position == 1 else ""
-        print(f"  {position}. key {fingerprint}{newest}: {count:,}")
-    if standing.unplaced:
-        print(f"  minted before the portal kept their key: {standing.unplaced:,}")
-    waiting = standing.under_older + standing.unplaced
+        tokens = api_tokens.key_standing(session)
+        codes = two_factor.recovery_key_standing(session)
+    _print_standing("Live API tokens", tokens)
+    if tokens.unplaced:
+        print(f"  minted before the portal kept their key: {tokens.unplaced:,}")
+    waiting = tokens.under_older + tokens.unplaced
     if waiting:
         print(
             f"{waiting:,} token(s) move under the newest key when next used (within a minute "
             "of the call). Tokens that are never used again keep an older key needed: revoke "
             "them, or keep that key listed."
         )
-    elif len(standing.under_each) > 1:
-        print("No live token needs the older keys: they can be dropped from TOKEN_KEYS.")
-    if standing.unlisted:
+    members = codes.under_older + codes.unplaced
+    if any(count for _key, count in codes.under_each) or codes.unplaced or codes.unlisted:
+        _print_standing("Members with recovery codes left", codes)
+        if codes.unplaced:
+            print(f"  made before the portal kept their key: {codes.unplaced:,}")
+    if members:
         print(
-            f"{standing.unlisted:,} live token(s) are under a key TOKEN_KEYS no longer lists, "
+            f"{members:,} member(s) have recovery codes under an older key: a code cannot move "
+            "to a new key, so they make new ones (My Profile › Advanced) before that key is "
+            "dropped."
+        )
+    if not waiting and not members and len(tokens.under_each) > 1:
+        print("Nothing needs the older keys any more: they can be dropped from TOKEN_KEYS.")
+    if tokens.unlisted:
+        print(
+            f"{tokens.unlisted:,} live token(s) are under a key TOKEN_KEYS no longer lists, "
             "and are refused: put that key back behind the newest, or revoke them.",
             file=sys.stderr,
         )
-        return 1
-    return 0
+    if codes.unlisted:
+        print(
+            f"{codes.unlisted:,} member(s) have recovery codes under a key TOKEN_KEYS no longer "
+            "lists, which no longer work: put that key back behind the newest, or have them "
+            "make new ones.",
+            file=sys.stderr,
+        )
+    return 1 if tokens.unlisted or codes.unlisted else 0
+
+
+def _print_standing(what: str, standing: KeyStanding) -> None:
+    print(f"{what} under each of TOKEN_KEYS, newest first:")
+    for position, (fingerprint, count) in enumerate(standing.under_each, start=1):
+        newest = " (the newest)" if position == 1 else ""
+        print(f"  {position}. key {fingerprint}{newest}: {count:,}")
 
 
 def cmd_jobs_list(_args: argparse.Namespace) -> int:

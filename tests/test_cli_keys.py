@@ -4,6 +4,8 @@ with exit status 1."""
 
 from __future__ import annotations
 
+from datetime import timedelta
+
 import pyotp
 import pytest
 from sqlalchemy import Engine
@@ -129,7 +131,7 @@ def test_status_counts_the_live_tokens_under_each_key_until_they_move(
     assert main(["keys", "status"]) == 0
     said = capsys.readouterr().out
     assert f"  1. key {newest} (the newest): 2\n  2. key {older}: 0\n" in said
-    assert "No live token needs the older keys: they can be dropped from TOKEN_KEYS." in said
+    assert "Nothing needs the older keys any more: they can be dropped from TOKEN_KEYS." in said
 
 
 def test_status_exits_1_when_a_live_token_is_under_no_listed_key(database, monkeypatch, capsys):
@@ -141,3 +143,52 @@ def test_status_exits_1_when_a_live_token_is_under_no_listed_key(database, monke
     printed = capsys.readouterr()
     assert f"  1. key {token_key_fingerprints()[0]} (the newest): 0" in printed.out
     assert "1 live token(s) are under a key TOKEN_KEYS no longer lists" in printed.err
+
+
+def test_status_keeps_an_older_key_while_members_have_recovery_codes_under_it(
+    database, monkeypatch, capsys
+):
+    token_keys(monkeypatch, KEY_A)
+    user, secret = member_with_two_factor(database)
+    token_keys(monkeypatch, f"{KEY_B},{KEY_A}")
+    newest, older = token_key_fingerprints()
+
+    assert main(["keys", "status"]) == 0
+    said = capsys.readouterr().out.splitlines()
+    assert said[-4:] == [
+        "Members with recovery codes left under each of TOKEN_KEYS, newest first:",
+        f"  1. key {newest} (the newest): 0",
+        f"  2. key {older}: 1",
+        "1 member(s) have recovery codes under an older key: a code cannot move to a new key, "
+        "so they make new ones (My Profile › Advanced) before that key is dropped.",
+    ]
+    assert not any("can be dropped" in line for line in said)
+
+    later = utcnow() + timedelta(minutes=1)  # past the step of the code that turned it on
+    with db.write_session(database) as session:
+        two_factor.regenerate_recovery_codes(
+            session,
+            actor_of(user),
+            pyotp.TOTP(secret).at(later),
+            ip_address=None,
+            session_handle=None,
+            now=later,
+        )
+    assert main(["keys", "status"]) == 0
+    said = capsys.readouterr().out
+    assert f"  1. key {newest} (the newest): 1\n  2. key {older}: 0\n" in said
+    assert "Nothing needs the older keys any more: they can be dropped from TOKEN_KEYS." in said
+
+
+def test_status_exits_1_when_recovery_codes_are_under_no_listed_key(database, monkeypatch, capsys):
+    token_keys(monkeypatch, KEY_A)
+    member_with_two_factor(database)
+    token_keys(monkeypatch, KEY_B)
+
+    assert main(["keys", "status"]) == 1
+    printed = capsys.readouterr()
+    assert "Members with recovery codes left under each of TOKEN_KEYS" in printed.out
+    assert (
+        "1 member(s) have recovery codes under a key TOKEN_KEYS no longer lists, which no "
+        "longer work" in printed.err
+    )

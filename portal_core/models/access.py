@@ -83,6 +83,9 @@ class RecoveryCode(SQLModel, table=True):
     id: uuid.UUID = uuid_pk()
     user_id: uuid.UUID = Field(foreign_key="users.id", index=True)
     code_digest: str = Field(max_length=64)
+    # The fingerprint of the token key the digest was made under (``secrets``): what tells
+    # whether an older key may leave ``TOKEN_KEYS``. None for codes made before it was kept.
+    digest_key: str | None = Field(default=None, max_length=16)
     created_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime, nullable=False)
     used_at: datetime | None = optional_time_field()
 

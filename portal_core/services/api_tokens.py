@@ -49,6 +49,7 @@ from portal_core.rules import api_tokens as rules
 from portal_core.rules.api_tokens import Scope
 from portal_core.services import audit
 from portal_core.services.secrets import (
+    KeyStanding,
     keyed_digest,
     keyed_digest_key,
     matches_keyed_digest,
@@ -303,20 +304,8 @@ def _rekey() -> Update:
     )
 
 
-@dataclass(frozen=True)
-class KeyStanding:
-    """How many live API tokens (neither revoked nor expired) depend on each token key."""
-
-    under_each: tuple[tuple[str, int], ...]  # (fingerprint, tokens), newest key first
-    unplaced: int  # minted before the portal kept their key: placed when next used
-    unlisted: int  # under a key ``TOKEN_KEYS`` no longer lists: refused
-
-    @property
-    def under_older(self) -> int:
-        return sum(count for _key, count in self.under_each[1:])
-
-
 def key_standing(session: Session, *, now: datetime | None = None) -> KeyStanding:
+    """How many live API tokens (neither revoked nor expired) depend on each token key."""
     now = now or utcnow()
     counts = dict(
         session.exec(
@@ -328,12 +317,7 @@ def key_standing(session: Session, *, now: datetime | None = None) -> KeyStandin
             .group_by(col(ApiToken.digest_key))
         ).all()
     )
-    listed = token_key_fingerprints()
-    return KeyStanding(
-        under_each=tuple((key, int(counts.pop(key, 0))) for key in listed),
-        unplaced=int(counts.pop(None, 0)),
-        unlisted=sum(int(count) for count in counts.values()),
-    )
+    return KeyStanding.of(counts)
 
 
 @cache

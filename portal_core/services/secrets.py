@@ -13,6 +13,7 @@ import base64
 import hashlib
 import hmac
 import secrets
+from dataclasses import dataclass
 from functools import lru_cache
 
 from cryptography.fernet import Fernet, InvalidToken, MultiFernet
@@ -64,6 +65,31 @@ def token_key_fingerprints() -> tuple[str, ...]:
     """A short name for each token key, newest first, that gives nothing of the key away:
     what an API token keeps of the key its digest was made under."""
     return tuple(_fingerprint(key) for key in get_settings().token_key_list)
+
+
+@dataclass(frozen=True)
+class KeyStanding:
+    """How many things (live API tokens; members with recovery codes left) still depend on
+    each token key: a key can leave ``TOKEN_KEYS`` once nothing does."""
+
+    under_each: tuple[tuple[str, int], ...]  # (fingerprint, how many), newest key first
+    unplaced: int  # made before the portal kept their key: under any key, as far as it knows
+    unlisted: int  # under a key ``TOKEN_KEYS`` no longer lists: refused
+
+    @property
+    def under_older(self) -> int:
+        return sum(count for _key, count in self.under_each[1:])
+
+    @classmethod
+    def of(cls, counts: dict[str | None, int]) -> KeyStanding:
+        """From how many there are under each fingerprint (None: not kept)."""
+        left = dict(counts)
+        listed = token_key_fingerprints()
+        return cls(
+            under_each=tuple((key, int(left.pop(key, 0))) for key in listed),
+            unplaced=int(left.pop(None, 0)),
+            unlisted=sum(int(count) for count in left.values()),
+        )
 
 
 @lru_cache(maxsize=16)

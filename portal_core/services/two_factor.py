@@ -54,7 +54,15 @@ from portal_core.models.base import utcnow
 from portal_core.permissions import Actor, Capability, require, require_organization
 from portal_core.services import audit, sessions, throttle
 from portal_core.services.accounts import check_current_password, count_profile_miss
-from portal_core.services.secrets import keyed_digest, keyed_digests, reseal, seal, unseal
+from portal_core.services.secrets import (
+    KeyStanding,
+    keyed_digest,
+    keyed_digests,
+    reseal,
+    seal,
+    token_key_fingerprints,
+    unseal,
+)
 from portal_core.services.validation import text_problem
 
 ISSUER = "SIPSTACK Partner Portal"
@@ -339,6 +347,18 @@ def regenerate_recovery_codes(
     return codes
 
 
+def recovery_key_standing(session: Session) -> KeyStanding:
+    """How many members have recovery codes left under each token key: a code's digest cannot
+    be re-made without the code, so an older key stays needed until they make new ones."""
+    codes = col(RecoveryCode.user_id)
+    counts = session.exec(
+        select(col(RecoveryCode.digest_key), func.count(func.distinct(codes)))
+        .where(col(RecoveryCode.used_at).is_(None))
+        .group_by(col(RecoveryCode.digest_key))
+    ).all()
+    return KeyStanding.of({key: int(members) for key, members in counts})
+
+
 def set_organization_requirement(
     session: Session, actor: Actor, required: bool, *, now: datetime | None = None
 ) -> None:
@@ -478,11 +498,13 @@ def _matching_step(secret: str, code: str, now: datetime, *, after: int | None) 
 def _replace_recovery_codes(session: Session, user_id: uuid.UUID, now: datetime) -> list[str]:
     session.execute(delete(RecoveryCode).where(col(RecoveryCode.user_id) == user_id))
     codes = [_new_recovery_code() for _ in range(RECOVERY_CODE_COUNT)]
+    newest_key = token_key_fingerprints()[0]
     for code in codes:
         session.add(
             RecoveryCode(
                 user_id=user_id,
                 code_digest=_recovery_digest(user_id, code),
+                digest_key=newest_key,
                 created_at=now,
             )
         )

@@ -13,10 +13,11 @@ from sqlmodel import col
 
 from portal_core import db
 from portal_core.errors import AuthenticationFailed
+from portal_core.models.access import RecoveryCode
 from portal_core.models.accounts import Role, User
 from portal_core.models.api_tokens import ApiToken
 from portal_core.services import api_tokens, two_factor
-from portal_core.services.secrets import token_key_fingerprints, unseal
+from portal_core.services.secrets import KeyStanding, token_key_fingerprints, unseal
 from portal_core.settings import get_settings
 from tests.factories import actor_of, make_user
 from tests.services.products_support import member
@@ -332,3 +333,76 @@ def test_recovery_codes_made_under_an_older_token_key_still_work(engine, monkeyp
     assert refused is None
     with db.read_session(engine) as session:
         assert two_factor.status(session, actor_of(developer)).recovery_codes_left == 9
+
+
+# --- What each token key still protects ----------------------------------------------------
+
+
+def recovery_standing(engine: Engine) -> KeyStanding:
+    with db.read_session(engine) as session:
+        return two_factor.recovery_key_standing(session)
+
+
+def test_recovery_codes_are_counted_under_the_key_they_were_made_under(
+    engine, monkeypatch, developer
+):
+    use(monkeypatch, token_keys=KEY_A)
+    secret, _codes = enable(engine, developer)
+    use(monkeypatch, token_keys=f"{KEY_B},{KEY_A}")
+    newest, older = token_key_fingerprints()
+
+    standing = recovery_standing(engine)
+    assert standing.under_each == ((newest, 0), (older, 1))  # members, not codes
+    assert (standing.under_older, standing.unplaced, standing.unlisted) == (1, 0, 0)
+
+    later = T0.replace(hour=10)
+    with db.write_session(engine) as session:
+        two_factor.regenerate_recovery_codes(
+            session,
+            actor_of(developer),
+            code_at(secret, later),
+            ip_address=None,
+            session_handle=None,
+            now=later,
+        )
+    assert recovery_standing(engine).under_each == ((newest, 1), (older, 0))
+
+
+def test_recovery_codes_all_used_or_made_before_their_key_was_kept_are_told_apart(
+    engine, monkeypatch, developer
+):
+    use(monkeypatch, token_keys=KEY_A)
+    enable(engine, developer)
+    spent = member(engine, role=Role.DEVELOPER)
+    with db.write_session(engine) as session:
+        spent_user = session.get_one(User, spent.actor.user_id)
+    enable(engine, spent_user)
+    with db.write_session(engine) as session:
+        session.execute(
+            update(RecoveryCode)
+            .where(col(RecoveryCode.user_id) == developer.id)
+            .values(digest_key=None)  # made before the portal kept the key
+        )
+        session.execute(
+            update(RecoveryCode)
+            .where(col(RecoveryCode.user_id) == spent_user.id)
+            .values(used_at=T0)  # every code used: nothing left to protect
+        )
+
+    standing = recovery_standing(engine)
+    assert standing.under_each == ((token_key_fingerprints()[0], 0),)
+    assert (standing.unplaced, standing.unlisted) == (1, 0)
+
+    use(monkeypatch, token_keys=KEY_B)
+    with db.write_session(engine) as session:
+        session.execute(
+            update(RecoveryCode)
+            .where(col(RecoveryCode.user_id) == spent_user.id)
+            .values(used_at=None)
+        )
+    standing = recovery_standing(engine)
+    assert (standing.under_each, standing.unplaced, standing.unlisted) == (
+        ((token_key_fingerprints()[0], 0),),
+        1,
+        1,
+    )
