@@ -35,6 +35,9 @@ from tests.support.dns_server import DnsServer, running_dns_server  # noqa: E402
 from tests.support.postgres import PostgresUnavailable, temporary_server  # noqa: E402
 from tests.support.smtp import Collector, running_smtp_server  # noqa: E402
 
+# The fake Stripe's fixtures (``fake``, ``gateway``), for the tests that ask for them.
+pytest_plugins = ("tests.support.stripe_fixtures",)
+
 TESTS = Path(__file__).parent
 TWO_BACKENDS = {"services", "queries", "api"}
 

@@ -6,7 +6,6 @@ Stripe's refunds to the ledger."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -35,23 +34,12 @@ from portal_core.services.payments import refunds
 from tests.factories import actor_of, make_starter_organization, make_user
 from tests.services.support import race
 from tests.support import stripe_flows
-from tests.support.fake_stripe import SECRET_KEY, WEBHOOK_SECRET, FakeStripe, running
+from tests.support.fake_stripe import FakeStripe
 
 NOW = datetime(2026, 5, 15, 16, 0, tzinfo=UTC)
 STARTER_WITH_HST_CENTS = 3_000 + 390  # Starter's $30.00 and Ontario's 13 % HST
 PAID_CENTS = 8_000  # what the card put on the balance, before the convenience fee
 LEFT_CENTS = PAID_CENTS - STARTER_WITH_HST_CENTS  # what is left after the last invoice
-
-
-@pytest.fixture
-def fake() -> Iterator[FakeStripe]:
-    with running() as fake:
-        yield fake
-
-
-@pytest.fixture
-def gateway(fake: FakeStripe) -> StripeGateway:
-    return StripeGateway(SECRET_KEY, webhook_secret=WEBHOOK_SECRET, api_base=fake.url)
 
 
 def _closed_with_a_stripe_payment(

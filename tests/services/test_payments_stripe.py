@@ -8,7 +8,6 @@ PaymentIntent off-session, saved before the call, and is credited by the webhook
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from datetime import timedelta
 
 import pytest
@@ -30,7 +29,6 @@ from portal_core.models.payments import (
     PaymentStatus,
 )
 from portal_core.money import MICROS_PER_CENT
-from portal_core.payments.stripe_gateway import StripeGateway
 from portal_core.services import ledger
 from portal_core.services.auto_recharge import recharge, sweep
 from portal_core.services.payments import cards, top_ups, webhook
@@ -38,24 +36,9 @@ from portal_core.services.payments.reconciliation import ASK_AFTER, NO_ANSWER, r
 from tests.factories import actor_of, make_auto_recharge, make_card, make_user, organization_of
 from tests.services.support import count, fetch, mail_to
 from tests.support.fake_stripe import (
-    SECRET_KEY,
-    WEBHOOK_SECRET,
-    FakeStripe,
     event_payload,
-    running,
     signature_header,
 )
-
-
-@pytest.fixture
-def fake() -> Iterator[FakeStripe]:
-    with running() as fake:
-        yield fake
-
-
-@pytest.fixture
-def gateway(fake: FakeStripe) -> StripeGateway:
-    return StripeGateway(SECRET_KEY, webhook_secret=WEBHOOK_SECRET, api_base=fake.url)
 
 
 def _owner(engine):

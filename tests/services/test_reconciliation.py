@@ -4,7 +4,6 @@
 from __future__ import annotations
 
 import time
-from collections.abc import Iterator
 from datetime import timedelta
 
 import pytest
@@ -17,23 +16,11 @@ from portal_core.models.billing import BillingAccount
 from portal_core.models.notices import Notice, NoticeKind
 from portal_core.models.payments import Payment, PaymentStatus
 from portal_core.money import MICROS_PER_CENT
-from portal_core.payments.stripe_gateway import CHECKOUT_LIFETIME_SECONDS, StripeGateway
+from portal_core.payments.stripe_gateway import CHECKOUT_LIFETIME_SECONDS
 from portal_core.services.payments.reconciliation import ASK_AFTER, REPORT_AFTER, reconcile
 from tests.factories import make_user
 from tests.services.support import count, fetch
-from tests.support.fake_stripe import SECRET_KEY, WEBHOOK_SECRET, FakeStripe, running
 from tests.support.stripe_flows import deliver, start_top_up, stripe_card
-
-
-@pytest.fixture
-def fake() -> Iterator[FakeStripe]:
-    with running() as fake:
-        yield fake
-
-
-@pytest.fixture
-def gateway(fake: FakeStripe) -> StripeGateway:
-    return StripeGateway(SECRET_KEY, webhook_secret=WEBHOOK_SECRET, api_base=fake.url)
 
 
 @pytest.fixture

@@ -7,7 +7,6 @@ On SQLite and PostgreSQL."""
 from __future__ import annotations
 
 import uuid
-from collections.abc import Iterator
 
 import pytest
 from sqlmodel import col, select
@@ -27,12 +26,10 @@ from portal_core.models.payments import (
     RefundStatus,
 )
 from portal_core.money import MICROS_PER_CENT
-from portal_core.payments.stripe_gateway import StripeGateway
 from portal_core.services import ledger
 from portal_core.services.payments import refunds, top_ups
 from tests.factories import actor_of, make_card, make_user, organization_of
 from tests.services.support import count, fetch, mail_to
-from tests.support.fake_stripe import SECRET_KEY, WEBHOOK_SECRET, FakeStripe, running
 from tests.support.stripe_flows import deliver, paid_top_up, stripe_card
 
 AMOUNT = 10_000  # $100.00 credited
@@ -234,17 +231,6 @@ def test_a_payment_refunded_in_full_or_never_settled_cannot_be_refunded(engine, 
 
 
 # --- Stripe: staff refunds, and what its webhook reports -------------------------------------
-
-
-@pytest.fixture
-def fake() -> Iterator[FakeStripe]:
-    with running() as fake:
-        yield fake
-
-
-@pytest.fixture
-def gateway(fake: FakeStripe) -> StripeGateway:
-    return StripeGateway(SECRET_KEY, webhook_secret=WEBHOOK_SECRET, api_base=fake.url)
 
 
 def _stripe_payment(engine, fake, gateway, team) -> tuple[Payment, str]:

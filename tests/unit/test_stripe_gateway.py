@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import time
 import uuid
-from collections.abc import Iterator
 
 import pytest
 
@@ -25,22 +24,10 @@ from tests.support.fake_stripe import (
     WEBHOOK_SECRET,
     FakeStripe,
     event_payload,
-    running,
     signature_header,
 )
 
 ORGANIZATION = uuid.UUID("00000000-0000-4000-8000-000000000001")
-
-
-@pytest.fixture
-def fake() -> Iterator[FakeStripe]:
-    with running() as fake:
-        yield fake
-
-
-@pytest.fixture
-def gateway(fake: FakeStripe) -> StripeGateway:
-    return StripeGateway(SECRET_KEY, webhook_secret=WEBHOOK_SECRET, api_base=fake.url)
 
 
 def _request(
