@@ -350,9 +350,9 @@ def regenerate_recovery_codes(
 def recovery_key_standing(session: Session) -> KeyStanding:
     """How many members have recovery codes left under each token key: a code's digest cannot
     be re-made without the code, so an older key stays needed until they make new ones."""
-    codes = col(RecoveryCode.user_id)
+    member = col(RecoveryCode.user_id)
     counts = session.exec(
-        select(col(RecoveryCode.digest_key), func.count(func.distinct(codes)))
+        select(col(RecoveryCode.digest_key), func.count(func.distinct(member)))
         .where(col(RecoveryCode.used_at).is_(None))
         .group_by(col(RecoveryCode.digest_key))
     ).all()
