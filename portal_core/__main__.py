@@ -292,9 +292,9 @@ def cmd_keys_reseal(_args: argparse.Namespace) -> int:
 
 def cmd_keys_status(_args: argparse.Namespace) -> int:
     """How many live API tokens, and members with recovery codes left, depend on each of
-    ``TOKEN_KEYS``: an older key can be dropped once nothing does (docs/architecture.md, Keys
-    and their rotation). Exit status 1 when some are under a key no longer listed (a token so
-    is refused, a recovery code so no longer works)."""
+    ``TOKEN_KEYS``: an older key can be dropped once nothing does
+    (docs/architecture.md, Keys and their rotation). Exit status 1 when some are under a key
+    no longer listed (a token so is refused, a recovery code so no longer works)."""
     from portal_core.services import api_tokens, two_factor
 
     with db.read_session(_engine()) as session:
