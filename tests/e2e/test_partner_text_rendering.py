@@ -18,6 +18,7 @@ from urllib.parse import urlencode
 
 import pytest
 from playwright.sync_api import Browser
+from playwright.sync_api import TimeoutError as PlaywrightTimeoutError
 
 from portal_core.settings import ROOT
 from portal_core.ui.text import WORD_JOINER
@@ -75,6 +76,10 @@ KINDS = [
     "metric",
     "toggle",
 ]
+EVERY_ONE_SHOWS_TEXT = """keys => keys.every(key => {
+    const element = document.querySelector(".st-key-" + key);
+    return element !== null && element.innerText.trim() !== "";
+})"""
 # Tags that would mean markup was acted on (a title's own heading tag is expected).
 MARKUP = re.compile(r"<(a|em|strong|del|b|i|img|ol|ul|li|blockquote|h[1-6]|span class=\"katex)\b")
 
@@ -130,6 +135,15 @@ def test_escaped_text_and_code_spans_show_exactly_what_was_typed(
         query = urlencode({"texts": json.dumps(HOSTILE), "emails": json.dumps(EMAILS)})
         page.goto(f"{text_app}/?{query}")
         page.locator(".st-key-done").wait_for(timeout=WAIT_MS)
+        # The last element drawn is no sign that every one before it has its text yet (a
+        # button's label is drawn after its frame): wait for each to show something. One
+        # that never does is then listed below, as what it showed.
+        keyed = [f"{kind}_{index}" for index in range(len(HOSTILE)) for kind in KINDS]
+        keyed += [f"email_{index}" for index in range(len(EMAILS))]
+        try:
+            page.wait_for_function(EVERY_ONE_SHOWS_TEXT, arg=keyed, timeout=WAIT_MS)
+        except PlaywrightTimeoutError:
+            pass
         wrong = []
         for index, typed in enumerate(HOSTILE):
             for kind in KINDS:
