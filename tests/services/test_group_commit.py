@@ -90,9 +90,15 @@ def in_one_group(
         if journal is not None:
             journal.append(("answered", index))
 
-    first = threading.Thread(target=group.run, args=(lambda: release.wait(WAIT_S),))
+    holding = threading.Event()
+
+    def hold() -> None:
+        holding.set()  # the first caller leads, its group of one taken
+        release.wait(WAIT_S)
+
+    first = threading.Thread(target=group.run, args=(hold,))
     first.start()
-    _until(lambda: group.waiting() == 0, "the first caller leads")
+    assert holding.wait(WAIT_S), "the first caller never led"
     callers = []
     for index, work in enumerate(works):
         caller = threading.Thread(target=call, args=(index, work))
