@@ -303,15 +303,15 @@ def cmd_keys_status(_args: argparse.Namespace) -> int:
     _print_standing("Live API tokens", tokens)
     if tokens.unplaced:
         print(f"  minted before the portal kept their key: {tokens.unplaced:,}")
-    waiting = tokens.under_older + tokens.unplaced
+    waiting = tokens.keeping_older
     if waiting:
         print(
             f"{waiting:,} token(s) move under the newest key when next used (within a minute "
             "of the call). Tokens that are never used again keep an older key needed: revoke "
             "them, or keep that key listed."
         )
-    members = codes.under_older + codes.unplaced
-    if any(count for _key, count in codes.under_each) or codes.unplaced or codes.unlisted:
+    members = codes.keeping_older
+    if codes.total:
         _print_standing("Members with recovery codes left", codes)
         if codes.unplaced:
             print(f"  made before the portal kept their key: {codes.unplaced:,}")

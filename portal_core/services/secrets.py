@@ -80,6 +80,15 @@ class KeyStanding:
     def under_older(self) -> int:
         return sum(count for _key, count in self.under_each[1:])
 
+    @property
+    def keeping_older(self) -> int:
+        """How many may still need an older listed key: under one, or under no kept key."""
+        return self.under_older + self.unplaced
+
+    @property
+    def total(self) -> int:
+        return sum(count for _key, count in self.under_each) + self.unplaced + self.unlisted
+
     @classmethod
     def of(cls, counts: dict[str | None, int]) -> KeyStanding:
         """From how many there are under each fingerprint (None: not kept)."""

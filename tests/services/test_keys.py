@@ -392,6 +392,7 @@ def test_recovery_codes_all_used_or_made_before_their_key_was_kept_are_told_apar
     standing = recovery_standing(engine)
     assert standing.under_each == ((token_key_fingerprints()[0], 0),)
     assert (standing.unplaced, standing.unlisted) == (1, 0)
+    assert (standing.keeping_older, standing.total) == (1, 1)
 
     use(monkeypatch, token_keys=KEY_B)
     with db.write_session(engine) as session:
